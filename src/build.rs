@@ -1,0 +1,1117 @@
+//! The build pipeline for one recipe: plan → fetch → assemble → image.
+//!
+//! Planning builds every layer's tree once *before* any download (URL files stand in by
+//! their pinned digest), so every local mistake — a missing file, an unknown owner, two
+//! sources for one path, an unset secret — is reported before the network is touched.
+//! After fetching, the trees are built for real, keyed, and packed in parallel; a layer
+//! whose key the cache knows is reused without compressing anything. Identical layers of
+//! different architectures (typically the configuration layer) are packed once.
+
+use crate::digest::{Digest, Hasher};
+use crate::layer::{self, LayerInfo};
+use crate::lock::{self, Lock, LockedDownload, LockedImage, LockedLayer, LockedPlatform};
+use crate::oci::{self, Image, Layer, RunConfig};
+use crate::platform::Arch;
+use crate::recipe::{
+    self, Content, Diagnostic, Extract, FileSource, Loc, Owner, Recipe, SecretSource, vars,
+};
+use crate::source::archive::{self, Member, MemberKind};
+use crate::source::fetch::{self, Download};
+use crate::store::Store;
+use crate::template;
+use crate::tree::users::{Accounts, User};
+use crate::tree::{Content as Bytes, Entry, ImagePath, Kind, Tree, View};
+use rayon::prelude::*;
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Build only these architectures (each must be in the recipe). `None`: all of them.
+    pub archs: Option<Vec<Arch>>,
+    /// Fail instead of changing the lock.
+    pub locked: bool,
+    /// Worker threads for packing and compression; output never depends on it.
+    pub threads: usize,
+    /// `SOURCE_DATE_EPOCH`, which overrides the recipe's `epoch`.
+    pub source_date_epoch: Option<u64>,
+    /// Write the lock file after a build of every architecture (not with `locked`).
+    pub write_lock: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            archs: None,
+            locked: false,
+            threads: default_threads(),
+            source_date_epoch: None,
+            write_lock: true,
+        }
+    }
+}
+
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+#[derive(Debug)]
+pub struct Built {
+    pub image: Image,
+    pub lock: Lock,
+    pub lock_path: PathBuf,
+    pub lock_written: bool,
+    /// Layers compressed by this build, and layers taken from the cache.
+    pub packed: usize,
+    pub reused: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Recipe(#[from] Box<Diagnostic>),
+    #[error(transparent)]
+    Fetch(#[from] fetch::Error),
+    #[error(transparent)]
+    Archive(#[from] archive::Error),
+    #[error("cannot pack layer `{layer}` ({arch})")]
+    Pack {
+        layer: String,
+        arch: Arch,
+        #[source]
+        source: layer::tar::Error,
+    },
+    #[error(transparent)]
+    Lock(#[from] lock::Error),
+    #[error("cache error")]
+    Io(#[from] std::io::Error),
+    #[error("`--arch {arch}`: the recipe `{recipe}` builds only {archs}")]
+    ArchNotInRecipe {
+        arch: Arch,
+        recipe: String,
+        archs: String,
+    },
+    #[error("--locked: there is no lock file `{0}`")]
+    NoLock(PathBuf),
+    #[error("--locked: `{path}` does not cover the recipe as it is now:\n{}", changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"))]
+    Stale { path: PathBuf, changes: Vec<String> },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::NoLock(_) | Error::Stale { .. } => Some(
+                "run `assemble lock` (or a build without --locked) and commit the lock file".into(),
+            ),
+            Error::Fetch(fetch::Error::Mismatch { .. }) => {
+                Some("if the new file is the one you want, update `sha256` in the recipe".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<Diagnostic> for Error {
+    fn from(d: Diagnostic) -> Error {
+        Error::Recipe(Box::new(d))
+    }
+}
+
+type Result<T> = std::result::Result<T, Error>;
+
+pub fn epoch_of(recipe: &Recipe, opts: &Options) -> u64 {
+    opts.source_date_epoch.or(recipe.epoch).unwrap_or(0)
+}
+
+/// Builds the recipe's image into the store.
+pub fn build(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads.max(1))
+        .build()
+        .expect("thread pool");
+    pool.install(|| build_in_pool(recipe, store, opts))
+}
+
+fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
+    let archs = select_archs(recipe, opts)?;
+    let epoch = epoch_of(recipe, opts);
+    let lock_path = lock::path_for(&recipe.path);
+
+    // Plan: every tree once, with downloads standing in by digest.
+    let mut downloads = Vec::new();
+    for &arch in &archs {
+        let mut planner = Planner::new(recipe, arch, store, false)?;
+        planner.all_trees()?;
+        downloads.append(&mut planner.downloads);
+    }
+    let mut wanted = Lock {
+        version: lock::VERSION,
+        recipe: recipe.name.clone(),
+        archs: archs.iter().map(|a| a.name().to_string()).collect(),
+        epoch,
+        downloads: downloads
+            .iter()
+            .map(|(arch, d)| LockedDownload {
+                url: d.url.clone(),
+                arch: arch.name().into(),
+                sha256: d.sha256,
+                size: 0,
+            })
+            .collect(),
+        images: Vec::new(),
+    };
+    wanted.downloads.sort();
+    wanted.downloads.dedup();
+    let existing = lock::read(&lock_path)?;
+    if opts.locked {
+        let Some(existing) = &existing else {
+            return Err(Error::NoLock(lock_path));
+        };
+        let changes = existing.pin_changes(&wanted);
+        if !changes.is_empty() {
+            return Err(Error::Stale {
+                path: lock_path,
+                changes,
+            });
+        }
+    }
+
+    let list: Vec<Download> = downloads.into_iter().map(|(_, d)| d).collect();
+    fetch::fetch_all(store, &list)?;
+    for d in &mut wanted.downloads {
+        d.size = std::fs::metadata(store.blob_path(&d.sha256))?.len();
+    }
+
+    // Assemble: real trees per arch, then pack every distinct layer in parallel.
+    let mut per_arch: Vec<(Arch, Vec<(String, Tree)>, RunConfig)> = Vec::new();
+    for &arch in &archs {
+        let mut planner = Planner::new(recipe, arch, store, true)?;
+        let trees = planner.all_trees()?;
+        let run = planner.run_config()?;
+        per_arch.push((arch, trees, run));
+    }
+    let mut jobs: BTreeMap<Digest, (String, Arch, &Tree)> = BTreeMap::new();
+    let mut keys: Vec<Vec<Digest>> = Vec::new();
+    for (arch, trees, _) in &per_arch {
+        let mut k = Vec::new();
+        for (name, tree) in trees {
+            let key = layer_key(tree, epoch, recipe.compression);
+            jobs.entry(key).or_insert((name.clone(), *arch, tree));
+            k.push(key);
+        }
+        keys.push(k);
+    }
+    let packed: Vec<(Digest, LayerInfo, bool)> = jobs
+        .par_iter()
+        .map(|(key, (name, arch, tree))| {
+            if let Some(info) = store.layer(key) {
+                return Ok((*key, info, false));
+            }
+            let tmp = store.temp()?;
+            let (tmp, info) = layer::pack(
+                tree,
+                epoch,
+                recipe.compression,
+                rayon::current_num_threads(),
+                tmp,
+            )
+            .map_err(|source| Error::Pack {
+                layer: name.clone(),
+                arch: *arch,
+                source,
+            })?;
+            tmp.as_file().sync_data()?;
+            store.commit(tmp, &info.digest, tree.has_secrets())?;
+            store.put_layer(key, &info)?;
+            tracing::info!(
+                "packed layer `{name}` ({arch}): {} ({} bytes)",
+                info.digest,
+                info.size
+            );
+            Ok((*key, info, true))
+        })
+        .collect::<Result<_>>()?;
+    let by_key: BTreeMap<Digest, (LayerInfo, bool)> =
+        packed.into_iter().map(|(k, i, p)| (k, (i, p))).collect();
+    let packed_count = by_key.values().filter(|(_, p)| *p).count();
+
+    let mut platforms = Vec::new();
+    for ((arch, trees, run), keys) in per_arch.iter().zip(&keys) {
+        let layers = trees
+            .iter()
+            .zip(keys)
+            .map(|((name, tree), key)| {
+                let info = by_key[key].0.clone();
+                Layer {
+                    path: store.blob_path(&info.digest),
+                    info,
+                    name: name.clone(),
+                    secret: tree.has_secrets(),
+                }
+            })
+            .collect();
+        platforms.push(oci::platform_image(
+            *arch,
+            epoch,
+            run,
+            layers,
+            &annotations(recipe, epoch),
+        ));
+    }
+    platforms.sort_by_key(|p| p.arch);
+    let index = oci::index(&platforms, &annotations(recipe, epoch));
+    let image = Image {
+        name: recipe.name.clone(),
+        tags: recipe.tags.clone(),
+        index,
+        platforms,
+    };
+
+    wanted.images = vec![LockedImage {
+        tags: recipe.tags.clone(),
+        index: image.index.digest,
+        platforms: image
+            .platforms
+            .iter()
+            .map(|p| LockedPlatform {
+                arch: p.arch.name().into(),
+                manifest: p.manifest.digest,
+                config: p.config.digest,
+                layers: p
+                    .layers
+                    .iter()
+                    .map(|l| LockedLayer {
+                        name: l.name.clone(),
+                        diff_id: l.info.diff_id,
+                        digest: l.info.digest,
+                        size: l.info.size,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }];
+    let full = archs.len() == recipe.archs.len();
+    if opts.locked && full {
+        if let Some(existing) = &existing {
+            if existing.images != wanted.images {
+                let old = existing
+                    .images
+                    .first()
+                    .map_or("nothing".to_string(), |i| i.index.to_string());
+                return Err(Error::Stale {
+                    path: lock_path,
+                    changes: vec![format!(
+                        "the build gives index {}, the lock records {old} (run `assemble verify` to see which layer differs)",
+                        image.index.digest
+                    )],
+                });
+            }
+        }
+    }
+    let lock_written = if opts.write_lock && !opts.locked && full {
+        wanted.write(&lock_path)?
+    } else {
+        false
+    };
+    Ok(Built {
+        image,
+        lock: wanted,
+        lock_path,
+        lock_written,
+        packed: packed_count,
+        reused: by_key.len() - packed_count,
+    })
+}
+
+fn select_archs(recipe: &Recipe, opts: &Options) -> Result<Vec<Arch>> {
+    let Some(wanted) = &opts.archs else {
+        return Ok(recipe.archs.clone());
+    };
+    for a in wanted {
+        if !recipe.archs.contains(a) {
+            let archs = recipe
+                .archs
+                .iter()
+                .map(|a| a.name())
+                .collect::<Vec<_>>()
+                .join(", ");
+            return Err(Error::ArchNotInRecipe {
+                arch: *a,
+                recipe: recipe.name.clone(),
+                archs,
+            });
+        }
+    }
+    Ok(recipe
+        .archs
+        .iter()
+        .copied()
+        .filter(|a| wanted.contains(a))
+        .collect())
+}
+
+fn annotations(recipe: &Recipe, epoch: u64) -> BTreeMap<String, String> {
+    let mut a = recipe.annotations.clone();
+    a.insert(oci::CREATED.into(), oci::rfc3339(epoch));
+    a
+}
+
+/// A hash of everything that determines a layer's bytes.
+pub fn layer_key(tree: &Tree, epoch: u64, c: recipe::Compression) -> Digest {
+    let mut h = Hasher::default();
+    h.update(
+        format!(
+            "assemble-layer-v1\0{:?}\0{}\0{epoch}\0",
+            c.algorithm, c.level
+        )
+        .as_bytes(),
+    );
+    for (path, e) in tree.iter() {
+        let kind = match &e.kind {
+            Kind::Dir => "d".to_string(),
+            Kind::File { digest, size, .. } => format!("f{digest}:{size}"),
+            Kind::Symlink(t) => format!("l{t}"),
+            Kind::Hardlink(t) => format!("h{t}"),
+        };
+        h.update(
+            format!(
+                "{path}\0{kind}\0{:o}:{}:{}:{:?}\0",
+                e.mode, e.uid, e.gid, e.mtime
+            )
+            .as_bytes(),
+        );
+        for (k, v) in &e.xattrs {
+            h.update(k.as_bytes());
+            h.update(&[0]);
+            h.update(v);
+            h.update(&[0]);
+        }
+        h.update(b"\n");
+    }
+    h.finish().0
+}
+
+/// Builds the trees of one architecture.
+struct Planner<'a> {
+    recipe: &'a Recipe,
+    arch: Arch,
+    store: &'a Store,
+    vars: BTreeMap<String, String>,
+    /// Whether downloads are in the store (else URL files stand in by digest).
+    fetched: bool,
+    downloads: Vec<(Arch, Download)>,
+    /// The base's accounts plus the recipe's, for resolving `owner:` names.
+    accounts: Accounts,
+    view: View,
+}
+
+impl<'a> Planner<'a> {
+    fn new(recipe: &'a Recipe, arch: Arch, store: &'a Store, fetched: bool) -> Result<Self> {
+        let mut vars = recipe.variables.clone();
+        vars.insert("name".into(), recipe.name.clone());
+        vars.insert("arch".into(), arch.name().into());
+        vars.insert("arch_uname".into(), arch.uname().into());
+        vars.insert("os".into(), "linux".into());
+        vars.insert("variant".into(), arch.variant().unwrap_or("").into());
+        // The base is scratch: no accounts below the recipe's own.
+        let mut accounts = Accounts::default();
+        accounts.ensure_root();
+        add_recipe_accounts(&mut accounts, recipe)?;
+        Ok(Planner {
+            recipe,
+            arch,
+            store,
+            vars,
+            fetched,
+            downloads: Vec::new(),
+            accounts,
+            view: View::default(),
+        })
+    }
+
+    /// The non-empty layers in order: application layers, then the configuration layer.
+    fn all_trees(&mut self) -> Result<Vec<(String, Tree)>> {
+        let mut out = Vec::new();
+        for spec in &self.recipe.layers {
+            let mut tree = Tree::default();
+            self.content(&spec.content, &mut tree)?;
+            self.finish_tree(&mut tree, &spec.loc)?;
+            self.view.apply(&tree);
+            if !tree.is_empty() {
+                out.push((spec.name.clone(), tree));
+            }
+        }
+        let mut tree = self.config_tree()?;
+        self.finish_tree(&mut tree, &self.recipe.loc)?;
+        self.view.apply(&tree);
+        if !tree.is_empty() {
+            out.push(("config".to_string(), tree));
+        }
+        Ok(out)
+    }
+
+    fn finish_tree(&self, tree: &mut Tree, loc: &Loc) -> Result<()> {
+        tree.add_parents(&self.view);
+        for (path, entry) in tree.iter() {
+            if entry.implicit {
+                if let Some(below) = self.view.get(path).filter(|e| !e.is_dir()) {
+                    return Err(Diagnostic::new(loc.clone(), format!("`{path}` is {} in a lower layer ({}), so nothing can be placed below it", describe(below), below.origin)).into());
+                }
+            }
+            for parent in path.ancestors() {
+                if let Some(e) = tree.get(&parent) {
+                    if !e.is_dir() {
+                        return Err(Diagnostic::new(loc.clone(), format!("`{path}` would be placed below `{parent}`, which is not a directory ({})", e.origin)).into());
+                    }
+                }
+            }
+        }
+        normalize_hardlinks(tree);
+        Ok(())
+    }
+
+    fn interp(&self, s: &str, loc: &Loc) -> Result<String> {
+        vars::interpolate(s, &self.vars).map_err(|e| Diagnostic::new(loc.clone(), e).into())
+    }
+
+    fn owner(&self, o: Option<&Owner>) -> Result<(u32, u32)> {
+        match o {
+            None => Ok((0, 0)),
+            Some(o) => self.accounts.resolve(o).map_err(|e| {
+                Diagnostic::new(o.loc.clone(), format!("bad owner: {e}"))
+                    .with_hint(
+                        "declare it under `config.users` / `config.groups`, or give a number",
+                    )
+                    .into()
+            }),
+        }
+    }
+
+    fn host_path(&self, rel: &str, loc: &Loc, what: &str) -> Result<PathBuf> {
+        let p = self.recipe.dir.join(rel);
+        if std::fs::symlink_metadata(&p).is_err() {
+            return Err(Diagnostic::new(
+                loc.clone(),
+                format!(
+                    "{what} `{rel}` does not exist (looked for `{}`)",
+                    p.display()
+                ),
+            )
+            .with_hint("relative paths are relative to the recipe's directory")
+            .into());
+        }
+        Ok(p)
+    }
+
+    fn content(&mut self, c: &Content, tree: &mut Tree) -> Result<()> {
+        for f in &c.files {
+            self.file(f, tree)?;
+        }
+        for t in &c.trees {
+            let rel = self.interp(&t.path, &t.loc)?;
+            let host = self.host_path(&rel, &t.loc, "tree")?;
+            if !host.is_dir() {
+                return Err(Diagnostic::new(
+                    t.loc.clone(),
+                    format!("tree `{rel}` is not a directory"),
+                )
+                .into());
+            }
+            let owner = self.owner(t.owner.as_ref())?;
+            let to = image_path(&t.to);
+            self.host_dir(
+                &host,
+                to.as_ref(),
+                None,
+                owner,
+                &format!("{} (tree `{rel}`)", t.loc),
+                tree,
+            )?;
+        }
+        for s in &c.symlinks {
+            let path = self.dest(&s.path, &s.loc)?;
+            let target = self.interp(&s.target, &s.loc)?;
+            insert(
+                tree,
+                path,
+                Entry::symlink(target, origin(&s.loc, "symlink")),
+                &s.loc,
+            )?;
+        }
+        for d in &c.dirs {
+            let path = self.dest(&d.path, &d.loc)?;
+            let (uid, gid) = self.owner(d.owner.as_ref())?;
+            insert(
+                tree,
+                path,
+                Entry::dir(d.mode.unwrap_or(0o755), uid, gid, origin(&d.loc, "dirs")),
+                &d.loc,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn dest(&self, p: &str, loc: &Loc) -> Result<ImagePath> {
+        let s = self.interp(p, loc)?;
+        ImagePath::new(&s).ok_or_else(|| {
+            Diagnostic::new(
+                loc.clone(),
+                format!("`{s}` is not a path a file can have in the image"),
+            )
+            .into()
+        })
+    }
+
+    fn file(&mut self, f: &recipe::FileSpec, tree: &mut Tree) -> Result<()> {
+        let (uid, gid) = self.owner(f.owner.as_ref())?;
+        let to =
+            f.to.as_deref()
+                .map(|t| self.interp(t, &f.loc))
+                .transpose()?;
+        match &f.source {
+            FileSource::Local(per) => {
+                let Some(rel) = per.get(self.arch) else {
+                    return Ok(());
+                };
+                let rel = self.interp(rel, &f.loc)?;
+                let host = self.host_path(&rel, &f.loc, "local file")?;
+                let what = format!("{} (`{rel}`)", f.loc);
+                if f.extract != Extract::No {
+                    let kind = match f.extract {
+                        Extract::As(k) => k,
+                        _ => archive::detect(&rel, &host)
+                            .ok_or_else(|| archive::Error::Unknown(rel.clone()))?,
+                    };
+                    let members = archive::unpack(self.store, &host, kind, &rel)?;
+                    return self.members(
+                        &members,
+                        f,
+                        to.as_deref().unwrap_or("/"),
+                        (uid, gid),
+                        &what,
+                        tree,
+                    );
+                }
+                let to = to.expect("validated: non-extract files have `to`");
+                if host.is_dir() {
+                    return self.host_dir(
+                        &host,
+                        image_path(&to).as_ref(),
+                        f.mode,
+                        (uid, gid),
+                        &what,
+                        tree,
+                    );
+                }
+                let dest = self.dest(&place(&to, &rel), &f.loc)?;
+                self.host_file(&host, dest, f.mode, (uid, gid), &what, tree, &f.loc)
+            }
+            FileSource::Url { url, sha256 } => {
+                let (Some(url), Some(sha)) = (url.get(self.arch), sha256.get(self.arch)) else {
+                    return Ok(());
+                };
+                let url = self.interp(url, &f.loc)?;
+                self.downloads.push((
+                    self.arch,
+                    Download {
+                        url: url.clone(),
+                        sha256: *sha,
+                        origin: f.loc.to_string(),
+                    },
+                ));
+                let what = format!("{} (`{}`)", f.loc, fetch::redact(&url));
+                let blob = self.store.blob_path(sha);
+                if f.extract != Extract::No {
+                    if !self.fetched {
+                        return Ok(());
+                    }
+                    let name = url.split(['?', '#']).next().unwrap_or(&url);
+                    let kind = match f.extract {
+                        Extract::As(k) => k,
+                        _ => archive::detect(name, &blob)
+                            .ok_or_else(|| archive::Error::Unknown(fetch::redact(&url)))?,
+                    };
+                    let members = self.unpack_cached(&blob, sha, kind, &url)?;
+                    return self.members(
+                        &members,
+                        f,
+                        to.as_deref().unwrap_or("/"),
+                        (uid, gid),
+                        &what,
+                        tree,
+                    );
+                }
+                let to = to.expect("validated: non-extract files have `to`");
+                let file_name = url
+                    .split(['?', '#'])
+                    .next()
+                    .unwrap_or(&url)
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or("download");
+                let dest = self.dest(&place(&to, file_name), &f.loc)?;
+                let size = if self.fetched {
+                    std::fs::metadata(&blob)?.len()
+                } else {
+                    0
+                };
+                let mut e = Entry::file(
+                    Bytes::Stored(blob),
+                    size,
+                    *sha,
+                    f.mode.unwrap_or(0o644),
+                    Arc::from(what),
+                );
+                (e.uid, e.gid) = (uid, gid);
+                insert(tree, dest, e, &f.loc)
+            }
+        }
+    }
+
+    /// Archive members from the cache's listing when this archive was unpacked before.
+    fn unpack_cached(
+        &self,
+        blob: &Path,
+        sha: &Digest,
+        kind: recipe::ArchiveKind,
+        url: &str,
+    ) -> Result<Vec<Member>> {
+        let listing = self
+            .store
+            .root()
+            .join("layers")
+            .join(format!("{}-{kind:?}.members.json", sha.hex()));
+        if let Ok(bytes) = std::fs::read(&listing) {
+            if let Ok(members) = serde_json::from_slice::<Vec<Member>>(&bytes) {
+                let complete = members.iter().all(|m| match &m.kind {
+                    MemberKind::File { digest, .. } => self.store.has_blob(digest),
+                    _ => true,
+                });
+                if complete {
+                    return Ok(members);
+                }
+            }
+        }
+        let members = archive::unpack(self.store, blob, kind, &fetch::redact(url))?;
+        let mut tmp = self.store.temp()?;
+        std::io::Write::write_all(
+            &mut tmp,
+            &serde_json::to_vec(&members).expect("serialisable"),
+        )?;
+        tmp.persist(&listing).map_err(|e| e.error)?;
+        Ok(members)
+    }
+
+    fn members(
+        &self,
+        members: &[Member],
+        f: &recipe::FileSpec,
+        to: &str,
+        owner: (u32, u32),
+        what: &str,
+        tree: &mut Tree,
+    ) -> Result<()> {
+        let strip = f.strip_components as usize;
+        let stripped = |p: &str| -> Option<String> {
+            let parts: Vec<&str> = p.split('/').collect();
+            (parts.len() > strip).then(|| parts[strip..].join("/"))
+        };
+        let root = image_path(to);
+        let at = |rel: &str| -> Option<ImagePath> {
+            match &root {
+                Some(r) => r.join(rel),
+                None => ImagePath::new(rel),
+            }
+        };
+        for m in members {
+            let Some(rel) = stripped(&m.path) else {
+                continue;
+            };
+            let Some(path) = at(&rel) else { continue };
+            let origin: Arc<str> = Arc::from(format!("{what}: {}", m.path));
+            let mut e = match &m.kind {
+                MemberKind::Dir => Entry::dir(m.mode, 0, 0, origin),
+                MemberKind::File { digest, size } => Entry::file(
+                    Bytes::Stored(self.store.blob_path(digest)),
+                    *size,
+                    *digest,
+                    f.mode.unwrap_or(m.mode),
+                    origin,
+                ),
+                MemberKind::Symlink(t) => Entry::symlink(t.clone(), origin),
+                MemberKind::Hardlink(t) => {
+                    let Some(target) = stripped(t).and_then(|t| at(&t)) else {
+                        continue;
+                    };
+                    Entry {
+                        kind: Kind::Hardlink(target),
+                        mode: m.mode,
+                        ..Entry::dir(0, 0, 0, origin)
+                    }
+                }
+            };
+            (e.uid, e.gid) = owner;
+            insert(tree, path, e, &f.loc)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn host_file(
+        &self,
+        host: &Path,
+        dest: ImagePath,
+        mode: Option<u32>,
+        owner: (u32, u32),
+        what: &str,
+        tree: &mut Tree,
+        loc: &Loc,
+    ) -> Result<()> {
+        let meta = std::fs::symlink_metadata(host)?;
+        let origin: Arc<str> = Arc::from(what);
+        let mut e = if meta.file_type().is_symlink() {
+            let target = std::fs::read_link(host)?;
+            Entry::symlink(target.to_string_lossy().into_owned(), origin)
+        } else if meta.is_file() {
+            let (digest, size) = self.store.file_digest(host)?;
+            let default = if meta.permissions().mode() & 0o100 != 0 {
+                0o755
+            } else {
+                0o644
+            };
+            Entry::file(
+                Bytes::Host(host.to_path_buf()),
+                size,
+                digest,
+                mode.unwrap_or(default),
+                origin,
+            )
+        } else {
+            return Err(Diagnostic::new(
+                loc.clone(),
+                format!(
+                    "`{}` is not a regular file, directory or symlink",
+                    host.display()
+                ),
+            )
+            .into());
+        };
+        (e.uid, e.gid) = owner;
+        insert(tree, dest, e, loc)
+    }
+
+    /// Copies a host directory: files keep only their executable bit (0755 or 0644, or
+    /// `mode` when given), directories are 0755, symlinks are kept as symlinks.
+    fn host_dir(
+        &self,
+        host: &Path,
+        to: Option<&ImagePath>,
+        mode: Option<u32>,
+        owner: (u32, u32),
+        what: &str,
+        tree: &mut Tree,
+    ) -> Result<()> {
+        let mut names: Vec<_> = std::fs::read_dir(host)?
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()?;
+        names.sort();
+        let loc = &self.recipe.loc;
+        for name in names {
+            let name_s = name.to_string_lossy().into_owned();
+            let child = host.join(&name);
+            let dest = match to {
+                Some(t) => t.join(&name_s),
+                None => ImagePath::new(&name_s),
+            }
+            .expect("a directory entry name is a valid path component");
+            let child_what = format!("{what}: {name_s}");
+            let meta = std::fs::symlink_metadata(&child)?;
+            if meta.is_dir() {
+                let mut e = Entry::dir(0o755, owner.0, owner.1, Arc::from(child_what.as_str()));
+                e.implicit = false;
+                insert(tree, dest.clone(), e, loc)?;
+                self.host_dir(&child, Some(&dest), mode, owner, &child_what, tree)?;
+            } else {
+                self.host_file(&child, dest, mode, owner, &child_what, tree, loc)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn config_tree(&mut self) -> Result<Tree> {
+        let c = &self.recipe.config;
+        let mut tree = Tree::default();
+        self.content(&c.content, &mut tree)?;
+        for t in &c.templates {
+            let rel = self.interp(&t.src, &t.loc)?;
+            let host = self.host_path(&rel, &t.loc, "template")?;
+            let text = std::fs::read_to_string(&host)?;
+            let rendered = template::render(&rel, &text, &self.vars, &self.recipe.tags)
+                .map_err(|e| Diagnostic::new(t.loc.clone(), e.to_string()))?;
+            let (uid, gid) = self.owner(t.owner.as_ref())?;
+            let mut e = Entry::bytes(
+                rendered.into_bytes(),
+                t.mode.unwrap_or(0o644),
+                origin(&t.loc, &format!("template `{rel}`")),
+            );
+            (e.uid, e.gid) = (uid, gid);
+            insert(&mut tree, self.dest(&t.to, &t.loc)?, e, &t.loc)?;
+        }
+        for s in &c.secrets {
+            let bytes = match &s.source {
+                SecretSource::Env(var) => std::env::var_os(var)
+                    .ok_or_else(|| Diagnostic::new(s.loc.clone(), format!("secret for `{}` needs the environment variable `{var}`, which is not set", s.to)))?
+                    .into_encoded_bytes(),
+                SecretSource::File(p) => {
+                    let rel = self.interp(p, &s.loc)?;
+                    std::fs::read(self.host_path(&rel, &s.loc, "secret file")?)?
+                }
+            };
+            let (uid, gid) = self.owner(s.owner.as_ref())?;
+            let mut e = Entry::bytes(bytes, s.mode, origin(&s.loc, "secret"));
+            (e.uid, e.gid, e.secret) = (uid, gid, true);
+            insert(&mut tree, self.dest(&s.to, &s.loc)?, e, &s.loc)?;
+        }
+        if !c.users.is_empty() || !c.groups.is_empty() {
+            self.account_files(&mut tree)?;
+        }
+        Ok(tree)
+    }
+
+    /// `/etc/passwd`, `group`, `shadow` (and new users' home directories) from what the
+    /// layers below have plus the recipe's accounts.
+    fn account_files(&mut self, tree: &mut Tree) -> Result<()> {
+        let read = |p: &str| -> Result<Option<String>> {
+            Ok(self
+                .view
+                .read(p)?
+                .map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        let mut accounts = Accounts::parse(
+            read("/etc/passwd")?.as_deref(),
+            read("/etc/group")?.as_deref(),
+            read("/etc/shadow")?.as_deref(),
+        );
+        let before: Vec<String> = accounts.users.iter().map(|u| u.name.clone()).collect();
+        if !accounts.existed {
+            accounts.ensure_root();
+        }
+        add_recipe_accounts(&mut accounts, self.recipe)?;
+        let loc = &self.recipe.loc;
+        let files = [
+            ("/etc/passwd", accounts.render_passwd(), 0o644, 0),
+            ("/etc/group", accounts.render_group(), 0o644, 0),
+            (
+                "/etc/shadow",
+                accounts.render_shadow(),
+                0o640,
+                accounts.group("shadow").map_or(0, |g| g.gid),
+            ),
+        ];
+        for (path, text, mode, gid) in files {
+            let p = ImagePath::new(path).expect("static path");
+            let mut e = Entry::bytes(
+                text.into_bytes(),
+                mode,
+                Arc::from("the recipe's users and groups"),
+            );
+            if let Some(old) = self.view.get(&p) {
+                (e.mode, e.uid, e.gid) = (old.mode, old.uid, old.gid);
+            } else {
+                e.gid = gid;
+            }
+            insert(tree, p, e, loc)?;
+        }
+        for u in accounts.users.iter().filter(|u| !before.contains(&u.name)) {
+            let Some(home) = ImagePath::new(&u.home) else {
+                continue;
+            };
+            if matches!(u.home.as_str(), "/nonexistent" | "/dev/null")
+                || self.view.get(&home).is_some()
+                || tree.get(&home).is_some()
+            {
+                continue;
+            }
+            insert(
+                tree,
+                home,
+                Entry::dir(
+                    0o755,
+                    u.uid,
+                    u.gid,
+                    Arc::from(format!("home of `{}`", u.name)),
+                ),
+                loc,
+            )?;
+        }
+        self.accounts = accounts;
+        Ok(())
+    }
+
+    fn run_config(&self) -> Result<RunConfig> {
+        let c = &self.recipe.config;
+        if let Some((user, loc)) = &c.user {
+            let name = user.split(':').next().unwrap_or("");
+            if !name.bytes().all(|b| b.is_ascii_digit()) && self.accounts.user(name).is_none() {
+                return Err(Diagnostic::new(
+                    loc.clone(),
+                    format!("`user: {user}` names a user the image does not have"),
+                )
+                .with_hint("declare it under `config.users`, or give a uid")
+                .into());
+            }
+        }
+        let mut env: BTreeMap<String, String> = c
+            .env
+            .iter()
+            .map(|(k, v)| Ok((k.clone(), self.interp(v, &self.recipe.loc)?)))
+            .collect::<Result<_>>()?;
+        env.entry("PATH".into()).or_insert_with(|| {
+            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
+        });
+        let healthcheck = c.healthcheck.as_ref().map(|h| {
+            let mut v = serde_json::json!({"Test": h.test});
+            for (k, val) in [
+                ("Interval", h.interval_ns),
+                ("Timeout", h.timeout_ns),
+                ("StartPeriod", h.start_period_ns),
+                ("StartInterval", h.start_interval_ns),
+                ("Retries", h.retries),
+            ] {
+                if let Some(val) = val {
+                    v[k] = serde_json::json!(val);
+                }
+            }
+            v
+        });
+        Ok(RunConfig {
+            user: c.user.as_ref().map(|(u, _)| u.clone()),
+            env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            entrypoint: c.entrypoint.clone(),
+            cmd: c.cmd.clone(),
+            workdir: c.workdir.clone(),
+            ports: c.ports.clone(),
+            volumes: c.volumes.clone(),
+            labels: c.labels.clone(),
+            stop_signal: c.stop_signal.clone(),
+            healthcheck,
+        })
+    }
+}
+
+fn add_recipe_accounts(accounts: &mut Accounts, recipe: &Recipe) -> Result<()> {
+    let c = &recipe.config;
+    fn at(loc: &Loc) -> impl Fn(crate::tree::users::Error) -> Error + '_ {
+        move |e| Error::from(Diagnostic::new(loc.clone(), e.to_string()))
+    }
+    for g in &c.groups {
+        accounts.add_group(&g.name, g.gid).map_err(at(&g.loc))?;
+    }
+    for u in &c.users {
+        let gid = match &u.group {
+            Some(g) => accounts.gid_of(g).map_err(at(&u.loc))?,
+            None => match accounts.group(&u.name) {
+                Some(g) => g.gid,
+                None => {
+                    accounts.add_group(&u.name, u.uid).map_err(at(&u.loc))?;
+                    u.uid
+                }
+            },
+        };
+        accounts
+            .add_user(User {
+                name: u.name.clone(),
+                uid: u.uid,
+                gid,
+                gecos: u.gecos.clone(),
+                home: u
+                    .home
+                    .clone()
+                    .unwrap_or_else(|| format!("/home/{}", u.name)),
+                shell: u.shell.clone().unwrap_or_else(|| "/sbin/nologin".into()),
+            })
+            .map_err(at(&u.loc))?;
+        for g in &u.groups {
+            accounts.add_member(g, &u.name).map_err(at(&u.loc))?;
+        }
+    }
+    for g in &c.groups {
+        for m in &g.members {
+            accounts.add_member(&g.name, m).map_err(at(&g.loc))?;
+        }
+    }
+    Ok(())
+}
+
+fn describe(e: &Entry) -> &'static str {
+    match e.kind {
+        Kind::Dir => "a directory",
+        Kind::File { .. } => "a file",
+        Kind::Symlink(_) => "a symlink",
+        Kind::Hardlink(_) => "a hard link",
+    }
+}
+
+fn origin(loc: &Loc, what: &str) -> Arc<str> {
+    Arc::from(format!("{loc} ({what})"))
+}
+
+fn insert(tree: &mut Tree, path: ImagePath, e: Entry, loc: &Loc) -> Result<()> {
+    tree.insert(path, e)
+        .map_err(|c| Diagnostic::new(loc.clone(), c.to_string()).into())
+}
+
+/// `None` for `/`.
+fn image_path(p: &str) -> Option<ImagePath> {
+    ImagePath::new(p)
+}
+
+/// `to` ending in `/` means "into this directory, under the source's own name".
+fn place(to: &str, source: &str) -> String {
+    if to.ends_with('/') {
+        let name = source
+            .trim_end_matches('/')
+            .rsplit('/')
+            .next()
+            .unwrap_or(source);
+        format!("{to}{name}")
+    } else {
+        to.to_string()
+    }
+}
+
+/// Hard links must point at a path written earlier in the tar; where an archive linked
+/// the other way round, the earliest path of the group becomes the file.
+fn normalize_hardlinks(tree: &mut Tree) {
+    let links: Vec<(ImagePath, ImagePath)> = tree
+        .iter()
+        .filter_map(|(p, e)| match &e.kind {
+            Kind::Hardlink(t) if t > p => Some((p.clone(), t.clone())),
+            _ => None,
+        })
+        .collect();
+    for (link, target) in links {
+        let Some(file) = tree.get(&target).cloned() else {
+            continue;
+        };
+        if let Some(e) = tree.get_mut(&link) {
+            e.kind = file.kind.clone();
+            e.mode = file.mode;
+        }
+        if let Some(e) = tree.get_mut(&target) {
+            e.kind = Kind::Hardlink(link.clone());
+        }
+        let others: Vec<ImagePath> = tree
+            .iter()
+            .filter(|(p, e)| **p != link && matches!(&e.kind, Kind::Hardlink(t) if *t == target))
+            .map(|(p, _)| p.clone())
+            .collect();
+        for p in others {
+            if let Some(e) = tree.get_mut(&p) {
+                e.kind = Kind::Hardlink(link.clone());
+            }
+        }
+    }
+}

@@ -1,0 +1,160 @@
+use super::{Global, recipe_paths, spinner};
+use assemble::build::{self, Options};
+use assemble::platform::Arch;
+use assemble::sink::{self, Dest};
+use assemble::{Error, recipe};
+use clap::Args;
+use serde_json::json;
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Recipe files or names in ./recipes/ (default: all of them)
+    pub recipes: Vec<String>,
+    /// Build only these architectures (comma-separated, e.g. amd64,arm64)
+    #[arg(long, value_delimiter = ',')]
+    pub arch: Vec<String>,
+    /// Destination: oci:DIR (default oci:out/NAME), oci-archive:FILE or docker-archive:FILE
+    #[arg(short, long, value_name = "DEST")]
+    pub output: Option<String>,
+    /// Fail if the lock file does not cover the recipe as it is now; never write it
+    #[arg(long)]
+    pub locked: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LockArgs {
+    /// Recipe files or names in ./recipes/ (default: all of them)
+    pub recipes: Vec<String>,
+}
+
+fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Options, Error> {
+    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(v) if !v.is_empty() => Some(v.parse().map_err(|_| {
+            Error::Usage(format!(
+                "SOURCE_DATE_EPOCH must be a whole number of seconds, found `{v}`"
+            ))
+        })?),
+        _ => None,
+    };
+    Ok(Options {
+        archs: (!archs.is_empty()).then_some(archs),
+        locked,
+        threads: global.threads(),
+        source_date_epoch,
+        write_lock: true,
+    })
+}
+
+fn parse_archs(list: &[String]) -> Result<Vec<Arch>, Error> {
+    list.iter()
+        .map(|a| {
+            a.parse::<Arch>()
+                .map_err(|e| Error::Usage(format!("--arch: {e}")))
+        })
+        .collect()
+}
+
+pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
+    let paths = recipe_paths(&args.recipes)?;
+    let dest = args.output.as_deref().map(Dest::parse).transpose()?;
+    if dest.is_some() && paths.len() > 1 {
+        return Err(Error::Usage("--output takes one recipe; name it".into()));
+    }
+    let mut archs = parse_archs(&args.arch)?;
+    if matches!(dest, Some(Dest::DockerArchive(_))) {
+        if archs.len() > 1 {
+            return Err(Error::Usage(
+                "a docker archive holds one platform: give one --arch".into(),
+            ));
+        }
+        if archs.is_empty() {
+            archs.push(Arch::host().ok_or_else(|| {
+                Error::Usage("cannot tell the host's architecture: give --arch".into())
+            })?);
+        }
+    }
+    let recipes: Vec<recipe::Recipe> = paths
+        .iter()
+        .map(|p| recipe::load(p))
+        .collect::<Result<_, _>>()?;
+    let store = global.store()?;
+    let opts = options(global, archs.clone(), args.locked)?;
+    let mut results = Vec::new();
+    for r in &recipes {
+        let pb = spinner(global, format!("building {}", r.name));
+        let built = build::build(r, &store, &opts)?;
+        let dest = dest.clone().unwrap_or_else(|| Dest::default_for(&r.name));
+        pb.set_message(format!("writing {dest}"));
+        sink::write(
+            &built.image,
+            &dest,
+            archs.first().copied().filter(|_| archs.len() == 1),
+        )?;
+        pb.finish_and_clear();
+        tracing::info!(
+            "built {} {} → {dest} ({} platform(s); {} layer(s) packed, {} from cache{})",
+            r.name,
+            built.image.index.digest,
+            built.image.platforms.len(),
+            built.packed,
+            built.reused,
+            if built.lock_written {
+                format!("; wrote {}", built.lock_path.display())
+            } else {
+                String::new()
+            }
+        );
+        results.push(json!({
+            "recipe": r.name,
+            "digest": built.image.index.digest.to_string(),
+            "destination": dest.to_string(),
+            "tags": built.image.tags,
+            "platforms": built.image.platforms.iter().map(|p| json!({
+                "platform": p.arch.name(),
+                "manifest": p.manifest.digest.to_string(),
+                "config": p.config.digest.to_string(),
+                "layers": p.layers.iter().map(|l| json!({"name": l.name, "digest": l.info.digest.to_string(), "diffID": l.info.diff_id.to_string(), "size": l.info.size})).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+            "packed": built.packed,
+            "reused": built.reused,
+            "lock": built.lock_path.display().to_string(),
+        }));
+    }
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&results).expect("json"));
+    } else {
+        for r in &results {
+            println!(
+                "{} {}",
+                r["recipe"].as_str().unwrap_or(""),
+                r["digest"].as_str().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
+
+pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
+    let paths = recipe_paths(&args.recipes)?;
+    let store = global.store()?;
+    let opts = options(global, Vec::new(), false)?;
+    for p in &paths {
+        let r = recipe::load(p)?;
+        let built = build::build(&r, &store, &opts)?;
+        let state = if built.lock_written {
+            "wrote"
+        } else {
+            "unchanged"
+        };
+        tracing::info!("{state} {}", built.lock_path.display());
+        if global.json {
+            println!(
+                "{}",
+                json!({"recipe": r.name, "lock": built.lock_path.display().to_string(), "written": built.lock_written, "digest": built.image.index.digest.to_string()})
+            );
+        } else {
+            println!("{} {}", built.lock_path.display(), built.image.index.digest);
+        }
+    }
+    Ok(())
+}

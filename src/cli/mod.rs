@@ -1,0 +1,109 @@
+//! Command-line parsing. Clap types live only here; each command turns its arguments into
+//! the library's plain option structs.
+
+pub mod build;
+pub mod inspect;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "assemble",
+    version,
+    about = "Build reproducible multi-arch OCI images from a recipe, without a Dockerfile or a daemon"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct Global {
+    /// Cache directory [default: $XDG_CACHE_HOME/assemble or ~/.cache/assemble]
+    #[arg(long, global = true, env = "ASSEMBLE_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// More log output (-v debug, -vv trace)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only errors
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print results on stdout as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Worker threads [default: the number of CPUs]; the output never depends on it
+    #[arg(
+        short = 'j',
+        long,
+        global = true,
+        env = "ASSEMBLE_JOBS",
+        value_name = "N"
+    )]
+    pub jobs: Option<usize>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Build recipes into images
+    Build(build::BuildArgs),
+    /// Resolve and build recipes and write their lock files, without writing an image
+    Lock(build::LockArgs),
+    /// Show an image's index, platforms, layers and config
+    Inspect(inspect::InspectArgs),
+}
+
+impl Global {
+    pub fn store(&self) -> Result<assemble::store::Store, assemble::Error> {
+        let dir = self
+            .cache_dir
+            .clone()
+            .unwrap_or_else(assemble::store::default_dir);
+        assemble::store::Store::open(&dir)
+            .map_err(|source| assemble::Error::Cache { path: dir, source })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.jobs
+            .filter(|j| *j > 0)
+            .unwrap_or_else(assemble::build::default_threads)
+    }
+}
+
+/// Recipe files for the names or paths given; none means every recipe in `./recipes/`.
+pub fn recipe_paths(args: &[String]) -> Result<Vec<PathBuf>, assemble::Error> {
+    if !args.is_empty() {
+        return args
+            .iter()
+            .map(|a| assemble::recipe::find(a).map_err(Into::into))
+            .collect();
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("recipes")
+        .map_err(|_| {
+            assemble::Error::Usage("no recipe given and no `recipes/` directory here".into())
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
+        .collect();
+    found.sort();
+    if found.is_empty() {
+        return Err(assemble::Error::Usage(
+            "no recipe given and `recipes/` holds none".into(),
+        ));
+    }
+    Ok(found)
+}
+
+/// A spinner on stderr when it is a terminal; nothing otherwise.
+pub fn spinner(global: &Global, message: String) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if global.quiet || global.json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new_spinner();
+    pb.set_message(message);
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}

@@ -1,0 +1,64 @@
+//! Turning a layer's file tree into a blob: deterministic tar, compressed, with the
+//! diff_id (uncompressed digest) and the digest (compressed) computed in the same pass.
+
+pub mod compress;
+pub mod tar;
+
+use crate::digest::{Digest, HashWriter};
+use crate::recipe::{Algorithm, Compression};
+use crate::tree::Tree;
+use compress::Compressor;
+use std::io::{self, Write};
+
+/// What a packed layer is, as recorded in manifests, configs, the cache and the lock.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct LayerInfo {
+    pub digest: Digest,
+    pub diff_id: Digest,
+    pub size: u64,
+    pub uncompressed_size: u64,
+    pub media_type: String,
+}
+
+pub fn media_type(c: Compression) -> &'static str {
+    match c.algorithm {
+        Algorithm::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
+        Algorithm::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
+    }
+}
+
+/// Packs `tree` into `out`, returning the layer's digests and sizes.
+pub fn pack<W: Write>(
+    tree: &Tree,
+    epoch: u64,
+    c: Compression,
+    threads: usize,
+    out: W,
+) -> Result<(W, LayerInfo), tar::Error> {
+    let compressed = HashWriter::new(out);
+    let compressor = Compressor::new(compressed, c, threads).map_err(tar::Error::Write)?;
+    let mut tw = tar::TarWriter::new(HashWriter::new(io::BufWriter::with_capacity(
+        256 * 1024,
+        compressor,
+    )));
+    for (path, entry) in tree.iter() {
+        tw.entry(path, entry, epoch)?;
+    }
+    let uncompressed = tw.finish()?;
+    let (buf, diff_id, uncompressed_size) = uncompressed.finish();
+    let compressor = buf
+        .into_inner()
+        .map_err(|e| tar::Error::Write(e.into_error()))?;
+    let compressed = compressor.finish().map_err(tar::Error::Write)?;
+    let (out, digest, size) = compressed.finish();
+    Ok((
+        out,
+        LayerInfo {
+            digest,
+            diff_id,
+            size,
+            uncompressed_size,
+            media_type: media_type(c).to_string(),
+        },
+    ))
+}

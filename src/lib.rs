@@ -1,0 +1,76 @@
+//! `assemble` builds OCI images from a recipe, without a Dockerfile and without a daemon.
+//!
+//! The crate follows the pipeline, one module per stage:
+//! - [`recipe`]: read and validate recipe YAML; every error points at `file:line:col`.
+//! - [`build`]: plan the layers of each architecture, fetch, pack, and form the image.
+//! - [`source`]: content from outside the recipe directory: pinned downloads, archives.
+//! - [`tree`]: a layer's file tree, its parent directories, and the account files.
+//! - [`layer`]: the deterministic tar writer and thread-count-independent compression.
+//! - [`oci`]: canonical JSON, image config, manifests and the index.
+//! - [`store`]: the content-addressed cache and the layer cache.
+//! - [`lock`]: the lock file: pins in, digests out.
+//! - [`sink`]: destinations: OCI layout, oci-archive, docker-archive.
+//! - [`inspect`]: read an image back for `assemble inspect`.
+//!
+//! The CLI (`src/cli`) turns arguments into the plain option structs these modules take.
+
+pub mod build;
+pub mod digest;
+pub mod inspect;
+pub mod layer;
+pub mod lock;
+pub mod oci;
+pub mod platform;
+pub mod recipe;
+pub mod sink;
+pub mod source;
+pub mod store;
+pub mod template;
+pub mod tree;
+
+/// Every error the library returns to the command line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Recipe(#[from] recipe::Error),
+    #[error(transparent)]
+    Build(#[from] build::Error),
+    #[error(transparent)]
+    Sink(#[from] sink::Error),
+    #[error(transparent)]
+    Inspect(#[from] inspect::Error),
+    #[error("cannot use the cache directory `{path}`")]
+    Cache {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Error {
+    /// The recipe diagnostic behind this error, if it is one (for the snippet).
+    pub fn diagnostic(&self) -> Option<&recipe::Diagnostic> {
+        match self {
+            Error::Recipe(recipe::Error::Invalid(d)) | Error::Build(build::Error::Recipe(d)) => {
+                Some(d)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn hint(&self) -> Option<String> {
+        if let Some(d) = self.diagnostic() {
+            return d.hint.clone();
+        }
+        match self {
+            Error::Build(b) => b.hint(),
+            Error::Recipe(recipe::Error::NotFound { .. }) => Some(
+                "give a path to a recipe file, or run from the directory that holds `recipes/`"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}

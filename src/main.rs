@@ -1,0 +1,63 @@
+//! The `assemble` binary: parse arguments, run the command, render errors.
+
+mod cli;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    init_logging(&cli.global);
+    let result = match cli.command {
+        cli::Command::Build(args) => cli::build::run(&cli.global, args),
+        cli::Command::Lock(args) => cli::build::lock(&cli.global, args),
+        cli::Command::Inspect(args) => cli::inspect::run(&cli.global, args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprint!("{}", render_error(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(g: &cli::Global) {
+    let level = match (g.quiet, g.verbose) {
+        (true, _) => "error",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("ASSEMBLE_LOG").unwrap_or_else(|_| {
+        // Our own logs at the chosen level; dependencies only speak up for warnings.
+        tracing_subscriber::EnvFilter::new(format!("warn,assemble={level}"))
+    });
+    let color = std::env::var_os("NO_COLOR").is_none()
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(color)
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+/// `error: …`, the recipe snippet when there is one, `Caused by:` lines, then `hint:`.
+fn render_error(e: &assemble::Error) -> String {
+    let mut out = format!("error: {e}\n");
+    if let Some(snippet) = e.diagnostic().and_then(|d| d.snippet()) {
+        out.push_str(&snippet);
+        out.push('\n');
+    }
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        out.push_str(&format!("  Caused by: {s}\n"));
+        source = s.source();
+    }
+    if let Some(h) = e.hint() {
+        out.push_str(&format!("hint: {h}\n"));
+    }
+    out
+}

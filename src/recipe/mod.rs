@@ -1,0 +1,1000 @@
+//! Recipes: YAML files that say what goes into an image's base, application and
+//! configuration layers. This module reads and validates them and nothing else — no network,
+//! no file other than the recipe itself — so every mistake is reported with `file:line:col`
+//! before any work starts.
+
+pub mod decode;
+pub mod diag;
+pub mod schema;
+pub mod vars;
+pub mod yaml;
+
+use crate::digest::Digest;
+use crate::platform::Arch;
+use decode::{Ctx, Fields, Result};
+pub use diag::{Diagnostic, Loc, Source};
+pub use schema::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use yaml::{Node, Value};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read recipe `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no recipe `{name}`: looked for {looked}")]
+    NotFound { name: String, looked: String },
+    #[error(transparent)]
+    Invalid(#[from] Box<Diagnostic>),
+}
+
+impl From<Diagnostic> for Error {
+    fn from(d: Diagnostic) -> Error {
+        Error::Invalid(Box::new(d))
+    }
+}
+
+/// Finds a recipe by path, or by name in `./recipes/` (`NAME.yml` or `NAME.yaml`).
+pub fn find(arg: &str) -> std::result::Result<PathBuf, Error> {
+    let direct = Path::new(arg);
+    if direct.is_file() {
+        return Ok(direct.to_path_buf());
+    }
+    let candidates = [format!("recipes/{arg}.yml"), format!("recipes/{arg}.yaml")];
+    for c in &candidates {
+        if Path::new(c).is_file() {
+            return Ok(PathBuf::from(c));
+        }
+    }
+    let looked = std::iter::once(arg.to_string())
+        .chain(candidates)
+        .map(|c| format!("`{c}`"))
+        .collect::<Vec<_>>();
+    Err(Error::NotFound {
+        name: arg.to_string(),
+        looked: looked.join(", "),
+    })
+}
+
+/// Reads and validates the recipe at `path`.
+pub fn load(path: &Path) -> std::result::Result<Recipe, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(parse(path, text)?)
+}
+
+/// Validates recipe text as if read from `path`.
+pub fn parse(path: &Path, text: String) -> std::result::Result<Recipe, Diagnostic> {
+    let source = Arc::new(Source {
+        path: path.to_path_buf(),
+        text,
+    });
+    let ctx = Ctx {
+        file: source.clone(),
+    };
+    let root = yaml::parse(&source.text).map_err(|e| {
+        Diagnostic::new(
+            Loc {
+                file: source.clone(),
+                pos: e.pos,
+            },
+            format!("invalid YAML: {}", e.message),
+        )
+    })?;
+    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    Reader {
+        ctx,
+        variables: BTreeMap::new(),
+    }
+    .recipe(&root, path, dir)
+}
+
+const TOP: &[&str] = &[
+    "name",
+    "archs",
+    "tags",
+    "variables",
+    "epoch",
+    "compression",
+    "metadata",
+    "annotations",
+    "base",
+    "layers",
+    "config",
+];
+const LAYER: &[&str] = &["name", "files", "tree", "symlinks", "dirs"];
+const CONFIG: &[&str] = &[
+    "files",
+    "tree",
+    "symlinks",
+    "dirs",
+    "templates",
+    "secrets",
+    "groups",
+    "users",
+    "user",
+    "entrypoint",
+    "cmd",
+    "env",
+    "workdir",
+    "ports",
+    "volumes",
+    "labels",
+    "stop_signal",
+    "healthcheck",
+];
+const FILE: &[&str] = &[
+    "path",
+    "url",
+    "sha256",
+    "to",
+    "mode",
+    "owner",
+    "extract",
+    "strip_components",
+];
+const METADATA: &[&str] = &[
+    "title",
+    "description",
+    "version",
+    "source",
+    "revision",
+    "url",
+    "documentation",
+    "licenses",
+    "vendor",
+    "authors",
+];
+
+struct Reader {
+    ctx: Ctx,
+    variables: BTreeMap<String, String>,
+}
+
+impl Reader {
+    fn recipe(&mut self, root: &Node, path: &Path, dir: PathBuf) -> Result<Recipe> {
+        let f = self.ctx.map(root, "the recipe", TOP)?;
+        let name_node = f.required("name")?;
+        let name = self.ctx.str(name_node, "`name`")?;
+        if !valid_repo_name(&name) {
+            return Err(self.ctx.err(name_node, format!("`name` must be a repository name (lowercase letters, digits, `.`, `_`, `-`, `/`), found `{name}`")));
+        }
+        if let Some(n) = f.get("variables") {
+            for (k, (v, _)) in self.ctx.string_map(n, "`variables`")? {
+                self.variables.insert(k, v);
+            }
+            if let Value::Map(items) = &n.value {
+                for (k, _) in items {
+                    if vars::BUILTIN.contains(&k.name.as_str()) {
+                        return Err(Diagnostic::new(
+                            self.ctx.key_loc(k),
+                            format!("`{}` is a built-in variable and cannot be set", k.name),
+                        ));
+                    }
+                }
+            }
+        }
+        let archs = match f.get("archs") {
+            None => vec![Arch::Amd64],
+            Some(n) => {
+                let mut archs = Vec::new();
+                for item in self.ctx.seq(n, "`archs`")? {
+                    let arch = self.arch(item)?;
+                    if archs.contains(&arch) {
+                        return Err(self
+                            .ctx
+                            .err(item, format!("architecture `{arch}` is listed twice")));
+                    }
+                    archs.push(arch);
+                }
+                if archs.is_empty() {
+                    return Err(self
+                        .ctx
+                        .err(n, "`archs` must list at least one architecture"));
+                }
+                archs
+            }
+        };
+        let mut tags = Vec::new();
+        if let Some(n) = f.get("tags") {
+            for item in self.ctx.seq(n, "`tags`")? {
+                let tag = self.image_level(item, "a tag", &name)?;
+                if !valid_tag(&tag) {
+                    return Err(self.ctx.err(item, format!("`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)")));
+                }
+                tags.push(tag);
+            }
+        }
+        if tags.is_empty() {
+            tags.push("latest".into());
+        }
+        let epoch = f
+            .get("epoch")
+            .map(|n| self.ctx.uint(n, "`epoch`"))
+            .transpose()?;
+        let compression = match f.get("compression") {
+            None => Compression::GZIP_DEFAULT,
+            Some(n) => self.compression(n)?,
+        };
+        let mut annotations = BTreeMap::new();
+        if let Some(n) = f.get("metadata") {
+            let m = self.ctx.map(n, "`metadata`", METADATA)?;
+            for (k, v) in m.entries() {
+                let value = self.image_level(v, &format!("`metadata.{}`", k.name), &name)?;
+                annotations.insert(format!("org.opencontainers.image.{}", k.name), value);
+            }
+        }
+        if let Some(n) = f.get("annotations") {
+            for (k, (_, _)) in self.ctx.string_map(n, "`annotations`")? {
+                let v = self.map_value(n, &k)?;
+                annotations.insert(k, self.image_level(v, "an annotation", &name)?);
+            }
+        }
+        let base = match f.get("base") {
+            None => Base::Scratch,
+            Some(n) => self.base(n)?,
+        };
+        let mut layers = Vec::new();
+        if let Some(n) = f.get("layers") {
+            for (i, item) in self.ctx.seq(n, "`layers`")?.into_iter().enumerate() {
+                let l = self.ctx.map(item, "a layer", LAYER)?;
+                let name = l.str("name")?.unwrap_or_else(|| format!("layer-{}", i + 1));
+                if matches!(name.as_str(), "base" | "config")
+                    || layers.iter().any(|x: &LayerSpec| x.name == name)
+                {
+                    return Err(self.ctx.err(
+                        item,
+                        format!(
+                            "layer name `{name}` is used twice (`base` and `config` are reserved)"
+                        ),
+                    ));
+                }
+                let content = self.content(&l)?;
+                layers.push(LayerSpec {
+                    name,
+                    content,
+                    loc: self.ctx.loc(item),
+                });
+            }
+        }
+        let config = match f.get("config") {
+            None => ConfigSpec::default(),
+            Some(n) => self.config(n)?,
+        };
+        Ok(Recipe {
+            path: path.to_path_buf(),
+            dir,
+            name,
+            archs,
+            tags,
+            variables: self.variables.clone(),
+            epoch,
+            compression,
+            annotations,
+            base,
+            layers,
+            config,
+            loc: self.ctx.loc(root),
+        })
+    }
+
+    fn map_value<'a>(&self, map: &'a Node, key: &str) -> Result<&'a Node> {
+        match &map.value {
+            Value::Map(items) => Ok(&items
+                .iter()
+                .find(|(k, _)| k.name == key)
+                .expect("key present")
+                .1),
+            _ => Err(self.ctx.err(map, "expected a mapping")),
+        }
+    }
+
+    fn arch(&self, node: &Node) -> Result<Arch> {
+        let s = self.ctx.str(node, "an architecture")?;
+        s.parse().map_err(|e: String| self.ctx.err(node, e))
+    }
+
+    /// A string with `{var}` references checked against the recipe's variables.
+    fn interp(&self, node: &Node, what: &str) -> Result<String> {
+        let s = self.ctx.str(node, what)?;
+        let known = |n: &str| self.variables.contains_key(n) || vars::BUILTIN.contains(&n);
+        vars::check(&s, &known).map_err(|e| {
+            let d = self.ctx.err(node, format!("in {what}: {e}"));
+            let names: Vec<&str> = self
+                .variables
+                .keys()
+                .map(String::as_str)
+                .chain(vars::BUILTIN.iter().copied())
+                .collect();
+            match e
+                .strip_prefix("unknown variable `")
+                .and_then(|r| r.strip_suffix('`'))
+                .and_then(|n| diag::nearest(n, names.clone()))
+            {
+                Some(near) => d.with_hint(format!("did you mean `{{{near}}}`?")),
+                None => d.with_hint(format!("known variables: {}", names.join(", "))),
+            }
+        })?;
+        Ok(s)
+    }
+
+    /// A string interpolated now, with the recipe's variables and `name` (no per-arch ones).
+    fn image_level(&self, node: &Node, what: &str, name: &str) -> Result<String> {
+        let s = self.interp(node, what)?;
+        let mut vars = self.variables.clone();
+        vars.insert("name".into(), name.into());
+        vars::interpolate(&s, &vars).map_err(|e| {
+            self.ctx.err(
+                node,
+                format!(
+                    "in {what}: {e} (only the recipe's `variables` and `name` can be used here)"
+                ),
+            )
+        })
+    }
+
+    fn compression(&self, node: &Node) -> Result<Compression> {
+        let (algo_node, level_node) = match &node.value {
+            Value::Scalar { .. } => (node, None),
+            _ => {
+                let m = self
+                    .ctx
+                    .map(node, "`compression`", &["algorithm", "level"])?;
+                (m.required("algorithm")?, m.get("level"))
+            }
+        };
+        let mut c = match self.ctx.str(algo_node, "`compression`")?.as_str() {
+            "gzip" => Compression::GZIP_DEFAULT,
+            "zstd" => Compression::ZSTD_DEFAULT,
+            other => {
+                return Err(self.ctx.err(
+                    algo_node,
+                    format!("unknown compression `{other}`, expected `gzip` or `zstd`"),
+                ));
+            }
+        };
+        if let Some(n) = level_node {
+            let level = self.ctx.uint(n, "`level`")? as i32;
+            let max = if c.algorithm == Algorithm::Gzip {
+                9
+            } else {
+                19
+            };
+            if !(1..=max).contains(&level) {
+                return Err(self.ctx.err(
+                    n,
+                    format!("compression level must be 1..={max}, found {level}"),
+                ));
+            }
+            c.level = level;
+        }
+        Ok(c)
+    }
+
+    fn base(&self, node: &Node) -> Result<Base> {
+        match &node.value {
+            Value::Scalar { text, .. } if text == "scratch" => Ok(Base::Scratch),
+            Value::Scalar { text, .. } => Err(self.ctx.err(node, format!("unknown base `{text}`, expected `scratch` or a mapping with `debian`, `alpine`, `image` or `recipe`"))),
+            _ => {
+                let m = self.ctx.map(node, "`base`", &["scratch", "debian", "alpine", "image", "recipe"])?;
+                let (key, _) = m.entries().next().ok_or_else(|| self.ctx.err(node, "`base` is empty"))?;
+                match key.name.as_str() {
+                    "scratch" => Ok(Base::Scratch),
+                    other => Err(Diagnostic::new(self.ctx.key_loc(key), format!("base `{other}` is not supported by this version of assemble"))
+                        .with_hint("use `base: scratch`")),
+                }
+            }
+        }
+    }
+
+    fn content(&self, f: &Fields<'_>) -> Result<Content> {
+        let mut c = Content::default();
+        if let Some(n) = f.get("files") {
+            for item in self.ctx.seq(n, "`files`")? {
+                c.files.push(self.file(item)?);
+            }
+        }
+        if let Some(n) = f.get("tree") {
+            let items = if let Value::Map(_) = n.value {
+                vec![n]
+            } else {
+                self.ctx.seq(n, "`tree`")?
+            };
+            for item in items {
+                c.trees.push(self.tree(item)?);
+            }
+        }
+        if let Some(n) = f.get("symlinks") {
+            c.symlinks = self.symlinks(n)?;
+        }
+        if let Some(n) = f.get("dirs") {
+            for item in self.ctx.seq(n, "`dirs`")? {
+                c.dirs.push(self.dir(item)?);
+            }
+        }
+        Ok(c)
+    }
+
+    /// A value that may be a per-arch mapping (`{amd64: …, arm64: …}`).
+    fn per_arch<T>(
+        &self,
+        node: &Node,
+        what: &str,
+        one: &dyn Fn(&Node) -> Result<T>,
+    ) -> Result<PerArch<T>> {
+        match &node.value {
+            Value::Map(items) => {
+                let mut m = BTreeMap::new();
+                for (k, v) in items {
+                    let arch: Arch = k.name.parse().map_err(|e: String| {
+                        Diagnostic::new(
+                            self.ctx.key_loc(k),
+                            format!("in per-architecture {what}: {e}"),
+                        )
+                    })?;
+                    m.insert(arch, one(v)?);
+                }
+                Ok(PerArch::Each(m))
+            }
+            _ => Ok(PerArch::All(one(node)?)),
+        }
+    }
+
+    fn file(&self, node: &Node) -> Result<FileSpec> {
+        let f = self.ctx.map(node, "a file", FILE)?;
+        let source = match (f.get("path"), f.get("url")) {
+            (Some(_), Some(u)) => {
+                return Err(self
+                    .ctx
+                    .err(u, "a file has either `path` or `url`, not both"));
+            }
+            (None, None) => {
+                return Err(self.ctx.err(
+                    node,
+                    "a file needs `path` (a local file) or `url` (a download)",
+                ));
+            }
+            (Some(p), None) => {
+                if let Some(s) = f.get("sha256") {
+                    return Err(self.ctx.err(
+                        s,
+                        "`sha256` belongs to `url` files; a local file is hashed when it is read",
+                    ));
+                }
+                FileSource::Local(self.per_arch(p, "`path`", &|n| self.interp(n, "`path`"))?)
+            }
+            (None, Some(u)) => {
+                let url = self.per_arch(u, "`url`", &|n| {
+                    let s = self.interp(n, "`url`")?;
+                    if !(s.starts_with("https://") || s.starts_with("http://")) {
+                        return Err(self.ctx.err(
+                            n,
+                            format!("`url` must start with https:// or http://, found `{s}`"),
+                        ));
+                    }
+                    Ok(s)
+                })?;
+                let Some(sha) = f.get("sha256") else {
+                    return Err(self.ctx.err(u, "a `url` file needs a `sha256` digest")
+                        .with_hint("downloads are pinned: add `sha256: <64 hex digits>` (or one per architecture)"));
+                };
+                let sha256 = self.per_arch(sha, "`sha256`", &|n| {
+                    let s = self.ctx.str(n, "`sha256`")?;
+                    s.parse::<Digest>().map_err(|e| self.ctx.err(n, e))
+                })?;
+                if let (PerArch::Each(urls), PerArch::Each(shas)) = (&url, &sha256) {
+                    if let Some(a) = urls.keys().find(|a| !shas.contains_key(a)) {
+                        return Err(self.ctx.err(
+                            sha,
+                            format!("`sha256` has no digest for `{a}`, which `url` lists"),
+                        ));
+                    }
+                }
+                FileSource::Url { url, sha256 }
+            }
+        };
+        let extract = match f.get("extract") {
+            None => Extract::No,
+            Some(n) => match &n.value {
+                Value::Scalar {
+                    text,
+                    quoted: false,
+                } if text == "true" => Extract::Auto,
+                Value::Scalar {
+                    text,
+                    quoted: false,
+                } if text == "false" => Extract::No,
+                _ => {
+                    let s = self.ctx.str(n, "`extract`")?;
+                    Extract::As(ArchiveKind::parse(&s).ok_or_else(|| {
+                        self.ctx.err(n, format!("unknown archive type `{s}`, expected true, false, tar, tar.gz, tar.xz, tar.zst or zip"))
+                    })?)
+                }
+            },
+        };
+        let strip_components = match f.get("strip_components") {
+            None => 0,
+            Some(n) => {
+                if extract == Extract::No {
+                    return Err(self
+                        .ctx
+                        .err(n, "`strip_components` only applies with `extract`"));
+                }
+                self.ctx.uint(n, "`strip_components`")? as u32
+            }
+        };
+        let to = f.get("to").map(|n| self.abs_path(n, "`to`")).transpose()?;
+        if to.is_none() && extract == Extract::No {
+            return Err(self
+                .ctx
+                .err(node, "a file needs `to` (where it goes in the image)"));
+        }
+        Ok(FileSpec {
+            source,
+            to,
+            mode: self.mode_field(&f)?,
+            owner: self.owner_field(&f)?,
+            extract,
+            strip_components,
+            loc: self.ctx.loc(node),
+        })
+    }
+
+    fn tree(&self, node: &Node) -> Result<TreeSpec> {
+        if let Value::Scalar { .. } = node.value {
+            return Ok(TreeSpec {
+                path: self.interp(node, "`tree`")?,
+                to: "/".into(),
+                owner: None,
+                loc: self.ctx.loc(node),
+            });
+        }
+        let f = self.ctx.map(node, "a tree", &["path", "to", "owner"])?;
+        Ok(TreeSpec {
+            path: self.interp(f.required("path")?, "`path`")?,
+            to: f
+                .get("to")
+                .map(|n| self.abs_path(n, "`to`"))
+                .transpose()?
+                .unwrap_or_else(|| "/".into()),
+            owner: self.owner_field(&f)?,
+            loc: self.ctx.loc(node),
+        })
+    }
+
+    fn symlinks(&self, node: &Node) -> Result<Vec<SymlinkSpec>> {
+        let mut out = Vec::new();
+        if let Value::Map(items) = &node.value {
+            for (k, v) in items {
+                let path = self.abs_str(&k.name, &self.ctx.key_loc(k))?;
+                out.push(SymlinkSpec {
+                    path,
+                    target: self.interp(v, "a symlink target")?,
+                    loc: self.ctx.key_loc(k),
+                });
+            }
+            return Ok(out);
+        }
+        for item in self.ctx.seq(node, "`symlinks`")? {
+            let f = self.ctx.map(item, "a symlink", &["path", "target"])?;
+            out.push(SymlinkSpec {
+                path: self.abs_path(f.required("path")?, "`path`")?,
+                target: self.interp(f.required("target")?, "`target`")?,
+                loc: self.ctx.loc(item),
+            });
+        }
+        Ok(out)
+    }
+
+    fn dir(&self, node: &Node) -> Result<DirSpec> {
+        if let Value::Scalar { .. } = node.value {
+            return Ok(DirSpec {
+                path: self.abs_path(node, "a directory")?,
+                mode: None,
+                owner: None,
+                loc: self.ctx.loc(node),
+            });
+        }
+        let f = self
+            .ctx
+            .map(node, "a directory", &["path", "mode", "owner"])?;
+        Ok(DirSpec {
+            path: self.abs_path(f.required("path")?, "`path`")?,
+            mode: self.mode_field(&f)?,
+            owner: self.owner_field(&f)?,
+            loc: self.ctx.loc(node),
+        })
+    }
+
+    /// An absolute path inside the image.
+    fn abs_path(&self, node: &Node, what: &str) -> Result<String> {
+        let s = self.interp(node, what)?;
+        self.abs_str(&s, &self.ctx.loc(node))
+    }
+
+    fn abs_str(&self, s: &str, loc: &Loc) -> Result<String> {
+        if !s.starts_with('/') {
+            return Err(Diagnostic::new(
+                loc.clone(),
+                format!("image path `{s}` must be absolute (start with `/`)"),
+            ));
+        }
+        if s.split('/').any(|c| c == ".." || c == ".") {
+            return Err(Diagnostic::new(
+                loc.clone(),
+                format!("image path `{s}` must not contain `.` or `..`"),
+            ));
+        }
+        Ok(s.to_string())
+    }
+
+    fn mode_field(&self, f: &Fields<'_>) -> Result<Option<u32>> {
+        f.get("mode").map(|n| self.mode(n)).transpose()
+    }
+
+    fn mode(&self, node: &Node) -> Result<u32> {
+        let s = self.ctx.str(node, "`mode`")?;
+        let digits = s.strip_prefix("0o").unwrap_or(&s);
+        match u32::from_str_radix(digits, 8) {
+            Ok(m) if !digits.is_empty() && m <= 0o7777 => Ok(m),
+            _ => Err(self.ctx.err(node, format!("bad mode `{s}`: expected octal permissions such as \"0644\", \"0755\", \"4755\" or \"1777\""))
+                .with_hint("quote modes in YAML so they stay octal: mode: \"0755\"")),
+        }
+    }
+
+    fn owner_field(&self, f: &Fields<'_>) -> Result<Option<Owner>> {
+        f.get("owner").map(|n| self.owner(n)).transpose()
+    }
+
+    fn owner(&self, node: &Node) -> Result<Owner> {
+        let s = self.ctx.str(node, "`owner`")?;
+        let bad = || {
+            self.ctx.err(
+                node,
+                format!("bad owner `{s}`: expected `user`, `user:group`, `uid` or `uid:gid`"),
+            )
+        };
+        let (user, group) = match s.split_once(':') {
+            Some((u, g)) => (u, Some(g)),
+            None => (s.as_str(), None),
+        };
+        let id = |part: &str| -> Option<IdRef> {
+            if part.is_empty() {
+                None
+            } else if part.bytes().all(|b| b.is_ascii_digit()) {
+                part.parse().ok().map(IdRef::Id)
+            } else if valid_account_name(part) {
+                Some(IdRef::Name(part.to_string()))
+            } else {
+                None
+            }
+        };
+        let user = id(user).ok_or_else(bad)?;
+        let group = match group {
+            None => None,
+            Some(g) => Some(id(g).ok_or_else(bad)?),
+        };
+        Ok(Owner {
+            user,
+            group,
+            loc: self.ctx.loc(node),
+        })
+    }
+
+    fn config(&self, node: &Node) -> Result<ConfigSpec> {
+        let f = self.ctx.map(node, "`config`", CONFIG)?;
+        let mut c = ConfigSpec {
+            content: self.content(&f)?,
+            ..ConfigSpec::default()
+        };
+        if let Some(n) = f.get("templates") {
+            for item in self.ctx.seq(n, "`templates`")? {
+                let t = self
+                    .ctx
+                    .map(item, "a template", &["src", "to", "mode", "owner"])?;
+                c.templates.push(TemplateSpec {
+                    src: self.interp(t.required("src")?, "`src`")?,
+                    to: self.abs_path(t.required("to")?, "`to`")?,
+                    mode: self.mode_field(&t)?,
+                    owner: self.owner_field(&t)?,
+                    loc: self.ctx.loc(item),
+                });
+            }
+        }
+        if let Some(n) = f.get("secrets") {
+            for item in self.ctx.seq(n, "`secrets`")? {
+                let s = self
+                    .ctx
+                    .map(item, "a secret", &["env", "file", "to", "mode", "owner"])?;
+                let source = match (s.get("env"), s.get("file")) {
+                    (Some(e), None) => SecretSource::Env(self.ctx.str(e, "`env`")?),
+                    (None, Some(p)) => SecretSource::File(self.interp(p, "`file`")?),
+                    _ => return Err(self.ctx.err(item, "a secret needs exactly one of `env` (a variable name) or `file` (a local path)")),
+                };
+                c.secrets.push(SecretSpec {
+                    source,
+                    to: self.abs_path(s.required("to")?, "`to`")?,
+                    mode: self.mode_field(&s)?.unwrap_or(0o400),
+                    owner: self.owner_field(&s)?,
+                    loc: self.ctx.loc(item),
+                });
+            }
+        }
+        if let Some(n) = f.get("groups") {
+            for item in self.ctx.seq(n, "`groups`")? {
+                let g = self.ctx.map(item, "a group", &["name", "gid", "members"])?;
+                c.groups.push(GroupSpec {
+                    name: self.account_name(g.required("name")?)?,
+                    gid: self.id(g.required("gid")?, "`gid`")?,
+                    members: g
+                        .get("members")
+                        .map(|m| self.ctx.strings(m, "`members`"))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    loc: self.ctx.loc(item),
+                });
+            }
+        }
+        if let Some(n) = f.get("users") {
+            for item in self.ctx.seq(n, "`users`")? {
+                let u = self.ctx.map(
+                    item,
+                    "a user",
+                    &["name", "uid", "group", "groups", "home", "shell", "gecos"],
+                )?;
+                let group = match u.get("group") {
+                    None => None,
+                    Some(g) => {
+                        let s = self.ctx.str(g, "`group`")?;
+                        Some(match s.parse::<u32>() {
+                            Ok(id) => IdRef::Id(id),
+                            Err(_) => IdRef::Name(self.account_name(g)?),
+                        })
+                    }
+                };
+                c.users.push(UserSpec {
+                    name: self.account_name(u.required("name")?)?,
+                    uid: self.id(u.required("uid")?, "`uid`")?,
+                    group,
+                    groups: u
+                        .get("groups")
+                        .map(|m| self.ctx.strings(m, "`groups`"))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    home: u
+                        .get("home")
+                        .map(|n| self.abs_path(n, "`home`"))
+                        .transpose()?,
+                    shell: u
+                        .get("shell")
+                        .map(|n| self.abs_path(n, "`shell`"))
+                        .transpose()?,
+                    gecos: u.str("gecos")?.unwrap_or_default(),
+                    loc: self.ctx.loc(item),
+                });
+            }
+        }
+        if let Some(n) = f.get("user") {
+            c.user = Some((self.ctx.str(n, "`user`")?, self.ctx.loc(n)));
+        }
+        let argv = |name: &str| -> Result<Option<Vec<String>>> {
+            f.get(name)
+                .map(|n| {
+                    self.ctx
+                        .seq(n, &format!("`{name}`"))?
+                        .into_iter()
+                        .map(|i| self.interp(i, &format!("`{name}`")))
+                        .collect()
+                })
+                .transpose()
+        };
+        c.entrypoint = argv("entrypoint")?;
+        c.cmd = argv("cmd")?;
+        if let Some(n) = f.get("env") {
+            for k in self.ctx.string_map(n, "`env`")?.into_keys() {
+                if k.is_empty() || k.contains('=') {
+                    return Err(self
+                        .ctx
+                        .err(n, format!("bad environment variable name `{k}`")));
+                }
+                let v = self.map_value(n, &k)?;
+                c.env.insert(k, self.interp(v, "an `env` value")?);
+            }
+        }
+        if let Some(n) = f.get("workdir") {
+            c.workdir = Some(self.abs_path(n, "`workdir`")?);
+        }
+        if let Some(n) = f.get("ports") {
+            for item in self.ctx.seq(n, "`ports`")? {
+                let p = self.ctx.str(item, "a port")?;
+                let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
+                if num.parse::<u16>().map_or(true, |n| n == 0)
+                    || !matches!(proto, "tcp" | "udp" | "sctp")
+                {
+                    return Err(self.ctx.err(item, format!("bad port `{p}`: expected `PORT` or `PORT/tcp|udp|sctp` with PORT in 1..=65535")));
+                }
+                c.ports.push(format!("{num}/{proto}"));
+            }
+        }
+        if let Some(n) = f.get("volumes") {
+            for item in self.ctx.seq(n, "`volumes`")? {
+                c.volumes.push(self.abs_path(item, "a volume")?);
+            }
+        }
+        if let Some(n) = f.get("labels") {
+            for k in self.ctx.string_map(n, "`labels`")?.into_keys() {
+                let v = self.map_value(n, &k)?;
+                c.labels.insert(k, self.interp(v, "a label")?);
+            }
+        }
+        if let Some(n) = f.get("stop_signal") {
+            let s = self.ctx.str(n, "`stop_signal`")?;
+            if !(s.starts_with("SIG")
+                && s.len() > 3
+                && s[3..]
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+'))
+                && s.parse::<u8>().is_err()
+            {
+                return Err(self.ctx.err(
+                    n,
+                    format!("bad stop signal `{s}`: expected a name such as `SIGTERM` or a number"),
+                ));
+            }
+            c.stop_signal = Some(s);
+        }
+        if let Some(n) = f.get("healthcheck") {
+            c.healthcheck = Some(self.healthcheck(n)?);
+        }
+        Ok(c)
+    }
+
+    fn healthcheck(&self, node: &Node) -> Result<Healthcheck> {
+        let f = self.ctx.map(
+            node,
+            "`healthcheck`",
+            &[
+                "test",
+                "interval",
+                "timeout",
+                "start_period",
+                "start_interval",
+                "retries",
+            ],
+        )?;
+        let tn = f.required("test")?;
+        let test = self.ctx.strings(tn, "`test`")?;
+        if !matches!(
+            test.first().map(String::as_str),
+            Some("CMD" | "CMD-SHELL" | "NONE")
+        ) {
+            return Err(self.ctx.err(
+                tn,
+                "`test` must start with `CMD`, `CMD-SHELL` or `NONE` (as in Docker)",
+            ));
+        }
+        let dur = |name: &str| -> Result<Option<u64>> {
+            f.get(name)
+                .map(|n| {
+                    let s = self.ctx.str(n, &format!("`{name}`"))?;
+                    parse_duration(&s).ok_or_else(|| {
+                        self.ctx.err(
+                            n,
+                            format!("bad duration `{s}`: expected e.g. `30s`, `1m30s`, `500ms`"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        Ok(Healthcheck {
+            interval_ns: dur("interval")?,
+            timeout_ns: dur("timeout")?,
+            start_period_ns: dur("start_period")?,
+            start_interval_ns: dur("start_interval")?,
+            retries: f
+                .get("retries")
+                .map(|n| self.ctx.uint(n, "`retries`"))
+                .transpose()?,
+            test,
+        })
+    }
+
+    fn account_name(&self, node: &Node) -> Result<String> {
+        let s = self.ctx.str(node, "a user or group name")?;
+        if valid_account_name(&s) {
+            Ok(s)
+        } else {
+            Err(self.ctx.err(node, format!("bad user or group name `{s}`: expected letters, digits, `_`, `-`, `.`, not starting with a digit or `-`")))
+        }
+    }
+
+    fn id(&self, node: &Node, what: &str) -> Result<u32> {
+        let n = self.ctx.uint(node, what)?;
+        u32::try_from(n)
+            .ok()
+            .filter(|n| *n < u32::MAX)
+            .ok_or_else(|| self.ctx.err(node, format!("{what} {n} is out of range")))
+    }
+}
+
+fn valid_account_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 32
+        && !s.starts_with('-')
+        && !s.as_bytes()[0].is_ascii_digit()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+fn valid_repo_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('/').all(|part| {
+            !part.is_empty()
+                && part.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+                })
+                && part.as_bytes()[0].is_ascii_alphanumeric()
+        })
+}
+
+pub fn valid_tag(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with(['.', '-'])
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+}
+
+/// `1h2m3s`, `30s`, `500ms`, `1.5s` → nanoseconds.
+pub fn parse_duration(s: &str) -> Option<u64> {
+    let mut total: f64 = 0.0;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let value: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += value * scale;
+        rest = &rest[unit_end..];
+    }
+    Some(total.round() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Some(30_000_000_000));
+        assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_duration("500ms"), Some(500_000_000));
+        assert_eq!(parse_duration("5"), None);
+    }
+}

@@ -1,0 +1,269 @@
+//! The recipe as typed values. Everything here is already validated for shape; checks that
+//! need the file system or other layers happen when the build is planned.
+
+use super::diag::Loc;
+use crate::digest::Digest;
+use crate::platform::Arch;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    /// The recipe file as the user named it.
+    pub path: PathBuf,
+    /// Relative paths in the recipe are relative to this directory.
+    pub dir: PathBuf,
+    pub name: String,
+    pub archs: Vec<Arch>,
+    pub tags: Vec<String>,
+    pub variables: BTreeMap<String, String>,
+    /// Timestamp for every file and for `created`; `SOURCE_DATE_EPOCH` overrides it.
+    pub epoch: Option<u64>,
+    pub compression: Compression,
+    /// `org.opencontainers.image.*` annotations (from `metadata`) plus free `annotations`.
+    pub annotations: BTreeMap<String, String>,
+    pub base: Base,
+    pub layers: Vec<LayerSpec>,
+    pub config: ConfigSpec,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Algorithm {
+    Gzip,
+    Zstd,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compression {
+    pub algorithm: Algorithm,
+    pub level: i32,
+}
+
+impl Compression {
+    pub const GZIP_DEFAULT: Compression = Compression {
+        algorithm: Algorithm::Gzip,
+        level: 6,
+    };
+    pub const ZSTD_DEFAULT: Compression = Compression {
+        algorithm: Algorithm::Zstd,
+        level: 3,
+    };
+}
+
+#[derive(Debug, Clone)]
+pub enum Base {
+    Scratch,
+}
+
+/// A value that is either the same for every architecture or given per architecture.
+#[derive(Debug, Clone)]
+pub enum PerArch<T> {
+    All(T),
+    Each(BTreeMap<Arch, T>),
+}
+
+impl<T> PerArch<T> {
+    pub fn get(&self, arch: Arch) -> Option<&T> {
+        match self {
+            PerArch::All(v) => Some(v),
+            PerArch::Each(m) => m.get(&arch),
+        }
+    }
+}
+
+/// One application layer, or the content part of the configuration layer.
+#[derive(Debug, Clone, Default)]
+pub struct Content {
+    pub files: Vec<FileSpec>,
+    pub trees: Vec<TreeSpec>,
+    pub symlinks: Vec<SymlinkSpec>,
+    pub dirs: Vec<DirSpec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct LayerSpec {
+    pub name: String,
+    pub content: Content,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub enum FileSource {
+    Local(PerArch<String>),
+    Url {
+        url: PerArch<String>,
+        sha256: PerArch<Digest>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArchiveKind {
+    Tar,
+    TarGz,
+    TarXz,
+    TarZst,
+    Zip,
+}
+
+impl ArchiveKind {
+    pub fn from_name(name: &str) -> Option<ArchiveKind> {
+        let n = name.to_ascii_lowercase();
+        let kind = if n.ends_with(".tar.gz") || n.ends_with(".tgz") {
+            ArchiveKind::TarGz
+        } else if n.ends_with(".tar.xz") || n.ends_with(".txz") {
+            ArchiveKind::TarXz
+        } else if n.ends_with(".tar.zst") || n.ends_with(".tzst") {
+            ArchiveKind::TarZst
+        } else if n.ends_with(".tar") {
+            ArchiveKind::Tar
+        } else if n.ends_with(".zip") {
+            ArchiveKind::Zip
+        } else {
+            return None;
+        };
+        Some(kind)
+    }
+
+    pub fn parse(s: &str) -> Option<ArchiveKind> {
+        Some(match s {
+            "tar" => ArchiveKind::Tar,
+            "tar.gz" | "tgz" => ArchiveKind::TarGz,
+            "tar.xz" | "txz" => ArchiveKind::TarXz,
+            "tar.zst" | "tzst" => ArchiveKind::TarZst,
+            "zip" => ArchiveKind::Zip,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extract {
+    No,
+    /// Detect from the file name, then from the first bytes.
+    Auto,
+    As(ArchiveKind),
+}
+
+#[derive(Debug, Clone)]
+pub struct FileSpec {
+    pub source: FileSource,
+    pub to: Option<String>,
+    pub mode: Option<u32>,
+    pub owner: Option<Owner>,
+    pub extract: Extract,
+    pub strip_components: u32,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct TreeSpec {
+    pub path: String,
+    pub to: String,
+    pub owner: Option<Owner>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct SymlinkSpec {
+    pub path: String,
+    pub target: String,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirSpec {
+    pub path: String,
+    pub mode: Option<u32>,
+    pub owner: Option<Owner>,
+    pub loc: Loc,
+}
+
+/// A user or group named by number or by name; names are resolved against the image's
+/// user database when the build is planned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdRef {
+    Id(u32),
+    Name(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub user: IdRef,
+    pub group: Option<IdRef>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct TemplateSpec {
+    pub src: String,
+    pub to: String,
+    pub mode: Option<u32>,
+    pub owner: Option<Owner>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub enum SecretSource {
+    Env(String),
+    File(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct SecretSpec {
+    pub source: SecretSource,
+    pub to: String,
+    pub mode: u32,
+    pub owner: Option<Owner>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct GroupSpec {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserSpec {
+    pub name: String,
+    pub uid: u32,
+    /// Primary group; when absent a group of the user's name is used or created (gid = uid).
+    pub group: Option<IdRef>,
+    pub groups: Vec<String>,
+    pub home: Option<String>,
+    pub shell: Option<String>,
+    pub gecos: String,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub struct Healthcheck {
+    pub test: Vec<String>,
+    pub interval_ns: Option<u64>,
+    pub timeout_ns: Option<u64>,
+    pub start_period_ns: Option<u64>,
+    pub start_interval_ns: Option<u64>,
+    pub retries: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSpec {
+    pub content: Content,
+    pub templates: Vec<TemplateSpec>,
+    pub secrets: Vec<SecretSpec>,
+    pub groups: Vec<GroupSpec>,
+    pub users: Vec<UserSpec>,
+    pub user: Option<(String, Loc)>,
+    pub entrypoint: Option<Vec<String>>,
+    pub cmd: Option<Vec<String>>,
+    pub env: BTreeMap<String, String>,
+    pub workdir: Option<String>,
+    pub ports: Vec<String>,
+    pub volumes: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    pub stop_signal: Option<String>,
+    pub healthcheck: Option<Healthcheck>,
+}

@@ -1,0 +1,229 @@
+//! A YAML document as a tree of nodes that remember where they came from.
+//!
+//! Recipes are decoded by hand from this tree rather than through serde, so that every
+//! value — not only syntax errors — can be reported as `file:line:col` with a snippet,
+//! and unknown keys can be answered with the nearest known one.
+
+use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+
+/// A position in a recipe file: 1-based line and column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, PartialOrd, Ord)]
+pub struct Pos {
+    pub line: usize,
+    pub col: usize,
+}
+
+#[derive(Debug, Clone)]
+pub enum Value {
+    /// A scalar; `quoted` is true when the author quoted it (so `"0755"` stays a string).
+    Scalar {
+        text: String,
+        quoted: bool,
+    },
+    Seq(Vec<Node>),
+    /// Keys keep their own positions so errors can point at a key.
+    Map(Vec<(Key, Node)>),
+    Null,
+}
+
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub name: String,
+    pub pos: Pos,
+}
+
+#[derive(Debug, Clone)]
+pub struct Node {
+    pub value: Value,
+    pub pos: Pos,
+}
+
+impl Node {
+    pub fn kind(&self) -> &'static str {
+        match &self.value {
+            Value::Scalar { .. } => "a scalar",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+            Value::Null => "nothing",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SyntaxError {
+    pub pos: Pos,
+    pub message: String,
+}
+
+fn pos_of(span: &Span) -> Pos {
+    Pos {
+        line: span.start.line(),
+        col: span.start.col() + 1,
+    }
+}
+
+/// Parses one YAML document. Anchors and aliases are resolved by copying the anchored node.
+pub fn parse(text: &str) -> Result<Node, SyntaxError> {
+    let mut parser = Parser::new_from_str(text);
+    let mut builder = Builder::default();
+    for item in &mut parser {
+        let (event, span) = item.map_err(|e| SyntaxError {
+            pos: Pos {
+                line: e.marker().line(),
+                col: e.marker().col() + 1,
+            },
+            message: e.info().to_string(),
+        })?;
+        builder.event(event, span)?;
+    }
+    builder.root.ok_or(SyntaxError {
+        pos: Pos { line: 1, col: 1 },
+        message: "the file is empty".into(),
+    })
+}
+
+enum Frame {
+    Seq(Pos, usize, Vec<Node>),
+    Map(Pos, usize, Vec<(Key, Node)>, Option<Key>),
+}
+
+#[derive(Default)]
+struct Builder {
+    stack: Vec<Frame>,
+    anchors: std::collections::HashMap<usize, Node>,
+    root: Option<Node>,
+    documents: usize,
+}
+
+impl Builder {
+    fn event(&mut self, event: Event<'_>, span: Span) -> Result<(), SyntaxError> {
+        let pos = pos_of(&span);
+        match event {
+            Event::DocumentStart(_) => {
+                self.documents += 1;
+                if self.documents > 1 {
+                    return Err(SyntaxError {
+                        pos,
+                        message: "a recipe file holds one YAML document, found a second".into(),
+                    });
+                }
+            }
+            Event::Scalar(text, style, anchor, _tag) => {
+                let quoted = style != ScalarStyle::Plain;
+                let value =
+                    if !quoted && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
+                        Value::Null
+                    } else {
+                        Value::Scalar {
+                            text: text.into_owned(),
+                            quoted,
+                        }
+                    };
+                self.push(Node { value, pos }, anchor)?;
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().ok_or(SyntaxError {
+                    pos,
+                    message: "unknown alias".into(),
+                })?;
+                self.push(Node { pos, ..node }, 0)?;
+            }
+            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, Vec::new())),
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(Frame::Map(pos, anchor, Vec::new(), None))
+            }
+            Event::SequenceEnd => {
+                if let Some(Frame::Seq(pos, anchor, items)) = self.stack.pop() {
+                    self.push(
+                        Node {
+                            value: Value::Seq(items),
+                            pos,
+                        },
+                        anchor,
+                    )?;
+                }
+            }
+            Event::MappingEnd => {
+                if let Some(Frame::Map(pos, anchor, items, _)) = self.stack.pop() {
+                    self.push(
+                        Node {
+                            value: Value::Map(items),
+                            pos,
+                        },
+                        anchor,
+                    )?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(node),
+            Some(Frame::Seq(_, _, items)) => items.push(node),
+            Some(Frame::Map(_, _, items, pending)) => match pending.take() {
+                None => {
+                    let name = match node.value {
+                        Value::Scalar { text, .. } => text,
+                        Value::Null => String::new(),
+                        _ => {
+                            return Err(SyntaxError {
+                                pos: node.pos,
+                                message: "mapping keys must be plain strings".into(),
+                            });
+                        }
+                    };
+                    if let Some((first, _)) = items.iter().find(|(k, _)| k.name == name) {
+                        return Err(SyntaxError {
+                            pos: node.pos,
+                            message: format!(
+                                "duplicate key `{name}` (first given at line {})",
+                                first.pos.line
+                            ),
+                        });
+                    }
+                    *pending = Some(Key {
+                        name,
+                        pos: node.pos,
+                    });
+                }
+                Some(key) => items.push((key, node)),
+            },
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_point_at_values_and_keys() {
+        let node = parse("name: x\nconfig:\n  user: \"0755\"\n  list: [a, b]\n").unwrap();
+        let Value::Map(items) = node.value else {
+            panic!()
+        };
+        assert_eq!(items[1].0.pos, Pos { line: 2, col: 1 });
+        let Value::Map(inner) = &items[1].1.value else {
+            panic!()
+        };
+        assert_eq!(inner[0].1.pos, Pos { line: 3, col: 9 });
+        assert!(matches!(
+            &inner[0].1.value,
+            Value::Scalar { quoted: true, .. }
+        ));
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let err = parse("a: 1\na: 2\n").unwrap_err();
+        assert_eq!(err.message, "duplicate key `a` (first given at line 1)");
+        assert_eq!(err.pos, Pos { line: 2, col: 1 });
+    }
+}

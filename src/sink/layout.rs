@@ -1,0 +1,139 @@
+//! The OCI image layout directory: `oci-layout`, `index.json`, `blobs/sha256/*`.
+//! `index.json` names the image index once per tag (`org.opencontainers.image.ref.name`);
+//! entries for other names already in the layout are kept, as skopeo does.
+
+use super::Error;
+use crate::digest::{Digest, HashWriter};
+use crate::oci::{Doc, Image, MEDIA_INDEX, REF_NAME, json};
+use serde_json::{Value, json};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+pub const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+
+fn werr(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
+    move |source| Error::Write {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+pub fn write(image: &Image, dir: &Path) -> Result<(), Error> {
+    let blobs = dir.join("blobs/sha256");
+    fs_err::create_dir_all(&blobs).map_err(werr(dir))?;
+    write_atomic(&dir.join("oci-layout"), LAYOUT_FILE, false)?;
+    for p in &image.platforms {
+        for l in &p.layers {
+            copy_blob(&l.path, &l.info.digest, l.info.size, &blobs, l.secret)?;
+        }
+        put_doc(&p.config, &blobs)?;
+        put_doc(&p.manifest, &blobs)?;
+    }
+    put_doc(&image.index, &blobs)?;
+    let index_path = dir.join("index.json");
+    let mut manifests: Vec<Value> = std::fs::read(&index_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .and_then(|v| v["manifests"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| {
+            m["annotations"][REF_NAME]
+                .as_str()
+                .is_none_or(|r| !image.tags.iter().any(|t| t == r))
+        })
+        .collect();
+    for tag in &image.tags {
+        let mut d = image.index.descriptor();
+        d["annotations"] = json!({ REF_NAME: tag });
+        manifests.push(d);
+    }
+    let index = json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests});
+    write_atomic(&index_path, &json::canonical(&index), false)
+}
+
+/// `index.json` for a layout that holds just this image (used by the archive sink).
+pub fn index_json(image: &Image) -> Vec<u8> {
+    let manifests: Vec<Value> = image
+        .tags
+        .iter()
+        .map(|tag| {
+            let mut d = image.index.descriptor();
+            d["annotations"] = json!({ REF_NAME: tag });
+            d
+        })
+        .collect();
+    json::canonical(&json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}))
+}
+
+fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {
+    let path = blobs.join(doc.digest.hex());
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == doc.bytes.len() as u64) {
+        return Ok(());
+    }
+    write_atomic(&path, &doc.bytes, false)
+}
+
+/// Copies a blob, checking its digest on the way; a blob already present with the right
+/// size is left alone (blobs are immutable by name).
+pub fn copy_blob(
+    from: &Path,
+    digest: &Digest,
+    size: u64,
+    blobs: &Path,
+    private: bool,
+) -> Result<(), Error> {
+    let path = blobs.join(digest.hex());
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
+        return Ok(());
+    }
+    let w = werr(&path);
+    let tmp = tempfile::Builder::new()
+        .prefix(".partial-")
+        .tempfile_in(blobs)
+        .map_err(&w)?;
+    let mut hw = HashWriter::new(std::io::BufWriter::new(tmp));
+    let mut src = fs_err::File::open(from).map_err(&w)?;
+    std::io::copy(&mut src, &mut hw).map_err(&w)?;
+    let (buf, actual, _) = hw.finish();
+    if actual != *digest {
+        return Err(Error::Damaged {
+            digest: digest.to_string(),
+            actual: actual.to_string(),
+        });
+    }
+    let tmp = buf.into_inner().map_err(|e| w(e.into_error()))?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(if private {
+            0o600
+        } else {
+            0o644
+        }))
+        .map_err(&w)?;
+    tmp.persist(&path).map_err(|e| w(e.error))?;
+    Ok(())
+}
+
+/// Writes a file via a temporary sibling and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), Error> {
+    let w = werr(path);
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".partial-")
+        .tempfile_in(dir)
+        .map_err(&w)?;
+    tmp.write_all(bytes).map_err(&w)?;
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(if private {
+            0o600
+        } else {
+            0o644
+        }))
+        .map_err(&w)?;
+    tmp.persist(path).map_err(|e| w(e.error))?;
+    Ok(())
+}

@@ -1,0 +1,169 @@
+//! Downloads into the content-addressed store, verified against the pinned sha256 while
+//! the bytes arrive. Downloads run in parallel with a bound, are retried on transient
+//! failures, and land under their digest only once verified.
+
+use crate::digest::{Digest, Hasher};
+use crate::store::Store;
+use futures_util::StreamExt;
+use std::io::Write;
+use std::time::Duration;
+
+#[derive(Debug, Clone)]
+pub struct Download {
+    pub url: String,
+    pub sha256: Digest,
+    /// Where the recipe asks for it (`file:line:col`), for messages.
+    pub origin: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("download of `{url}` failed: HTTP {status} (asked for by {origin})")]
+    Status {
+        url: String,
+        status: u16,
+        origin: String,
+    },
+    #[error("download of `{url}` failed (asked for by {origin})")]
+    Network {
+        url: String,
+        origin: String,
+        #[source]
+        source: reqwest::Error,
+    },
+    #[error(
+        "download of `{url}` does not match its pinned digest (asked for by {origin}): expected {expected}, got {actual}"
+    )]
+    Mismatch {
+        url: String,
+        origin: String,
+        expected: Digest,
+        actual: Digest,
+    },
+    #[error("cannot write a download into the cache")]
+    Io(#[from] std::io::Error),
+}
+
+/// Hides `user:password@` in URLs that may reach a log or a message.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let host_end = rest.find('/').unwrap_or(rest.len());
+        if let Some(at) = rest[..host_end].rfind('@') {
+            return format!("{scheme}://***@{}", &rest[at + 1..]);
+        }
+    }
+    url.to_string()
+}
+
+const PARALLEL: usize = 6;
+const ATTEMPTS: u32 = 3;
+
+fn retry_delay(attempt: u32) -> Duration {
+    let base = std::env::var("ASSEMBLE_RETRY_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(500u64);
+    Duration::from_millis(base * u64::from(attempt))
+}
+
+/// Fetches every download the store does not already hold.
+pub fn fetch_all(store: &Store, downloads: &[Download]) -> Result<(), Error> {
+    let mut todo: Vec<&Download> = downloads
+        .iter()
+        .filter(|d| !store.has_blob(&d.sha256))
+        .collect();
+    todo.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    todo.dedup_by(|a, b| a.sha256 == b.sha256);
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("assemble/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(120))
+            .build()
+            .expect("HTTP client");
+        let results: Vec<Result<(), Error>> = futures_util::stream::iter(todo)
+            .map(|d| fetch_one(&client, store, d))
+            .buffer_unordered(PARALLEL)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    })
+}
+
+async fn fetch_one(client: &reqwest::Client, store: &Store, d: &Download) -> Result<(), Error> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match try_fetch(client, store, d).await {
+            Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                tracing::warn!("{e}; retrying ({attempt}/{ATTEMPTS})");
+                tokio::time::sleep(retry_delay(attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn transient(e: &Error) -> bool {
+    match e {
+        Error::Status { status, .. } => matches!(status, 408 | 429 | 500..=599),
+        Error::Network { .. } => true,
+        _ => false,
+    }
+}
+
+async fn try_fetch(client: &reqwest::Client, store: &Store, d: &Download) -> Result<(), Error> {
+    let url = redact(&d.url);
+    let net = |source| Error::Network {
+        url: url.clone(),
+        origin: d.origin.clone(),
+        source,
+    };
+    tracing::info!("downloading {url}");
+    let resp = client.get(&d.url).send().await.map_err(net)?;
+    if !resp.status().is_success() {
+        return Err(Error::Status {
+            url: url.clone(),
+            status: resp.status().as_u16(),
+            origin: d.origin.clone(),
+        });
+    }
+    let mut tmp = store.temp()?;
+    let mut hasher = Hasher::default();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(net)?;
+        hasher.update(&chunk);
+        tmp.write_all(&chunk)?;
+    }
+    let (actual, _) = hasher.finish();
+    if actual != d.sha256 {
+        return Err(Error::Mismatch {
+            url,
+            origin: d.origin.clone(),
+            expected: d.sha256,
+            actual,
+        });
+    }
+    store.commit(tmp, &d.sha256, false)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_are_redacted() {
+        assert_eq!(
+            super::redact("https://u:p@h.example/x@y"),
+            "https://***@h.example/x@y"
+        );
+        assert_eq!(super::redact("https://h.example/a"), "https://h.example/a");
+    }
+}

@@ -1,0 +1,136 @@
+//! The local cache: a content-addressed blob store plus small indexes that let a rebuild
+//! skip work — the layer cache (layer key → packed layer) and the stat cache (file
+//! identity → content digest). Every write lands in `tmp/` first and is renamed into place,
+//! so two builds sharing the cache never see a half-written file, and a crash leaves none.
+//!
+//! ```text
+//! <cache>/blobs/sha256/<hex>   blobs: downloads, packed layers, extracted files
+//! <cache>/layers/<key>.json     layer cache records (LayerInfo)
+//! <cache>/stat/<key>            content digest of a host file, keyed by its stat data
+//! <cache>/tmp/                  in-flight writes
+//! ```
+
+use crate::digest::{Digest, hash_reader};
+use crate::layer::LayerInfo;
+use fs_err as fs;
+use std::io::{self, Write};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+}
+
+/// The default cache directory: `$XDG_CACHE_HOME/assemble`, else `~/.cache/assemble`.
+pub fn default_dir() -> PathBuf {
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
+        return PathBuf::from(x).join("assemble");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    home.join(".cache").join("assemble")
+}
+
+impl Store {
+    pub fn open(root: &Path) -> io::Result<Store> {
+        for sub in ["blobs/sha256", "layers", "stat", "tmp"] {
+            fs::create_dir_all(root.join(sub))?;
+        }
+        Ok(Store {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    pub fn blob_path(&self, d: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(d.hex())
+    }
+
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        self.blob_path(d).is_file()
+    }
+
+    /// A new temporary file in the store's own file system, removed unless committed.
+    pub fn temp(&self) -> io::Result<tempfile::NamedTempFile> {
+        tempfile::Builder::new()
+            .prefix(".partial-")
+            .tempfile_in(self.root.join("tmp"))
+    }
+
+    /// Moves a finished temporary file to its digest's place. `private` keeps it 0600
+    /// (blobs holding secrets); others become 0644.
+    pub fn commit(
+        &self,
+        tmp: tempfile::NamedTempFile,
+        d: &Digest,
+        private: bool,
+    ) -> io::Result<PathBuf> {
+        let mode = if private { 0o600 } else { 0o644 };
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        let path = self.blob_path(d);
+        tmp.persist(&path).map_err(|e| e.error)?;
+        Ok(path)
+    }
+
+    pub fn put_bytes(&self, bytes: &[u8], private: bool) -> io::Result<(Digest, PathBuf)> {
+        let d = Digest::of(bytes);
+        let path = self.blob_path(&d);
+        if !path.is_file() {
+            let mut tmp = self.temp()?;
+            tmp.write_all(bytes)?;
+            self.commit(tmp, &d, private)?;
+        }
+        Ok((d, path))
+    }
+
+    pub fn layer(&self, key: &Digest) -> Option<LayerInfo> {
+        let bytes = fs::read(self.root.join("layers").join(format!("{}.json", key.hex()))).ok()?;
+        let info: LayerInfo = serde_json::from_slice(&bytes).ok()?;
+        // A record is only good while its blob is still there with the right size.
+        let meta = std::fs::metadata(self.blob_path(&info.digest)).ok()?;
+        (meta.len() == info.size).then_some(info)
+    }
+
+    pub fn put_layer(&self, key: &Digest, info: &LayerInfo) -> io::Result<()> {
+        let mut tmp = self.temp()?;
+        tmp.write_all(&serde_json::to_vec(info).expect("serialisable"))?;
+        tmp.persist(self.root.join("layers").join(format!("{}.json", key.hex())))
+            .map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// The sha256 and size of a host file, from the stat cache when the file's identity
+    /// (device, inode, size, mtime, ctime) is unchanged, else by reading it.
+    pub fn file_digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
+        let meta = fs::metadata(path)?;
+        let canon = fs::canonicalize(path)?;
+        let id = format!(
+            "{}\0{}:{}:{}:{}.{}:{}.{}",
+            canon.display(),
+            meta.dev(),
+            meta.ino(),
+            meta.size(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        );
+        let key = self.root.join("stat").join(Digest::of(id.as_bytes()).hex());
+        if let Ok(s) = std::fs::read_to_string(&key) {
+            if let Ok(d) = s.trim().parse::<Digest>() {
+                return Ok((d, meta.size()));
+            }
+        }
+        let (d, n) = hash_reader(fs::File::open(path)?)?;
+        let mut tmp = self.temp()?;
+        tmp.write_all(d.to_string().as_bytes())?;
+        tmp.persist(&key).map_err(|e| e.error)?;
+        Ok((d, n))
+    }
+}

@@ -1,0 +1,192 @@
+//! Helpers shared by the integration tests: running the binary in a scratch directory,
+//! copying fixtures, a tiny HTTP server for downloads, and checks for the external
+//! programs the tests need (which fail loudly when missing, never skip).
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Fails the test when an external program is missing: `scripts/test` installs them.
+pub fn require(program: &str) {
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {program}")).output().map(|o| o.status.success()).unwrap_or(false);
+    assert!(found, "this test needs `{program}`; run the test suite through `scripts/test`, which installs it");
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn ok(self) -> Run {
+        assert_eq!(self.code, 0, "assemble failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+    }
+}
+
+fn finish(o: Output) -> Run {
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// Runs `assemble` in `dir` with `cache` as its cache, no colour, and `envs` added.
+pub fn assemble(dir: &Path, cache: &Path, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_assemble"));
+    c.current_dir(dir).args(args).env("ASSEMBLE_CACHE_DIR", cache).env("NO_COLOR", "1").env_remove("SOURCE_DATE_EPOCH").env_remove("ASSEMBLE_JOBS");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    finish(c.output().expect("run assemble"))
+}
+
+/// Runs `assemble` through `sh` so a umask can be set first.
+pub fn assemble_with_umask(dir: &Path, cache: &Path, umask: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
+    let mut c = Command::new("sh");
+    c.current_dir(dir)
+        .arg("-c")
+        .arg(format!("umask {umask}; exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_assemble"))
+        .args(args)
+        .env("ASSEMBLE_CACHE_DIR", cache)
+        .env("NO_COLOR", "1")
+        .env_remove("SOURCE_DATE_EPOCH");
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    finish(c.output().expect("run assemble"))
+}
+
+pub fn sh(dir: &Path, script: &str) -> Run {
+    finish(Command::new("sh").current_dir(dir).arg("-c").arg(script).output().expect("run sh"))
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        let meta = std::fs::symlink_metadata(&src).unwrap();
+        if meta.file_type().is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&src).unwrap(), &dst).unwrap();
+        } else if meta.is_dir() {
+            copy_dir(&src, &dst);
+        } else {
+            std::fs::copy(&src, &dst).unwrap();
+        }
+    }
+}
+
+/// Copies the repository's `fixtures/` into a scratch directory and returns its path.
+pub fn fixtures(tmp: &Path) -> PathBuf {
+    let dst = tmp.join("fixtures");
+    copy_dir(&repo().join("fixtures"), &dst);
+    dst
+}
+
+/// `mode uid:gid path -> target`, one line per entry under `root`, sorted by path.
+pub fn listing(root: &Path) -> String {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        names.sort();
+        for p in names {
+            let m = std::fs::symlink_metadata(&p).unwrap();
+            let rel = p.strip_prefix(root).unwrap().display().to_string();
+            let kind = if m.file_type().is_symlink() { 'l' } else if m.is_dir() { 'd' } else { '-' };
+            let mut line = format!("{kind}{:04o} {}:{} /{rel}", m.mode() & 0o7777, m.uid(), m.gid());
+            if m.file_type().is_symlink() {
+                line.push_str(&format!(" -> {}", std::fs::read_link(&p).unwrap().display()));
+            } else if m.is_file() {
+                line.push_str(&format!(" ({} bytes, {} links)", m.len(), m.nlink()));
+            }
+            out.push(line);
+            if m.is_dir() {
+                walk(root, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.join("\n")
+}
+
+/// A small HTTP/1.1 file server on 127.0.0.1 for download tests. It counts requests and
+/// can answer the first N of them with a 500.
+pub struct HttpServer {
+    pub port: u16,
+    pub requests: Arc<AtomicUsize>,
+    pub fail_first: Arc<AtomicUsize>,
+}
+
+impl HttpServer {
+    pub fn serve(root: &Path) -> HttpServer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(AtomicUsize::new(0));
+        let fail_first = Arc::new(AtomicUsize::new(0));
+        let (root, count, fail) = (root.to_path_buf(), requests.clone(), fail_first.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let root = root.clone();
+                let n = count.fetch_add(1, Ordering::SeqCst);
+                let failing = n < fail.load(Ordering::SeqCst);
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap_or(0);
+                    loop {
+                        let mut h = String::new();
+                        if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                            break;
+                        }
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+                    let body = if failing { None } else { std::fs::read(root.join(&path)).ok() };
+                    let (status, body) = match body {
+                        Some(b) => ("200 OK", b),
+                        None if failing => ("500 Internal Server Error", b"fail".to_vec()),
+                        None => ("404 Not Found", b"not found".to_vec()),
+                    };
+                    let head = format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    let _ = stream.write_all(head.as_bytes());
+                    let _ = stream.write_all(&body);
+                });
+            }
+        });
+        HttpServer { port, requests, fail_first }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}/{path}", self.port)
+    }
+
+    pub fn count(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+}
+
+pub fn sha256_file(p: &Path) -> String {
+    use std::fmt::Write as _;
+    let out = Command::new("sha256sum").arg(p).output().unwrap();
+    let s = String::from_utf8(out.stdout).unwrap();
+    let mut hex = String::new();
+    write!(hex, "{}", s.split_whitespace().next().unwrap()).unwrap();
+    hex
+}

@@ -1010,6 +1010,7 @@ fn add_recipe_accounts(accounts: &mut Accounts, recipe: &Recipe) -> Result<()> {
         accounts.add_group(&g.name, g.gid).map_err(at(&g.loc))?;
     }
     for u in &c.users {
+        accounts.check_user(&u.name, u.uid).map_err(at(&u.loc))?;
         let gid = match &u.group {
             Some(g) => accounts.gid_of(g).map_err(at(&u.loc))?,
             None => match accounts.group(&u.name) {

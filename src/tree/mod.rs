@@ -321,7 +321,10 @@ impl View {
                 // A non-directory hides whatever the lower layers had below it.
                 let doomed: Vec<ImagePath> = self
                     .entries
-                    .range((std::ops::Bound::Excluded(path.clone()), std::ops::Bound::Unbounded))
+                    .range((
+                        std::ops::Bound::Excluded(path.clone()),
+                        std::ops::Bound::Unbounded,
+                    ))
                     .take_while(|(p, _)| {
                         p.as_str().starts_with(path.as_str())
                             && p.as_str().as_bytes().get(path.as_str().len()) == Some(&b'/')

@@ -189,23 +189,30 @@ impl Accounts {
         Ok(())
     }
 
-    pub fn add_user(&mut self, user: User) -> Result<(), Error> {
-        if let Some(u) = self.user(&user.name) {
-            if u.uid == user.uid {
-                return Ok(());
+    /// Whether a user `name` with `uid` can be added (or is already there as such).
+    pub fn check_user(&self, name: &str, uid: u32) -> Result<(), Error> {
+        if let Some(u) = self.user(name) {
+            if u.uid != uid {
+                return Err(Error::UserClash {
+                    name: name.into(),
+                    uid,
+                    existing: u.uid,
+                });
             }
-            return Err(Error::UserClash {
-                name: user.name,
-                uid: user.uid,
-                existing: u.uid,
-            });
-        }
-        if let Some(u) = self.users.iter().find(|u| u.uid == user.uid) {
+        } else if let Some(u) = self.users.iter().find(|u| u.uid == uid) {
             return Err(Error::UidTaken {
-                name: user.name,
-                uid: user.uid,
+                name: name.into(),
+                uid,
                 other: u.name.clone(),
             });
+        }
+        Ok(())
+    }
+
+    pub fn add_user(&mut self, user: User) -> Result<(), Error> {
+        self.check_user(&user.name, user.uid)?;
+        if self.user(&user.name).is_some() {
+            return Ok(());
         }
         self.shadow.push(format!("{}:!::0:99999:7:::", user.name));
         self.users.push(user);

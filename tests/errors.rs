@@ -1,0 +1,236 @@
+//! Every validation error, pinned to its exact message. Each runs `assemble build r.yml`
+//! in a scratch directory holding `files/a.txt` and `files/b.txt`.
+
+mod common;
+use common::*;
+
+fn check(recipe: &str, expected: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("files")).unwrap();
+    std::fs::write(tmp.path().join("files/a.txt"), "a\n").unwrap();
+    std::fs::write(tmp.path().join("files/b.txt"), "b\n").unwrap();
+    std::fs::write(tmp.path().join("r.yml"), recipe).unwrap();
+    let run = assemble(
+        tmp.path(),
+        &tmp.path().join("cache"),
+        &["build", "r.yml"],
+        &[],
+    );
+    assert_eq!(
+        run.code, 1,
+        "expected a failure, got:\n{}{}",
+        run.stdout, run.stderr
+    );
+    assert_eq!(run.stderr, expected);
+    assert!(
+        !tmp.path().join("out").exists(),
+        "a failed build writes no output"
+    );
+    assert!(
+        !tmp.path().join("r.lock").exists(),
+        "a failed build writes no lock"
+    );
+}
+
+#[test]
+fn unknown_field_suggests_the_nearest() {
+    check(
+        "name: x\nconfig:\n  entrypont: [/bin/sh]\n",
+        "error: r.yml:3:3: unknown field `entrypont` in `config`\n  |\n3 |   entrypont: [/bin/sh]\n  |   ^\nhint: did you mean `entrypoint`?\n",
+    );
+}
+
+#[test]
+fn unknown_field_without_a_near_name_lists_the_known_ones() {
+    check(
+        "name: x\nflavour: vanilla\n",
+        "error: r.yml:2:1: unknown field `flavour` in the recipe\n  |\n2 | flavour: vanilla\n  | ^\nhint: expected one of: name, archs, tags, variables, epoch, compression, metadata, annotations, base, layers, config\n",
+    );
+}
+
+#[test]
+fn missing_local_file() {
+    check(
+        "name: x\nlayers:\n  - files:\n      - {path: files/nope.txt, to: /etc/nope}\n",
+        "error: r.yml:4:9: local file `files/nope.txt` does not exist (looked for `./files/nope.txt`)\n  |\n4 |       - {path: files/nope.txt, to: /etc/nope}\n  |         ^\nhint: relative paths are relative to the recipe's directory\n",
+    );
+}
+
+#[test]
+fn bad_arch_name() {
+    check(
+        "name: x\narchs: [amd64, mips64]\n",
+        "error: r.yml:2:16: unknown architecture `mips64`, expected one of amd64, arm64, arm/v7, arm/v6, 386, ppc64le, s390x, riscv64\n  |\n2 | archs: [amd64, mips64]\n  |                ^\n",
+    );
+}
+
+#[test]
+fn bad_mode() {
+    check(
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt, to: /a, mode: \"0999\"}\n",
+        "error: r.yml:4:43: bad mode `0999`: expected octal permissions such as \"0644\", \"0755\", \"4755\" or \"1777\"\n  |\n4 |       - {path: files/a.txt, to: /a, mode: \"0999\"}\n  |                                           ^\nhint: quote modes in YAML so they stay octal: mode: \"0755\"\n",
+    );
+}
+
+#[test]
+fn bad_owner_syntax() {
+    check(
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt, to: /a, owner: \"bad name\"}\n",
+        "error: r.yml:4:44: bad owner `bad name`: expected `user`, `user:group`, `uid` or `uid:gid`\n  |\n4 |       - {path: files/a.txt, to: /a, owner: \"bad name\"}\n  |                                            ^\n",
+    );
+}
+
+#[test]
+fn unknown_owner() {
+    check(
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt, to: /a, owner: nginx}\n",
+        "error: r.yml:4:44: bad owner: unknown user `nginx`; known users: `root`\n  |\n4 |       - {path: files/a.txt, to: /a, owner: nginx}\n  |                                            ^\nhint: declare it under `config.users` / `config.groups`, or give a number\n",
+    );
+}
+
+#[test]
+fn duplicate_destination_names_both_sources() {
+    check(
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt, to: /etc/app.conf}\n      - {path: files/b.txt, to: /etc/app.conf}\n",
+        "error: r.yml:5:9: `/etc/app.conf` is given twice with different content: a file from r.yml:4:9 (`files/a.txt`) and a file from r.yml:5:9 (`files/b.txt`)\n  |\n5 |       - {path: files/b.txt, to: /etc/app.conf}\n  |         ^\n",
+    );
+}
+
+#[test]
+fn the_same_content_twice_is_fine() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("a.txt"), "a\n").unwrap();
+    std::fs::write(tmp.path().join("r.yml"), "name: x\nlayers:\n  - files:\n      - {path: a.txt, to: /a}\n      - {path: a.txt, to: /a}\n").unwrap();
+    assemble(tmp.path(), &tmp.path().join("c"), &["build", "r.yml"], &[]).ok();
+}
+
+#[test]
+fn url_without_a_digest() {
+    check(
+        "name: x\nlayers:\n  - files:\n      - url: https://example.org/tool.tar.gz\n        to: /usr/local/bin/tool\n",
+        "error: r.yml:4:14: a `url` file needs a `sha256` digest\n  |\n4 |       - url: https://example.org/tool.tar.gz\n  |              ^\nhint: downloads are pinned: add `sha256: <64 hex digits>` (or one per architecture)\n",
+    );
+}
+
+#[test]
+fn malformed_digest() {
+    check(
+        "name: x\nlayers:\n  - files:\n      - {url: \"https://example.org/t\", sha256: abc, to: /t}\n",
+        "error: r.yml:4:48: `abc` is not a sha256 digest (expected 64 lowercase hex digits)\n  |\n4 |       - {url: \"https://example.org/t\", sha256: abc, to: /t}\n  |                                                ^\n",
+    );
+}
+
+#[test]
+fn unknown_variable_suggests_the_nearest() {
+    check(
+        "name: x\nvariables: {version: \"1\"}\nlayers:\n  - files:\n      - {url: \"https://example.org/t-{verison}\", sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, to: /t}\n",
+        "error: r.yml:5:15: in `url`: unknown variable `verison`\n  |\n5 |       - {url: \"https://example.org/t-{verison}\", sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, to: /t}\n  |               ^\nhint: did you mean `{version}`?\n",
+    );
+}
+
+#[test]
+fn unset_secret_variable() {
+    check(
+        "name: x\nconfig:\n  secrets:\n    - {env: ASSEMBLE_TEST_UNSET_SECRET, to: /etc/app/db.pass}\n",
+        "error: r.yml:4:7: secret for `/etc/app/db.pass` needs the environment variable `ASSEMBLE_TEST_UNSET_SECRET`, which is not set\n  |\n4 |     - {env: ASSEMBLE_TEST_UNSET_SECRET, to: /etc/app/db.pass}\n  |       ^\n",
+    );
+}
+
+#[test]
+fn yaml_syntax_error() {
+    check(
+        "name: x\nlayers: [\n",
+        "error: r.yml:3:1: invalid YAML: while parsing a node, did not find expected node content\n",
+    );
+}
+
+#[test]
+fn duplicate_yaml_key() {
+    check(
+        "name: x\nname: y\n",
+        "error: r.yml:2:1: invalid YAML: duplicate key `name` (first given at line 1)\n  |\n2 | name: y\n  | ^\n",
+    );
+}
+
+#[test]
+fn bad_tag() {
+    check(
+        "name: x\ntags: [\"-bad\"]\n",
+        "error: r.yml:2:8: `-bad` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)\n  |\n2 | tags: [\"-bad\"]\n  |        ^\n",
+    );
+}
+
+#[test]
+fn unknown_config_user() {
+    check(
+        "name: x\nconfig:\n  user: nginx\n",
+        "error: r.yml:3:9: `user: nginx` names a user the image does not have\n  |\n3 |   user: nginx\n  |         ^\nhint: declare it under `config.users`, or give a uid\n",
+    );
+}
+
+#[test]
+fn relative_image_path() {
+    check(
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt, to: etc/a}\n",
+        "error: r.yml:4:33: image path `etc/a` must be absolute (start with `/`)\n  |\n4 |       - {path: files/a.txt, to: etc/a}\n  |                                 ^\n",
+    );
+}
+
+#[test]
+fn bad_port() {
+    check(
+        "name: x\nconfig:\n  ports: [http]\n",
+        "error: r.yml:3:11: bad port `http`: expected `PORT` or `PORT/tcp|udp|sctp` with PORT in 1..=65535\n  |\n3 |   ports: [http]\n  |           ^\n",
+    );
+}
+
+#[test]
+fn user_clash_with_an_existing_uid() {
+    check(
+        "name: x\nconfig:\n  users:\n    - {name: app, uid: 0}\n",
+        "error: r.yml:4:7: uid 0 of user `app` is already used by `root`\n  |\n4 |     - {name: app, uid: 0}\n  |       ^\n",
+    );
+}
+
+#[test]
+fn file_below_a_symlink_is_refused() {
+    check(
+        "name: x\nlayers:\n  - symlinks: {/etc: /tmp}\n    files:\n      - {path: files/a.txt, to: /etc/a}\n",
+        "error: r.yml:3:5: `/etc/a` would be placed below `/etc`, which is not a directory (r.yml:3:16 (symlink))\n  |\n3 |   - symlinks: {/etc: /tmp}\n  |     ^\n",
+    );
+}
+
+#[test]
+fn local_errors_are_reported_before_any_download() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = HttpServer::serve(tmp.path());
+    let recipe = format!(
+        "name: x\nlayers:\n  - files:\n      - {{url: \"{}\", sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, to: /t}}\n  - files:\n      - {{path: missing.txt, to: /m}}\n",
+        server.url("t")
+    );
+    std::fs::write(tmp.path().join("r.yml"), recipe).unwrap();
+    let run = assemble(tmp.path(), &tmp.path().join("c"), &["build", "r.yml"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr
+            .starts_with("error: r.yml:6:9: local file `missing.txt` does not exist"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        server.count(),
+        0,
+        "no download may start before the recipe is known to be good"
+    );
+}
+
+#[test]
+fn unknown_recipe_name() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = assemble(tmp.path(), &tmp.path().join("c"), &["build", "nope"], &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        "error: no recipe `nope`: looked for `nope`, `recipes/nope.yml`, `recipes/nope.yaml`\nhint: give a path to a recipe file, or run from the directory that holds `recipes/`\n"
+    );
+}

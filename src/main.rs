@@ -39,9 +39,35 @@ fn init_logging(g: &cli::Global) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(color)
-        .without_time()
-        .with_target(false)
+        .event_format(Plain)
         .init();
+}
+
+/// Log lines as a person reads them: the message alone for information, and a
+/// `warning:` / `debug:` prefix otherwise.
+struct Plain;
+
+impl<S, N> tracing_subscriber::fmt::FormatEvent<S, N> for Plain
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> tracing_subscriber::fmt::FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &tracing_subscriber::fmt::FmtContext<'_, S, N>,
+        mut writer: tracing_subscriber::fmt::format::Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        match *event.metadata().level() {
+            tracing::Level::ERROR => write!(writer, "error: ")?,
+            tracing::Level::WARN => write!(writer, "warning: ")?,
+            tracing::Level::INFO => {}
+            tracing::Level::DEBUG => write!(writer, "debug: ")?,
+            tracing::Level::TRACE => write!(writer, "trace: ")?,
+        }
+        ctx.field_format().format_fields(writer.by_ref(), event)?;
+        writeln!(writer)
+    }
 }
 
 /// `error: …`, the recipe snippet when there is one, `Caused by:` lines, then `hint:`.

@@ -121,6 +121,9 @@ impl From<Diagnostic> for Error {
 
 type Result<T> = std::result::Result<T, Error>;
 
+/// One architecture's named layer trees and runtime config, ready to pack.
+type ArchPlan = (Arch, Vec<(String, Tree)>, RunConfig);
+
 pub fn epoch_of(recipe: &Recipe, opts: &Options) -> u64 {
     opts.source_date_epoch.or(recipe.epoch).unwrap_or(0)
 }
@@ -185,7 +188,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     }
 
     // Assemble: real trees per arch, then pack every distinct layer in parallel.
-    let mut per_arch: Vec<(Arch, Vec<(String, Tree)>, RunConfig)> = Vec::new();
+    let mut per_arch: Vec<ArchPlan> = Vec::new();
     for &arch in &archs {
         let mut planner = Planner::new(recipe, arch, store, true)?;
         let trees = planner.all_trees()?;
@@ -293,22 +296,22 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
             .collect(),
     }];
     let full = archs.len() == recipe.archs.len();
-    if opts.locked && full {
-        if let Some(existing) = &existing {
-            if existing.images != wanted.images {
-                let old = existing
-                    .images
-                    .first()
-                    .map_or("nothing".to_string(), |i| i.index.to_string());
-                return Err(Error::Stale {
-                    path: lock_path,
-                    changes: vec![format!(
-                        "the build gives index {}, the lock records {old} (run `assemble verify` to see which layer differs)",
-                        image.index.digest
-                    )],
-                });
-            }
-        }
+    if opts.locked
+        && full
+        && let Some(existing) = &existing
+        && existing.images != wanted.images
+    {
+        let old = existing
+            .images
+            .first()
+            .map_or("nothing".to_string(), |i| i.index.to_string());
+        return Err(Error::Stale {
+            path: lock_path,
+            changes: vec![format!(
+                "the build gives index {}, the lock records {old} (run `assemble verify` to see which layer differs)",
+                image.index.digest
+            )],
+        });
     }
     let lock_written = if opts.write_lock && !opts.locked && full {
         wanted.write(&lock_path)?
@@ -455,16 +458,24 @@ impl<'a> Planner<'a> {
     fn finish_tree(&self, tree: &mut Tree, loc: &Loc) -> Result<()> {
         tree.add_parents(&self.view);
         for (path, entry) in tree.iter() {
-            if entry.implicit {
-                if let Some(below) = self.view.get(path).filter(|e| !e.is_dir()) {
-                    return Err(Diagnostic::new(loc.clone(), format!("`{path}` is {} in a lower layer ({}), so nothing can be placed below it", describe(below), below.origin)).into());
-                }
+            if entry.implicit
+                && let Some(below) = self.view.get(path).filter(|e| !e.is_dir())
+            {
+                return Err(Diagnostic::new(
+                    loc.clone(),
+                    format!(
+                        "`{path}` is {} in a lower layer ({}), so nothing can be placed below it",
+                        describe(below),
+                        below.origin
+                    ),
+                )
+                .into());
             }
             for parent in path.ancestors() {
-                if let Some(e) = tree.get(&parent) {
-                    if !e.is_dir() {
-                        return Err(Diagnostic::new(loc.clone(), format!("`{path}` would be placed below `{parent}`, which is not a directory ({})", e.origin)).into());
-                    }
+                if let Some(e) = tree.get(&parent)
+                    && !e.is_dir()
+                {
+                    return Err(Diagnostic::new(loc.clone(), format!("`{path}` would be placed below `{parent}`, which is not a directory ({})", e.origin)).into());
                 }
             }
         }
@@ -683,15 +694,15 @@ impl<'a> Planner<'a> {
             .root()
             .join("layers")
             .join(format!("{}-{kind:?}.members.json", sha.hex()));
-        if let Ok(bytes) = std::fs::read(&listing) {
-            if let Ok(members) = serde_json::from_slice::<Vec<Member>>(&bytes) {
-                let complete = members.iter().all(|m| match &m.kind {
-                    MemberKind::File { digest, .. } => self.store.has_blob(digest),
-                    _ => true,
-                });
-                if complete {
-                    return Ok(members);
-                }
+        if let Ok(bytes) = std::fs::read(&listing)
+            && let Ok(members) = serde_json::from_slice::<Vec<Member>>(&bytes)
+        {
+            let complete = members.iter().all(|m| match &m.kind {
+                MemberKind::File { digest, .. } => self.store.has_blob(digest),
+                _ => true,
+            });
+            if complete {
+                return Ok(members);
             }
         }
         let members = archive::unpack(self.store, blob, kind, &fetch::redact(url))?;

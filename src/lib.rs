@@ -34,7 +34,7 @@ pub enum Error {
     #[error(transparent)]
     Recipe(#[from] recipe::Error),
     #[error(transparent)]
-    Build(#[from] build::Error),
+    Build(Box<build::Error>),
     #[error(transparent)]
     Sink(#[from] sink::Error),
     #[error(transparent)]
@@ -49,13 +49,21 @@ pub enum Error {
     Usage(String),
 }
 
+impl From<build::Error> for Error {
+    fn from(e: build::Error) -> Error {
+        Error::Build(Box::new(e))
+    }
+}
+
 impl Error {
     /// The recipe diagnostic behind this error, if it is one (for the snippet).
     pub fn diagnostic(&self) -> Option<&recipe::Diagnostic> {
         match self {
-            Error::Recipe(recipe::Error::Invalid(d)) | Error::Build(build::Error::Recipe(d)) => {
-                Some(d)
-            }
+            Error::Recipe(recipe::Error::Invalid(d)) => Some(d),
+            Error::Build(b) => match b.as_ref() {
+                build::Error::Recipe(d) => Some(d),
+                _ => None,
+            },
             _ => None,
         }
     }

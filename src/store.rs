@@ -122,10 +122,10 @@ impl Store {
             meta.ctime_nsec()
         );
         let key = self.root.join("stat").join(Digest::of(id.as_bytes()).hex());
-        if let Ok(s) = std::fs::read_to_string(&key) {
-            if let Ok(d) = s.trim().parse::<Digest>() {
-                return Ok((d, meta.size()));
-            }
+        if let Ok(s) = std::fs::read_to_string(&key)
+            && let Ok(d) = s.trim().parse::<Digest>()
+        {
+            return Ok((d, meta.size()));
         }
         let (d, n) = hash_reader(fs::File::open(path)?)?;
         let mut tmp = self.temp()?;

@@ -58,10 +58,10 @@ impl<W: Write> TarWriter<W> {
         if name.len() > 100 {
             pax.push(("path".into(), name.clone().into_bytes()));
         }
-        if let Some(l) = &link {
-            if l.len() > 100 {
-                pax.push(("linkpath".into(), l.clone().into_bytes()));
-            }
+        if let Some(l) = &link
+            && l.len() > 100
+        {
+            pax.push(("linkpath".into(), l.clone().into_bytes()));
         }
         if u64::from(entry.uid) > 0o7777777 {
             pax.push(("uid".into(), entry.uid.to_string().into_bytes()));

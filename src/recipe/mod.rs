@@ -494,13 +494,13 @@ impl Reader {
                     let s = self.ctx.str(n, "`sha256`")?;
                     s.parse::<Digest>().map_err(|e| self.ctx.err(n, e))
                 })?;
-                if let (PerArch::Each(urls), PerArch::Each(shas)) = (&url, &sha256) {
-                    if let Some(a) = urls.keys().find(|a| !shas.contains_key(a)) {
-                        return Err(self.ctx.err(
-                            sha,
-                            format!("`sha256` has no digest for `{a}`, which `url` lists"),
-                        ));
-                    }
+                if let (PerArch::Each(urls), PerArch::Each(shas)) = (&url, &sha256)
+                    && let Some(a) = urls.keys().find(|a| !shas.contains_key(a))
+                {
+                    return Err(self.ctx.err(
+                        sha,
+                        format!("`sha256` has no digest for `{a}`, which `url` lists"),
+                    ));
                 }
                 FileSource::Url { url, sha256 }
             }

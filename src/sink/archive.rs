@@ -149,10 +149,10 @@ pub fn write_docker(image: &Image, platform: &PlatformImage, dest: &Path) -> Res
         .collect();
     let manifest = json!([{"Config": config_name, "RepoTags": repo_tags, "Layers": layers}]);
     add_bytes(&mut tree, "manifest.json", json::canonical(&manifest));
-    if platform.layers.iter().any(|l| l.secret) {
-        if let Some(e) = tree.get_mut(&ImagePath::new("manifest.json").expect("valid")) {
-            e.secret = true;
-        }
+    if platform.layers.iter().any(|l| l.secret)
+        && let Some(e) = tree.get_mut(&ImagePath::new("manifest.json").expect("valid"))
+    {
+        e.secret = true;
     }
     write_tree(&mut tree, dest)
 }

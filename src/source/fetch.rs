@@ -72,7 +72,7 @@ pub fn fetch_all(store: &Store, downloads: &[Download]) -> Result<(), Error> {
         .iter()
         .filter(|d| !store.has_blob(&d.sha256))
         .collect();
-    todo.sort_by(|a, b| a.sha256.cmp(&b.sha256));
+    todo.sort_by_key(|a| a.sha256);
     todo.dedup_by(|a, b| a.sha256 == b.sha256);
     if todo.is_empty() {
         return Ok(());

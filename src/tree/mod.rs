@@ -236,11 +236,10 @@ impl Tree {
         match self.entries.get(&path) {
             None => {}
             Some(old) if old.same_as(&entry) => return Ok(()),
-            Some(old) if old.is_dir() && entry.is_dir() && (old.implicit || entry.implicit) => {
-                if entry.implicit {
-                    return Ok(());
-                }
-            }
+            // An implicit directory never replaces anything; an explicit one replaces an
+            // implicit one.
+            Some(old) if old.is_dir() && entry.is_dir() && entry.implicit => return Ok(()),
+            Some(old) if old.is_dir() && entry.is_dir() && old.implicit => {}
             Some(old) => {
                 return Err(Box::new(Conflict {
                     path,
@@ -372,7 +371,7 @@ mod tests {
 
     #[test]
     fn parents_sort_before_children() {
-        let mut v = vec![p("a-b"), p("a/b"), p("a"), p("a/b/c"), p("a.b")];
+        let mut v = [p("a-b"), p("a/b"), p("a"), p("a/b/c"), p("a.b")];
         v.sort();
         let s: Vec<&str> = v.iter().map(|x| x.as_str()).collect();
         assert_eq!(s, ["a", "a/b", "a/b/c", "a-b", "a.b"]);
@@ -394,6 +393,23 @@ mod tests {
             err.to_string(),
             "`/x` is given twice with different content: a file from one and a file from three"
         );
+    }
+
+    #[test]
+    fn an_explicit_directory_replaces_an_implicit_one_in_either_order() {
+        let implicit = Entry { implicit: true, ..Entry::dir(0o755, 0, 0, "parent".into()) };
+        let explicit = Entry::dir(0o700, 5, 5, "dirs".into());
+        for order in [[implicit.clone(), explicit.clone()], [explicit.clone(), implicit.clone()]] {
+            let mut t = Tree::default();
+            for e in order {
+                t.insert(p("/d"), e).unwrap();
+            }
+            let got = t.get(&p("/d")).unwrap();
+            assert_eq!((got.mode, got.uid, got.implicit), (0o700, 5, false));
+        }
+        let mut t = Tree::default();
+        t.insert(p("/d"), explicit).unwrap();
+        assert!(t.insert(p("/d"), Entry::dir(0o755, 0, 0, "other".into())).is_err());
     }
 
     #[test]

@@ -78,34 +78,34 @@ impl Accounts {
         };
         for line in passwd.unwrap_or("").lines() {
             let f: Vec<&str> = line.split(':').collect();
-            if f.len() >= 7 {
-                if let (Ok(uid), Ok(gid)) = (f[2].parse(), f[3].parse()) {
-                    a.users.push(User {
-                        name: f[0].into(),
-                        uid,
-                        gid,
-                        gecos: f[4].into(),
-                        home: f[5].into(),
-                        shell: f[6].into(),
-                    });
-                }
+            if f.len() >= 7
+                && let (Ok(uid), Ok(gid)) = (f[2].parse(), f[3].parse())
+            {
+                a.users.push(User {
+                    name: f[0].into(),
+                    uid,
+                    gid,
+                    gecos: f[4].into(),
+                    home: f[5].into(),
+                    shell: f[6].into(),
+                });
             }
         }
         for line in group.unwrap_or("").lines() {
             let f: Vec<&str> = line.split(':').collect();
-            if f.len() >= 4 {
-                if let Ok(gid) = f[2].parse() {
-                    let members = f[3]
-                        .split(',')
-                        .filter(|m| !m.is_empty())
-                        .map(String::from)
-                        .collect();
-                    a.groups.push(Group {
-                        name: f[0].into(),
-                        gid,
-                        members,
-                    });
-                }
+            if f.len() >= 4
+                && let Ok(gid) = f[2].parse()
+            {
+                let members = f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(String::from)
+                    .collect();
+                a.groups.push(Group {
+                    name: f[0].into(),
+                    gid,
+                    members,
+                });
             }
         }
         a.shadow = shadow.unwrap_or("").lines().map(String::from).collect();

@@ -234,3 +234,181 @@ fn unknown_recipe_name() {
         "error: no recipe `nope`: looked for `nope`, `recipes/nope.yml`, `recipes/nope.yaml`\nhint: give a path to a recipe file, or run from the directory that holds `recipes/`\n"
     );
 }
+
+/// More validation errors, each with its exact message: (case, recipe, stderr).
+const MORE: &[(&str, &str, &str)] = &[
+    (
+        "name",
+        "name: Web\n",
+        "error: r.yml:1:7: `name` must be a repository name (lowercase letters, digits, `.`, `_`, `-`, `/`), found `Web`\n  |\n1 | name: Web\n  |       ^\n",
+    ),
+    (
+        "base",
+        "name: x\nbase: debian\n",
+        "error: r.yml:2:7: unknown base `debian`, expected `scratch` or a mapping with `debian`, `alpine`, `image` or `recipe`\n  |\n2 | base: debian\n  |       ^\n",
+    ),
+    (
+        "base_map",
+        "name: x\nbase: {debian: {suite: bookworm}}\n",
+        "error: r.yml:2:8: base `debian` is not supported by this version of assemble\n  |\n2 | base: {debian: {suite: bookworm}}\n  |        ^\nhint: use `base: scratch`\n",
+    ),
+    (
+        "both",
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt, url: \"https://e.org/a\", to: /a}\n",
+        "error: r.yml:4:34: a file has either `path` or `url`, not both\n  |\n4 |       - {path: files/a.txt, url: \"https://e.org/a\", to: /a}\n  |                                  ^\n",
+    ),
+    (
+        "neither",
+        "name: x\nlayers:\n  - files:\n      - {to: /a}\n",
+        "error: r.yml:4:9: a file needs `path` (a local file) or `url` (a download)\n  |\n4 |       - {to: /a}\n  |         ^\n",
+    ),
+    (
+        "sha_local",
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt, sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, to: /a}\n",
+        "error: r.yml:4:37: `sha256` belongs to `url` files; a local file is hashed when it is read\n  |\n4 |       - {path: files/a.txt, sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, to: /a}\n  |                                     ^\n",
+    ),
+    (
+        "no_to",
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt}\n",
+        "error: r.yml:4:9: a file needs `to` (where it goes in the image)\n  |\n4 |       - {path: files/a.txt}\n  |         ^\n",
+    ),
+    (
+        "bad_extract",
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt, extract: rar, to: /a}\n",
+        "error: r.yml:4:38: unknown archive type `rar`, expected true, false, tar, tar.gz, tar.xz, tar.zst or zip\n  |\n4 |       - {path: files/a.txt, extract: rar, to: /a}\n  |                                      ^\n",
+    ),
+    (
+        "strip_without_extract",
+        "name: x\nlayers:\n  - files:\n      - {path: files/a.txt, strip_components: 1, to: /a}\n",
+        "error: r.yml:4:47: `strip_components` only applies with `extract`\n  |\n4 |       - {path: files/a.txt, strip_components: 1, to: /a}\n  |                                               ^\n",
+    ),
+    (
+        "url_scheme",
+        "name: x\nlayers:\n  - files:\n      - {url: \"ftp://e.org/a\", sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, to: /a}\n",
+        "error: r.yml:4:15: `url` must start with https:// or http://, found `ftp://e.org/a`\n  |\n4 |       - {url: \"ftp://e.org/a\", sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855, to: /a}\n  |               ^\n",
+    ),
+    (
+        "sha_missing_arch",
+        "name: x\narchs: [amd64, arm64]\nlayers:\n  - files:\n      - url: {amd64: \"https://e.org/a\", arm64: \"https://e.org/b\"}\n        sha256: {amd64: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855}\n        to: /a\n",
+        "error: r.yml:6:17: `sha256` has no digest for `arm64`, which `url` lists\n  |\n6 |         sha256: {amd64: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855}\n  |                 ^\n",
+    ),
+    (
+        "dotdot",
+        "name: x\nlayers:\n  - dirs: [/a/../b]\n",
+        "error: r.yml:3:12: image path `/a/../b` must not contain `.` or `..`\n  |\n3 |   - dirs: [/a/../b]\n  |            ^\n",
+    ),
+    (
+        "arch_twice",
+        "name: x\narchs: [amd64, x86_64]\n",
+        "error: r.yml:2:16: architecture `amd64` is listed twice\n  |\n2 | archs: [amd64, x86_64]\n  |                ^\n",
+    ),
+    (
+        "reserved_layer_name",
+        "name: x\nlayers:\n  - name: config\n",
+        "error: r.yml:3:5: layer name `config` is used twice (`base` and `config` are reserved)\n  |\n3 |   - name: config\n  |     ^\n",
+    ),
+    (
+        "compression",
+        "name: x\ncompression: bzip2\n",
+        "error: r.yml:2:14: unknown compression `bzip2`, expected `gzip` or `zstd`\n  |\n2 | compression: bzip2\n  |              ^\n",
+    ),
+    (
+        "level",
+        "name: x\ncompression: {algorithm: gzip, level: 12}\n",
+        "error: r.yml:2:39: compression level must be 1..=9, found 12\n  |\n2 | compression: {algorithm: gzip, level: 12}\n  |                                       ^\n",
+    ),
+    (
+        "secret_both",
+        "name: x\nconfig:\n  secrets:\n    - {env: A, file: b, to: /s}\n",
+        "error: r.yml:4:7: a secret needs exactly one of `env` (a variable name) or `file` (a local path)\n  |\n4 |     - {env: A, file: b, to: /s}\n  |       ^\n",
+    ),
+    (
+        "account_name",
+        "name: x\nconfig:\n  users:\n    - {name: 9lives, uid: 5}\n",
+        "error: r.yml:4:14: bad user or group name `9lives`: expected letters, digits, `_`, `-`, `.`, not starting with a digit or `-`\n  |\n4 |     - {name: 9lives, uid: 5}\n  |              ^\n",
+    ),
+    (
+        "uid_range",
+        "name: x\nconfig:\n  users:\n    - {name: a, uid: 4294967295}\n",
+        "error: r.yml:4:22: `uid` 4294967295 is out of range\n  |\n4 |     - {name: a, uid: 4294967295}\n  |                      ^\n",
+    ),
+    (
+        "healthcheck",
+        "name: x\nconfig:\n  healthcheck: {test: [/bin/true]}\n",
+        "error: r.yml:3:23: `test` must start with `CMD`, `CMD-SHELL` or `NONE` (as in Docker)\n  |\n3 |   healthcheck: {test: [/bin/true]}\n  |                       ^\n",
+    ),
+    (
+        "duration",
+        "name: x\nconfig:\n  healthcheck: {test: [CMD, /bin/true], interval: soon}\n",
+        "error: r.yml:3:51: bad duration `soon`: expected e.g. `30s`, `1m30s`, `500ms`\n  |\n3 |   healthcheck: {test: [CMD, /bin/true], interval: soon}\n  |                                                   ^\n",
+    ),
+    (
+        "signal",
+        "name: x\nconfig:\n  stop_signal: TERM\n",
+        "error: r.yml:3:16: bad stop signal `TERM`: expected a name such as `SIGTERM` or a number\n  |\n3 |   stop_signal: TERM\n  |                ^\n",
+    ),
+    (
+        "builtin_var",
+        "name: x\nvariables: {arch: x}\n",
+        "error: r.yml:2:13: `arch` is a built-in variable and cannot be set\n  |\n2 | variables: {arch: x}\n  |             ^\n",
+    ),
+    (
+        "not_a_map",
+        "name: x\nconfig: [a]\n",
+        "error: r.yml:2:9: `config` must be a mapping, found a list\n  |\n2 | config: [a]\n  |         ^\n",
+    ),
+    (
+        "env_name",
+        "name: x\nconfig:\n  env: {\"A=B\": c}\n",
+        "error: r.yml:3:8: bad environment variable name `A=B`\n  |\n3 |   env: {\"A=B\": c}\n  |        ^\n",
+    ),
+    (
+        "missing_template",
+        "name: x\nconfig:\n  templates: [{src: nope.j2, to: /etc/x}]\n",
+        "error: r.yml:3:15: template `nope.j2` does not exist (looked for `./nope.j2`)\n  |\n3 |   templates: [{src: nope.j2, to: /etc/x}]\n  |               ^\nhint: relative paths are relative to the recipe's directory\n",
+    ),
+    (
+        "template_undefined",
+        "name: x\nconfig:\n  templates: [{src: t.j2, to: /etc/x}]\n",
+        "error: r.yml:3:15: template `t.j2` line 1: `nope` is undefined\n  |\n3 |   templates: [{src: t.j2, to: /etc/x}]\n  |               ^\n",
+    ),
+    (
+        "unknown_group",
+        "name: x\nconfig:\n  users: [{name: a, uid: 5, group: wheel}]\n",
+        "error: r.yml:3:11: unknown group `wheel`; known groups: `root`\n  |\n3 |   users: [{name: a, uid: 5, group: wheel}]\n  |           ^\n",
+    ),
+    (
+        "tag_variable",
+        "name: x\ntags: [\"{arch}\"]\n",
+        "error: r.yml:2:8: in a tag: unknown variable `arch` (only the recipe's `variables` and `name` can be used here)\n  |\n2 | tags: [\"{arch}\"]\n  |        ^\n",
+    ),
+    (
+        "tree_not_dir",
+        "name: x\nlayers:\n  - tree: files/a.txt\n",
+        "error: r.yml:3:11: tree `files/a.txt` is not a directory\n  |\n3 |   - tree: files/a.txt\n  |           ^\n",
+    ),
+    (
+        "empty",
+        "",
+        "error: r.yml:1:1: invalid YAML: the file is empty\n",
+    ),
+];
+
+#[test]
+fn every_other_validation_error_has_its_exact_message() {
+    for (case, recipe, expected) in MORE {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("files")).unwrap();
+        std::fs::write(tmp.path().join("files/a.txt"), "a\n").unwrap();
+        std::fs::write(tmp.path().join("t.j2"), "x = {{ nope }}\n").unwrap();
+        std::fs::write(tmp.path().join("r.yml"), recipe).unwrap();
+        let run = assemble(
+            tmp.path(),
+            &tmp.path().join("cache"),
+            &["build", "r.yml"],
+            &[],
+        );
+        assert_eq!(run.code, 1, "{case}: expected a failure");
+        assert_eq!(&run.stderr, expected, "{case}");
+    }
+}

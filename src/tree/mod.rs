@@ -397,9 +397,15 @@ mod tests {
 
     #[test]
     fn an_explicit_directory_replaces_an_implicit_one_in_either_order() {
-        let implicit = Entry { implicit: true, ..Entry::dir(0o755, 0, 0, "parent".into()) };
+        let implicit = Entry {
+            implicit: true,
+            ..Entry::dir(0o755, 0, 0, "parent".into())
+        };
         let explicit = Entry::dir(0o700, 5, 5, "dirs".into());
-        for order in [[implicit.clone(), explicit.clone()], [explicit.clone(), implicit.clone()]] {
+        for order in [
+            [implicit.clone(), explicit.clone()],
+            [explicit.clone(), implicit.clone()],
+        ] {
             let mut t = Tree::default();
             for e in order {
                 t.insert(p("/d"), e).unwrap();
@@ -409,7 +415,10 @@ mod tests {
         }
         let mut t = Tree::default();
         t.insert(p("/d"), explicit).unwrap();
-        assert!(t.insert(p("/d"), Entry::dir(0o755, 0, 0, "other".into())).is_err());
+        assert!(
+            t.insert(p("/d"), Entry::dir(0o755, 0, 0, "other".into()))
+                .is_err()
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 
-const GOLDEN: &str = "sha256:0bccbe33c3e4e32d5ffd4dc707079f266d6b501e9c2814613e29590c29e3cb68";
+const GOLDEN: &str = "sha256:3c93159a0fa94e0ea75be53d9878dc2156fa0780f600543f069c55f9ee4a5879";
 const GOLDEN_ZSTD: &str = "sha256:2d07c9f8143757459152b6c117f02a1efa0b83081c38e627f938c127466d71d6";
 
 fn digest(run: Run) -> (String, u64) {

@@ -1,10 +1,13 @@
 //! Layer compression whose bytes depend only on the input, never on the thread count or
 //! on how the tar writer happened to chunk its writes.
 //!
-//! gzip: the input is cut into fixed 1 MiB blocks; each block is deflated on its own
-//! (raw deflate, sync-flushed, the last one finished) and the results are concatenated
+//! gzip: the input is cut into fixed 1 MiB blocks; each block is deflated on its own, in one
+//! call (raw deflate, sync-flushed, the last one finished) and the results are concatenated
 //! into one gzip member, as pigz does without its dictionary chaining. Blocks are
-//! compressed in parallel batches and written in order, so memory stays bounded.
+//! compressed in parallel batches and written in order, so memory stays bounded. Because
+//! each block is compressed in a single call, the zlib-rs backend (whose output otherwise
+//! depends on the sizes of the writes fed to it) gives the same bytes every time; its
+//! version is pinned in Cargo.toml.
 //!
 //! zstd: the bundled libzstd in multi-threaded mode, whose output is the same for any
 //! number of workers ≥ 1 (a golden test checks this); one worker is the minimum we use.

@@ -12,10 +12,9 @@ use crate::layer::{self, LayerInfo};
 use crate::lock::{self, Lock, LockedDownload, LockedImage, LockedLayer, LockedPlatform};
 use crate::oci::{self, Image, Layer, RunConfig};
 use crate::platform::Arch;
-use crate::recipe::{
-    self, Content, Diagnostic, Extract, FileSource, Loc, Owner, Recipe, SecretSource, vars,
-};
+use crate::recipe::{self, Base, Content, Diagnostic, Extract, FileSource, Loc, Owner, Recipe, SecretSource, vars};
 use crate::source::archive::{self, Member, MemberKind};
+use crate::source::deb;
 use crate::source::fetch::{self, Download};
 use crate::store::Store;
 use crate::template;
@@ -43,13 +42,7 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            archs: None,
-            locked: false,
-            threads: default_threads(),
-            source_date_epoch: None,
-            write_lock: true,
-        }
+        Options { archs: None, locked: false, threads: default_threads(), source_date_epoch: None, write_lock: true }
     }
 }
 
@@ -85,14 +78,12 @@ pub enum Error {
     },
     #[error(transparent)]
     Lock(#[from] lock::Error),
+    #[error(transparent)]
+    Debian(#[from] deb::Error),
     #[error("cache error")]
     Io(#[from] std::io::Error),
     #[error("`--arch {arch}`: the recipe `{recipe}` builds only {archs}")]
-    ArchNotInRecipe {
-        arch: Arch,
-        recipe: String,
-        archs: String,
-    },
+    ArchNotInRecipe { arch: Arch, recipe: String, archs: String },
     #[error("--locked: there is no lock file `{0}`")]
     NoLock(PathBuf),
     #[error("--locked: `{path}` does not cover the recipe as it is now:\n{}", changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"))]
@@ -102,9 +93,9 @@ pub enum Error {
 impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::NoLock(_) | Error::Stale { .. } => Some(
-                "run `assemble lock` (or a build without --locked) and commit the lock file".into(),
-            ),
+            Error::NoLock(_) | Error::Stale { .. } => {
+                Some("run `assemble lock` (or a build without --locked) and commit the lock file".into())
+            }
             Error::Fetch(fetch::Error::Mismatch { .. }) => {
                 Some("if the new file is the one you want, update `sha256` in the recipe".into())
             }
@@ -130,10 +121,7 @@ pub fn epoch_of(recipe: &Recipe, opts: &Options) -> u64 {
 
 /// Builds the recipe's image into the store.
 pub fn build(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(opts.threads.max(1))
-        .build()
-        .expect("thread pool");
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.max(1)).build().expect("thread pool");
     pool.install(|| build_in_pool(recipe, store, opts))
 }
 
@@ -142,12 +130,30 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     let epoch = epoch_of(recipe, opts);
     let lock_path = lock::path_for(&recipe.path);
 
+    let existing = lock::read(&lock_path)?;
+    if opts.locked && existing.is_none() {
+        return Err(Error::NoLock(lock_path));
+    }
+
     // Plan: every tree once, with downloads standing in by digest.
     let mut downloads = Vec::new();
     for &arch in &archs {
-        let mut planner = Planner::new(recipe, arch, store, false)?;
+        let mut planner = Planner::new(recipe, arch, store, false, &[], epoch)?;
         planner.all_trees()?;
         downloads.append(&mut planner.downloads);
+    }
+
+    // Packages: from the lock when it was made for these requests, else resolved anew.
+    let (debian, pins) = match &recipe.base {
+        Base::Debian(spec) => {
+            let (d, p) = debian_pins(recipe, spec, store, &archs, existing.as_ref(), opts.locked, &lock_path)?;
+            (Some(d), p)
+        }
+        Base::Scratch => (None, Vec::new()),
+    };
+    for d in deb::downloads(&pins) {
+        let arch = pins.iter().find(|p| p.url == d.url).and_then(|p| p.arch.parse().ok()).unwrap_or(Arch::Amd64);
+        downloads.push((arch, d));
     }
     let mut wanted = Lock {
         version: lock::VERSION,
@@ -156,33 +162,27 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         epoch,
         downloads: downloads
             .iter()
-            .map(|(arch, d)| LockedDownload {
-                url: d.url.clone(),
-                arch: arch.name().into(),
-                sha256: d.sha256,
-                size: 0,
-            })
+            .map(|(arch, d)| LockedDownload { url: d.url.clone(), arch: arch.name().into(), sha256: d.sha256, size: 0 })
             .collect(),
         images: Vec::new(),
+        debian,
+        packages: pins.clone(),
     };
+    wanted.downloads.retain(|d| !pins.iter().any(|p| p.url == d.url));
     wanted.downloads.sort();
     wanted.downloads.dedup();
-    let existing = lock::read(&lock_path)?;
     if opts.locked {
         let Some(existing) = &existing else {
             return Err(Error::NoLock(lock_path));
         };
         let changes = existing.pin_changes(&wanted);
         if !changes.is_empty() {
-            return Err(Error::Stale {
-                path: lock_path,
-                changes,
-            });
+            return Err(Error::Stale { path: lock_path, changes });
         }
     }
 
     let list: Vec<Download> = downloads.into_iter().map(|(_, d)| d).collect();
-    fetch::fetch_all(store, &list)?;
+    fetch::fetch_all(store, &list).map_err(|e| moved_package(e, &pins, wanted.debian.as_ref()))?;
     for d in &mut wanted.downloads {
         d.size = std::fs::metadata(store.blob_path(&d.sha256))?.len();
     }
@@ -190,7 +190,8 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     // Assemble: real trees per arch, then pack every distinct layer in parallel.
     let mut per_arch: Vec<ArchPlan> = Vec::new();
     for &arch in &archs {
-        let mut planner = Planner::new(recipe, arch, store, true)?;
+        let arch_pins: Vec<deb::Pin> = pins.iter().filter(|p| p.arch == arch.name()).cloned().collect();
+        let mut planner = Planner::new(recipe, arch, store, true, &arch_pins, epoch)?;
         let trees = planner.all_trees()?;
         let run = planner.run_config()?;
         per_arch.push((arch, trees, run));
@@ -213,31 +214,16 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
                 return Ok((*key, info, false));
             }
             let tmp = store.temp()?;
-            let (tmp, info) = layer::pack(
-                tree,
-                epoch,
-                recipe.compression,
-                rayon::current_num_threads(),
-                tmp,
-            )
-            .map_err(|source| Error::Pack {
-                layer: name.clone(),
-                arch: *arch,
-                source,
-            })?;
+            let (tmp, info) = layer::pack(tree, epoch, recipe.compression, rayon::current_num_threads(), tmp)
+                .map_err(|source| Error::Pack { layer: name.clone(), arch: *arch, source })?;
             tmp.as_file().sync_data()?;
             store.commit(tmp, &info.digest, tree.has_secrets())?;
             store.put_layer(key, &info)?;
-            tracing::info!(
-                "packed layer `{name}` ({arch}): {} ({} bytes)",
-                info.digest,
-                info.size
-            );
+            tracing::info!("packed layer `{name}` ({arch}): {} ({} bytes)", info.digest, info.size);
             Ok((*key, info, true))
         })
         .collect::<Result<_>>()?;
-    let by_key: BTreeMap<Digest, (LayerInfo, bool)> =
-        packed.into_iter().map(|(k, i, p)| (k, (i, p))).collect();
+    let by_key: BTreeMap<Digest, (LayerInfo, bool)> = packed.into_iter().map(|(k, i, p)| (k, (i, p))).collect();
     let packed_count = by_key.values().filter(|(_, p)| *p).count();
 
     let mut platforms = Vec::new();
@@ -247,30 +233,14 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
             .zip(keys)
             .map(|((name, tree), key)| {
                 let info = by_key[key].0.clone();
-                Layer {
-                    path: store.blob_path(&info.digest),
-                    info,
-                    name: name.clone(),
-                    secret: tree.has_secrets(),
-                }
+                Layer { path: store.blob_path(&info.digest), info, name: name.clone(), secret: tree.has_secrets() }
             })
             .collect();
-        platforms.push(oci::platform_image(
-            *arch,
-            epoch,
-            run,
-            layers,
-            &annotations(recipe, epoch),
-        ));
+        platforms.push(oci::platform_image(*arch, epoch, run, layers, &annotations(recipe, epoch)));
     }
     platforms.sort_by_key(|p| p.arch);
     let index = oci::index(&platforms, &annotations(recipe, epoch));
-    let image = Image {
-        name: recipe.name.clone(),
-        tags: recipe.tags.clone(),
-        index,
-        platforms,
-    };
+    let image = Image { name: recipe.name.clone(), tags: recipe.tags.clone(), index, platforms };
 
     wanted.images = vec![LockedImage {
         tags: recipe.tags.clone(),
@@ -301,10 +271,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         && let Some(existing) = &existing
         && existing.images != wanted.images
     {
-        let old = existing
-            .images
-            .first()
-            .map_or("nothing".to_string(), |i| i.index.to_string());
+        let old = existing.images.first().map_or("nothing".to_string(), |i| i.index.to_string());
         return Err(Error::Stale {
             path: lock_path,
             changes: vec![format!(
@@ -313,11 +280,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
             )],
         });
     }
-    let lock_written = if opts.write_lock && !opts.locked && full {
-        wanted.write(&lock_path)?
-    } else {
-        false
-    };
+    let lock_written = if opts.write_lock && !opts.locked && full { wanted.write(&lock_path)? } else { false };
     Ok(Built {
         image,
         lock: wanted,
@@ -334,25 +297,11 @@ fn select_archs(recipe: &Recipe, opts: &Options) -> Result<Vec<Arch>> {
     };
     for a in wanted {
         if !recipe.archs.contains(a) {
-            let archs = recipe
-                .archs
-                .iter()
-                .map(|a| a.name())
-                .collect::<Vec<_>>()
-                .join(", ");
-            return Err(Error::ArchNotInRecipe {
-                arch: *a,
-                recipe: recipe.name.clone(),
-                archs,
-            });
+            let archs = recipe.archs.iter().map(|a| a.name()).collect::<Vec<_>>().join(", ");
+            return Err(Error::ArchNotInRecipe { arch: *a, recipe: recipe.name.clone(), archs });
         }
     }
-    Ok(recipe
-        .archs
-        .iter()
-        .copied()
-        .filter(|a| wanted.contains(a))
-        .collect())
+    Ok(recipe.archs.iter().copied().filter(|a| wanted.contains(a)).collect())
 }
 
 fn annotations(recipe: &Recipe, epoch: u64) -> BTreeMap<String, String> {
@@ -364,13 +313,7 @@ fn annotations(recipe: &Recipe, epoch: u64) -> BTreeMap<String, String> {
 /// A hash of everything that determines a layer's bytes.
 pub fn layer_key(tree: &Tree, epoch: u64, c: recipe::Compression) -> Digest {
     let mut h = Hasher::default();
-    h.update(
-        format!(
-            "assemble-layer-v1\0{:?}\0{}\0{epoch}\0",
-            c.algorithm, c.level
-        )
-        .as_bytes(),
-    );
+    h.update(format!("assemble-layer-v1\0{:?}\0{}\0{epoch}\0", c.algorithm, c.level).as_bytes());
     for (path, e) in tree.iter() {
         let kind = match &e.kind {
             Kind::Dir => "d".to_string(),
@@ -378,13 +321,7 @@ pub fn layer_key(tree: &Tree, epoch: u64, c: recipe::Compression) -> Digest {
             Kind::Symlink(t) => format!("l{t}"),
             Kind::Hardlink(t) => format!("h{t}"),
         };
-        h.update(
-            format!(
-                "{path}\0{kind}\0{:o}:{}:{}:{:?}\0",
-                e.mode, e.uid, e.gid, e.mtime
-            )
-            .as_bytes(),
-        );
+        h.update(format!("{path}\0{kind}\0{:o}:{}:{}:{:?}\0", e.mode, e.uid, e.gid, e.mtime).as_bytes());
         for (k, v) in &e.xattrs {
             h.update(k.as_bytes());
             h.update(&[0]);
@@ -408,20 +345,36 @@ struct Planner<'a> {
     /// The base's accounts plus the recipe's, for resolving `owner:` names.
     accounts: Accounts,
     view: View,
+    /// This architecture's pinned packages (all layers).
+    pins: &'a [deb::Pin],
+    /// Owner names may come from a base not unpacked yet: accept them while planning.
+    lenient: bool,
+    epoch: u64,
 }
 
 impl<'a> Planner<'a> {
-    fn new(recipe: &'a Recipe, arch: Arch, store: &'a Store, fetched: bool) -> Result<Self> {
+    fn new(
+        recipe: &'a Recipe,
+        arch: Arch,
+        store: &'a Store,
+        fetched: bool,
+        pins: &'a [deb::Pin],
+        epoch: u64,
+    ) -> Result<Self> {
         let mut vars = recipe.variables.clone();
         vars.insert("name".into(), recipe.name.clone());
         vars.insert("arch".into(), arch.name().into());
         vars.insert("arch_uname".into(), arch.uname().into());
         vars.insert("os".into(), "linux".into());
         vars.insert("variant".into(), arch.variant().unwrap_or("").into());
-        // The base is scratch: no accounts below the recipe's own.
+        // Accounts of a scratch base: none below the recipe's own. A package base's are read
+        // from its layer once it is built.
         let mut accounts = Accounts::default();
         accounts.ensure_root();
-        add_recipe_accounts(&mut accounts, recipe)?;
+        let lenient = !fetched && !matches!(recipe.base, Base::Scratch);
+        if !lenient {
+            add_recipe_accounts(&mut accounts, recipe)?;
+        }
         Ok(Planner {
             recipe,
             arch,
@@ -431,14 +384,43 @@ impl<'a> Planner<'a> {
             downloads: Vec::new(),
             accounts,
             view: View::default(),
+            pins,
+            lenient,
+            epoch,
         })
     }
 
-    /// The non-empty layers in order: application layers, then the configuration layer.
+    /// The non-empty layers in order: the base, application layers, then the
+    /// configuration layer.
     fn all_trees(&mut self) -> Result<Vec<(String, Tree)>> {
         let mut out = Vec::new();
+        if let Base::Debian(spec) = &self.recipe.base {
+            let mut tree = Tree::default();
+            self.packages_into("base", spec, &mut tree, true)?;
+            self.finish_tree(&mut tree, &self.recipe.loc)?;
+            self.view.apply(&tree);
+            if self.fetched {
+                let read = |p: &str| -> Result<Option<String>> {
+                    Ok(self.view.read(p)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+                };
+                let mut accounts = Accounts::parse(
+                    read("/etc/passwd")?.as_deref(),
+                    read("/etc/group")?.as_deref(),
+                    read("/etc/shadow")?.as_deref(),
+                );
+                accounts.ensure_root();
+                add_recipe_accounts(&mut accounts, self.recipe)?;
+                self.accounts = accounts;
+            }
+            if !tree.is_empty() {
+                out.push(("base".to_string(), tree));
+            }
+        }
         for spec in &self.recipe.layers {
             let mut tree = Tree::default();
+            if let Base::Debian(deb_spec) = &self.recipe.base {
+                self.packages_into(&spec.name, deb_spec, &mut tree, false)?;
+            }
             self.content(&spec.content, &mut tree)?;
             self.finish_tree(&mut tree, &spec.loc)?;
             self.view.apply(&tree);
@@ -475,7 +457,11 @@ impl<'a> Planner<'a> {
                 if let Some(e) = tree.get(&parent)
                     && !e.is_dir()
                 {
-                    return Err(Diagnostic::new(loc.clone(), format!("`{path}` would be placed below `{parent}`, which is not a directory ({})", e.origin)).into());
+                    return Err(Diagnostic::new(
+                        loc.clone(),
+                        format!("`{path}` would be placed below `{parent}`, which is not a directory ({})", e.origin),
+                    )
+                    .into());
                 }
             }
         }
@@ -487,14 +473,57 @@ impl<'a> Planner<'a> {
         vars::interpolate(s, &self.vars).map_err(|e| Diagnostic::new(loc.clone(), e).into())
     }
 
+    /// Lays this layer's pinned packages into `tree`, with the dpkg database and the
+    /// script-free fix-ups (see `source::deb::install`).
+    fn packages_into(&mut self, layer: &str, spec: &deb::Spec, tree: &mut Tree, first: bool) -> Result<()> {
+        let pins: Vec<&deb::Pin> = self.pins.iter().filter(|p| p.layer == layer).collect();
+        if pins.is_empty() || !self.fetched {
+            return Ok(());
+        }
+        let debs: Vec<deb::unpack::Deb> =
+            pins.par_iter().map(|p| deb::unpacked(self.store, p)).collect::<std::result::Result<_, _>>()?;
+        let pkgs: Vec<deb::install::Pkg<'_>> = pins
+            .iter()
+            .zip(&debs)
+            .map(|(p, d)| deb::install::Pkg {
+                name: &p.name,
+                arch: &p.architecture,
+                multi_arch_same: p.multi_arch_same,
+                deb: d,
+            })
+            .collect();
+        deb::install::lay_files(self.store, &pkgs, tree, spec.merged_usr, first).map_err(deb::Error::from)?;
+        let below_status = self.view.read("/var/lib/dpkg/status")?.map(|b| String::from_utf8_lossy(&b).into_owned());
+        deb::install::dpkg_database(self.store, below_status.as_deref(), &pkgs, tree, spec.merged_usr)
+            .map_err(deb::Error::from)?;
+        let mut view = self.view.clone();
+        view.apply(tree);
+        if self.view.read("/etc/passwd")?.is_none() {
+            deb::install::base_passwd(&view, tree, self.epoch)?;
+        }
+        let certs = debs.iter().any(|d| d.entries.iter().any(|e| e.path.starts_with("usr/share/ca-certificates/")));
+        if certs || pins.iter().any(|p| p.name == "ca-certificates") {
+            deb::install::ca_bundle(&view, tree)?;
+        }
+        let alts: Vec<deb::install::Alternative> = debs
+            .iter()
+            .filter_map(|d| d.control.get("postinst"))
+            .flat_map(|s| deb::install::alternatives_in(&String::from_utf8_lossy(s)))
+            .collect();
+        view.apply(tree);
+        deb::install::alternatives(&view, &alts, tree, spec.merged_usr);
+        Ok(())
+    }
+
     fn owner(&self, o: Option<&Owner>) -> Result<(u32, u32)> {
+        if self.lenient {
+            return Ok(o.and_then(|o| self.accounts.resolve(o).ok()).unwrap_or((0, 0)));
+        }
         match o {
             None => Ok((0, 0)),
             Some(o) => self.accounts.resolve(o).map_err(|e| {
                 Diagnostic::new(o.loc.clone(), format!("bad owner: {e}"))
-                    .with_hint(
-                        "declare it under `config.users` / `config.groups`, or give a number",
-                    )
+                    .with_hint("declare it under `config.users` / `config.groups`, or give a number")
                     .into()
             }),
         }
@@ -505,10 +534,7 @@ impl<'a> Planner<'a> {
         if std::fs::symlink_metadata(&p).is_err() {
             return Err(Diagnostic::new(
                 loc.clone(),
-                format!(
-                    "{what} `{rel}` does not exist (looked for `{}`)",
-                    p.display()
-                ),
+                format!("{what} `{rel}` does not exist (looked for `{}`)", p.display()),
             )
             .with_hint("relative paths are relative to the recipe's directory")
             .into());
@@ -524,42 +550,21 @@ impl<'a> Planner<'a> {
             let rel = self.interp(&t.path, &t.loc)?;
             let host = self.host_path(&rel, &t.loc, "tree")?;
             if !host.is_dir() {
-                return Err(Diagnostic::new(
-                    t.loc.clone(),
-                    format!("tree `{rel}` is not a directory"),
-                )
-                .into());
+                return Err(Diagnostic::new(t.loc.clone(), format!("tree `{rel}` is not a directory")).into());
             }
             let owner = self.owner(t.owner.as_ref())?;
             let to = image_path(&t.to);
-            self.host_dir(
-                &host,
-                to.as_ref(),
-                None,
-                owner,
-                &format!("{} (tree `{rel}`)", t.loc),
-                tree,
-            )?;
+            self.host_dir(&host, to.as_ref(), None, owner, &format!("{} (tree `{rel}`)", t.loc), tree)?;
         }
         for s in &c.symlinks {
             let path = self.dest(&s.path, &s.loc)?;
             let target = self.interp(&s.target, &s.loc)?;
-            insert(
-                tree,
-                path,
-                Entry::symlink(target, origin(&s.loc, "symlink")),
-                &s.loc,
-            )?;
+            insert(tree, path, Entry::symlink(target, origin(&s.loc, "symlink")), &s.loc)?;
         }
         for d in &c.dirs {
             let path = self.dest(&d.path, &d.loc)?;
             let (uid, gid) = self.owner(d.owner.as_ref())?;
-            insert(
-                tree,
-                path,
-                Entry::dir(d.mode.unwrap_or(0o755), uid, gid, origin(&d.loc, "dirs")),
-                &d.loc,
-            )?;
+            insert(tree, path, Entry::dir(d.mode.unwrap_or(0o755), uid, gid, origin(&d.loc, "dirs")), &d.loc)?;
         }
         Ok(())
     }
@@ -567,20 +572,13 @@ impl<'a> Planner<'a> {
     fn dest(&self, p: &str, loc: &Loc) -> Result<ImagePath> {
         let s = self.interp(p, loc)?;
         ImagePath::new(&s).ok_or_else(|| {
-            Diagnostic::new(
-                loc.clone(),
-                format!("`{s}` is not a path a file can have in the image"),
-            )
-            .into()
+            Diagnostic::new(loc.clone(), format!("`{s}` is not a path a file can have in the image")).into()
         })
     }
 
     fn file(&mut self, f: &recipe::FileSpec, tree: &mut Tree) -> Result<()> {
         let (uid, gid) = self.owner(f.owner.as_ref())?;
-        let to =
-            f.to.as_deref()
-                .map(|t| self.interp(t, &f.loc))
-                .transpose()?;
+        let to = f.to.as_deref().map(|t| self.interp(t, &f.loc)).transpose()?;
         match &f.source {
             FileSource::Local(per) => {
                 let Some(rel) = per.get(self.arch) else {
@@ -592,29 +590,14 @@ impl<'a> Planner<'a> {
                 if f.extract != Extract::No {
                     let kind = match f.extract {
                         Extract::As(k) => k,
-                        _ => archive::detect(&rel, &host)
-                            .ok_or_else(|| archive::Error::Unknown(rel.clone()))?,
+                        _ => archive::detect(&rel, &host).ok_or_else(|| archive::Error::Unknown(rel.clone()))?,
                     };
                     let members = archive::unpack(self.store, &host, kind, &rel)?;
-                    return self.members(
-                        &members,
-                        f,
-                        to.as_deref().unwrap_or("/"),
-                        (uid, gid),
-                        &what,
-                        tree,
-                    );
+                    return self.members(&members, f, to.as_deref().unwrap_or("/"), (uid, gid), &what, tree);
                 }
                 let to = to.expect("validated: non-extract files have `to`");
                 if host.is_dir() {
-                    return self.host_dir(
-                        &host,
-                        image_path(&to).as_ref(),
-                        f.mode,
-                        (uid, gid),
-                        &what,
-                        tree,
-                    );
+                    return self.host_dir(&host, image_path(&to).as_ref(), f.mode, (uid, gid), &what, tree);
                 }
                 let dest = self.dest(&place(&to, &rel), &f.loc)?;
                 self.host_file(&host, dest, f.mode, (uid, gid), &what, tree, &f.loc)
@@ -624,14 +607,8 @@ impl<'a> Planner<'a> {
                     return Ok(());
                 };
                 let url = self.interp(url, &f.loc)?;
-                self.downloads.push((
-                    self.arch,
-                    Download {
-                        url: url.clone(),
-                        sha256: *sha,
-                        origin: f.loc.to_string(),
-                    },
-                ));
+                self.downloads
+                    .push((self.arch, Download { url: url.clone(), sha256: *sha, origin: f.loc.to_string() }));
                 let what = format!("{} (`{}`)", f.loc, fetch::redact(&url));
                 let blob = self.store.blob_path(sha);
                 if f.extract != Extract::No {
@@ -641,40 +618,18 @@ impl<'a> Planner<'a> {
                     let name = url.split(['?', '#']).next().unwrap_or(&url);
                     let kind = match f.extract {
                         Extract::As(k) => k,
-                        _ => archive::detect(name, &blob)
-                            .ok_or_else(|| archive::Error::Unknown(fetch::redact(&url)))?,
+                        _ => {
+                            archive::detect(name, &blob).ok_or_else(|| archive::Error::Unknown(fetch::redact(&url)))?
+                        }
                     };
                     let members = self.unpack_cached(&blob, sha, kind, &url)?;
-                    return self.members(
-                        &members,
-                        f,
-                        to.as_deref().unwrap_or("/"),
-                        (uid, gid),
-                        &what,
-                        tree,
-                    );
+                    return self.members(&members, f, to.as_deref().unwrap_or("/"), (uid, gid), &what, tree);
                 }
                 let to = to.expect("validated: non-extract files have `to`");
-                let file_name = url
-                    .split(['?', '#'])
-                    .next()
-                    .unwrap_or(&url)
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or("download");
+                let file_name = url.split(['?', '#']).next().unwrap_or(&url).rsplit('/').next().unwrap_or("download");
                 let dest = self.dest(&place(&to, file_name), &f.loc)?;
-                let size = if self.fetched {
-                    std::fs::metadata(&blob)?.len()
-                } else {
-                    0
-                };
-                let mut e = Entry::file(
-                    Bytes::Stored(blob),
-                    size,
-                    *sha,
-                    f.mode.unwrap_or(0o644),
-                    Arc::from(what),
-                );
+                let size = if self.fetched { std::fs::metadata(&blob)?.len() } else { 0 };
+                let mut e = Entry::file(Bytes::Stored(blob), size, *sha, f.mode.unwrap_or(0o644), Arc::from(what));
                 (e.uid, e.gid) = (uid, gid);
                 insert(tree, dest, e, &f.loc)
             }
@@ -682,18 +637,8 @@ impl<'a> Planner<'a> {
     }
 
     /// Archive members from the cache's listing when this archive was unpacked before.
-    fn unpack_cached(
-        &self,
-        blob: &Path,
-        sha: &Digest,
-        kind: recipe::ArchiveKind,
-        url: &str,
-    ) -> Result<Vec<Member>> {
-        let listing = self
-            .store
-            .root()
-            .join("layers")
-            .join(format!("{}-{kind:?}.members.json", sha.hex()));
+    fn unpack_cached(&self, blob: &Path, sha: &Digest, kind: recipe::ArchiveKind, url: &str) -> Result<Vec<Member>> {
+        let listing = self.store.root().join("layers").join(format!("{}-{kind:?}.members.json", sha.hex()));
         if let Ok(bytes) = std::fs::read(&listing)
             && let Ok(members) = serde_json::from_slice::<Vec<Member>>(&bytes)
         {
@@ -707,10 +652,7 @@ impl<'a> Planner<'a> {
         }
         let members = archive::unpack(self.store, blob, kind, &fetch::redact(url))?;
         let mut tmp = self.store.temp()?;
-        std::io::Write::write_all(
-            &mut tmp,
-            &serde_json::to_vec(&members).expect("serialisable"),
-        )?;
+        std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&members).expect("serialisable"))?;
         tmp.persist(&listing).map_err(|e| e.error)?;
         Ok(members)
     }
@@ -756,11 +698,7 @@ impl<'a> Planner<'a> {
                     let Some(target) = stripped(t).and_then(|t| at(&t)) else {
                         continue;
                     };
-                    Entry {
-                        kind: Kind::Hardlink(target),
-                        mode: m.mode,
-                        ..Entry::dir(0, 0, 0, origin)
-                    }
+                    Entry { kind: Kind::Hardlink(target), mode: m.mode, ..Entry::dir(0, 0, 0, origin) }
                 }
             };
             (e.uid, e.gid) = owner;
@@ -787,25 +725,12 @@ impl<'a> Planner<'a> {
             Entry::symlink(target.to_string_lossy().into_owned(), origin)
         } else if meta.is_file() {
             let (digest, size) = self.store.file_digest(host)?;
-            let default = if meta.permissions().mode() & 0o100 != 0 {
-                0o755
-            } else {
-                0o644
-            };
-            Entry::file(
-                Bytes::Host(host.to_path_buf()),
-                size,
-                digest,
-                mode.unwrap_or(default),
-                origin,
-            )
+            let default = if meta.permissions().mode() & 0o100 != 0 { 0o755 } else { 0o644 };
+            Entry::file(Bytes::Host(host.to_path_buf()), size, digest, mode.unwrap_or(default), origin)
         } else {
             return Err(Diagnostic::new(
                 loc.clone(),
-                format!(
-                    "`{}` is not a regular file, directory or symlink",
-                    host.display()
-                ),
+                format!("`{}` is not a regular file, directory or symlink", host.display()),
             )
             .into());
         };
@@ -824,9 +749,8 @@ impl<'a> Planner<'a> {
         what: &str,
         tree: &mut Tree,
     ) -> Result<()> {
-        let mut names: Vec<_> = std::fs::read_dir(host)?
-            .map(|e| e.map(|e| e.file_name()))
-            .collect::<std::io::Result<_>>()?;
+        let mut names: Vec<_> =
+            std::fs::read_dir(host)?.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>()?;
         names.sort();
         let loc = &self.recipe.loc;
         for name in names {
@@ -873,7 +797,12 @@ impl<'a> Planner<'a> {
         for s in &c.secrets {
             let bytes = match &s.source {
                 SecretSource::Env(var) => std::env::var_os(var)
-                    .ok_or_else(|| Diagnostic::new(s.loc.clone(), format!("secret for `{}` needs the environment variable `{var}`, which is not set", s.to)))?
+                    .ok_or_else(|| {
+                        Diagnostic::new(
+                            s.loc.clone(),
+                            format!("secret for `{}` needs the environment variable `{var}`, which is not set", s.to),
+                        )
+                    })?
                     .into_encoded_bytes(),
                 SecretSource::File(p) => {
                     let rel = self.interp(p, &s.loc)?;
@@ -895,10 +824,7 @@ impl<'a> Planner<'a> {
     /// layers below have plus the recipe's accounts.
     fn account_files(&mut self, tree: &mut Tree) -> Result<()> {
         let read = |p: &str| -> Result<Option<String>> {
-            Ok(self
-                .view
-                .read(p)?
-                .map(|b| String::from_utf8_lossy(&b).into_owned()))
+            Ok(self.view.read(p)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
         };
         let mut accounts = Accounts::parse(
             read("/etc/passwd")?.as_deref(),
@@ -914,20 +840,11 @@ impl<'a> Planner<'a> {
         let files = [
             ("/etc/passwd", accounts.render_passwd(), 0o644, 0),
             ("/etc/group", accounts.render_group(), 0o644, 0),
-            (
-                "/etc/shadow",
-                accounts.render_shadow(),
-                0o640,
-                accounts.group("shadow").map_or(0, |g| g.gid),
-            ),
+            ("/etc/shadow", accounts.render_shadow(), 0o640, accounts.group("shadow").map_or(0, |g| g.gid)),
         ];
         for (path, text, mode, gid) in files {
             let p = ImagePath::new(path).expect("static path");
-            let mut e = Entry::bytes(
-                text.into_bytes(),
-                mode,
-                Arc::from("the recipe's users and groups"),
-            );
+            let mut e = Entry::bytes(text.into_bytes(), mode, Arc::from("the recipe's users and groups"));
             if let Some(old) = self.view.get(&p) {
                 (e.mode, e.uid, e.gid) = (old.mode, old.uid, old.gid);
             } else {
@@ -945,17 +862,7 @@ impl<'a> Planner<'a> {
             {
                 continue;
             }
-            insert(
-                tree,
-                home,
-                Entry::dir(
-                    0o755,
-                    u.uid,
-                    u.gid,
-                    Arc::from(format!("home of `{}`", u.name)),
-                ),
-                loc,
-            )?;
+            insert(tree, home, Entry::dir(0o755, u.uid, u.gid, Arc::from(format!("home of `{}`", u.name))), loc)?;
         }
         self.accounts = accounts;
         Ok(())
@@ -963,7 +870,7 @@ impl<'a> Planner<'a> {
 
     fn run_config(&self) -> Result<RunConfig> {
         let c = &self.recipe.config;
-        if let Some((user, loc)) = &c.user {
+        if let Some((user, loc)) = c.user.as_ref().filter(|_| !self.lenient) {
             let name = user.split(':').next().unwrap_or("");
             if !name.bytes().all(|b| b.is_ascii_digit()) && self.accounts.user(name).is_none() {
                 return Err(Diagnostic::new(
@@ -974,14 +881,10 @@ impl<'a> Planner<'a> {
                 .into());
             }
         }
-        let mut env: BTreeMap<String, String> = c
-            .env
-            .iter()
-            .map(|(k, v)| Ok((k.clone(), self.interp(v, &self.recipe.loc)?)))
-            .collect::<Result<_>>()?;
-        env.entry("PATH".into()).or_insert_with(|| {
-            "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into()
-        });
+        let mut env: BTreeMap<String, String> =
+            c.env.iter().map(|(k, v)| Ok((k.clone(), self.interp(v, &self.recipe.loc)?))).collect::<Result<_>>()?;
+        env.entry("PATH".into())
+            .or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
         let healthcheck = c.healthcheck.as_ref().map(|h| {
             let mut v = serde_json::json!({"Test": h.test});
             for (k, val) in [
@@ -1038,10 +941,7 @@ fn add_recipe_accounts(accounts: &mut Accounts, recipe: &Recipe) -> Result<()> {
                 uid: u.uid,
                 gid,
                 gecos: u.gecos.clone(),
-                home: u
-                    .home
-                    .clone()
-                    .unwrap_or_else(|| format!("/home/{}", u.name)),
+                home: u.home.clone().unwrap_or_else(|| format!("/home/{}", u.name)),
                 shell: u.shell.clone().unwrap_or_else(|| "/sbin/nologin".into()),
             })
             .map_err(at(&u.loc))?;
@@ -1071,8 +971,7 @@ fn origin(loc: &Loc, what: &str) -> Arc<str> {
 }
 
 fn insert(tree: &mut Tree, path: ImagePath, e: Entry, loc: &Loc) -> Result<()> {
-    tree.insert(path, e)
-        .map_err(|c| Diagnostic::new(loc.clone(), c.to_string()).into())
+    tree.insert(path, e).map_err(|c| Diagnostic::new(loc.clone(), c.to_string()).into())
 }
 
 /// `None` for `/`.
@@ -1083,11 +982,7 @@ fn image_path(p: &str) -> Option<ImagePath> {
 /// `to` ending in `/` means "into this directory, under the source's own name".
 fn place(to: &str, source: &str) -> String {
     if to.ends_with('/') {
-        let name = source
-            .trim_end_matches('/')
-            .rsplit('/')
-            .next()
-            .unwrap_or(source);
+        let name = source.trim_end_matches('/').rsplit('/').next().unwrap_or(source);
         format!("{to}{name}")
     } else {
         to.to_string()
@@ -1126,4 +1021,81 @@ fn normalize_hardlinks(tree: &mut Tree) {
             }
         }
     }
+}
+
+/// The requests the recipe makes of the Debian archive, layer by layer.
+fn debian_requests(recipe: &Recipe, spec: &deb::Spec) -> lock::LockedDebian {
+    let mut requests = vec![lock::LockedRequest { layer: "base".into(), packages: spec.packages.clone() }];
+    for l in &recipe.layers {
+        if !l.packages.is_empty() {
+            requests.push(lock::LockedRequest { layer: l.name.clone(), packages: l.packages.clone() });
+        }
+    }
+    lock::LockedDebian {
+        suites: spec.suites.clone(),
+        components: spec.components.clone(),
+        essential: spec.essential,
+        recommends: spec.recommends,
+        requests,
+        releases: Vec::new(),
+    }
+}
+
+/// The packages for every architecture: the lock's when it was made for exactly these
+/// requests and architectures, else resolved against the archive (not with `--locked`).
+fn debian_pins(
+    recipe: &Recipe,
+    spec: &deb::Spec,
+    store: &Store,
+    archs: &[Arch],
+    existing: Option<&Lock>,
+    locked: bool,
+    lock_path: &Path,
+) -> Result<(lock::LockedDebian, Vec<deb::Pin>)> {
+    let mut wanted = debian_requests(recipe, spec);
+    if let Some(old) = existing.and_then(|l| l.debian.as_ref().map(|d| (l, d))) {
+        let (lock, d) = old;
+        let mut changes = d.request_changes(&wanted);
+        for a in archs {
+            if !lock.packages.iter().any(|p| p.arch == a.name()) {
+                changes.push(format!("no packages are locked for `{a}`"));
+            }
+        }
+        if changes.is_empty() {
+            wanted.releases = d.releases.clone();
+            let pins = lock.packages.iter().filter(|p| archs.iter().any(|a| a.name() == p.arch)).cloned().collect();
+            return Ok((wanted, pins));
+        }
+        if locked {
+            return Err(Error::Stale { path: lock_path.to_path_buf(), changes });
+        }
+    } else if locked {
+        return Err(Error::Stale {
+            path: lock_path.to_path_buf(),
+            changes: vec!["the lock pins no Debian packages".to_string()],
+        });
+    }
+    let archive = deb::open(store, spec, archs, &recipe.loc.to_string())?;
+    let layers: Vec<(String, Vec<String>)> =
+        wanted.requests.iter().map(|r| (r.layer.clone(), r.packages.clone())).collect();
+    let mut pins = Vec::new();
+    for &a in archs {
+        pins.extend(deb::resolve(&archive, spec, &layers, a)?);
+    }
+    wanted.releases = archive.releases;
+    Ok((wanted, pins))
+}
+
+/// A pinned package the mirror no longer has: say which, and how to get it back.
+fn moved_package(e: fetch::Error, pins: &[deb::Pin], debian: Option<&lock::LockedDebian>) -> Error {
+    if let fetch::Error::Status { url, status: 404, .. } = &e
+        && let Some(p) = pins.iter().find(|p| fetch::redact(&p.url) == *url)
+    {
+        let date = debian.and_then(|d| d.releases.first()).map(|r| r.date.clone()).unwrap_or_default();
+        return Error::Debian(deb::Error::Sources(format!(
+            "package `{}` {} ({}) is no longer on the mirror (`{url}` answers 404); the archive has moved on since the lock was made ({date}): point `mirror:` at a snapshot of the archive from that date, or run `assemble lock` to move to current versions",
+            p.name, p.version, p.arch
+        )));
+    }
+    Error::Fetch(e)
 }

@@ -19,11 +19,7 @@ impl Digest {
     }
 
     pub fn from_hex(s: &str) -> Option<Digest> {
-        if s.len() != 64
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return None;
         }
         let mut out = [0u8; 32];
@@ -54,9 +50,7 @@ impl FromStr for Digest {
     /// Accepts `sha256:<64 hex>` or the bare 64 lowercase hex digits.
     fn from_str(s: &str) -> Result<Digest, String> {
         let hex = s.strip_prefix("sha256:").unwrap_or(s);
-        Digest::from_hex(hex).ok_or_else(|| {
-            format!("`{s}` is not a sha256 digest (expected 64 lowercase hex digits)")
-        })
+        Digest::from_hex(hex).ok_or_else(|| format!("`{s}` is not a sha256 digest (expected 64 lowercase hex digits)"))
     }
 }
 
@@ -107,10 +101,7 @@ pub struct HashWriter<W> {
 
 impl<W: Write> HashWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashWriter {
-            inner,
-            hasher: Hasher::default(),
-        }
+        HashWriter { inner, hasher: Hasher::default() }
     }
 
     pub fn finish(self) -> (W, Digest, u64) {
@@ -139,10 +130,7 @@ pub struct HashReader<R> {
 
 impl<R: Read> HashReader<R> {
     pub fn new(inner: R) -> Self {
-        HashReader {
-            inner,
-            hasher: Hasher::default(),
-        }
+        HashReader { inner, hasher: Hasher::default() }
     }
 }
 
@@ -174,10 +162,7 @@ mod tests {
     #[test]
     fn known_digest_and_parsing() {
         let d = Digest::of(b"");
-        assert_eq!(
-            d.to_string(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(d.to_string(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         assert_eq!(d.to_string().parse::<Digest>().unwrap(), d);
         assert!("sha256:E3B0".parse::<Digest>().is_err());
     }

@@ -20,11 +20,7 @@ pub enum Error {
     #[error("`{path}` is not a valid image: {message}")]
     Invalid { path: PathBuf, message: String },
     #[error("`{path}` has no image named `{reference}`; it has: {known}")]
-    NoReference {
-        path: PathBuf,
-        reference: String,
-        known: String,
-    },
+    NoReference { path: PathBuf, reference: String, known: String },
 }
 
 #[derive(Debug, Serialize)]
@@ -74,58 +70,35 @@ impl Files {
             let p = self.root.join(name);
             return std::fs::read(&p).map_err(|source| Error::Read { path: p, source });
         }
-        self.small
-            .get(name)
-            .cloned()
-            .ok_or_else(|| self.invalid(format!("missing `{name}`")))
+        self.small.get(name).cloned().ok_or_else(|| self.invalid(format!("missing `{name}`")))
     }
 
     fn json(&self, name: &str) -> Result<Value, Error> {
-        serde_json::from_slice(&self.read(name)?)
-            .map_err(|e| self.invalid(format!("`{name}` is not JSON: {e}")))
+        serde_json::from_slice(&self.read(name)?).map_err(|e| self.invalid(format!("`{name}` is not JSON: {e}")))
     }
 
     fn blob(&self, digest: &str) -> Result<Value, Error> {
-        let hex = digest
-            .strip_prefix("sha256:")
-            .ok_or_else(|| self.invalid(format!("unsupported digest `{digest}`")))?;
+        let hex =
+            digest.strip_prefix("sha256:").ok_or_else(|| self.invalid(format!("unsupported digest `{digest}`")))?;
         self.json(&format!("blobs/sha256/{hex}"))
     }
 
     fn invalid(&self, message: String) -> Error {
-        Error::Invalid {
-            path: self.root.clone(),
-            message,
-        }
+        Error::Invalid { path: self.root.clone(), message }
     }
 }
 
 fn open_archive(path: &Path) -> Result<Files, Error> {
-    let rerr = |source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    };
+    let rerr = |source| Error::Read { path: path.to_path_buf(), source };
     let f = std::fs::File::open(path).map_err(rerr)?;
     let mut ar = tar::Archive::new(std::io::BufReader::new(f));
-    let mut files = Files {
-        root: path.to_path_buf(),
-        small: BTreeMap::new(),
-        sizes: BTreeMap::new(),
-        dir: false,
-    };
+    let mut files = Files { root: path.to_path_buf(), small: BTreeMap::new(), sizes: BTreeMap::new(), dir: false };
     for e in ar.entries().map_err(rerr)? {
         let mut e = e.map_err(rerr)?;
-        let name = e
-            .path()
-            .map_err(rerr)?
-            .to_string_lossy()
-            .trim_start_matches("./")
-            .to_string();
+        let name = e.path().map_err(rerr)?.to_string_lossy().trim_start_matches("./").to_string();
         let size = e.size();
         files.sizes.insert(name.clone(), size);
-        if size <= 8 << 20
-            && (name.ends_with(".json") || name.starts_with("blobs/") || name == "oci-layout")
-        {
+        if size <= 8 << 20 && (name.ends_with(".json") || name.starts_with("blobs/") || name == "oci-layout") {
             let mut buf = Vec::new();
             e.read_to_end(&mut buf).map_err(rerr)?;
             // Layer blobs are large; keep only what parses as JSON.
@@ -141,12 +114,7 @@ fn open_archive(path: &Path) -> Result<Files, Error> {
 pub fn inspect(dest: &Dest) -> Result<Summary, Error> {
     match dest {
         Dest::Oci { dir, reference } => {
-            let files = Files {
-                root: dir.clone(),
-                small: BTreeMap::new(),
-                sizes: BTreeMap::new(),
-                dir: true,
-            };
+            let files = Files { root: dir.clone(), small: BTreeMap::new(), sizes: BTreeMap::new(), dir: true };
             from_layout(&files, reference.as_deref(), dest)
         }
         Dest::OciArchive(p) => from_layout(&open_archive(p)?, None, dest),
@@ -157,36 +125,18 @@ pub fn inspect(dest: &Dest) -> Result<Summary, Error> {
 fn from_layout(files: &Files, reference: Option<&str>, dest: &Dest) -> Result<Summary, Error> {
     let index = files.json("index.json")?;
     let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-    let name_of = |m: &Value| {
-        m["annotations"][crate::oci::REF_NAME]
-            .as_str()
-            .map(String::from)
-    };
+    let name_of = |m: &Value| m["annotations"][crate::oci::REF_NAME].as_str().map(String::from);
     let chosen: Vec<&Value> = match reference {
-        Some(r) => entries
-            .iter()
-            .filter(|m| name_of(m).as_deref() == Some(r))
-            .collect(),
+        Some(r) => entries.iter().filter(|m| name_of(m).as_deref() == Some(r)).collect(),
         None => entries.iter().collect(),
     };
     let Some(first) = chosen.first() else {
-        let known = entries
-            .iter()
-            .filter_map(name_of)
-            .collect::<Vec<_>>()
-            .join(", ");
-        return Err(Error::NoReference {
-            path: files.root.clone(),
-            reference: reference.unwrap_or("").into(),
-            known,
-        });
+        let known = entries.iter().filter_map(name_of).collect::<Vec<_>>().join(", ");
+        return Err(Error::NoReference { path: files.root.clone(), reference: reference.unwrap_or("").into(), known });
     };
     let digest = first["digest"].as_str().unwrap_or("").to_string();
-    let tags: Vec<String> = entries
-        .iter()
-        .filter(|m| m["digest"].as_str() == Some(&digest))
-        .filter_map(name_of)
-        .collect();
+    let tags: Vec<String> =
+        entries.iter().filter(|m| m["digest"].as_str() == Some(&digest)).filter_map(name_of).collect();
     let media_type = first["mediaType"].as_str().unwrap_or("").to_string();
     let top = files.blob(&digest)?;
     let manifests: Vec<Value> = if top["manifests"].is_array() {
@@ -198,10 +148,7 @@ fn from_layout(files: &Files, reference: Option<&str>, dest: &Dest) -> Result<Su
     for m in manifests {
         let mdigest = m["digest"].as_str().unwrap_or("").to_string();
         let manifest = files.blob(&mdigest)?;
-        let cdigest = manifest["config"]["digest"]
-            .as_str()
-            .unwrap_or("")
-            .to_string();
+        let cdigest = manifest["config"]["digest"].as_str().unwrap_or("").to_string();
         let config = files.blob(&cdigest)?;
         let diff_ids: Vec<Option<String>> = config["rootfs"]["diff_ids"]
             .as_array()
@@ -230,21 +177,11 @@ fn from_layout(files: &Files, reference: Option<&str>, dest: &Dest) -> Result<Su
             created: config["created"].as_str().map(String::from),
         });
     }
-    Ok(Summary {
-        destination: dest.to_string(),
-        media_type,
-        digest: Some(digest),
-        tags,
-        platforms,
-    })
+    Ok(Summary { destination: dest.to_string(), media_type, digest: Some(digest), tags, platforms })
 }
 
 fn platform_name(config: &Value) -> String {
-    let mut s = format!(
-        "{}/{}",
-        config["os"].as_str().unwrap_or("?"),
-        config["architecture"].as_str().unwrap_or("?")
-    );
+    let mut s = format!("{}/{}", config["os"].as_str().unwrap_or("?"), config["architecture"].as_str().unwrap_or("?"));
     if let Some(v) = config["variant"].as_str() {
         s.push('/');
         s.push_str(v);
@@ -254,18 +191,12 @@ fn platform_name(config: &Value) -> String {
 
 fn from_docker(files: &Files, dest: &Dest) -> Result<Summary, Error> {
     let manifest = files.json("manifest.json")?;
-    let entry = manifest
-        .get(0)
-        .ok_or_else(|| files.invalid("`manifest.json` lists no image".into()))?;
+    let entry = manifest.get(0).ok_or_else(|| files.invalid("`manifest.json` lists no image".into()))?;
     let config_name = entry["Config"].as_str().unwrap_or("");
     let config = files.json(config_name)?;
     let diff_ids: Vec<String> = config["rootfs"]["diff_ids"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|d| d.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|d| d.as_str().map(String::from)).collect())
         .unwrap_or_default();
     let layers: Vec<LayerSummary> = entry["Layers"]
         .as_array()
@@ -285,20 +216,9 @@ fn from_docker(files: &Files, dest: &Dest) -> Result<Summary, Error> {
         .collect();
     let tags = entry["RepoTags"]
         .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t.as_str().map(String::from))
-                .collect()
-        })
+        .map(|a| a.iter().filter_map(|t| t.as_str().map(String::from)).collect())
         .unwrap_or_default();
-    let config_digest = format!(
-        "sha256:{}",
-        config_name
-            .trim_end_matches(".json")
-            .rsplit('/')
-            .next()
-            .unwrap_or("")
-    );
+    let config_digest = format!("sha256:{}", config_name.trim_end_matches(".json").rsplit('/').next().unwrap_or(""));
     Ok(Summary {
         destination: dest.to_string(),
         media_type: "docker-archive".into(),
@@ -325,11 +245,7 @@ pub fn human(n: u64) -> String {
         v /= 1000.0;
         u += 1;
     }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
+    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 /// The plain-text rendering of a summary.
@@ -342,12 +258,7 @@ pub fn render(s: &Summary) -> String {
     out.push_str(&format!("type      {}\n", s.media_type));
     out.push_str(&format!("tags      {}\n", s.tags.join(", ")));
     for p in &s.platforms {
-        out.push_str(&format!(
-            "\n{}  ({} layers, {})\n",
-            p.platform,
-            p.layers.len(),
-            human(p.total_size)
-        ));
+        out.push_str(&format!("\n{}  ({} layers, {})\n", p.platform, p.layers.len(), human(p.total_size)));
         if let Some(m) = &p.manifest {
             out.push_str(&format!("  manifest  {m}\n"));
         }

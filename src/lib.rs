@@ -74,10 +74,9 @@ impl Error {
         }
         match self {
             Error::Build(b) => b.hint(),
-            Error::Recipe(recipe::Error::NotFound { .. }) => Some(
-                "give a path to a recipe file, or run from the directory that holds `recipes/`"
-                    .into(),
-            ),
+            Error::Recipe(recipe::Error::NotFound { .. }) => {
+                Some("give a path to a recipe file, or run from the directory that holds `recipes/`".into())
+            }
             _ => None,
         }
     }

@@ -20,6 +20,59 @@ pub struct Lock {
     pub downloads: Vec<LockedDownload>,
     #[serde(default, rename = "image", skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<LockedImage>,
+    /// What the Debian packages were resolved from, and for which requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub debian: Option<LockedDebian>,
+    /// Every package of every architecture and layer: what `--locked` fetches.
+    #[serde(default, rename = "package", skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<crate::source::deb::Pin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedDebian {
+    pub suites: Vec<String>,
+    pub components: Vec<String>,
+    pub essential: bool,
+    pub recommends: bool,
+    #[serde(rename = "request")]
+    pub requests: Vec<LockedRequest>,
+    #[serde(default, rename = "release")]
+    pub releases: Vec<crate::source::deb::ReleaseInfo>,
+}
+
+impl LockedDebian {
+    /// The differences in what is asked for (not in what was found), one line each.
+    pub fn request_changes(&self, wanted: &LockedDebian) -> Vec<String> {
+        let mut out = Vec::new();
+        if self.suites != wanted.suites || self.components != wanted.components {
+            out.push(format!(
+                "the recipe reads suites {:?} components {:?}; the lock was made from {:?} {:?}",
+                wanted.suites, wanted.components, self.suites, self.components
+            ));
+        }
+        if self.essential != wanted.essential || self.recommends != wanted.recommends {
+            out.push("`essential` or `recommends` changed".to_string());
+        }
+        for w in &wanted.requests {
+            match self.requests.iter().find(|r| r.layer == w.layer) {
+                Some(r) if r.packages == w.packages => {}
+                Some(r) => out.push(format!(
+                    "layer `{}` asks for packages [{}]; the lock was made for [{}]",
+                    w.layer,
+                    w.packages.join(", "),
+                    r.packages.join(", ")
+                )),
+                None => out.push(format!("layer `{}` and its packages are not in the lock", w.layer)),
+            }
+        }
+        out
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedRequest {
+    pub layer: String,
+    pub packages: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -85,36 +138,26 @@ pub fn read(path: &Path) -> Result<Option<Lock>, Error> {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
-            return Err(Error::Read {
-                path: path.into(),
-                source,
-            });
+            return Err(Error::Read { path: path.into(), source });
         }
     };
     #[derive(Deserialize)]
     struct Head {
         version: u32,
     }
-    let head: Head = toml::from_str(&text).map_err(|e| Error::Parse {
-        path: path.into(),
-        message: e.message().to_string(),
-    })?;
+    let head: Head =
+        toml::from_str(&text).map_err(|e| Error::Parse { path: path.into(), message: e.message().to_string() })?;
     if head.version != VERSION {
-        return Err(Error::Version {
-            path: path.into(),
-            found: head.version,
-        });
+        return Err(Error::Version { path: path.into(), found: head.version });
     }
-    toml::from_str(&text).map(Some).map_err(|e| Error::Parse {
-        path: path.into(),
-        message: e.message().to_string(),
-    })
+    toml::from_str(&text).map(Some).map_err(|e| Error::Parse { path: path.into(), message: e.message().to_string() })
 }
 
 impl Lock {
     pub fn render(&self) -> String {
         let mut sorted = self.clone();
         sorted.downloads.sort();
+        sorted.packages.sort();
         let body = toml::to_string(&sorted).expect("lock serialises");
         format!(
             "# Written by assemble. It pins this recipe's inputs and records the digests they give.\n# Commit it; do not edit it by hand.\n{body}"
@@ -127,22 +170,11 @@ impl Lock {
         if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
             return Ok(false);
         }
-        let err = |source| Error::Write {
-            path: path.into(),
-            source,
-        };
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".lock-")
-            .tempfile_in(dir)
-            .map_err(err)?;
+        let err = |source| Error::Write { path: path.into(), source };
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let mut tmp = tempfile::Builder::new().prefix(".lock-").tempfile_in(dir).map_err(err)?;
         std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(err)?;
-        tmp.as_file()
-            .set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644))
-            .map_err(err)?;
+        tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(err)?;
         tmp.persist(path).map_err(|e| err(e.error))?;
         Ok(true)
     }
@@ -157,21 +189,11 @@ impl Lock {
             }
         }
         if self.epoch != wanted.epoch {
-            out.push(format!(
-                "the epoch is {}, the lock was made with {}",
-                wanted.epoch, self.epoch
-            ));
+            out.push(format!("the epoch is {}, the lock was made with {}", wanted.epoch, self.epoch));
         }
         for d in &wanted.downloads {
-            match self
-                .downloads
-                .iter()
-                .find(|l| l.url == d.url && l.arch == d.arch)
-            {
-                None => out.push(format!(
-                    "download `{}` ({}) is not in the lock",
-                    d.url, d.arch
-                )),
+            match self.downloads.iter().find(|l| l.url == d.url && l.arch == d.arch) {
+                None => out.push(format!("download `{}` ({}) is not in the lock", d.url, d.arch)),
                 Some(l) if l.sha256 != d.sha256 => out.push(format!(
                     "download `{}` ({}): the lock pins {}, the recipe now says {}",
                     d.url, d.arch, l.sha256, d.sha256
@@ -180,16 +202,8 @@ impl Lock {
             }
         }
         for l in &self.downloads {
-            if wanted.archs.contains(&l.arch)
-                && !wanted
-                    .downloads
-                    .iter()
-                    .any(|d| d.url == l.url && d.arch == l.arch)
-            {
-                out.push(format!(
-                    "the lock pins download `{}` ({}), which the recipe no longer uses",
-                    l.url, l.arch
-                ));
+            if wanted.archs.contains(&l.arch) && !wanted.downloads.iter().any(|d| d.url == l.url && d.arch == l.arch) {
+                out.push(format!("the lock pins download `{}` ({}), which the recipe no longer uses", l.url, l.arch));
             }
         }
         out

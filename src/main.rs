@@ -33,8 +33,7 @@ fn init_logging(g: &cli::Global) {
         // Our own logs at the chosen level; dependencies only speak up for warnings.
         tracing_subscriber::EnvFilter::new(format!("warn,assemble={level}"))
     });
-    let color = std::env::var_os("NO_COLOR").is_none()
-        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let color = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -16,16 +16,8 @@ pub enum Arch {
     Riscv64,
 }
 
-pub const ALL: [Arch; 8] = [
-    Arch::Amd64,
-    Arch::Arm64,
-    Arch::ArmV7,
-    Arch::ArmV6,
-    Arch::I386,
-    Arch::Ppc64le,
-    Arch::S390x,
-    Arch::Riscv64,
-];
+pub const ALL: [Arch; 8] =
+    [Arch::Amd64, Arch::Arm64, Arch::ArmV7, Arch::ArmV6, Arch::I386, Arch::Ppc64le, Arch::S390x, Arch::Riscv64];
 
 impl Arch {
     /// The name used in recipes, locks and on the command line (`amd64`, `arm/v7`, …).
@@ -74,6 +66,20 @@ impl Arch {
         }
     }
 
+    /// Debian's name for it (`dpkg --print-architecture`).
+    pub fn debian(self) -> &'static str {
+        match self {
+            Arch::Amd64 => "amd64",
+            Arch::Arm64 => "arm64",
+            Arch::ArmV7 => "armhf",
+            Arch::ArmV6 => "armel",
+            Arch::I386 => "i386",
+            Arch::Ppc64le => "ppc64el",
+            Arch::S390x => "s390x",
+            Arch::Riscv64 => "riscv64",
+        }
+    }
+
     /// The architecture this binary runs on, when it is one we build for.
     pub fn host() -> Option<Arch> {
         match std::env::consts::ARCH {
@@ -89,10 +95,8 @@ impl Arch {
     }
 
     pub fn from_oci(arch: &str, variant: Option<&str>) -> Option<Arch> {
-        ALL.into_iter().find(|a| {
-            a.oci_arch() == arch
-                && (a.variant() == variant || (variant.is_none() && *a != Arch::ArmV6))
-        })
+        ALL.into_iter()
+            .find(|a| a.oci_arch() == arch && (a.variant() == variant || (variant.is_none() && *a != Arch::ArmV6)))
     }
 }
 
@@ -118,10 +122,7 @@ impl FromStr for Arch {
             "s390x" => Arch::S390x,
             "riscv64" => Arch::Riscv64,
             _ => {
-                return Err(format!(
-                    "unknown architecture `{s}`, expected one of {}",
-                    names()
-                ));
+                return Err(format!("unknown architecture `{s}`, expected one of {}", names()));
             }
         };
         Ok(arch)

@@ -27,9 +27,7 @@ pub fn default_dir() -> PathBuf {
     if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
         return PathBuf::from(x).join("assemble");
     }
-    let home = std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/tmp"));
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
     home.join(".cache").join("assemble")
 }
 
@@ -38,9 +36,7 @@ impl Store {
         for sub in ["blobs/sha256", "layers", "stat", "tmp"] {
             fs::create_dir_all(root.join(sub))?;
         }
-        Ok(Store {
-            root: root.to_path_buf(),
-        })
+        Ok(Store { root: root.to_path_buf() })
     }
 
     pub fn root(&self) -> &Path {
@@ -57,22 +53,14 @@ impl Store {
 
     /// A new temporary file in the store's own file system, removed unless committed.
     pub fn temp(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new()
-            .prefix(".partial-")
-            .tempfile_in(self.root.join("tmp"))
+        tempfile::Builder::new().prefix(".partial-").tempfile_in(self.root.join("tmp"))
     }
 
     /// Moves a finished temporary file to its digest's place. `private` keeps it 0600
     /// (blobs holding secrets); others become 0644.
-    pub fn commit(
-        &self,
-        tmp: tempfile::NamedTempFile,
-        d: &Digest,
-        private: bool,
-    ) -> io::Result<PathBuf> {
+    pub fn commit(&self, tmp: tempfile::NamedTempFile, d: &Digest, private: bool) -> io::Result<PathBuf> {
         let mode = if private { 0o600 } else { 0o644 };
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))?;
+        tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         let path = self.blob_path(d);
         tmp.persist(&path).map_err(|e| e.error)?;
         Ok(path)
@@ -100,8 +88,7 @@ impl Store {
     pub fn put_layer(&self, key: &Digest, info: &LayerInfo) -> io::Result<()> {
         let mut tmp = self.temp()?;
         tmp.write_all(&serde_json::to_vec(info).expect("serialisable"))?;
-        tmp.persist(self.root.join("layers").join(format!("{}.json", key.hex())))
-            .map_err(|e| e.error)?;
+        tmp.persist(self.root.join("layers").join(format!("{}.json", key.hex()))).map_err(|e| e.error)?;
         Ok(())
     }
 

@@ -14,12 +14,7 @@ pub struct Error {
     pub message: String,
 }
 
-pub fn render(
-    path: &str,
-    source: &str,
-    vars: &BTreeMap<String, String>,
-    tags: &[String],
-) -> Result<String, Error> {
+pub fn render(path: &str, source: &str, vars: &BTreeMap<String, String>, tags: &[String]) -> Result<String, Error> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
     env.set_syntax(
@@ -31,21 +26,13 @@ pub fn render(
     let err = |e: minijinja::Error| Error {
         path: path.to_string(),
         line: e.line(),
-        message: e
-            .detail()
-            .map(str::to_string)
-            .unwrap_or_else(|| e.kind().to_string()),
+        message: e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string()),
     };
     env.add_template("t", source).map_err(err)?;
-    let mut ctx: BTreeMap<String, minijinja::Value> = vars
-        .iter()
-        .map(|(k, v)| (k.clone(), minijinja::Value::from(v.as_str())))
-        .collect();
+    let mut ctx: BTreeMap<String, minijinja::Value> =
+        vars.iter().map(|(k, v)| (k.clone(), minijinja::Value::from(v.as_str()))).collect();
     ctx.insert("tags".into(), minijinja::Value::from(tags.to_vec()));
-    env.get_template("t")
-        .expect("just added")
-        .render(ctx)
-        .map_err(err)
+    env.get_template("t").expect("just added").render(ctx).map_err(err)
 }
 
 #[cfg(test)]
@@ -55,15 +42,9 @@ mod tests {
     #[test]
     fn renders_and_refuses_undefined() {
         let vars = BTreeMap::from([("DOMAIN".to_string(), "example.org".to_string())]);
-        assert_eq!(
-            render("a", "server {{ DOMAIN }} {\n", &vars, &[]).unwrap(),
-            "server example.org {\n"
-        );
+        assert_eq!(render("a", "server {{ DOMAIN }} {\n", &vars, &[]).unwrap(), "server example.org {\n");
         let e = render("a.conf", "x\n{{ NOPE }}\n", &vars, &[]).unwrap_err();
         assert_eq!(e.line, Some(2));
-        assert!(
-            e.to_string().starts_with("template `a.conf` line 2:"),
-            "{e}"
-        );
+        assert!(e.to_string().starts_with("template `a.conf` line 2:"), "{e}");
     }
 }

@@ -15,10 +15,7 @@ fn archive_server(tmp: &Path) -> HttpServer {
 fn unpack(tmp: &Path, layout: &str, tag: &str) -> std::path::PathBuf {
     require("umoci");
     let bundle = tmp.join(format!("bundle-{}", layout.replace('/', "_")));
-    let out = sh(
-        tmp,
-        &format!("umoci unpack --image {layout}:{tag} {}", bundle.display()),
-    );
+    let out = sh(tmp, &format!("umoci unpack --image {layout}:{tag} {}", bundle.display()));
     assert_eq!(out.code, 0, "{}", out.stderr);
     bundle.join("rootfs")
 }
@@ -29,16 +26,7 @@ fn downloads_are_verified_and_every_archive_format_extracts() {
     let server = archive_server(tmp.path());
     let served = tmp.path().join("served");
     let mut files = String::new();
-    for (i, name) in [
-        "pkg.tar",
-        "pkg.tar.gz",
-        "pkg.tar.xz",
-        "pkg.tar.zst",
-        "pkg.zip",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, name) in ["pkg.tar", "pkg.tar.gz", "pkg.tar.xz", "pkg.tar.zst", "pkg.zip"].iter().enumerate() {
         files.push_str(&format!(
             "      - {{url: \"{}\", sha256: {}, extract: true, strip_components: 1, to: /opt/{i}}}\n",
             server.url(name),
@@ -50,23 +38,10 @@ fn downloads_are_verified_and_every_archive_format_extracts() {
         server.url("pkg.tar.gz"),
         sha256_file(&served.join("pkg.tar.gz"))
     ));
-    std::fs::write(
-        tmp.path().join("r.yml"),
-        format!("name: dl\nlayers:\n  - name: tools\n    files:\n{files}"),
-    )
-    .unwrap();
-    assemble(
-        tmp.path(),
-        &tmp.path().join("c"),
-        &["build", "r.yml", "-o", "oci:layout"],
-        &[],
-    )
-    .ok();
-    assert_eq!(
-        server.count(),
-        5,
-        "each distinct file fetched once (two URLs share a digest)"
-    );
+    std::fs::write(tmp.path().join("r.yml"), format!("name: dl\nlayers:\n  - name: tools\n    files:\n{files}"))
+        .unwrap();
+    assemble(tmp.path(), &tmp.path().join("c"), &["build", "r.yml", "-o", "oci:layout"], &[]).ok();
+    assert_eq!(server.count(), 5, "each distinct file fetched once (two URLs share a digest)");
     let root = unpack(tmp.path(), "layout", "latest");
     for i in 0..5 {
         let hello = std::fs::read_to_string(root.join(format!("opt/{i}/bin/hello"))).unwrap();
@@ -76,23 +51,14 @@ fn downloads_are_verified_and_every_archive_format_extracts() {
             l.contains("-0755 0:0 /bin/hello ("),
             "archive {i}: owners are the recipe's, modes the archive's:\n{l}"
         );
-        assert!(
-            l.contains("-0644 0:0 /share/doc/README (15 bytes"),
-            "archive {i}:\n{l}"
-        );
+        assert!(l.contains("-0644 0:0 /share/doc/README (15 bytes"), "archive {i}:\n{l}");
     }
     assert!(listing(&root.join("opt/0")).contains("l0777 0:0 /bin/hi -> hello"));
     let srv = listing(&root.join("srv"));
     assert_eq!(srv, "-0600 0:0 /pkg.tar.gz (280 bytes, 1 links)");
 
     // A second build downloads nothing: the cache holds every file by digest.
-    assemble(
-        tmp.path(),
-        &tmp.path().join("c"),
-        &["build", "r.yml", "-o", "oci:layout2"],
-        &[],
-    )
-    .ok();
+    assemble(tmp.path(), &tmp.path().join("c"), &["build", "r.yml", "-o", "oci:layout2"], &[]).ok();
     assert_eq!(server.count(), 5);
 }
 
@@ -104,17 +70,10 @@ fn a_download_that_does_not_match_its_digest_is_refused() {
     let url = server.url("pkg.tar.gz");
     std::fs::write(
         tmp.path().join("r.yml"),
-        format!(
-            "name: dl\nlayers:\n  - files:\n      - {{url: \"{url}\", sha256: {wrong}, to: /x}}\n"
-        ),
+        format!("name: dl\nlayers:\n  - files:\n      - {{url: \"{url}\", sha256: {wrong}, to: /x}}\n"),
     )
     .unwrap();
-    let run = assemble(
-        tmp.path(),
-        &tmp.path().join("c"),
-        &["-q", "build", "r.yml"],
-        &[],
-    );
+    let run = assemble(tmp.path(), &tmp.path().join("c"), &["-q", "build", "r.yml"], &[]);
     assert_eq!(run.code, 1);
     assert_eq!(
         run.stderr,
@@ -122,13 +81,9 @@ fn a_download_that_does_not_match_its_digest_is_refused() {
             "error: download of `{url}` does not match its pinned digest (asked for by r.yml:4:9): expected sha256:{wrong}, got sha256:094963f40b4452b8870b41244a93cbaf2954a6584d8eedae4af555abdfc02478\nhint: if the new file is the one you want, update `sha256` in the recipe\n"
         )
     );
-    let blobs: Vec<_> = std::fs::read_dir(tmp.path().join("c/blobs/sha256"))
-        .unwrap()
-        .collect();
+    let blobs: Vec<_> = std::fs::read_dir(tmp.path().join("c/blobs/sha256")).unwrap().collect();
     assert!(blobs.is_empty(), "nothing unverified lands in the cache");
-    let partial: Vec<_> = std::fs::read_dir(tmp.path().join("c/tmp"))
-        .unwrap()
-        .collect();
+    let partial: Vec<_> = std::fs::read_dir(tmp.path().join("c/tmp")).unwrap().collect();
     assert!(partial.is_empty(), "the partial download is removed");
 }
 
@@ -136,9 +91,7 @@ fn a_download_that_does_not_match_its_digest_is_refused() {
 fn transient_server_errors_are_retried() {
     let tmp = tempfile::tempdir().unwrap();
     let server = archive_server(tmp.path());
-    server
-        .fail_first
-        .store(2, std::sync::atomic::Ordering::SeqCst);
+    server.fail_first.store(2, std::sync::atomic::Ordering::SeqCst);
     let sha = sha256_file(&tmp.path().join("served/pkg.tar"));
     std::fs::write(
         tmp.path().join("r.yml"),
@@ -148,13 +101,8 @@ fn transient_server_errors_are_retried() {
         ),
     )
     .unwrap();
-    let run = assemble(
-        tmp.path(),
-        &tmp.path().join("c"),
-        &["build", "r.yml"],
-        &[("ASSEMBLE_RETRY_DELAY_MS", "1")],
-    )
-    .ok();
+    let run =
+        assemble(tmp.path(), &tmp.path().join("c"), &["build", "r.yml"], &[("ASSEMBLE_RETRY_DELAY_MS", "1")]).ok();
     assert_eq!(server.count(), 3);
     assert!(run.stderr.contains("HTTP 500"), "{}", run.stderr);
 }
@@ -164,42 +112,19 @@ fn a_config_only_change_repacks_only_the_configuration_layer() {
     let tmp = tempfile::tempdir().unwrap();
     let f = fixtures(tmp.path());
     let c = tmp.path().join("c");
-    let first = assemble(&f, &c, &["--json", "build", "golden/golden.yml"], &[])
-        .ok()
-        .json();
+    let first = assemble(&f, &c, &["--json", "build", "golden/golden.yml"], &[]).ok().json();
     let before: Vec<Value> = first[0]["platforms"].as_array().unwrap().clone();
-    std::fs::write(
-        f.join("golden/templates/app.conf.j2"),
-        "changed for {{ arch }}\n",
-    )
-    .unwrap();
-    let second = assemble(&f, &c, &["--json", "build", "golden/golden.yml"], &[])
-        .ok()
-        .json();
-    assert_eq!(
-        second[0]["packed"], 8,
-        "one configuration layer per platform, nothing else"
-    );
-    for (a, b) in before
-        .iter()
-        .zip(second[0]["platforms"].as_array().unwrap())
-    {
-        let (la, lb) = (
-            a["layers"].as_array().unwrap(),
-            b["layers"].as_array().unwrap(),
-        );
-        assert_eq!(
-            la[..2],
-            lb[..2],
-            "application layers are reused byte for byte"
-        );
+    std::fs::write(f.join("golden/templates/app.conf.j2"), "changed for {{ arch }}\n").unwrap();
+    let second = assemble(&f, &c, &["--json", "build", "golden/golden.yml"], &[]).ok().json();
+    assert_eq!(second[0]["packed"], 8, "one configuration layer per platform, nothing else");
+    for (a, b) in before.iter().zip(second[0]["platforms"].as_array().unwrap()) {
+        let (la, lb) = (a["layers"].as_array().unwrap(), b["layers"].as_array().unwrap());
+        assert_eq!(la[..2], lb[..2], "application layers are reused byte for byte");
         assert_ne!(la[2], lb[2]);
     }
     // And an application-layer change repacks that layer (shared by every platform) only.
     std::fs::write(f.join("golden/tree/run.sh"), "#!/bin/sh\nexit 1\n").unwrap();
-    let third = assemble(&f, &c, &["--json", "build", "golden/golden.yml"], &[])
-        .ok()
-        .json();
+    let third = assemble(&f, &c, &["--json", "build", "golden/golden.yml"], &[]).ok().json();
     assert_eq!(third[0]["packed"], 1);
 }
 
@@ -218,19 +143,12 @@ fn two_builds_sharing_a_cache_at_once_both_succeed() {
             .spawn()
             .unwrap()
     };
-    let runs: Vec<_> = ["oci:../o1", "oci:../o2", "oci:../o3"]
-        .iter()
-        .map(|o| spawn(o))
-        .collect();
+    let runs: Vec<_> = ["oci:../o1", "oci:../o2", "oci:../o3"].iter().map(|o| spawn(o)).collect();
     let digests: Vec<String> = runs
         .into_iter()
         .map(|r| {
             let out = r.wait_with_output().unwrap();
-            assert!(
-                out.status.success(),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
             let v: Value = serde_json::from_slice(&out.stdout).unwrap();
             v[0]["digest"].as_str().unwrap().to_string()
         })
@@ -259,17 +177,11 @@ fn locked_builds_refuse_a_stale_or_missing_lock_and_say_what_changed() {
     );
     assemble(tmp.path(), &c, &["lock", "l.yml"], &[]).ok();
     let lock = std::fs::read_to_string(tmp.path().join("l.lock")).unwrap();
-    assert!(
-        lock.contains(&format!("sha256 = \"sha256:{sha}\"")),
-        "{lock}"
-    );
+    assert!(lock.contains(&format!("sha256 = \"sha256:{sha}\"")), "{lock}");
     assemble(tmp.path(), &c, &["build", "--locked", "l.yml"], &[]).ok();
 
-    std::fs::write(
-        tmp.path().join("l.yml"),
-        recipe(&sha_gz).replace("[amd64, arm64]", "[amd64, arm64, riscv64]"),
-    )
-    .unwrap();
+    std::fs::write(tmp.path().join("l.yml"), recipe(&sha_gz).replace("[amd64, arm64]", "[amd64, arm64, riscv64]"))
+        .unwrap();
     let run = assemble(tmp.path(), &c, &["build", "--locked", "l.yml"], &[]);
     let url = server.url("pkg.tar");
     assert_eq!(
@@ -278,11 +190,7 @@ fn locked_builds_refuse_a_stale_or_missing_lock_and_say_what_changed() {
             "error: --locked: `l.lock` does not cover the recipe as it is now:\n  - architecture `riscv64` is not in the lock\n  - download `{url}` (amd64): the lock pins sha256:{sha}, the recipe now says sha256:{sha_gz}\n  - download `{url}` (arm64): the lock pins sha256:{sha}, the recipe now says sha256:{sha_gz}\n  - download `{url}` (riscv64) is not in the lock\nhint: run `assemble lock` (or a build without --locked) and commit the lock file\n"
         )
     );
-    assert_eq!(
-        std::fs::read_to_string(tmp.path().join("l.lock")).unwrap(),
-        lock,
-        "--locked never writes the lock"
-    );
+    assert_eq!(std::fs::read_to_string(tmp.path().join("l.lock")).unwrap(), lock, "--locked never writes the lock");
 }
 
 #[test]
@@ -304,24 +212,15 @@ fn secrets_land_only_in_private_files() {
     )
     .ok();
     assert!(!v.stderr.contains(secret) && !v.stdout.contains(secret));
-    let layer = v.json()[0]["platforms"][0]["layers"][0]["digest"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches("sha256:")
-        .to_string();
-    for p in [
-        c.join("blobs/sha256").join(&layer),
-        tmp.path().join("layout/blobs/sha256").join(&layer),
-    ] {
+    let layer =
+        v.json()[0]["platforms"][0]["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    for p in [c.join("blobs/sha256").join(&layer), tmp.path().join("layout/blobs/sha256").join(&layer)] {
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{}", p.display());
     }
     let lock = std::fs::read_to_string(tmp.path().join("s.lock")).unwrap();
     assert!(!lock.contains(secret));
     let root = unpack(tmp.path(), "layout", "latest");
-    assert_eq!(
-        std::fs::read_to_string(root.join("etc/app/db.pass")).unwrap(),
-        secret
-    );
+    assert_eq!(std::fs::read_to_string(root.join("etc/app/db.pass")).unwrap(), secret);
     assert!(listing(&root.join("etc/app")).contains("-0400 100:100 /db.pass"));
 }

@@ -10,26 +10,11 @@ fn check(recipe: &str, expected: &str) {
     std::fs::write(tmp.path().join("files/a.txt"), "a\n").unwrap();
     std::fs::write(tmp.path().join("files/b.txt"), "b\n").unwrap();
     std::fs::write(tmp.path().join("r.yml"), recipe).unwrap();
-    let run = assemble(
-        tmp.path(),
-        &tmp.path().join("cache"),
-        &["build", "r.yml"],
-        &[],
-    );
-    assert_eq!(
-        run.code, 1,
-        "expected a failure, got:\n{}{}",
-        run.stdout, run.stderr
-    );
+    let run = assemble(tmp.path(), &tmp.path().join("cache"), &["build", "r.yml"], &[]);
+    assert_eq!(run.code, 1, "expected a failure, got:\n{}{}", run.stdout, run.stderr);
     assert_eq!(run.stderr, expected);
-    assert!(
-        !tmp.path().join("out").exists(),
-        "a failed build writes no output"
-    );
-    assert!(
-        !tmp.path().join("r.lock").exists(),
-        "a failed build writes no lock"
-    );
+    assert!(!tmp.path().join("out").exists(), "a failed build writes no output");
+    assert!(!tmp.path().join("r.lock").exists(), "a failed build writes no lock");
 }
 
 #[test]
@@ -100,7 +85,11 @@ fn duplicate_destination_names_both_sources() {
 fn the_same_content_twice_is_fine() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("a.txt"), "a\n").unwrap();
-    std::fs::write(tmp.path().join("r.yml"), "name: x\nlayers:\n  - files:\n      - {path: a.txt, to: /a}\n      - {path: a.txt, to: /a}\n").unwrap();
+    std::fs::write(
+        tmp.path().join("r.yml"),
+        "name: x\nlayers:\n  - files:\n      - {path: a.txt, to: /a}\n      - {path: a.txt, to: /a}\n",
+    )
+    .unwrap();
     assemble(tmp.path(), &tmp.path().join("c"), &["build", "r.yml"], &[]).ok();
 }
 
@@ -211,17 +200,8 @@ fn local_errors_are_reported_before_any_download() {
     std::fs::write(tmp.path().join("r.yml"), recipe).unwrap();
     let run = assemble(tmp.path(), &tmp.path().join("c"), &["build", "r.yml"], &[]);
     assert_eq!(run.code, 1);
-    assert!(
-        run.stderr
-            .starts_with("error: r.yml:6:9: local file `missing.txt` does not exist"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        server.count(),
-        0,
-        "no download may start before the recipe is known to be good"
-    );
+    assert!(run.stderr.starts_with("error: r.yml:6:9: local file `missing.txt` does not exist"), "{}", run.stderr);
+    assert_eq!(server.count(), 0, "no download may start before the recipe is known to be good");
 }
 
 #[test]
@@ -249,8 +229,8 @@ const MORE: &[(&str, &str, &str)] = &[
     ),
     (
         "base_map",
-        "name: x\nbase: {debian: {suite: bookworm}}\n",
-        "error: r.yml:2:8: base `debian` is not supported by this version of assemble\n  |\n2 | base: {debian: {suite: bookworm}}\n  |        ^\nhint: use `base: scratch`\n",
+        "name: x\nbase: {alpine: {branch: v3.20}}\n",
+        "error: r.yml:2:8: base `alpine` is not supported by this version of assemble\n  |\n2 | base: {alpine: {branch: v3.20}}\n  |        ^\nhint: use `base: scratch` or `base: {debian: …}`\n",
     ),
     (
         "both",
@@ -387,11 +367,7 @@ const MORE: &[(&str, &str, &str)] = &[
         "name: x\nlayers:\n  - tree: files/a.txt\n",
         "error: r.yml:3:11: tree `files/a.txt` is not a directory\n  |\n3 |   - tree: files/a.txt\n  |           ^\n",
     ),
-    (
-        "empty",
-        "",
-        "error: r.yml:1:1: invalid YAML: the file is empty\n",
-    ),
+    ("empty", "", "error: r.yml:1:1: invalid YAML: the file is empty\n"),
 ];
 
 #[test]
@@ -402,12 +378,7 @@ fn every_other_validation_error_has_its_exact_message() {
         std::fs::write(tmp.path().join("files/a.txt"), "a\n").unwrap();
         std::fs::write(tmp.path().join("t.j2"), "x = {{ nope }}\n").unwrap();
         std::fs::write(tmp.path().join("r.yml"), recipe).unwrap();
-        let run = assemble(
-            tmp.path(),
-            &tmp.path().join("cache"),
-            &["build", "r.yml"],
-            &[],
-        );
+        let run = assemble(tmp.path(), &tmp.path().join("cache"), &["build", "r.yml"], &[]);
         assert_eq!(run.code, 1, "{case}: expected a failure");
         assert_eq!(&run.stderr, expected, "{case}");
     }

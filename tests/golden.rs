@@ -10,10 +10,7 @@ const GOLDEN_ZSTD: &str = "sha256:2d07c9f8143757459152b6c117f02a1efa0b83081c38e6
 
 fn digest(run: Run) -> (String, u64) {
     let v = run.ok().json();
-    (
-        v[0]["digest"].as_str().unwrap().to_string(),
-        v[0]["packed"].as_u64().unwrap(),
-    )
+    (v[0]["digest"].as_str().unwrap().to_string(), v[0]["packed"].as_u64().unwrap())
 }
 
 #[test]
@@ -23,38 +20,14 @@ fn golden_digest_holds_across_threads_caches_directories_tz_umask_and_input_meta
     let cache1 = tmp.path().join("cache1");
 
     // Cold cache, one thread.
-    let (d, packed) = digest(assemble(
-        &a,
-        &cache1,
-        &[
-            "--json",
-            "-j",
-            "1",
-            "build",
-            "golden/golden.yml",
-            "-o",
-            "oci:../out1",
-        ],
-        &[],
-    ));
+    let (d, packed) =
+        digest(assemble(&a, &cache1, &["--json", "-j", "1", "build", "golden/golden.yml", "-o", "oci:../out1"], &[]));
     assert_eq!(d, GOLDEN);
     assert!(packed > 0);
 
     // Warm cache, four threads: nothing is compressed again.
-    let (d, packed) = digest(assemble(
-        &a,
-        &cache1,
-        &[
-            "--json",
-            "-j",
-            "4",
-            "build",
-            "golden/golden.yml",
-            "-o",
-            "oci:../out2",
-        ],
-        &[],
-    ));
+    let (d, packed) =
+        digest(assemble(&a, &cache1, &["--json", "-j", "4", "build", "golden/golden.yml", "-o", "oci:../out2"], &[]));
     assert_eq!(d, GOLDEN);
     assert_eq!(packed, 0, "an unchanged rebuild must reuse every layer");
 
@@ -73,15 +46,7 @@ fn golden_digest_holds_across_threads_caches_directories_tz_umask_and_input_meta
         &elsewhere,
         &tmp.path().join("cache2"),
         "077",
-        &[
-            "--json",
-            "-j",
-            "3",
-            "build",
-            recipe.to_str().unwrap(),
-            "-o",
-            "oci:out3",
-        ],
+        &["--json", "-j", "3", "build", recipe.to_str().unwrap(), "-o", "oci:out3"],
         &[("TZ", "Pacific/Chatham")],
     );
     assert_eq!(digest(run).0, GOLDEN);
@@ -96,10 +61,7 @@ fn golden_digest_holds_across_threads_caches_directories_tz_umask_and_input_meta
     assert_ne!(d, GOLDEN);
 
     // The output layouts of the first two builds are byte-identical.
-    let diff = sh(
-        tmp.path(),
-        "diff -r a/out1 a/out2 && diff -r a/out1 elsewhere/out3",
-    );
+    let diff = sh(tmp.path(), "diff -r a/out1 a/out2 && diff -r a/out1 elsewhere/out3");
     assert_eq!(diff.code, 0, "{}{}", diff.stdout, diff.stderr);
 }
 
@@ -111,15 +73,7 @@ fn zstd_golden_digest_holds_for_one_and_many_threads() {
         let (d, _) = digest(assemble(
             &f,
             &tmp.path().join(cache),
-            &[
-                "--json",
-                "-j",
-                jobs,
-                "build",
-                "golden/golden-zstd.yml",
-                "-o",
-                "oci:../z",
-            ],
+            &["--json", "-j", jobs, "build", "golden/golden-zstd.yml", "-o", "oci:../z"],
             &[],
         ));
         assert_eq!(d, GOLDEN_ZSTD, "with {jobs} thread(s)");
@@ -131,21 +85,11 @@ fn the_committed_lock_covers_the_fixture() {
     let tmp = tempfile::tempdir().unwrap();
     let f = fixtures(tmp.path());
     let lock_before = std::fs::read_to_string(f.join("golden/golden.lock")).unwrap();
-    assert!(
-        lock_before.contains(GOLDEN),
-        "fixtures/golden/golden.lock must record the golden digest"
-    );
+    assert!(lock_before.contains(GOLDEN), "fixtures/golden/golden.lock must record the golden digest");
     let run = assemble(
         &f,
         &tmp.path().join("c"),
-        &[
-            "--json",
-            "build",
-            "--locked",
-            "golden/golden.yml",
-            "-o",
-            "oci:../o",
-        ],
+        &["--json", "build", "--locked", "golden/golden.yml", "-o", "oci:../o"],
         &[],
     );
     assert_eq!(digest(run).0, GOLDEN);

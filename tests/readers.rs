@@ -22,13 +22,7 @@ fn oci_layout_is_valid_and_skopeo_reads_every_platform() {
     require("skopeo");
     let tmp = tempfile::tempdir().unwrap();
     let f = fixtures(tmp.path());
-    assemble(
-        &f,
-        &tmp.path().join("c"),
-        &["build", "golden/golden.yml", "-o", "oci:../layout"],
-        &[],
-    )
-    .ok();
+    assemble(&f, &tmp.path().join("c"), &["build", "golden/golden.yml", "-o", "oci:../layout"], &[]).ok();
     let layout = tmp.path().join("layout");
     let v = sh(
         tmp.path(),
@@ -39,10 +33,7 @@ fn oci_layout_is_valid_and_skopeo_reads_every_platform() {
     let raw = sh(tmp.path(), "skopeo inspect --raw oci:layout:stable");
     assert_eq!(raw.code, 0, "{}", raw.stderr);
     let index: Value = serde_json::from_str(&raw.stdout).unwrap();
-    assert_eq!(
-        index["mediaType"],
-        "application/vnd.oci.image.index.v1+json"
-    );
+    assert_eq!(index["mediaType"], "application/vnd.oci.image.index.v1+json");
     let platforms: Vec<(String, String, Option<String>)> = index["manifests"]
         .as_array()
         .unwrap()
@@ -56,10 +47,8 @@ fn oci_layout_is_valid_and_skopeo_reads_every_platform() {
             )
         })
         .collect();
-    let expected: Vec<(String, String, Option<String>)> = PLATFORMS
-        .iter()
-        .map(|(_, a, v)| ("linux".to_string(), a.to_string(), v.map(String::from)))
-        .collect();
+    let expected: Vec<(String, String, Option<String>)> =
+        PLATFORMS.iter().map(|(_, a, v)| ("linux".to_string(), a.to_string(), v.map(String::from))).collect();
     assert_eq!(platforms, expected);
 
     for (name, arch, variant) in PLATFORMS {
@@ -73,32 +62,12 @@ fn oci_layout_is_valid_and_skopeo_reads_every_platform() {
         let config: Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(config["architecture"], arch, "{name}");
         assert_eq!(config["variant"].as_str(), variant, "{name}");
-        assert!(
-            config["config"]["Env"]
-                .as_array()
-                .unwrap()
-                .contains(&Value::from(format!("ARCH={name}"))),
-            "{name}"
-        );
+        assert!(config["config"]["Env"].as_array().unwrap().contains(&Value::from(format!("ARCH={name}"))), "{name}");
     }
 
     // The oci-archive holds the same image.
-    assemble(
-        &f,
-        &tmp.path().join("c"),
-        &[
-            "build",
-            "golden/golden.yml",
-            "-o",
-            "oci-archive:../image.tar",
-        ],
-        &[],
-    )
-    .ok();
-    let out = sh(
-        tmp.path(),
-        "skopeo inspect --raw oci-archive:image.tar:stable",
-    );
+    assemble(&f, &tmp.path().join("c"), &["build", "golden/golden.yml", "-o", "oci-archive:../image.tar"], &[]).ok();
+    let out = sh(tmp.path(), "skopeo inspect --raw oci-archive:image.tar:stable");
     assert_eq!(out.code, 0, "{}", out.stderr);
     assert_eq!(out.stdout.trim(), raw.stdout.trim());
 }
@@ -108,20 +77,8 @@ fn umoci_unpacks_exactly_the_declared_files() {
     require("umoci");
     let tmp = tempfile::tempdir().unwrap();
     let f = fixtures(tmp.path());
-    assemble(
-        &f,
-        &tmp.path().join("c"),
-        &[
-            "build",
-            "--arch",
-            "amd64",
-            "golden/golden.yml",
-            "-o",
-            "oci:../layout",
-        ],
-        &[],
-    )
-    .ok();
+    assemble(&f, &tmp.path().join("c"), &["build", "--arch", "amd64", "golden/golden.yml", "-o", "oci:../layout"], &[])
+        .ok();
     let out = sh(tmp.path(), "umoci unpack --image layout:stable bundle");
     assert_eq!(out.code, 0, "{}", out.stderr);
     let expected = "\
@@ -164,10 +121,7 @@ d0755 0:0 /usr/share/doc/golden
 -0644 0:0 /usr/share/doc/golden/readme.txt (63 bytes, 1 links)";
     assert_eq!(listing(&tmp.path().join("bundle/rootfs")), expected);
     let passwd = std::fs::read_to_string(tmp.path().join("bundle/rootfs/etc/passwd")).unwrap();
-    assert_eq!(
-        passwd,
-        "root:x:0:0:root:/root:/sbin/nologin\napp:x:2000:2000::/srv/data:/sbin/nologin\n"
-    );
+    assert_eq!(passwd, "root:x:0:0:root:/root:/sbin/nologin\napp:x:2000:2000::/srv/data:/sbin/nologin\n");
 }
 
 #[test]
@@ -178,14 +132,7 @@ fn podman_loads_the_docker_archive_with_its_config() {
     assemble(
         &f,
         &tmp.path().join("c"),
-        &[
-            "build",
-            "--arch",
-            "amd64",
-            "golden/golden.yml",
-            "-o",
-            "docker-archive:../golden.tar",
-        ],
+        &["build", "--arch", "amd64", "golden/golden.yml", "-o", "docker-archive:../golden.tar"],
         &[],
     )
     .ok();
@@ -201,12 +148,7 @@ fn podman_loads_the_docker_archive_with_its_config() {
     assert_eq!(c["Cmd"], serde_json::json!(["--serve"]));
     assert_eq!(c["User"], "app");
     assert_eq!(c["WorkingDir"], "/opt/app");
-    assert!(
-        c["Env"]
-            .as_array()
-            .unwrap()
-            .contains(&Value::from("MODE=production"))
-    );
+    assert!(c["Env"].as_array().unwrap().contains(&Value::from("MODE=production")));
     let ports: Vec<&String> = c["ExposedPorts"].as_object().unwrap().keys().collect();
     assert_eq!(ports, ["53/udp", "8080/tcp"]);
     assert_eq!(c["StopSignal"], "SIGQUIT");
@@ -246,32 +188,16 @@ config:
         sha = sha256_file(&served.join("busybox"))
     );
     std::fs::write(tmp.path().join("bb.yml"), recipe).unwrap();
-    assemble(
-        tmp.path(),
-        &tmp.path().join("c"),
-        &["build", "bb.yml", "-o", "oci:layout"],
-        &[],
-    )
-    .ok();
+    assemble(tmp.path(), &tmp.path().join("c"), &["build", "bb.yml", "-o", "oci:layout"], &[]).ok();
     assert_eq!(server.count(), 1);
     let out = sh(tmp.path(), "umoci unpack --image layout:latest bundle");
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let config: Value = serde_json::from_str(
-        &std::fs::read_to_string(tmp.path().join("bundle/config.json")).unwrap(),
-    )
-    .unwrap();
-    let args: Vec<String> = config["process"]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
-    let env: Vec<String> = config["process"]["env"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_string())
-        .collect();
+    let config: Value =
+        serde_json::from_str(&std::fs::read_to_string(tmp.path().join("bundle/config.json")).unwrap()).unwrap();
+    let args: Vec<String> =
+        config["process"]["args"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
+    let env: Vec<String> =
+        config["process"]["env"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_string()).collect();
     let run = std::process::Command::new("chroot")
         .arg(tmp.path().join("bundle/rootfs"))
         .args(&args)
@@ -292,56 +218,22 @@ fn inspect_reads_all_three_formats() {
     let tmp = tempfile::tempdir().unwrap();
     let f = fixtures(tmp.path());
     let c = tmp.path().join("c");
-    for dest in [
-        "oci:../l",
-        "oci-archive:../a.tar",
-        "docker-archive:../d.tar",
-    ] {
-        assemble(
-            &f,
-            &c,
-            &["build", "--arch", "amd64", "golden/golden.yml", "-o", dest],
-            &[],
-        )
-        .ok();
+    for dest in ["oci:../l", "oci-archive:../a.tar", "docker-archive:../d.tar"] {
+        assemble(&f, &c, &["build", "--arch", "amd64", "golden/golden.yml", "-o", dest], &[]).ok();
     }
-    let oci = assemble(tmp.path(), &c, &["--json", "inspect", "oci:l"], &[])
-        .ok()
-        .json();
-    let archive = assemble(
-        tmp.path(),
-        &c,
-        &["--json", "inspect", "oci-archive:a.tar"],
-        &[],
-    )
-    .ok()
-    .json();
-    let docker = assemble(
-        tmp.path(),
-        &c,
-        &["--json", "inspect", "docker-archive:d.tar"],
-        &[],
-    )
-    .ok()
-    .json();
+    let oci = assemble(tmp.path(), &c, &["--json", "inspect", "oci:l"], &[]).ok().json();
+    let archive = assemble(tmp.path(), &c, &["--json", "inspect", "oci-archive:a.tar"], &[]).ok().json();
+    let docker = assemble(tmp.path(), &c, &["--json", "inspect", "docker-archive:d.tar"], &[]).ok().json();
     assert_eq!(oci["digest"], archive["digest"]);
     assert_eq!(oci["tags"], serde_json::json!(["1.2.3", "stable"]));
-    assert_eq!(
-        docker["tags"],
-        serde_json::json!(["golden:1.2.3", "golden:stable"])
-    );
+    assert_eq!(docker["tags"], serde_json::json!(["golden:1.2.3", "golden:stable"]));
     for v in [&oci, &archive, &docker] {
         let p = &v["platforms"][0];
         assert_eq!(p["platform"], "linux/amd64");
         assert_eq!(p["layers"].as_array().unwrap().len(), 3);
         assert_eq!(p["runConfig"]["User"], "app");
     }
-    assert_eq!(
-        oci["platforms"][0]["config"], docker["platforms"][0]["config"],
-        "same config in both formats"
-    );
-    let text = assemble(tmp.path(), &c, &["inspect", "oci:l"], &[])
-        .ok()
-        .stdout;
+    assert_eq!(oci["platforms"][0]["config"], docker["platforms"][0]["config"], "same config in both formats");
+    let text = assemble(tmp.path(), &c, &["inspect", "oci:l"], &[]).ok().stdout;
     assert!(text.contains("linux/amd64  (3 layers,"), "{text}");
 }

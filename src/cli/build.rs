@@ -28,14 +28,13 @@ pub struct LockArgs {
 }
 
 fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Options, Error> {
-    let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(v) if !v.is_empty() => Some(v.parse().map_err(|_| {
-            Error::Usage(format!(
-                "SOURCE_DATE_EPOCH must be a whole number of seconds, found `{v}`"
-            ))
-        })?),
-        _ => None,
-    };
+    let source_date_epoch =
+        match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.is_empty() => Some(v.parse().map_err(|_| {
+                Error::Usage(format!("SOURCE_DATE_EPOCH must be a whole number of seconds, found `{v}`"))
+            })?),
+            _ => None,
+        };
     Ok(Options {
         archs: (!archs.is_empty()).then_some(archs),
         locked,
@@ -46,12 +45,7 @@ fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Options, E
 }
 
 fn parse_archs(list: &[String]) -> Result<Vec<Arch>, Error> {
-    list.iter()
-        .map(|a| {
-            a.parse::<Arch>()
-                .map_err(|e| Error::Usage(format!("--arch: {e}")))
-        })
-        .collect()
+    list.iter().map(|a| a.parse::<Arch>().map_err(|e| Error::Usage(format!("--arch: {e}")))).collect()
 }
 
 pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
@@ -63,20 +57,15 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
     let mut archs = parse_archs(&args.arch)?;
     if matches!(dest, Some(Dest::DockerArchive(_))) {
         if archs.len() > 1 {
-            return Err(Error::Usage(
-                "a docker archive holds one platform: give one --arch".into(),
-            ));
+            return Err(Error::Usage("a docker archive holds one platform: give one --arch".into()));
         }
         if archs.is_empty() {
-            archs.push(Arch::host().ok_or_else(|| {
-                Error::Usage("cannot tell the host's architecture: give --arch".into())
-            })?);
+            archs.push(
+                Arch::host().ok_or_else(|| Error::Usage("cannot tell the host's architecture: give --arch".into()))?,
+            );
         }
     }
-    let recipes: Vec<recipe::Recipe> = paths
-        .iter()
-        .map(|p| recipe::load(p))
-        .collect::<Result<_, _>>()?;
+    let recipes: Vec<recipe::Recipe> = paths.iter().map(|p| recipe::load(p)).collect::<Result<_, _>>()?;
     let store = global.store()?;
     let opts = options(global, archs.clone(), args.locked)?;
     let mut results = Vec::new();
@@ -85,11 +74,7 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
         let built = build::build(r, &store, &opts)?;
         let dest = dest.clone().unwrap_or_else(|| Dest::default_for(&r.name));
         pb.set_message(format!("writing {dest}"));
-        sink::write(
-            &built.image,
-            &dest,
-            archs.first().copied().filter(|_| archs.len() == 1),
-        )?;
+        sink::write(&built.image, &dest, archs.first().copied().filter(|_| archs.len() == 1))?;
         pb.finish_and_clear();
         tracing::info!(
             "built {} {} → {dest} ({} platform(s); {} layer(s) packed, {} from cache{})",
@@ -98,11 +83,7 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
             built.image.platforms.len(),
             built.packed,
             built.reused,
-            if built.lock_written {
-                format!("; wrote {}", built.lock_path.display())
-            } else {
-                String::new()
-            }
+            if built.lock_written { format!("; wrote {}", built.lock_path.display()) } else { String::new() }
         );
         results.push(json!({
             "recipe": r.name,
@@ -124,11 +105,7 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
         println!("{}", serde_json::to_string_pretty(&results).expect("json"));
     } else {
         for r in &results {
-            println!(
-                "{} {}",
-                r["recipe"].as_str().unwrap_or(""),
-                r["digest"].as_str().unwrap_or("")
-            );
+            println!("{} {}", r["recipe"].as_str().unwrap_or(""), r["digest"].as_str().unwrap_or(""));
         }
     }
     Ok(())
@@ -141,11 +118,7 @@ pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
     for p in &paths {
         let r = recipe::load(p)?;
         let built = build::build(&r, &store, &opts)?;
-        let state = if built.lock_written {
-            "wrote"
-        } else {
-            "unchanged"
-        };
+        let state = if built.lock_written { "wrote" } else { "unchanged" };
         tracing::info!("{state} {}", built.lock_path.display());
         if global.json {
             println!(

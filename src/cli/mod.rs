@@ -35,13 +35,7 @@ pub struct Global {
     #[arg(long, global = true)]
     pub json: bool,
     /// Worker threads [default: the number of CPUs]; the output never depends on it
-    #[arg(
-        short = 'j',
-        long,
-        global = true,
-        env = "ASSEMBLE_JOBS",
-        value_name = "N"
-    )]
+    #[arg(short = 'j', long, global = true, env = "ASSEMBLE_JOBS", value_name = "N")]
     pub jobs: Option<usize>,
 }
 
@@ -57,41 +51,28 @@ pub enum Command {
 
 impl Global {
     pub fn store(&self) -> Result<assemble::store::Store, assemble::Error> {
-        let dir = self
-            .cache_dir
-            .clone()
-            .unwrap_or_else(assemble::store::default_dir);
-        assemble::store::Store::open(&dir)
-            .map_err(|source| assemble::Error::Cache { path: dir, source })
+        let dir = self.cache_dir.clone().unwrap_or_else(assemble::store::default_dir);
+        assemble::store::Store::open(&dir).map_err(|source| assemble::Error::Cache { path: dir, source })
     }
 
     pub fn threads(&self) -> usize {
-        self.jobs
-            .filter(|j| *j > 0)
-            .unwrap_or_else(assemble::build::default_threads)
+        self.jobs.filter(|j| *j > 0).unwrap_or_else(assemble::build::default_threads)
     }
 }
 
 /// Recipe files for the names or paths given; none means every recipe in `./recipes/`.
 pub fn recipe_paths(args: &[String]) -> Result<Vec<PathBuf>, assemble::Error> {
     if !args.is_empty() {
-        return args
-            .iter()
-            .map(|a| assemble::recipe::find(a).map_err(Into::into))
-            .collect();
+        return args.iter().map(|a| assemble::recipe::find(a).map_err(Into::into)).collect();
     }
     let mut found: Vec<PathBuf> = std::fs::read_dir("recipes")
-        .map_err(|_| {
-            assemble::Error::Usage("no recipe given and no `recipes/` directory here".into())
-        })?
+        .map_err(|_| assemble::Error::Usage("no recipe given and no `recipes/` directory here".into()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
         .collect();
     found.sort();
     if found.is_empty() {
-        return Err(assemble::Error::Usage(
-            "no recipe given and `recipes/` holds none".into(),
-        ));
+        return Err(assemble::Error::Usage("no recipe given and `recipes/` holds none".into()));
     }
     Ok(found)
 }

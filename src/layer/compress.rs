@@ -87,11 +87,8 @@ impl<W: Write> ParallelGzip<W> {
     fn flush_full_blocks(&mut self) -> io::Result<()> {
         let open = self.pending.pop().expect("a block is always open");
         let level = self.level;
-        let compressed: Vec<io::Result<Vec<u8>>> = self
-            .pending
-            .par_iter()
-            .map(|b| deflate_block(b, level, false))
-            .collect();
+        let compressed: Vec<io::Result<Vec<u8>>> =
+            self.pending.par_iter().map(|b| deflate_block(b, level, false)).collect();
         for c in compressed {
             self.out.write_all(&c?)?;
         }
@@ -147,16 +144,10 @@ fn deflate_block(input: &[u8], level: u32, last: bool) -> io::Result<Vec<u8>> {
     use flate2::{Compress, FlushCompress, Status};
     let mut c = Compress::new(flate2::Compression::new(level), false);
     let mut out = Vec::with_capacity(input.len() + input.len() / 8 + 1024);
-    let flush = if last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
+    let flush = if last { FlushCompress::Finish } else { FlushCompress::Sync };
     loop {
         let consumed = c.total_in() as usize;
-        let status = c
-            .compress_vec(&input[consumed..], &mut out, flush)
-            .map_err(io::Error::other)?;
+        let status = c.compress_vec(&input[consumed..], &mut out, flush).map_err(io::Error::other)?;
         let done = c.total_in() as usize == input.len();
         match status {
             Status::StreamEnd => break,
@@ -177,11 +168,7 @@ mod tests {
         (0..n)
             .map(|i| {
                 x = x.wrapping_mul(1664525).wrapping_add(1013904223);
-                if i % 3 == 0 {
-                    (x >> 24) as u8
-                } else {
-                    b"assemble "[i % 9]
-                }
+                if i % 3 == 0 { (x >> 24) as u8 } else { b"assemble "[i % 9] }
             })
             .collect()
     }
@@ -201,17 +188,13 @@ mod tests {
         let b = compress(&data, Compression::GZIP_DEFAULT, 4, 65536);
         assert_eq!(a, b);
         let mut back = Vec::new();
-        flate2::read::GzDecoder::new(&a[..])
-            .read_to_end(&mut back)
-            .unwrap();
+        flate2::read::GzDecoder::new(&a[..]).read_to_end(&mut back).unwrap();
         assert_eq!(back, data);
         for n in [0, 1, GZIP_BLOCK, 2 * GZIP_BLOCK] {
             let d = sample(n);
             let z = compress(&d, Compression::GZIP_DEFAULT, 3, 4096);
             let mut back = Vec::new();
-            flate2::read::GzDecoder::new(&z[..])
-                .read_to_end(&mut back)
-                .unwrap();
+            flate2::read::GzDecoder::new(&z[..]).read_to_end(&mut back).unwrap();
             assert_eq!(back, d, "size {n}");
         }
     }

@@ -37,28 +37,14 @@ pub fn pack<W: Write>(
 ) -> Result<(W, LayerInfo), tar::Error> {
     let compressed = HashWriter::new(out);
     let compressor = Compressor::new(compressed, c, threads).map_err(tar::Error::Write)?;
-    let mut tw = tar::TarWriter::new(HashWriter::new(io::BufWriter::with_capacity(
-        256 * 1024,
-        compressor,
-    )));
+    let mut tw = tar::TarWriter::new(HashWriter::new(io::BufWriter::with_capacity(256 * 1024, compressor)));
     for (path, entry) in tree.iter() {
         tw.entry(path, entry, epoch)?;
     }
     let uncompressed = tw.finish()?;
     let (buf, diff_id, uncompressed_size) = uncompressed.finish();
-    let compressor = buf
-        .into_inner()
-        .map_err(|e| tar::Error::Write(e.into_error()))?;
+    let compressor = buf.into_inner().map_err(|e| tar::Error::Write(e.into_error()))?;
     let compressed = compressor.finish().map_err(tar::Error::Write)?;
     let (out, digest, size) = compressed.finish();
-    Ok((
-        out,
-        LayerInfo {
-            digest,
-            diff_id,
-            size,
-            uncompressed_size,
-            media_type: media_type(c).to_string(),
-        },
-    ))
+    Ok((out, LayerInfo { digest, diff_id, size, uncompressed_size, media_type: media_type(c).to_string() }))
 }

@@ -22,15 +22,8 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error(
-        "`{path}` changed while the layer was built (for `{entry}`): expected {expected}, read {actual}"
-    )]
-    Changed {
-        path: std::path::PathBuf,
-        entry: ImagePath,
-        expected: String,
-        actual: String,
-    },
+    #[error("`{path}` changed while the layer was built (for `{entry}`): expected {expected}, read {actual}")]
+    Changed { path: std::path::PathBuf, entry: ImagePath, expected: String, actual: String },
     #[error("writing the layer failed")]
     Write(#[source] io::Error),
 }
@@ -81,16 +74,7 @@ impl<W: Write> TarWriter<W> {
         if !pax.is_empty() {
             pax.sort();
             let body = pax_records(&pax);
-            let h = header(
-                b"././@PaxHeader",
-                0o644,
-                0,
-                0,
-                body.len() as u64,
-                mtime.min(0o77777777777),
-                b'x',
-                b"",
-            );
+            let h = header(b"././@PaxHeader", 0o644, 0, 0, body.len() as u64, mtime.min(0o77777777777), b'x', b"");
             self.write(&h)?;
             self.write(&body)?;
             self.pad(body.len() as u64)?;
@@ -103,17 +87,10 @@ impl<W: Write> TarWriter<W> {
             size.min(0o77777777777),
             mtime.min(0o77777777777),
             typeflag,
-            link.as_deref()
-                .map(|l| truncate(l.as_bytes(), 100))
-                .unwrap_or(b""),
+            link.as_deref().map(|l| truncate(l.as_bytes(), 100)).unwrap_or(b""),
         );
         self.write(&h)?;
-        if let Kind::File {
-            content,
-            size,
-            digest,
-        } = &entry.kind
-        {
+        if let Kind::File { content, size, digest } = &entry.kind {
             let mut hasher = Hasher::default();
             match content {
                 Content::Bytes(b) => {
@@ -121,11 +98,7 @@ impl<W: Write> TarWriter<W> {
                     self.write(b)?;
                 }
                 Content::Host(p) | Content::Stored(p) => {
-                    let read_err = |source| Error::Read {
-                        path: p.clone(),
-                        entry: path.clone(),
-                        source,
-                    };
+                    let read_err = |source| Error::Read { path: p.clone(), entry: path.clone(), source };
                     let mut f = std::fs::File::open(p).map_err(read_err)?;
                     let mut buf = vec![0u8; 256 * 1024];
                     let mut left = *size;
@@ -209,16 +182,7 @@ fn pax_records(records: &[(String, Vec<u8>)]) -> Vec<u8> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn header(
-    name: &[u8],
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    size: u64,
-    mtime: u64,
-    typeflag: u8,
-    link: &[u8],
-) -> [u8; BLOCK] {
+fn header(name: &[u8], mode: u32, uid: u32, gid: u32, size: u64, mtime: u64, typeflag: u8, link: &[u8]) -> [u8; BLOCK] {
     let mut h = [0u8; BLOCK];
     h[..name.len()].copy_from_slice(name);
     octal(&mut h[100..108], u64::from(mode));

@@ -45,9 +45,6 @@ mod tests {
     #[test]
     fn keys_are_sorted_at_every_level() {
         let v = serde_json::json!({"b": 1, "a": {"d": [{"z": 1, "y": "é"}], "c": null}});
-        assert_eq!(
-            String::from_utf8(super::canonical(&v)).unwrap(),
-            r#"{"a":{"c":null,"d":[{"y":"é","z":1}]},"b":1}"#
-        );
+        assert_eq!(String::from_utf8(super::canonical(&v)).unwrap(), r#"{"a":{"c":null,"d":[{"y":"é","z":1}]},"b":1}"#);
     }
 }

@@ -30,11 +30,7 @@ pub struct Doc {
 impl Doc {
     pub fn new(value: &Value, media_type: &str) -> Doc {
         let bytes = json::canonical(value);
-        Doc {
-            digest: Digest::of(&bytes),
-            bytes,
-            media_type: media_type.into(),
-        }
+        Doc { digest: Digest::of(&bytes), bytes, media_type: media_type.into() }
     }
 
     pub fn descriptor(&self) -> Value {
@@ -87,9 +83,7 @@ impl Image {
     }
 
     pub fn has_secrets(&self) -> bool {
-        self.platforms
-            .iter()
-            .any(|p| p.layers.iter().any(|l| l.secret))
+        self.platforms.iter().any(|p| p.layers.iter().any(|l| l.secret))
     }
 }
 
@@ -116,12 +110,7 @@ pub fn rfc3339(secs: u64) -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = if m <= 2 { y + 1 } else { y };
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// The runtime part of the image config (`config` in the OCI config JSON).
@@ -159,21 +148,10 @@ impl RunConfig {
             c.insert("WorkingDir".into(), json!(w));
         }
         if !self.ports.is_empty() {
-            c.insert(
-                "ExposedPorts".into(),
-                Value::Object(self.ports.iter().map(|p| (p.clone(), json!({}))).collect()),
-            );
+            c.insert("ExposedPorts".into(), Value::Object(self.ports.iter().map(|p| (p.clone(), json!({}))).collect()));
         }
         if !self.volumes.is_empty() {
-            c.insert(
-                "Volumes".into(),
-                Value::Object(
-                    self.volumes
-                        .iter()
-                        .map(|p| (p.clone(), json!({})))
-                        .collect(),
-                ),
-            );
+            c.insert("Volumes".into(), Value::Object(self.volumes.iter().map(|p| (p.clone(), json!({}))).collect()));
         }
         if !self.labels.is_empty() {
             c.insert("Labels".into(), json!(self.labels));
@@ -223,12 +201,7 @@ pub fn platform_image(
         manifest["annotations"] = json!(annotations);
     }
     let manifest = Doc::new(&manifest, MEDIA_MANIFEST);
-    PlatformImage {
-        arch,
-        config,
-        manifest,
-        layers,
-    }
+    PlatformImage { arch, config, manifest, layers }
 }
 
 /// The image index over the platforms, in the fixed platform order.

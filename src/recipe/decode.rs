@@ -15,17 +15,11 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn loc(&self, node: &Node) -> Loc {
-        Loc {
-            file: self.file.clone(),
-            pos: node.pos,
-        }
+        Loc { file: self.file.clone(), pos: node.pos }
     }
 
     pub fn key_loc(&self, key: &Key) -> Loc {
-        Loc {
-            file: self.file.clone(),
-            pos: key.pos,
-        }
+        Loc { file: self.file.clone(), pos: key.pos }
     }
 
     pub fn err(&self, node: &Node, message: impl Into<String>) -> Diagnostic {
@@ -34,24 +28,13 @@ impl Ctx {
 
     /// Reads a mapping whose keys must all be in `known`; an unknown key is an error that
     /// suggests the nearest known one.
-    pub fn map<'a>(
-        &self,
-        node: &'a Node,
-        what: &str,
-        known: &[&'static str],
-    ) -> Result<Fields<'a>> {
+    pub fn map<'a>(&self, node: &'a Node, what: &str, known: &[&'static str]) -> Result<Fields<'a>> {
         let Value::Map(items) = &node.value else {
-            return Err(self.err(
-                node,
-                format!("{what} must be a mapping, found {}", node.kind()),
-            ));
+            return Err(self.err(node, format!("{what} must be a mapping, found {}", node.kind())));
         };
         for (key, _) in items {
             if !known.contains(&key.name.as_str()) {
-                let mut d = Diagnostic::new(
-                    self.key_loc(key),
-                    format!("unknown field `{}` in {what}", key.name),
-                );
+                let mut d = Diagnostic::new(self.key_loc(key), format!("unknown field `{}` in {what}", key.name));
                 d = match nearest(&key.name, known.iter().copied()) {
                     Some(near) => d.with_hint(format!("did you mean `{near}`?")),
                     None => d.with_hint(format!("expected one of: {}", known.join(", "))),
@@ -59,50 +42,30 @@ impl Ctx {
                 return Err(d);
             }
         }
-        Ok(Fields {
-            node,
-            items,
-            what: what.to_string(),
-            ctx: self.clone(),
-        })
+        Ok(Fields { node, items, what: what.to_string(), ctx: self.clone() })
     }
 
     pub fn str(&self, node: &Node, what: &str) -> Result<String> {
         match &node.value {
             Value::Scalar { text, .. } => Ok(text.clone()),
-            _ => Err(self.err(
-                node,
-                format!("{what} must be a string, found {}", node.kind()),
-            )),
+            _ => Err(self.err(node, format!("{what} must be a string, found {}", node.kind()))),
         }
     }
 
     pub fn bool(&self, node: &Node, what: &str) -> Result<bool> {
         match &node.value {
-            Value::Scalar {
-                text,
-                quoted: false,
-            } if text == "true" => Ok(true),
-            Value::Scalar {
-                text,
-                quoted: false,
-            } if text == "false" => Ok(false),
+            Value::Scalar { text, quoted: false } if text == "true" => Ok(true),
+            Value::Scalar { text, quoted: false } if text == "false" => Ok(false),
             _ => Err(self.err(node, format!("{what} must be `true` or `false`"))),
         }
     }
 
     pub fn uint(&self, node: &Node, what: &str) -> Result<u64> {
         match &node.value {
-            Value::Scalar { text, .. } => text.parse().map_err(|_| {
-                self.err(
-                    node,
-                    format!("{what} must be a whole number, found `{text}`"),
-                )
-            }),
-            _ => Err(self.err(
-                node,
-                format!("{what} must be a whole number, found {}", node.kind()),
-            )),
+            Value::Scalar { text, .. } => {
+                text.parse().map_err(|_| self.err(node, format!("{what} must be a whole number, found `{text}`")))
+            }
+            _ => Err(self.err(node, format!("{what} must be a whole number, found {}", node.kind()))),
         }
     }
 
@@ -117,10 +80,7 @@ impl Ctx {
     }
 
     pub fn strings(&self, node: &Node, what: &str) -> Result<Vec<String>> {
-        self.seq(node, what)?
-            .into_iter()
-            .map(|n| self.str(n, &format!("each item of {what}")))
-            .collect()
+        self.seq(node, what)?.into_iter().map(|n| self.str(n, &format!("each item of {what}"))).collect()
     }
 
     /// A mapping of string keys to string values, in key order.
@@ -129,22 +89,11 @@ impl Ctx {
             if matches!(node.value, Value::Null) {
                 return Ok(BTreeMap::new());
             }
-            return Err(self.err(
-                node,
-                format!("{what} must be a mapping, found {}", node.kind()),
-            ));
+            return Err(self.err(node, format!("{what} must be a mapping, found {}", node.kind())));
         };
         items
             .iter()
-            .map(|(k, v)| {
-                Ok((
-                    k.name.clone(),
-                    (
-                        self.str(v, &format!("`{}` in {what}", k.name))?,
-                        self.loc(v),
-                    ),
-                ))
-            })
+            .map(|(k, v)| Ok((k.name.clone(), (self.str(v, &format!("`{}` in {what}", k.name))?, self.loc(v)))))
             .collect()
     }
 }
@@ -159,10 +108,7 @@ pub struct Fields<'a> {
 
 impl<'a> Fields<'a> {
     pub fn get(&self, name: &str) -> Option<&'a Node> {
-        self.items
-            .iter()
-            .find(|(k, v)| k.name == name && !matches!(v.value, Value::Null))
-            .map(|(_, v)| v)
+        self.items.iter().find(|(k, v)| k.name == name && !matches!(v.value, Value::Null)).map(|(_, v)| v)
     }
 
     pub fn has(&self, name: &str) -> bool {
@@ -170,16 +116,11 @@ impl<'a> Fields<'a> {
     }
 
     pub fn required(&self, name: &str) -> Result<&'a Node> {
-        self.get(name).ok_or_else(|| {
-            self.ctx
-                .err(self.node, format!("{} needs a `{name}` field", self.what))
-        })
+        self.get(name).ok_or_else(|| self.ctx.err(self.node, format!("{} needs a `{name}` field", self.what)))
     }
 
     pub fn str(&self, name: &str) -> Result<Option<String>> {
-        self.get(name)
-            .map(|n| self.ctx.str(n, &format!("`{name}`")))
-            .transpose()
+        self.get(name).map(|n| self.ctx.str(n, &format!("`{name}`"))).transpose()
     }
 
     pub fn entries(&self) -> impl Iterator<Item = &'a (Key, Node)> {

@@ -28,13 +28,7 @@ impl Loc {
 
 impl fmt::Display for Loc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}",
-            self.file.path.display(),
-            self.pos.line,
-            self.pos.col
-        )
+        write!(f, "{}:{}:{}", self.file.path.display(), self.pos.line, self.pos.col)
     }
 }
 
@@ -55,11 +49,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn new(loc: Loc, message: impl Into<String>) -> Self {
-        Diagnostic {
-            loc,
-            message: message.into(),
-            hint: None,
-        }
+        Diagnostic { loc, message: message.into(), hint: None }
     }
 
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {
@@ -69,12 +59,7 @@ impl Diagnostic {
 
     /// The source line under the message, with a caret under the column.
     pub fn snippet(&self) -> Option<String> {
-        let line = self
-            .loc
-            .file
-            .text
-            .lines()
-            .nth(self.loc.pos.line.checked_sub(1)?)?;
+        let line = self.loc.file.text.lines().nth(self.loc.pos.line.checked_sub(1)?)?;
         let number = self.loc.pos.line.to_string();
         let pad = " ".repeat(number.len());
         let caret = " ".repeat(self.loc.pos.col.saturating_sub(1));

@@ -51,54 +51,26 @@ pub fn find(arg: &str) -> std::result::Result<PathBuf, Error> {
             return Ok(PathBuf::from(c));
         }
     }
-    let looked = std::iter::once(arg.to_string())
-        .chain(candidates)
-        .map(|c| format!("`{c}`"))
-        .collect::<Vec<_>>();
-    Err(Error::NotFound {
-        name: arg.to_string(),
-        looked: looked.join(", "),
-    })
+    let looked = std::iter::once(arg.to_string()).chain(candidates).map(|c| format!("`{c}`")).collect::<Vec<_>>();
+    Err(Error::NotFound { name: arg.to_string(), looked: looked.join(", ") })
 }
 
 /// Reads and validates the recipe at `path`.
 pub fn load(path: &Path) -> std::result::Result<Recipe, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
     Ok(parse(path, text)?)
 }
 
 /// Validates recipe text as if read from `path`.
 pub fn parse(path: &Path, text: String) -> std::result::Result<Recipe, Diagnostic> {
-    let source = Arc::new(Source {
-        path: path.to_path_buf(),
-        text,
-    });
-    let ctx = Ctx {
-        file: source.clone(),
-    };
+    let source = Arc::new(Source { path: path.to_path_buf(), text });
+    let ctx = Ctx { file: source.clone() };
     let root = yaml::parse(&source.text).map_err(|e| {
-        Diagnostic::new(
-            Loc {
-                file: source.clone(),
-                pos: e.pos,
-            },
-            format!("invalid YAML: {}", e.message),
-        )
+        Diagnostic::new(Loc { file: source.clone(), pos: e.pos }, format!("invalid YAML: {}", e.message))
     })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dir = if dir.as_os_str().is_empty() {
-        PathBuf::from(".")
-    } else {
-        dir
-    };
-    Reader {
-        ctx,
-        variables: BTreeMap::new(),
-    }
-    .recipe(&root, path, dir)
+    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
+    Reader { ctx, variables: BTreeMap::new(), recipe_dir: dir.clone() }.recipe(&root, path, dir)
 }
 
 const TOP: &[&str] = &[
@@ -114,7 +86,19 @@ const TOP: &[&str] = &[
     "layers",
     "config",
 ];
-const LAYER: &[&str] = &["name", "files", "tree", "symlinks", "dirs"];
+const LAYER: &[&str] = &["name", "packages", "files", "tree", "symlinks", "dirs"];
+const DEBIAN: &[&str] = &[
+    "suite",
+    "suites",
+    "components",
+    "mirror",
+    "packages",
+    "essential",
+    "recommends",
+    "keyring",
+    "check_valid_until",
+    "merged_usr",
+];
 const CONFIG: &[&str] = &[
     "files",
     "tree",
@@ -135,32 +119,14 @@ const CONFIG: &[&str] = &[
     "stop_signal",
     "healthcheck",
 ];
-const FILE: &[&str] = &[
-    "path",
-    "url",
-    "sha256",
-    "to",
-    "mode",
-    "owner",
-    "extract",
-    "strip_components",
-];
-const METADATA: &[&str] = &[
-    "title",
-    "description",
-    "version",
-    "source",
-    "revision",
-    "url",
-    "documentation",
-    "licenses",
-    "vendor",
-    "authors",
-];
+const FILE: &[&str] = &["path", "url", "sha256", "to", "mode", "owner", "extract", "strip_components"];
+const METADATA: &[&str] =
+    &["title", "description", "version", "source", "revision", "url", "documentation", "licenses", "vendor", "authors"];
 
 struct Reader {
     ctx: Ctx,
     variables: BTreeMap<String, String>,
+    recipe_dir: PathBuf,
 }
 
 impl Reader {
@@ -169,7 +135,12 @@ impl Reader {
         let name_node = f.required("name")?;
         let name = self.ctx.str(name_node, "`name`")?;
         if !valid_repo_name(&name) {
-            return Err(self.ctx.err(name_node, format!("`name` must be a repository name (lowercase letters, digits, `.`, `_`, `-`, `/`), found `{name}`")));
+            return Err(self.ctx.err(
+                name_node,
+                format!(
+                    "`name` must be a repository name (lowercase letters, digits, `.`, `_`, `-`, `/`), found `{name}`"
+                ),
+            ));
         }
         if let Some(n) = f.get("variables") {
             for (k, (v, _)) in self.ctx.string_map(n, "`variables`")? {
@@ -193,16 +164,12 @@ impl Reader {
                 for item in self.ctx.seq(n, "`archs`")? {
                     let arch = self.arch(item)?;
                     if archs.contains(&arch) {
-                        return Err(self
-                            .ctx
-                            .err(item, format!("architecture `{arch}` is listed twice")));
+                        return Err(self.ctx.err(item, format!("architecture `{arch}` is listed twice")));
                     }
                     archs.push(arch);
                 }
                 if archs.is_empty() {
-                    return Err(self
-                        .ctx
-                        .err(n, "`archs` must list at least one architecture"));
+                    return Err(self.ctx.err(n, "`archs` must list at least one architecture"));
                 }
                 archs
             }
@@ -220,10 +187,7 @@ impl Reader {
         if tags.is_empty() {
             tags.push("latest".into());
         }
-        let epoch = f
-            .get("epoch")
-            .map(|n| self.ctx.uint(n, "`epoch`"))
-            .transpose()?;
+        let epoch = f.get("epoch").map(|n| self.ctx.uint(n, "`epoch`")).transpose()?;
         let compression = match f.get("compression") {
             None => Compression::GZIP_DEFAULT,
             Some(n) => self.compression(n)?,
@@ -251,22 +215,22 @@ impl Reader {
             for (i, item) in self.ctx.seq(n, "`layers`")?.into_iter().enumerate() {
                 let l = self.ctx.map(item, "a layer", LAYER)?;
                 let name = l.str("name")?.unwrap_or_else(|| format!("layer-{}", i + 1));
-                if matches!(name.as_str(), "base" | "config")
-                    || layers.iter().any(|x: &LayerSpec| x.name == name)
-                {
-                    return Err(self.ctx.err(
-                        item,
-                        format!(
-                            "layer name `{name}` is used twice (`base` and `config` are reserved)"
-                        ),
-                    ));
+                if matches!(name.as_str(), "base" | "config") || layers.iter().any(|x: &LayerSpec| x.name == name) {
+                    return Err(self
+                        .ctx
+                        .err(item, format!("layer name `{name}` is used twice (`base` and `config` are reserved)")));
                 }
                 let content = self.content(&l)?;
-                layers.push(LayerSpec {
-                    name,
-                    content,
-                    loc: self.ctx.loc(item),
-                });
+                let packages = match l.get("packages") {
+                    None => Vec::new(),
+                    Some(n) => {
+                        if !matches!(base, Base::Debian(_)) {
+                            return Err(self.ctx.err(n, "`packages` needs a package base such as `base: {debian: …}`"));
+                        }
+                        self.package_names(n)?
+                    }
+                };
+                layers.push(LayerSpec { name, packages, content, loc: self.ctx.loc(item) });
             }
         }
         let config = match f.get("config") {
@@ -292,11 +256,7 @@ impl Reader {
 
     fn map_value<'a>(&self, map: &'a Node, key: &str) -> Result<&'a Node> {
         match &map.value {
-            Value::Map(items) => Ok(&items
-                .iter()
-                .find(|(k, _)| k.name == key)
-                .expect("key present")
-                .1),
+            Value::Map(items) => Ok(&items.iter().find(|(k, _)| k.name == key).expect("key present").1),
             _ => Err(self.ctx.err(map, "expected a mapping")),
         }
     }
@@ -312,12 +272,8 @@ impl Reader {
         let known = |n: &str| self.variables.contains_key(n) || vars::BUILTIN.contains(&n);
         vars::check(&s, &known).map_err(|e| {
             let d = self.ctx.err(node, format!("in {what}: {e}"));
-            let names: Vec<&str> = self
-                .variables
-                .keys()
-                .map(String::as_str)
-                .chain(vars::BUILTIN.iter().copied())
-                .collect();
+            let names: Vec<&str> =
+                self.variables.keys().map(String::as_str).chain(vars::BUILTIN.iter().copied()).collect();
             match e
                 .strip_prefix("unknown variable `")
                 .and_then(|r| r.strip_suffix('`'))
@@ -336,12 +292,7 @@ impl Reader {
         let mut vars = self.variables.clone();
         vars.insert("name".into(), name.into());
         vars::interpolate(&s, &vars).map_err(|e| {
-            self.ctx.err(
-                node,
-                format!(
-                    "in {what}: {e} (only the recipe's `variables` and `name` can be used here)"
-                ),
-            )
+            self.ctx.err(node, format!("in {what}: {e} (only the recipe's `variables` and `name` can be used here)"))
         })
     }
 
@@ -349,9 +300,7 @@ impl Reader {
         let (algo_node, level_node) = match &node.value {
             Value::Scalar { .. } => (node, None),
             _ => {
-                let m = self
-                    .ctx
-                    .map(node, "`compression`", &["algorithm", "level"])?;
+                let m = self.ctx.map(node, "`compression`", &["algorithm", "level"])?;
                 (m.required("algorithm")?, m.get("level"))
             }
         };
@@ -359,24 +308,16 @@ impl Reader {
             "gzip" => Compression::GZIP_DEFAULT,
             "zstd" => Compression::ZSTD_DEFAULT,
             other => {
-                return Err(self.ctx.err(
-                    algo_node,
-                    format!("unknown compression `{other}`, expected `gzip` or `zstd`"),
-                ));
+                return Err(self
+                    .ctx
+                    .err(algo_node, format!("unknown compression `{other}`, expected `gzip` or `zstd`")));
             }
         };
         if let Some(n) = level_node {
             let level = self.ctx.uint(n, "`level`")? as i32;
-            let max = if c.algorithm == Algorithm::Gzip {
-                9
-            } else {
-                19
-            };
+            let max = if c.algorithm == Algorithm::Gzip { 9 } else { 19 };
             if !(1..=max).contains(&level) {
-                return Err(self.ctx.err(
-                    n,
-                    format!("compression level must be 1..={max}, found {level}"),
-                ));
+                return Err(self.ctx.err(n, format!("compression level must be 1..={max}, found {level}")));
             }
             c.level = level;
         }
@@ -392,11 +333,64 @@ impl Reader {
                 let (key, _) = m.entries().next().ok_or_else(|| self.ctx.err(node, "`base` is empty"))?;
                 match key.name.as_str() {
                     "scratch" => Ok(Base::Scratch),
+                    "debian" => self.debian(m.required("debian")?),
                     other => Err(Diagnostic::new(self.ctx.key_loc(key), format!("base `{other}` is not supported by this version of assemble"))
-                        .with_hint("use `base: scratch`")),
+                        .with_hint("use `base: scratch` or `base: {debian: …}`")),
                 }
             }
         }
+    }
+
+    fn package_names(&self, node: &Node) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for item in self.ctx.seq(node, "`packages`")? {
+            let name = self.ctx.str(item, "a package name")?;
+            let ok = name.len() >= 2
+                && name.as_bytes()[0].is_ascii_alphanumeric()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'));
+            if !ok {
+                return Err(self.ctx.err(
+                    item,
+                    format!("`{name}` is not a Debian package name (lowercase letters, digits, `+`, `-`, `.`)"),
+                ));
+            }
+            out.push(name);
+        }
+        Ok(out)
+    }
+
+    fn debian(&self, node: &Node) -> Result<Base> {
+        let f = self.ctx.map(node, "`base.debian`", DEBIAN)?;
+        let suite = self.ctx.str(f.required("suite")?, "`suite`")?;
+        let mut suites = vec![suite];
+        if let Some(n) = f.get("suites") {
+            for s in self.ctx.strings(n, "`suites`")? {
+                if !suites.contains(&s) {
+                    suites.push(s);
+                }
+            }
+        }
+        let flag = |name: &str, default: bool| -> Result<bool> {
+            f.get(name).map(|n| self.ctx.bool(n, &format!("`{name}`"))).transpose().map(|v| v.unwrap_or(default))
+        };
+        let keyring = match f.get("keyring") {
+            None => Vec::new(),
+            Some(n) => self.ctx.strings(n, "`keyring`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect(),
+        };
+        let components = f.get("components").map(|n| self.ctx.strings(n, "`components`")).transpose()?;
+        Ok(Base::Debian(crate::source::deb::Spec {
+            suites,
+            components: components.unwrap_or_else(|| vec!["main".into()]),
+            mirror: f.str("mirror")?,
+            packages: f.get("packages").map(|n| self.package_names(n)).transpose()?.unwrap_or_default(),
+            essential: flag("essential", false)?,
+            recommends: flag("recommends", false)?,
+            keyring,
+            check_valid_until: flag("check_valid_until", true)?,
+            merged_usr: flag("merged_usr", true)?,
+        }))
     }
 
     fn content(&self, f: &Fields<'_>) -> Result<Content> {
@@ -407,11 +401,7 @@ impl Reader {
             }
         }
         if let Some(n) = f.get("tree") {
-            let items = if let Value::Map(_) = n.value {
-                vec![n]
-            } else {
-                self.ctx.seq(n, "`tree`")?
-            };
+            let items = if let Value::Map(_) = n.value { vec![n] } else { self.ctx.seq(n, "`tree`")? };
             for item in items {
                 c.trees.push(self.tree(item)?);
             }
@@ -428,21 +418,13 @@ impl Reader {
     }
 
     /// A value that may be a per-arch mapping (`{amd64: …, arm64: …}`).
-    fn per_arch<T>(
-        &self,
-        node: &Node,
-        what: &str,
-        one: &dyn Fn(&Node) -> Result<T>,
-    ) -> Result<PerArch<T>> {
+    fn per_arch<T>(&self, node: &Node, what: &str, one: &dyn Fn(&Node) -> Result<T>) -> Result<PerArch<T>> {
         match &node.value {
             Value::Map(items) => {
                 let mut m = BTreeMap::new();
                 for (k, v) in items {
                     let arch: Arch = k.name.parse().map_err(|e: String| {
-                        Diagnostic::new(
-                            self.ctx.key_loc(k),
-                            format!("in per-architecture {what}: {e}"),
-                        )
+                        Diagnostic::new(self.ctx.key_loc(k), format!("in per-architecture {what}: {e}"))
                     })?;
                     m.insert(arch, one(v)?);
                 }
@@ -456,22 +438,16 @@ impl Reader {
         let f = self.ctx.map(node, "a file", FILE)?;
         let source = match (f.get("path"), f.get("url")) {
             (Some(_), Some(u)) => {
-                return Err(self
-                    .ctx
-                    .err(u, "a file has either `path` or `url`, not both"));
+                return Err(self.ctx.err(u, "a file has either `path` or `url`, not both"));
             }
             (None, None) => {
-                return Err(self.ctx.err(
-                    node,
-                    "a file needs `path` (a local file) or `url` (a download)",
-                ));
+                return Err(self.ctx.err(node, "a file needs `path` (a local file) or `url` (a download)"));
             }
             (Some(p), None) => {
                 if let Some(s) = f.get("sha256") {
-                    return Err(self.ctx.err(
-                        s,
-                        "`sha256` belongs to `url` files; a local file is hashed when it is read",
-                    ));
+                    return Err(self
+                        .ctx
+                        .err(s, "`sha256` belongs to `url` files; a local file is hashed when it is read"));
                 }
                 FileSource::Local(self.per_arch(p, "`path`", &|n| self.interp(n, "`path`"))?)
             }
@@ -479,15 +455,14 @@ impl Reader {
                 let url = self.per_arch(u, "`url`", &|n| {
                     let s = self.interp(n, "`url`")?;
                     if !(s.starts_with("https://") || s.starts_with("http://")) {
-                        return Err(self.ctx.err(
-                            n,
-                            format!("`url` must start with https:// or http://, found `{s}`"),
-                        ));
+                        return Err(self.ctx.err(n, format!("`url` must start with https:// or http://, found `{s}`")));
                     }
                     Ok(s)
                 })?;
                 let Some(sha) = f.get("sha256") else {
-                    return Err(self.ctx.err(u, "a `url` file needs a `sha256` digest")
+                    return Err(self
+                        .ctx
+                        .err(u, "a `url` file needs a `sha256` digest")
                         .with_hint("downloads are pinned: add `sha256: <64 hex digits>` (or one per architecture)"));
                 };
                 let sha256 = self.per_arch(sha, "`sha256`", &|n| {
@@ -497,49 +472,38 @@ impl Reader {
                 if let (PerArch::Each(urls), PerArch::Each(shas)) = (&url, &sha256)
                     && let Some(a) = urls.keys().find(|a| !shas.contains_key(a))
                 {
-                    return Err(self.ctx.err(
-                        sha,
-                        format!("`sha256` has no digest for `{a}`, which `url` lists"),
-                    ));
+                    return Err(self.ctx.err(sha, format!("`sha256` has no digest for `{a}`, which `url` lists")));
                 }
                 FileSource::Url { url, sha256 }
             }
         };
         let extract = match f.get("extract") {
             None => Extract::No,
-            Some(n) => match &n.value {
-                Value::Scalar {
-                    text,
-                    quoted: false,
-                } if text == "true" => Extract::Auto,
-                Value::Scalar {
-                    text,
-                    quoted: false,
-                } if text == "false" => Extract::No,
-                _ => {
-                    let s = self.ctx.str(n, "`extract`")?;
-                    Extract::As(ArchiveKind::parse(&s).ok_or_else(|| {
+            Some(n) => {
+                match &n.value {
+                    Value::Scalar { text, quoted: false } if text == "true" => Extract::Auto,
+                    Value::Scalar { text, quoted: false } if text == "false" => Extract::No,
+                    _ => {
+                        let s = self.ctx.str(n, "`extract`")?;
+                        Extract::As(ArchiveKind::parse(&s).ok_or_else(|| {
                         self.ctx.err(n, format!("unknown archive type `{s}`, expected true, false, tar, tar.gz, tar.xz, tar.zst or zip"))
                     })?)
+                    }
                 }
-            },
+            }
         };
         let strip_components = match f.get("strip_components") {
             None => 0,
             Some(n) => {
                 if extract == Extract::No {
-                    return Err(self
-                        .ctx
-                        .err(n, "`strip_components` only applies with `extract`"));
+                    return Err(self.ctx.err(n, "`strip_components` only applies with `extract`"));
                 }
                 self.ctx.uint(n, "`strip_components`")? as u32
             }
         };
         let to = f.get("to").map(|n| self.abs_path(n, "`to`")).transpose()?;
         if to.is_none() && extract == Extract::No {
-            return Err(self
-                .ctx
-                .err(node, "a file needs `to` (where it goes in the image)"));
+            return Err(self.ctx.err(node, "a file needs `to` (where it goes in the image)"));
         }
         Ok(FileSpec {
             source,
@@ -564,11 +528,7 @@ impl Reader {
         let f = self.ctx.map(node, "a tree", &["path", "to", "owner"])?;
         Ok(TreeSpec {
             path: self.interp(f.required("path")?, "`path`")?,
-            to: f
-                .get("to")
-                .map(|n| self.abs_path(n, "`to`"))
-                .transpose()?
-                .unwrap_or_else(|| "/".into()),
+            to: f.get("to").map(|n| self.abs_path(n, "`to`")).transpose()?.unwrap_or_else(|| "/".into()),
             owner: self.owner_field(&f)?,
             loc: self.ctx.loc(node),
         })
@@ -579,11 +539,7 @@ impl Reader {
         if let Value::Map(items) = &node.value {
             for (k, v) in items {
                 let path = self.abs_str(&k.name, &self.ctx.key_loc(k))?;
-                out.push(SymlinkSpec {
-                    path,
-                    target: self.interp(v, "a symlink target")?,
-                    loc: self.ctx.key_loc(k),
-                });
+                out.push(SymlinkSpec { path, target: self.interp(v, "a symlink target")?, loc: self.ctx.key_loc(k) });
             }
             return Ok(out);
         }
@@ -607,9 +563,7 @@ impl Reader {
                 loc: self.ctx.loc(node),
             });
         }
-        let f = self
-            .ctx
-            .map(node, "a directory", &["path", "mode", "owner"])?;
+        let f = self.ctx.map(node, "a directory", &["path", "mode", "owner"])?;
         Ok(DirSpec {
             path: self.abs_path(f.required("path")?, "`path`")?,
             mode: self.mode_field(&f)?,
@@ -626,16 +580,10 @@ impl Reader {
 
     fn abs_str(&self, s: &str, loc: &Loc) -> Result<String> {
         if !s.starts_with('/') {
-            return Err(Diagnostic::new(
-                loc.clone(),
-                format!("image path `{s}` must be absolute (start with `/`)"),
-            ));
+            return Err(Diagnostic::new(loc.clone(), format!("image path `{s}` must be absolute (start with `/`)")));
         }
         if s.split('/').any(|c| c == ".." || c == ".") {
-            return Err(Diagnostic::new(
-                loc.clone(),
-                format!("image path `{s}` must not contain `.` or `..`"),
-            ));
+            return Err(Diagnostic::new(loc.clone(), format!("image path `{s}` must not contain `.` or `..`")));
         }
         Ok(s.to_string())
     }
@@ -649,7 +597,14 @@ impl Reader {
         let digits = s.strip_prefix("0o").unwrap_or(&s);
         match u32::from_str_radix(digits, 8) {
             Ok(m) if !digits.is_empty() && m <= 0o7777 => Ok(m),
-            _ => Err(self.ctx.err(node, format!("bad mode `{s}`: expected octal permissions such as \"0644\", \"0755\", \"4755\" or \"1777\""))
+            _ => Err(self
+                .ctx
+                .err(
+                    node,
+                    format!(
+                        "bad mode `{s}`: expected octal permissions such as \"0644\", \"0755\", \"4755\" or \"1777\""
+                    ),
+                )
                 .with_hint("quote modes in YAML so they stay octal: mode: \"0755\"")),
         }
     }
@@ -660,12 +615,7 @@ impl Reader {
 
     fn owner(&self, node: &Node) -> Result<Owner> {
         let s = self.ctx.str(node, "`owner`")?;
-        let bad = || {
-            self.ctx.err(
-                node,
-                format!("bad owner `{s}`: expected `user`, `user:group`, `uid` or `uid:gid`"),
-            )
-        };
+        let bad = || self.ctx.err(node, format!("bad owner `{s}`: expected `user`, `user:group`, `uid` or `uid:gid`"));
         let (user, group) = match s.split_once(':') {
             Some((u, g)) => (u, Some(g)),
             None => (s.as_str(), None),
@@ -686,24 +636,15 @@ impl Reader {
             None => None,
             Some(g) => Some(id(g).ok_or_else(bad)?),
         };
-        Ok(Owner {
-            user,
-            group,
-            loc: self.ctx.loc(node),
-        })
+        Ok(Owner { user, group, loc: self.ctx.loc(node) })
     }
 
     fn config(&self, node: &Node) -> Result<ConfigSpec> {
         let f = self.ctx.map(node, "`config`", CONFIG)?;
-        let mut c = ConfigSpec {
-            content: self.content(&f)?,
-            ..ConfigSpec::default()
-        };
+        let mut c = ConfigSpec { content: self.content(&f)?, ..ConfigSpec::default() };
         if let Some(n) = f.get("templates") {
             for item in self.ctx.seq(n, "`templates`")? {
-                let t = self
-                    .ctx
-                    .map(item, "a template", &["src", "to", "mode", "owner"])?;
+                let t = self.ctx.map(item, "a template", &["src", "to", "mode", "owner"])?;
                 c.templates.push(TemplateSpec {
                     src: self.interp(t.required("src")?, "`src`")?,
                     to: self.abs_path(t.required("to")?, "`to`")?,
@@ -715,13 +656,16 @@ impl Reader {
         }
         if let Some(n) = f.get("secrets") {
             for item in self.ctx.seq(n, "`secrets`")? {
-                let s = self
-                    .ctx
-                    .map(item, "a secret", &["env", "file", "to", "mode", "owner"])?;
+                let s = self.ctx.map(item, "a secret", &["env", "file", "to", "mode", "owner"])?;
                 let source = match (s.get("env"), s.get("file")) {
                     (Some(e), None) => SecretSource::Env(self.ctx.str(e, "`env`")?),
                     (None, Some(p)) => SecretSource::File(self.interp(p, "`file`")?),
-                    _ => return Err(self.ctx.err(item, "a secret needs exactly one of `env` (a variable name) or `file` (a local path)")),
+                    _ => {
+                        return Err(self.ctx.err(
+                            item,
+                            "a secret needs exactly one of `env` (a variable name) or `file` (a local path)",
+                        ));
+                    }
                 };
                 c.secrets.push(SecretSpec {
                     source,
@@ -749,11 +693,7 @@ impl Reader {
         }
         if let Some(n) = f.get("users") {
             for item in self.ctx.seq(n, "`users`")? {
-                let u = self.ctx.map(
-                    item,
-                    "a user",
-                    &["name", "uid", "group", "groups", "home", "shell", "gecos"],
-                )?;
+                let u = self.ctx.map(item, "a user", &["name", "uid", "group", "groups", "home", "shell", "gecos"])?;
                 let group = match u.get("group") {
                     None => None,
                     Some(g) => {
@@ -768,19 +708,9 @@ impl Reader {
                     name: self.account_name(u.required("name")?)?,
                     uid: self.id(u.required("uid")?, "`uid`")?,
                     group,
-                    groups: u
-                        .get("groups")
-                        .map(|m| self.ctx.strings(m, "`groups`"))
-                        .transpose()?
-                        .unwrap_or_default(),
-                    home: u
-                        .get("home")
-                        .map(|n| self.abs_path(n, "`home`"))
-                        .transpose()?,
-                    shell: u
-                        .get("shell")
-                        .map(|n| self.abs_path(n, "`shell`"))
-                        .transpose()?,
+                    groups: u.get("groups").map(|m| self.ctx.strings(m, "`groups`")).transpose()?.unwrap_or_default(),
+                    home: u.get("home").map(|n| self.abs_path(n, "`home`")).transpose()?,
+                    shell: u.get("shell").map(|n| self.abs_path(n, "`shell`")).transpose()?,
                     gecos: u.str("gecos")?.unwrap_or_default(),
                     loc: self.ctx.loc(item),
                 });
@@ -805,9 +735,7 @@ impl Reader {
         if let Some(n) = f.get("env") {
             for k in self.ctx.string_map(n, "`env`")?.into_keys() {
                 if k.is_empty() || k.contains('=') {
-                    return Err(self
-                        .ctx
-                        .err(n, format!("bad environment variable name `{k}`")));
+                    return Err(self.ctx.err(n, format!("bad environment variable name `{k}`")));
                 }
                 let v = self.map_value(n, &k)?;
                 c.env.insert(k, self.interp(v, "an `env` value")?);
@@ -820,10 +748,11 @@ impl Reader {
             for item in self.ctx.seq(n, "`ports`")? {
                 let p = self.ctx.str(item, "a port")?;
                 let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
-                if num.parse::<u16>().map_or(true, |n| n == 0)
-                    || !matches!(proto, "tcp" | "udp" | "sctp")
-                {
-                    return Err(self.ctx.err(item, format!("bad port `{p}`: expected `PORT` or `PORT/tcp|udp|sctp` with PORT in 1..=65535")));
+                if num.parse::<u16>().map_or(true, |n| n == 0) || !matches!(proto, "tcp" | "udp" | "sctp") {
+                    return Err(self.ctx.err(
+                        item,
+                        format!("bad port `{p}`: expected `PORT` or `PORT/tcp|udp|sctp` with PORT in 1..=65535"),
+                    ));
                 }
                 c.ports.push(format!("{num}/{proto}"));
             }
@@ -843,15 +772,12 @@ impl Reader {
             let s = self.ctx.str(n, "`stop_signal`")?;
             if !(s.starts_with("SIG")
                 && s.len() > 3
-                && s[3..]
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+'))
+                && s[3..].bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'+'))
                 && s.parse::<u8>().is_err()
             {
-                return Err(self.ctx.err(
-                    n,
-                    format!("bad stop signal `{s}`: expected a name such as `SIGTERM` or a number"),
-                ));
+                return Err(self
+                    .ctx
+                    .err(n, format!("bad stop signal `{s}`: expected a name such as `SIGTERM` or a number")));
             }
             c.stop_signal = Some(s);
         }
@@ -865,35 +791,19 @@ impl Reader {
         let f = self.ctx.map(
             node,
             "`healthcheck`",
-            &[
-                "test",
-                "interval",
-                "timeout",
-                "start_period",
-                "start_interval",
-                "retries",
-            ],
+            &["test", "interval", "timeout", "start_period", "start_interval", "retries"],
         )?;
         let tn = f.required("test")?;
         let test = self.ctx.strings(tn, "`test`")?;
-        if !matches!(
-            test.first().map(String::as_str),
-            Some("CMD" | "CMD-SHELL" | "NONE")
-        ) {
-            return Err(self.ctx.err(
-                tn,
-                "`test` must start with `CMD`, `CMD-SHELL` or `NONE` (as in Docker)",
-            ));
+        if !matches!(test.first().map(String::as_str), Some("CMD" | "CMD-SHELL" | "NONE")) {
+            return Err(self.ctx.err(tn, "`test` must start with `CMD`, `CMD-SHELL` or `NONE` (as in Docker)"));
         }
         let dur = |name: &str| -> Result<Option<u64>> {
             f.get(name)
                 .map(|n| {
                     let s = self.ctx.str(n, &format!("`{name}`"))?;
                     parse_duration(&s).ok_or_else(|| {
-                        self.ctx.err(
-                            n,
-                            format!("bad duration `{s}`: expected e.g. `30s`, `1m30s`, `500ms`"),
-                        )
+                        self.ctx.err(n, format!("bad duration `{s}`: expected e.g. `30s`, `1m30s`, `500ms`"))
                     })
                 })
                 .transpose()
@@ -903,10 +813,7 @@ impl Reader {
             timeout_ns: dur("timeout")?,
             start_period_ns: dur("start_period")?,
             start_interval_ns: dur("start_interval")?,
-            retries: f
-                .get("retries")
-                .map(|n| self.ctx.uint(n, "`retries`"))
-                .transpose()?,
+            retries: f.get("retries").map(|n| self.ctx.uint(n, "`retries`")).transpose()?,
             test,
         })
     }
@@ -934,17 +841,14 @@ fn valid_account_name(s: &str) -> bool {
         && s.len() <= 32
         && !s.starts_with('-')
         && !s.as_bytes()[0].is_ascii_digit()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 fn valid_repo_name(s: &str) -> bool {
     !s.is_empty()
         && s.split('/').all(|part| {
             !part.is_empty()
-                && part.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
-                })
+                && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
                 && part.as_bytes()[0].is_ascii_alphanumeric()
         })
 }
@@ -953,8 +857,7 @@ pub fn valid_tag(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 128
         && !s.starts_with(['.', '-'])
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 /// `1h2m3s`, `30s`, `500ms`, `1.5s` → nanoseconds.
@@ -968,9 +871,7 @@ pub fn parse_duration(s: &str) -> Option<u64> {
         let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let value: f64 = rest[..num_end].parse().ok()?;
         rest = &rest[num_end..];
-        let unit_end = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
         let scale = match &rest[..unit_end] {
             "ns" => 1.0,
             "us" | "µs" => 1e3,

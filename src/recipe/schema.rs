@@ -41,19 +41,14 @@ pub struct Compression {
 }
 
 impl Compression {
-    pub const GZIP_DEFAULT: Compression = Compression {
-        algorithm: Algorithm::Gzip,
-        level: 6,
-    };
-    pub const ZSTD_DEFAULT: Compression = Compression {
-        algorithm: Algorithm::Zstd,
-        level: 3,
-    };
+    pub const GZIP_DEFAULT: Compression = Compression { algorithm: Algorithm::Gzip, level: 6 };
+    pub const ZSTD_DEFAULT: Compression = Compression { algorithm: Algorithm::Zstd, level: 3 };
 }
 
 #[derive(Debug, Clone)]
 pub enum Base {
     Scratch,
+    Debian(crate::source::deb::Spec),
 }
 
 /// A value that is either the same for every architecture or given per architecture.
@@ -84,6 +79,8 @@ pub struct Content {
 #[derive(Debug, Clone)]
 pub struct LayerSpec {
     pub name: String,
+    /// Distribution packages installed in this layer on top of those below.
+    pub packages: Vec<String>,
     pub content: Content,
     pub loc: Loc,
 }
@@ -91,10 +88,7 @@ pub struct LayerSpec {
 #[derive(Debug, Clone)]
 pub enum FileSource {
     Local(PerArch<String>),
-    Url {
-        url: PerArch<String>,
-        sha256: PerArch<Digest>,
-    },
+    Url { url: PerArch<String>, sha256: PerArch<Digest> },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

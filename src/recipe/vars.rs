@@ -23,9 +23,7 @@ pub fn interpolate(text: &str, vars: &BTreeMap<String, String>) -> Result<String
         if c == b'}' {
             return Err("unmatched `}` (write `}}` for a literal brace)".into());
         }
-        let end = after
-            .find('}')
-            .ok_or("unclosed `{` (write `{{` for a literal brace)")?;
+        let end = after.find('}').ok_or("unclosed `{` (write `{{` for a literal brace)")?;
         let name = after[..end].trim();
         match vars.get(name) {
             Some(v) => out.push_str(v),
@@ -68,10 +66,7 @@ mod tests {
     fn interpolates_and_escapes() {
         let vars = BTreeMap::from([("v".to_string(), "1.2".to_string())]);
         assert_eq!(interpolate("t-{v}-{{x}}", &vars).unwrap(), "t-1.2-{x}");
-        assert_eq!(
-            interpolate("{ w }", &vars).unwrap_err(),
-            "unknown variable `w`"
-        );
+        assert_eq!(interpolate("{ w }", &vars).unwrap_err(), "unknown variable `w`");
         assert!(interpolate("{v", &vars).is_err());
     }
 }

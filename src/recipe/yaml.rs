@@ -56,10 +56,7 @@ pub struct SyntaxError {
 }
 
 fn pos_of(span: &Span) -> Pos {
-    Pos {
-        line: span.start.line(),
-        col: span.start.col() + 1,
-    }
+    Pos { line: span.start.line(), col: span.start.col() + 1 }
 }
 
 /// Parses one YAML document. Anchors and aliases are resolved by copying the anchored node.
@@ -68,18 +65,12 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut builder = Builder::default();
     for item in &mut parser {
         let (event, span) = item.map_err(|e| SyntaxError {
-            pos: Pos {
-                line: e.marker().line(),
-                col: e.marker().col() + 1,
-            },
+            pos: Pos { line: e.marker().line(), col: e.marker().col() + 1 },
             message: e.info().to_string(),
         })?;
         builder.event(event, span)?;
     }
-    builder.root.ok_or(SyntaxError {
-        pos: Pos { line: 1, col: 1 },
-        message: "the file is empty".into(),
-    })
+    builder.root.ok_or(SyntaxError { pos: Pos { line: 1, col: 1 }, message: "the file is empty".into() })
 }
 
 enum Frame {
@@ -110,48 +101,28 @@ impl Builder {
             }
             Event::Scalar(text, style, anchor, _tag) => {
                 let quoted = style != ScalarStyle::Plain;
-                let value =
-                    if !quoted && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
-                        Value::Null
-                    } else {
-                        Value::Scalar {
-                            text: text.into_owned(),
-                            quoted,
-                        }
-                    };
+                let value = if !quoted && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
+                    Value::Null
+                } else {
+                    Value::Scalar { text: text.into_owned(), quoted }
+                };
                 self.push(Node { value, pos }, anchor)?;
             }
             Event::Alias(id) => {
-                let node = self.anchors.get(&id).cloned().ok_or(SyntaxError {
-                    pos,
-                    message: "unknown alias".into(),
-                })?;
+                let node =
+                    self.anchors.get(&id).cloned().ok_or(SyntaxError { pos, message: "unknown alias".into() })?;
                 self.push(Node { pos, ..node }, 0)?;
             }
             Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, Vec::new())),
-            Event::MappingStart(anchor, _) => {
-                self.stack.push(Frame::Map(pos, anchor, Vec::new(), None))
-            }
+            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(pos, anchor, Vec::new(), None)),
             Event::SequenceEnd => {
                 if let Some(Frame::Seq(pos, anchor, items)) = self.stack.pop() {
-                    self.push(
-                        Node {
-                            value: Value::Seq(items),
-                            pos,
-                        },
-                        anchor,
-                    )?;
+                    self.push(Node { value: Value::Seq(items), pos }, anchor)?;
                 }
             }
             Event::MappingEnd => {
                 if let Some(Frame::Map(pos, anchor, items, _)) = self.stack.pop() {
-                    self.push(
-                        Node {
-                            value: Value::Map(items),
-                            pos,
-                        },
-                        anchor,
-                    )?;
+                    self.push(Node { value: Value::Map(items), pos }, anchor)?;
                 }
             }
             _ => {}
@@ -181,16 +152,10 @@ impl Builder {
                     if let Some((first, _)) = items.iter().find(|(k, _)| k.name == name) {
                         return Err(SyntaxError {
                             pos: node.pos,
-                            message: format!(
-                                "duplicate key `{name}` (first given at line {})",
-                                first.pos.line
-                            ),
+                            message: format!("duplicate key `{name}` (first given at line {})", first.pos.line),
                         });
                     }
-                    *pending = Some(Key {
-                        name,
-                        pos: node.pos,
-                    });
+                    *pending = Some(Key { name, pos: node.pos });
                 }
                 Some(key) => items.push((key, node)),
             },
@@ -206,18 +171,11 @@ mod tests {
     #[test]
     fn positions_point_at_values_and_keys() {
         let node = parse("name: x\nconfig:\n  user: \"0755\"\n  list: [a, b]\n").unwrap();
-        let Value::Map(items) = node.value else {
-            panic!()
-        };
+        let Value::Map(items) = node.value else { panic!() };
         assert_eq!(items[1].0.pos, Pos { line: 2, col: 1 });
-        let Value::Map(inner) = &items[1].1.value else {
-            panic!()
-        };
+        let Value::Map(inner) = &items[1].1.value else { panic!() };
         assert_eq!(inner[0].1.pos, Pos { line: 3, col: 9 });
-        assert!(matches!(
-            &inner[0].1.value,
-            Value::Scalar { quoted: true, .. }
-        ));
+        assert!(matches!(&inner[0].1.value, Value::Scalar { quoted: true, .. }));
     }
 
     #[test]

@@ -13,10 +13,7 @@ use std::path::Path;
 pub const LAYOUT_FILE: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 
 fn werr(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
-    move |source| Error::Write {
-        path: path.to_path_buf(),
-        source,
-    }
+    move |source| Error::Write { path: path.to_path_buf(), source }
 }
 
 pub fn write(image: &Image, dir: &Path) -> Result<(), Error> {
@@ -38,11 +35,7 @@ pub fn write(image: &Image, dir: &Path) -> Result<(), Error> {
         .and_then(|v| v["manifests"].as_array().cloned())
         .unwrap_or_default()
         .into_iter()
-        .filter(|m| {
-            m["annotations"][REF_NAME]
-                .as_str()
-                .is_none_or(|r| !image.tags.iter().any(|t| t == r))
-        })
+        .filter(|m| m["annotations"][REF_NAME].as_str().is_none_or(|r| !image.tags.iter().any(|t| t == r)))
         .collect();
     for tag in &image.tags {
         let mut d = image.index.descriptor();
@@ -77,40 +70,22 @@ fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {
 
 /// Copies a blob, checking its digest on the way; a blob already present with the right
 /// size is left alone (blobs are immutable by name).
-pub fn copy_blob(
-    from: &Path,
-    digest: &Digest,
-    size: u64,
-    blobs: &Path,
-    private: bool,
-) -> Result<(), Error> {
+pub fn copy_blob(from: &Path, digest: &Digest, size: u64, blobs: &Path, private: bool) -> Result<(), Error> {
     let path = blobs.join(digest.hex());
     if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
         return Ok(());
     }
     let w = werr(&path);
-    let tmp = tempfile::Builder::new()
-        .prefix(".partial-")
-        .tempfile_in(blobs)
-        .map_err(&w)?;
+    let tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(blobs).map_err(&w)?;
     let mut hw = HashWriter::new(std::io::BufWriter::new(tmp));
     let mut src = fs_err::File::open(from).map_err(&w)?;
     std::io::copy(&mut src, &mut hw).map_err(&w)?;
     let (buf, actual, _) = hw.finish();
     if actual != *digest {
-        return Err(Error::Damaged {
-            digest: digest.to_string(),
-            actual: actual.to_string(),
-        });
+        return Err(Error::Damaged { digest: digest.to_string(), actual: actual.to_string() });
     }
     let tmp = buf.into_inner().map_err(|e| w(e.into_error()))?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(if private {
-            0o600
-        } else {
-            0o644
-        }))
-        .map_err(&w)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(if private { 0o600 } else { 0o644 })).map_err(&w)?;
     tmp.persist(&path).map_err(|e| w(e.error))?;
     Ok(())
 }
@@ -118,22 +93,10 @@ pub fn copy_blob(
 /// Writes a file via a temporary sibling and a rename.
 pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), Error> {
     let w = werr(path);
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".partial-")
-        .tempfile_in(dir)
-        .map_err(&w)?;
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(dir).map_err(&w)?;
     tmp.write_all(bytes).map_err(&w)?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(if private {
-            0o600
-        } else {
-            0o644
-        }))
-        .map_err(&w)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(if private { 0o600 } else { 0o644 })).map_err(&w)?;
     tmp.persist(path).map_err(|e| w(e.error))?;
     Ok(())
 }

@@ -23,9 +23,7 @@ pub enum Dest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(
-        "unknown destination `{0}`: expected `oci:DIR`, `oci-archive:FILE` or `docker-archive:FILE`"
-    )]
+    #[error("unknown destination `{0}`: expected `oci:DIR`, `oci-archive:FILE` or `docker-archive:FILE`")]
     BadDest(String),
     #[error("a docker archive holds one platform; the image has {0}")]
     NeedOnePlatform(String),
@@ -51,15 +49,9 @@ impl Dest {
         Ok(match transport {
             "oci" => match rest.rsplit_once(':') {
                 Some((dir, r)) if !r.contains('/') && std::path::Path::new(dir).is_dir() => {
-                    Dest::Oci {
-                        dir: dir.into(),
-                        reference: Some(r.into()),
-                    }
+                    Dest::Oci { dir: dir.into(), reference: Some(r.into()) }
                 }
-                _ => Dest::Oci {
-                    dir: rest.into(),
-                    reference: None,
-                },
+                _ => Dest::Oci { dir: rest.into(), reference: None },
             },
             "oci-archive" => Dest::OciArchive(rest.into()),
             "docker-archive" => Dest::DockerArchive(rest.into()),
@@ -68,24 +60,15 @@ impl Dest {
     }
 
     pub fn default_for(name: &str) -> Dest {
-        Dest::Oci {
-            dir: PathBuf::from("out").join(name),
-            reference: None,
-        }
+        Dest::Oci { dir: PathBuf::from("out").join(name), reference: None }
     }
 }
 
 impl fmt::Display for Dest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Dest::Oci {
-                dir,
-                reference: None,
-            } => write!(f, "oci:{}", dir.display()),
-            Dest::Oci {
-                dir,
-                reference: Some(r),
-            } => write!(f, "oci:{}:{r}", dir.display()),
+            Dest::Oci { dir, reference: None } => write!(f, "oci:{}", dir.display()),
+            Dest::Oci { dir, reference: Some(r) } => write!(f, "oci:{}:{r}", dir.display()),
             Dest::OciArchive(p) => write!(f, "oci-archive:{}", p.display()),
             Dest::DockerArchive(p) => write!(f, "docker-archive:{}", p.display()),
         }
@@ -104,14 +87,7 @@ pub fn write(image: &crate::oci::Image, dest: &Dest, arch: Option<Arch>) -> Resu
                 None => None,
             };
             let platform = platform.ok_or_else(|| {
-                Error::NeedOnePlatform(
-                    image
-                        .platforms
-                        .iter()
-                        .map(|p| p.arch.name())
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                )
+                Error::NeedOnePlatform(image.platforms.iter().map(|p| p.arch.name()).collect::<Vec<_>>().join(", "))
             })?;
             archive::write_docker(image, platform, p)
         }

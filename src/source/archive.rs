@@ -29,11 +29,7 @@ pub struct Member {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("archive `{archive}` holds `{member}`, which is {why}")]
-    BadMember {
-        archive: String,
-        member: String,
-        why: &'static str,
-    },
+    BadMember { archive: String, member: String, why: &'static str },
     #[error(
         "cannot tell what kind of archive `{0}` is (name or first bytes); set `extract: tar.gz` (or tar, tar.xz, tar.zst, zip)"
     )]
@@ -52,9 +48,7 @@ pub fn detect(name: &str, file: &Path) -> Option<ArchiveKind> {
         return Some(k);
     }
     let mut head = [0u8; 262];
-    let n = std::fs::File::open(file)
-        .and_then(|mut f| f.read(&mut head))
-        .ok()?;
+    let n = std::fs::File::open(file).and_then(|mut f| f.read(&mut head)).ok()?;
     let head = &head[..n];
     Some(if head.starts_with(&[0x1f, 0x8b]) {
         ArchiveKind::TarGz
@@ -73,11 +67,7 @@ pub fn detect(name: &str, file: &Path) -> Option<ArchiveKind> {
 
 /// Normalises a member name; `None` for the archive root (`./`).
 fn clean(archive: &str, name: &str) -> Result<Option<String>, Error> {
-    let bad = |why| Error::BadMember {
-        archive: archive.into(),
-        member: name.into(),
-        why,
-    };
+    let bad = |why| Error::BadMember { archive: archive.into(), member: name.into(), why };
     if name.starts_with('/') {
         return Err(bad("an absolute path"));
     }
@@ -93,23 +83,13 @@ fn clean(archive: &str, name: &str) -> Result<Option<String>, Error> {
 }
 
 /// Lists the members of `file`, storing each regular file's bytes in the store.
-pub fn unpack(
-    store: &Store,
-    file: &Path,
-    kind: ArchiveKind,
-    display: &str,
-) -> Result<Vec<Member>, Error> {
-    let read_err = |source| Error::Read {
-        archive: display.into(),
-        source,
-    };
+pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str) -> Result<Vec<Member>, Error> {
+    let read_err = |source| Error::Read { archive: display.into(), source };
     let f = std::fs::File::open(file).map_err(read_err)?;
     let reader: Box<dyn Read> = match kind {
         ArchiveKind::Tar => Box::new(f),
         ArchiveKind::TarGz => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f))),
-        ArchiveKind::TarXz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(
-            io::BufReader::new(f),
-        )),
+        ArchiveKind::TarXz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(io::BufReader::new(f))),
         ArchiveKind::TarZst => Box::new(zstd::stream::read::Decoder::new(f).map_err(read_err)?),
         ArchiveKind::Zip => return unpack_zip(store, file, display),
     };
@@ -123,9 +103,7 @@ pub fn unpack(
         };
         let mode = entry.header().mode().map_err(read_err)? & 0o7777;
         let link = || -> Result<String, Error> {
-            let l = entry
-                .link_name_bytes()
-                .ok_or_else(|| read_err(io::Error::other("link without a target")))?;
+            let l = entry.link_name_bytes().ok_or_else(|| read_err(io::Error::other("link without a target")))?;
             Ok(String::from_utf8_lossy(&l).into_owned())
         };
         let kind = match entry.header().entry_type() {
@@ -172,10 +150,7 @@ fn store_member(store: &Store, r: &mut impl Read) -> io::Result<(Digest, u64)> {
 }
 
 fn unpack_zip(store: &Store, file: &Path, display: &str) -> Result<Vec<Member>, Error> {
-    let read_err = |source| Error::Read {
-        archive: display.into(),
-        source,
-    };
+    let read_err = |source| Error::Read { archive: display.into(), source };
     let zip_err = |e: zip::result::ZipError| read_err(io::Error::other(e));
     let f = std::fs::File::open(file).map_err(read_err)?;
     let mut zip = zip::ZipArchive::new(f).map_err(zip_err)?;
@@ -198,16 +173,8 @@ fn unpack_zip(store: &Store, file: &Path, display: &str) -> Result<Vec<Member>, 
             let (digest, size) = store_member(store, &mut entry).map_err(read_err)?;
             MemberKind::File { digest, size }
         };
-        let default = if matches!(kind, MemberKind::Dir) {
-            0o755
-        } else {
-            0o644
-        };
-        members.push(Member {
-            path,
-            kind,
-            mode: unix.map_or(default, |m| m & 0o7777),
-        });
+        let default = if matches!(kind, MemberKind::Dir) { 0o755 } else { 0o644 };
+        members.push(Member { path, kind, mode: unix.map_or(default, |m| m & 0o7777) });
     }
     Ok(members)
 }

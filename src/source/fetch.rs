@@ -19,11 +19,7 @@ pub struct Download {
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("download of `{url}` failed: HTTP {status} (asked for by {origin})")]
-    Status {
-        url: String,
-        status: u16,
-        origin: String,
-    },
+    Status { url: String, status: u16, origin: String },
     #[error("download of `{url}` failed (asked for by {origin})")]
     Network {
         url: String,
@@ -34,12 +30,7 @@ pub enum Error {
     #[error(
         "download of `{url}` does not match its pinned digest (asked for by {origin}): expected {expected}, got {actual}"
     )]
-    Mismatch {
-        url: String,
-        origin: String,
-        expected: Digest,
-        actual: Digest,
-    },
+    Mismatch { url: String, origin: String, expected: Digest, actual: Digest },
     #[error("cannot write a download into the cache")]
     Io(#[from] std::io::Error),
 }
@@ -59,35 +50,63 @@ const PARALLEL: usize = 6;
 const ATTEMPTS: u32 = 3;
 
 fn retry_delay(attempt: u32) -> Duration {
-    let base = std::env::var("ASSEMBLE_RETRY_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500u64);
+    let base = std::env::var("ASSEMBLE_RETRY_DELAY_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(500u64);
     Duration::from_millis(base * u64::from(attempt))
+}
+
+/// Fetches a small document (an `InRelease`) into memory, with the same retries.
+pub fn get_bytes(url: &str, origin: &str) -> Result<Vec<u8>, Error> {
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(async {
+        let client = client();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let r: Result<Vec<u8>, Error> = async {
+                let net = |source| Error::Network { url: redact(url), origin: origin.into(), source };
+                let resp = client.get(url).send().await.map_err(net)?;
+                if !resp.status().is_success() {
+                    return Err(Error::Status {
+                        url: redact(url),
+                        status: resp.status().as_u16(),
+                        origin: origin.into(),
+                    });
+                }
+                Ok(resp.bytes().await.map_err(net)?.to_vec())
+            }
+            .await;
+            match r {
+                Err(e) if attempt < ATTEMPTS && transient(&e) => {
+                    tracing::warn!("{e}; retrying ({attempt}/{ATTEMPTS})");
+                    tokio::time::sleep(retry_delay(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    })
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .user_agent(concat!("assemble/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(30))
+        .read_timeout(Duration::from_secs(120))
+        .build()
+        .expect("HTTP client")
 }
 
 /// Fetches every download the store does not already hold.
 pub fn fetch_all(store: &Store, downloads: &[Download]) -> Result<(), Error> {
-    let mut todo: Vec<&Download> = downloads
-        .iter()
-        .filter(|d| !store.has_blob(&d.sha256))
-        .collect();
+    let mut todo: Vec<&Download> = downloads.iter().filter(|d| !store.has_blob(&d.sha256)).collect();
     todo.sort_by_key(|a| a.sha256);
     todo.dedup_by(|a, b| a.sha256 == b.sha256);
     if todo.is_empty() {
         return Ok(());
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
+    tracing::info!("downloading {} file(s)", todo.len());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("assemble/", env!("CARGO_PKG_VERSION")))
-            .connect_timeout(Duration::from_secs(30))
-            .read_timeout(Duration::from_secs(120))
-            .build()
-            .expect("HTTP client");
+        let client = client();
         let results: Vec<Result<(), Error>> = futures_util::stream::iter(todo)
             .map(|d| fetch_one(&client, store, d))
             .buffer_unordered(PARALLEL)
@@ -121,19 +140,11 @@ fn transient(e: &Error) -> bool {
 
 async fn try_fetch(client: &reqwest::Client, store: &Store, d: &Download) -> Result<(), Error> {
     let url = redact(&d.url);
-    let net = |source| Error::Network {
-        url: url.clone(),
-        origin: d.origin.clone(),
-        source,
-    };
-    tracing::info!("downloading {url}");
+    let net = |source| Error::Network { url: url.clone(), origin: d.origin.clone(), source };
+    tracing::debug!("downloading {url}");
     let resp = client.get(&d.url).send().await.map_err(net)?;
     if !resp.status().is_success() {
-        return Err(Error::Status {
-            url: url.clone(),
-            status: resp.status().as_u16(),
-            origin: d.origin.clone(),
-        });
+        return Err(Error::Status { url: url.clone(), status: resp.status().as_u16(), origin: d.origin.clone() });
     }
     let mut tmp = store.temp()?;
     let mut hasher = Hasher::default();
@@ -145,12 +156,7 @@ async fn try_fetch(client: &reqwest::Client, store: &Store, d: &Download) -> Res
     }
     let (actual, _) = hasher.finish();
     if actual != d.sha256 {
-        return Err(Error::Mismatch {
-            url,
-            origin: d.origin.clone(),
-            expected: d.sha256,
-            actual,
-        });
+        return Err(Error::Mismatch { url, origin: d.origin.clone(), expected: d.sha256, actual });
     }
     store.commit(tmp, &d.sha256, false)?;
     Ok(())
@@ -160,10 +166,7 @@ async fn try_fetch(client: &reqwest::Client, store: &Store, d: &Download) -> Res
 mod tests {
     #[test]
     fn credentials_are_redacted() {
-        assert_eq!(
-            super::redact("https://u:p@h.example/x@y"),
-            "https://***@h.example/x@y"
-        );
+        assert_eq!(super::redact("https://u:p@h.example/x@y"), "https://***@h.example/x@y");
         assert_eq!(super::redact("https://h.example/a"), "https://h.example/a");
     }
 }

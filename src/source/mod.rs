@@ -3,4 +3,5 @@
 //! and registry bases will live here too.
 
 pub mod archive;
+pub mod deb;
 pub mod fetch;

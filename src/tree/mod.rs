@@ -38,9 +38,7 @@ impl ImagePath {
     }
 
     pub fn parent(&self) -> Option<ImagePath> {
-        self.0
-            .rsplit_once('/')
-            .map(|(p, _)| ImagePath(p.to_string()))
+        self.0.rsplit_once('/').map(|(p, _)| ImagePath(p.to_string()))
     }
 
     pub fn file_name(&self) -> &str {
@@ -52,9 +50,7 @@ impl ImagePath {
     }
 
     pub fn ancestors(&self) -> impl Iterator<Item = ImagePath> + '_ {
-        self.0
-            .match_indices('/')
-            .map(|(i, _)| ImagePath(self.0[..i].to_string()))
+        self.0.match_indices('/').map(|(i, _)| ImagePath(self.0[..i].to_string()))
     }
 }
 
@@ -142,11 +138,7 @@ impl Entry {
 
     pub fn file(content: Content, size: u64, digest: Digest, mode: u32, origin: Arc<str>) -> Entry {
         Entry {
-            kind: Kind::File {
-                content,
-                size,
-                digest,
-            },
+            kind: Kind::File { content, size, digest },
             mode,
             uid: 0,
             gid: 0,
@@ -165,11 +157,7 @@ impl Entry {
     }
 
     pub fn symlink(target: String, origin: Arc<str>) -> Entry {
-        Entry {
-            kind: Kind::Symlink(target),
-            mode: 0o777,
-            ..Entry::dir(0, 0, 0, origin)
-        }
+        Entry { kind: Kind::Symlink(target), mode: 0o777, ..Entry::dir(0, 0, 0, origin) }
     }
 
     pub fn is_dir(&self) -> bool {
@@ -179,18 +167,7 @@ impl Entry {
     /// Equal as far as the layer's bytes are concerned (origin aside).
     fn same_as(&self, other: &Entry) -> bool {
         let kind_eq = match (&self.kind, &other.kind) {
-            (
-                Kind::File {
-                    digest: a,
-                    size: sa,
-                    ..
-                },
-                Kind::File {
-                    digest: b,
-                    size: sb,
-                    ..
-                },
-            ) => a == b && sa == sb,
+            (Kind::File { digest: a, size: sa, .. }, Kind::File { digest: b, size: sb, .. }) => a == b && sa == sb,
             (a, b) => a == b,
         };
         kind_eq
@@ -212,9 +189,7 @@ impl Entry {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error(
-    "`{path}` is given twice with different content: {first_what} from {first} and {second_what} from {second}"
-)]
+#[error("`{path}` is given twice with different content: {first_what} from {first} and {second_what} from {second}")]
 pub struct Conflict {
     pub path: ImagePath,
     pub first: Arc<str>,
@@ -287,15 +262,8 @@ impl Tree {
         }
         for parent in missing {
             let entry = match below.get(&parent) {
-                Some(e) if e.is_dir() => Entry {
-                    implicit: true,
-                    origin: e.origin.clone(),
-                    ..e.clone()
-                },
-                _ => Entry {
-                    implicit: true,
-                    ..Entry::dir(0o755, 0, 0, Arc::from("a parent directory"))
-                },
+                Some(e) if e.is_dir() => Entry { implicit: true, origin: e.origin.clone(), ..e.clone() },
+                _ => Entry { implicit: true, ..Entry::dir(0o755, 0, 0, Arc::from("a parent directory")) },
             };
             self.entries.entry(parent).or_insert(entry);
         }
@@ -320,10 +288,7 @@ impl View {
                 // A non-directory hides whatever the lower layers had below it.
                 let doomed: Vec<ImagePath> = self
                     .entries
-                    .range((
-                        std::ops::Bound::Excluded(path.clone()),
-                        std::ops::Bound::Unbounded,
-                    ))
+                    .range((std::ops::Bound::Excluded(path.clone()), std::ops::Bound::Unbounded))
                     .take_while(|(p, _)| {
                         p.as_str().starts_with(path.as_str())
                             && p.as_str().as_bytes().get(path.as_str().len()) == Some(&b'/')
@@ -342,20 +307,24 @@ impl View {
         self.entries.get(path)
     }
 
+    /// Every path strictly below `dir` (given without a leading `/`).
+    pub fn paths_under<'a>(&'a self, dir: &str) -> impl Iterator<Item = &'a ImagePath> + 'a {
+        let prefix = format!("{dir}/");
+        let start = ImagePath::new(dir);
+        self.entries
+            .range((start.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded), std::ops::Bound::Unbounded))
+            .map(|(p, _)| p)
+            .take_while(move |p| p.as_str().starts_with(&prefix))
+    }
+
     /// The bytes of a regular file in the view.
     pub fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
         let Some(entry) = ImagePath::new(path).and_then(|p| self.entries.get(&p)) else {
             return Ok(None);
         };
         match &entry.kind {
-            Kind::File {
-                content: Content::Bytes(b),
-                ..
-            } => Ok(Some(b.to_vec())),
-            Kind::File {
-                content: Content::Host(p) | Content::Stored(p),
-                ..
-            } => fs_err::read(p).map(Some),
+            Kind::File { content: Content::Bytes(b), .. } => Ok(Some(b.to_vec())),
+            Kind::File { content: Content::Host(p) | Content::Stored(p), .. } => fs_err::read(p).map(Some),
             _ => Ok(None),
         }
     }
@@ -382,13 +351,9 @@ mod tests {
     #[test]
     fn conflicting_entries_name_both_sources() {
         let mut t = Tree::default();
-        t.insert(p("/x"), Entry::bytes(b"1".to_vec(), 0o644, "one".into()))
-            .unwrap();
-        t.insert(p("/x"), Entry::bytes(b"1".to_vec(), 0o644, "two".into()))
-            .unwrap();
-        let err = t
-            .insert(p("/x"), Entry::bytes(b"2".to_vec(), 0o644, "three".into()))
-            .unwrap_err();
+        t.insert(p("/x"), Entry::bytes(b"1".to_vec(), 0o644, "one".into())).unwrap();
+        t.insert(p("/x"), Entry::bytes(b"1".to_vec(), 0o644, "two".into())).unwrap();
+        let err = t.insert(p("/x"), Entry::bytes(b"2".to_vec(), 0o644, "three".into())).unwrap_err();
         assert_eq!(
             err.to_string(),
             "`/x` is given twice with different content: a file from one and a file from three"
@@ -397,15 +362,9 @@ mod tests {
 
     #[test]
     fn an_explicit_directory_replaces_an_implicit_one_in_either_order() {
-        let implicit = Entry {
-            implicit: true,
-            ..Entry::dir(0o755, 0, 0, "parent".into())
-        };
+        let implicit = Entry { implicit: true, ..Entry::dir(0o755, 0, 0, "parent".into()) };
         let explicit = Entry::dir(0o700, 5, 5, "dirs".into());
-        for order in [
-            [implicit.clone(), explicit.clone()],
-            [explicit.clone(), implicit.clone()],
-        ] {
+        for order in [[implicit.clone(), explicit.clone()], [explicit.clone(), implicit.clone()]] {
             let mut t = Tree::default();
             for e in order {
                 t.insert(p("/d"), e).unwrap();
@@ -415,27 +374,18 @@ mod tests {
         }
         let mut t = Tree::default();
         t.insert(p("/d"), explicit).unwrap();
-        assert!(
-            t.insert(p("/d"), Entry::dir(0o755, 0, 0, "other".into()))
-                .is_err()
-        );
+        assert!(t.insert(p("/d"), Entry::dir(0o755, 0, 0, "other".into())).is_err());
     }
 
     #[test]
     fn a_file_hides_what_was_below_it() {
         let mut below = Tree::default();
-        below
-            .insert(p("/d/f"), Entry::bytes(vec![], 0o644, "x".into()))
-            .unwrap();
-        below
-            .insert(p("/d-x"), Entry::bytes(vec![], 0o644, "x".into()))
-            .unwrap();
+        below.insert(p("/d/f"), Entry::bytes(vec![], 0o644, "x".into())).unwrap();
+        below.insert(p("/d-x"), Entry::bytes(vec![], 0o644, "x".into())).unwrap();
         let mut view = View::default();
         view.apply(&below);
         let mut upper = Tree::default();
-        upper
-            .insert(p("/d"), Entry::symlink("elsewhere".into(), "y".into()))
-            .unwrap();
+        upper.insert(p("/d"), Entry::symlink("elsewhere".into(), "y".into())).unwrap();
         view.apply(&upper);
         assert!(view.get(&p("/d/f")).is_none());
         assert!(view.get(&p("/d-x")).is_some());

@@ -35,34 +35,14 @@ pub struct Accounts {
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
-    #[error(
-        "user `{name}` is declared with uid {uid}, but the image already has `{name}` with uid {existing}"
-    )]
-    UserClash {
-        name: String,
-        uid: u32,
-        existing: u32,
-    },
+    #[error("user `{name}` is declared with uid {uid}, but the image already has `{name}` with uid {existing}")]
+    UserClash { name: String, uid: u32, existing: u32 },
     #[error("uid {uid} of user `{name}` is already used by `{other}`")]
-    UidTaken {
-        name: String,
-        uid: u32,
-        other: String,
-    },
-    #[error(
-        "group `{name}` is declared with gid {gid}, but the image already has `{name}` with gid {existing}"
-    )]
-    GroupClash {
-        name: String,
-        gid: u32,
-        existing: u32,
-    },
+    UidTaken { name: String, uid: u32, other: String },
+    #[error("group `{name}` is declared with gid {gid}, but the image already has `{name}` with gid {existing}")]
+    GroupClash { name: String, gid: u32, existing: u32 },
     #[error("gid {gid} of group `{name}` is already used by `{other}`")]
-    GidTaken {
-        name: String,
-        gid: u32,
-        other: String,
-    },
+    GidTaken { name: String, gid: u32, other: String },
     #[error("unknown user `{name}`; known users: {known}")]
     UnknownUser { name: String, known: String },
     #[error("unknown group `{name}`; known groups: {known}")]
@@ -72,10 +52,7 @@ pub enum Error {
 impl Accounts {
     /// Parses the files as found in the image (any may be absent).
     pub fn parse(passwd: Option<&str>, group: Option<&str>, shadow: Option<&str>) -> Accounts {
-        let mut a = Accounts {
-            existed: passwd.is_some() || group.is_some(),
-            ..Accounts::default()
-        };
+        let mut a = Accounts { existed: passwd.is_some() || group.is_some(), ..Accounts::default() };
         for line in passwd.unwrap_or("").lines() {
             let f: Vec<&str> = line.split(':').collect();
             if f.len() >= 7
@@ -96,16 +73,8 @@ impl Accounts {
             if f.len() >= 4
                 && let Ok(gid) = f[2].parse()
             {
-                let members = f[3]
-                    .split(',')
-                    .filter(|m| !m.is_empty())
-                    .map(String::from)
-                    .collect();
-                a.groups.push(Group {
-                    name: f[0].into(),
-                    gid,
-                    members,
-                });
+                let members = f[3].split(',').filter(|m| !m.is_empty()).map(String::from).collect();
+                a.groups.push(Group { name: f[0].into(), gid, members });
             }
         }
         a.shadow = shadow.unwrap_or("").lines().map(String::from).collect();
@@ -136,14 +105,7 @@ impl Accounts {
             );
         }
         if self.group("root").is_none() && !self.groups.iter().any(|g| g.gid == 0) {
-            self.groups.insert(
-                0,
-                Group {
-                    name: "root".into(),
-                    gid: 0,
-                    members: vec![],
-                },
-            );
+            self.groups.insert(0, Group { name: "root".into(), gid: 0, members: vec![] });
         }
     }
 
@@ -152,24 +114,12 @@ impl Accounts {
             if g.gid == gid {
                 return Ok(());
             }
-            return Err(Error::GroupClash {
-                name: name.into(),
-                gid,
-                existing: g.gid,
-            });
+            return Err(Error::GroupClash { name: name.into(), gid, existing: g.gid });
         }
         if let Some(g) = self.groups.iter().find(|g| g.gid == gid) {
-            return Err(Error::GidTaken {
-                name: name.into(),
-                gid,
-                other: g.name.clone(),
-            });
+            return Err(Error::GidTaken { name: name.into(), gid, other: g.name.clone() });
         }
-        self.groups.push(Group {
-            name: name.into(),
-            gid,
-            members: vec![],
-        });
+        self.groups.push(Group { name: name.into(), gid, members: vec![] });
         Ok(())
     }
 
@@ -179,10 +129,7 @@ impl Accounts {
             .groups
             .iter_mut()
             .find(|g| g.name == group)
-            .ok_or(Error::UnknownGroup {
-                name: group.into(),
-                known,
-            })?;
+            .ok_or(Error::UnknownGroup { name: group.into(), known })?;
         if !g.members.iter().any(|m| m == user) {
             g.members.push(user.into());
         }
@@ -193,18 +140,10 @@ impl Accounts {
     pub fn check_user(&self, name: &str, uid: u32) -> Result<(), Error> {
         if let Some(u) = self.user(name) {
             if u.uid != uid {
-                return Err(Error::UserClash {
-                    name: name.into(),
-                    uid,
-                    existing: u.uid,
-                });
+                return Err(Error::UserClash { name: name.into(), uid, existing: u.uid });
             }
         } else if let Some(u) = self.users.iter().find(|u| u.uid == uid) {
-            return Err(Error::UidTaken {
-                name: name.into(),
-                uid,
-                other: u.name.clone(),
-            });
+            return Err(Error::UidTaken { name: name.into(), uid, other: u.name.clone() });
         }
         Ok(())
     }
@@ -225,28 +164,16 @@ impl Accounts {
             IdRef::Name(n) => self
                 .group(n)
                 .map(|g| g.gid)
-                .ok_or_else(|| Error::UnknownGroup {
-                    name: n.clone(),
-                    known: self.group_names(),
-                }),
+                .ok_or_else(|| Error::UnknownGroup { name: n.clone(), known: self.group_names() }),
         }
     }
 
     /// Numeric owner for `owner:` fields: a user name alone takes that user's primary group.
     pub fn resolve(&self, owner: &Owner) -> Result<(u32, u32), Error> {
         let (uid, primary) = match &owner.user {
-            IdRef::Id(id) => (
-                *id,
-                self.users
-                    .iter()
-                    .find(|u| u.uid == *id)
-                    .map_or(*id, |u| u.gid),
-            ),
+            IdRef::Id(id) => (*id, self.users.iter().find(|u| u.uid == *id).map_or(*id, |u| u.gid)),
             IdRef::Name(n) => {
-                let u = self.user(n).ok_or_else(|| Error::UnknownUser {
-                    name: n.clone(),
-                    known: self.user_names(),
-                })?;
+                let u = self.user(n).ok_or_else(|| Error::UnknownUser { name: n.clone(), known: self.user_names() })?;
                 (u.uid, u.gid)
             }
         };
@@ -268,29 +195,18 @@ impl Accounts {
     pub fn render_passwd(&self) -> String {
         self.users
             .iter()
-            .map(|u| {
-                format!(
-                    "{}:x:{}:{}:{}:{}:{}\n",
-                    u.name, u.uid, u.gid, u.gecos, u.home, u.shell
-                )
-            })
+            .map(|u| format!("{}:x:{}:{}:{}:{}:{}\n", u.name, u.uid, u.gid, u.gecos, u.home, u.shell))
             .collect()
     }
 
     pub fn render_group(&self) -> String {
-        self.groups
-            .iter()
-            .map(|g| format!("{}:x:{}:{}\n", g.name, g.gid, g.members.join(",")))
-            .collect()
+        self.groups.iter().map(|g| format!("{}:x:{}:{}\n", g.name, g.gid, g.members.join(","))).collect()
     }
 
     pub fn render_shadow(&self) -> String {
         // Every user gets a shadow line; existing ones are kept as they were.
-        let existing: BTreeMap<&str, &String> = self
-            .shadow
-            .iter()
-            .map(|l| (l.split(':').next().unwrap_or(""), l))
-            .collect();
+        let existing: BTreeMap<&str, &String> =
+            self.shadow.iter().map(|l| (l.split(':').next().unwrap_or(""), l)).collect();
         let mut out = String::new();
         for u in &self.users {
             match existing.get(u.name.as_str()) {
@@ -305,11 +221,7 @@ impl Accounts {
 
 fn names<'a>(it: impl Iterator<Item = &'a str>) -> String {
     let v: Vec<String> = it.map(|n| format!("`{n}`")).collect();
-    if v.is_empty() {
-        "none".into()
-    } else {
-        v.join(", ")
-    }
+    if v.is_empty() { "none".into() } else { v.join(", ") }
 }
 
 #[cfg(test)]
@@ -334,14 +246,8 @@ mod tests {
         })
         .unwrap();
         a.add_member("certgroup", "app").unwrap();
-        assert_eq!(
-            a.render_group(),
-            "root:x:0:\ndaemon:x:1:\ncertgroup:x:9999:app\n"
-        );
-        assert_eq!(
-            a.render_shadow(),
-            "root:*:19000:0:99999:7:::\ndaemon:!::0:99999:7:::\napp:!::0:99999:7:::\n"
-        );
+        assert_eq!(a.render_group(), "root:x:0:\ndaemon:x:1:\ncertgroup:x:9999:app\n");
+        assert_eq!(a.render_shadow(), "root:*:19000:0:99999:7:::\ndaemon:!::0:99999:7:::\napp:!::0:99999:7:::\n");
         assert_eq!(
             a.add_user(User {
                 name: "x".into(),
@@ -351,11 +257,7 @@ mod tests {
                 home: "/".into(),
                 shell: "/".into()
             }),
-            Err(Error::UidTaken {
-                name: "x".into(),
-                uid: 1,
-                other: "daemon".into()
-            })
+            Err(Error::UidTaken { name: "x".into(), uid: 1, other: "daemon".into() })
         );
     }
 }

@@ -23,10 +23,7 @@ pub fn require(program: &str) {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    assert!(
-        found,
-        "this test needs `{program}`; run the test suite through `scripts/test`, which installs it"
-    );
+    assert!(found, "this test needs `{program}`; run the test suite through `scripts/test`, which installs it");
 }
 
 pub struct Run {
@@ -37,17 +34,12 @@ pub struct Run {
 
 impl Run {
     pub fn ok(self) -> Run {
-        assert_eq!(
-            self.code, 0,
-            "assemble failed:\nstdout:\n{}\nstderr:\n{}",
-            self.stdout, self.stderr
-        );
+        assert_eq!(self.code, 0, "assemble failed:\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
         self
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", self.stdout))
     }
 }
 
@@ -75,13 +67,7 @@ pub fn assemble(dir: &Path, cache: &Path, args: &[&str], envs: &[(&str, &str)]) 
 }
 
 /// Runs `assemble` through `sh` so a umask can be set first.
-pub fn assemble_with_umask(
-    dir: &Path,
-    cache: &Path,
-    umask: &str,
-    args: &[&str],
-    envs: &[(&str, &str)],
-) -> Run {
+pub fn assemble_with_umask(dir: &Path, cache: &Path, umask: &str, args: &[&str], envs: &[(&str, &str)]) -> Run {
     let mut c = Command::new("sh");
     c.current_dir(dir)
         .arg("-c")
@@ -98,14 +84,7 @@ pub fn assemble_with_umask(
 }
 
 pub fn sh(dir: &Path, script: &str) -> Run {
-    finish(
-        Command::new("sh")
-            .current_dir(dir)
-            .arg("-c")
-            .arg(script)
-            .output()
-            .expect("run sh"),
-    )
+    finish(Command::new("sh").current_dir(dir).arg("-c").arg(script).output().expect("run sh"))
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {
@@ -134,10 +113,7 @@ pub fn fixtures(tmp: &Path) -> PathBuf {
 /// `mode uid:gid path -> target`, one line per entry under `root`, sorted by path.
 pub fn listing(root: &Path) -> String {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        let mut names: Vec<_> = std::fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut names: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
         names.sort();
         for p in names {
             let m = std::fs::symlink_metadata(&p).unwrap();
@@ -149,17 +125,9 @@ pub fn listing(root: &Path) -> String {
             } else {
                 '-'
             };
-            let mut line = format!(
-                "{kind}{:04o} {}:{} /{rel}",
-                m.mode() & 0o7777,
-                m.uid(),
-                m.gid()
-            );
+            let mut line = format!("{kind}{:04o} {}:{} /{rel}", m.mode() & 0o7777, m.uid(), m.gid());
             if m.file_type().is_symlink() {
-                line.push_str(&format!(
-                    " -> {}",
-                    std::fs::read_link(&p).unwrap().display()
-                ));
+                line.push_str(&format!(" -> {}", std::fs::read_link(&p).unwrap().display()));
             } else if m.is_file() {
                 line.push_str(&format!(" ({} bytes, {} links)", m.len(), m.nlink()));
             }
@@ -205,36 +173,21 @@ impl HttpServer {
                             break;
                         }
                     }
-                    let path = line
-                        .split_whitespace()
-                        .nth(1)
-                        .unwrap_or("/")
-                        .trim_start_matches('/')
-                        .to_string();
-                    let body = if failing {
-                        None
-                    } else {
-                        std::fs::read(root.join(&path)).ok()
-                    };
+                    let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+                    let body = if failing { None } else { std::fs::read(root.join(&path)).ok() };
                     let (status, body) = match body {
                         Some(b) => ("200 OK", b),
                         None if failing => ("500 Internal Server Error", b"fail".to_vec()),
                         None => ("404 Not Found", b"not found".to_vec()),
                     };
-                    let head = format!(
-                        "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    );
+                    let head =
+                        format!("HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
                     let _ = stream.write_all(head.as_bytes());
                     let _ = stream.write_all(&body);
                 });
             }
         });
-        HttpServer {
-            port,
-            requests,
-            fail_first,
-        }
+        HttpServer { port, requests, fail_first }
     }
 
     pub fn url(&self, path: &str) -> String {

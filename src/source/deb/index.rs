@@ -1,0 +1,121 @@
+//! The package universe of one architecture: every `Packages` entry of every configured
+//! suite and component. The candidate for a name is its highest version across suites
+//! (apt's default, all suites at the same priority).
+
+use super::control::Paragraph;
+use super::relation::{self, Atom, Group};
+use super::version::Version;
+use std::collections::HashMap;
+
+#[derive(Debug, Clone)]
+pub struct Package {
+    pub name: String,
+    pub version: Version,
+    pub arch: String,
+    pub essential: bool,
+    pub priority: String,
+    pub pre_depends: Vec<Group>,
+    pub depends: Vec<Group>,
+    pub recommends: Vec<Group>,
+    pub conflicts: Vec<Group>,
+    pub breaks: Vec<Group>,
+    pub provides: Vec<Atom>,
+    pub filename: String,
+    pub size: u64,
+    pub sha256: String,
+    /// Which suite and mirror it came from.
+    pub suite: String,
+    pub mirror: String,
+    pub paragraph: Paragraph,
+}
+
+impl Package {
+    pub fn from_paragraph(p: Paragraph, arch: &str, suite: &str, mirror: &str) -> Result<Package, String> {
+        let name = p.get("Package").ok_or("entry without `Package`")?.to_string();
+        let version =
+            p.get("Version").and_then(Version::parse).ok_or_else(|| format!("`{name}` has no valid `Version`"))?;
+        let rel = |f: &str| relation::parse(p.get(f).unwrap_or(""), arch).map_err(|e| format!("`{name}` {f}: {e}"));
+        let provides = rel("Provides")?.into_iter().flatten().collect();
+        Ok(Package {
+            essential: p.get("Essential").is_some_and(|e| e.eq_ignore_ascii_case("yes")),
+            priority: p.get("Priority").unwrap_or("optional").to_string(),
+            pre_depends: rel("Pre-Depends")?,
+            depends: rel("Depends")?,
+            recommends: rel("Recommends")?,
+            conflicts: rel("Conflicts")?,
+            breaks: rel("Breaks")?,
+            provides,
+            arch: p.get("Architecture").unwrap_or(arch).to_string(),
+            filename: p.get("Filename").ok_or_else(|| format!("`{name}` has no `Filename`"))?.to_string(),
+            size: p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
+            sha256: p.get("SHA256").ok_or_else(|| format!("`{name}` has no `SHA256`"))?.to_string(),
+            suite: suite.into(),
+            mirror: mirror.into(),
+            version,
+            name,
+            paragraph: p,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("{}/{}", self.mirror, self.filename)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Universe {
+    pub packages: Vec<Package>,
+    by_name: HashMap<String, Vec<usize>>,
+    providers: HashMap<String, Vec<usize>>,
+}
+
+impl Universe {
+    pub fn add(&mut self, p: Package) {
+        let i = self.packages.len();
+        self.by_name.entry(p.name.clone()).or_default().push(i);
+        for prov in &p.provides {
+            self.providers.entry(prov.name.clone()).or_default().push(i);
+        }
+        self.packages.push(p);
+    }
+
+    /// The candidate version of a real package: the highest version.
+    pub fn candidate(&self, name: &str) -> Option<&Package> {
+        self.by_name.get(name)?.iter().map(|&i| &self.packages[i]).max_by(|a, b| a.version.cmp(&b.version))
+    }
+
+    /// Candidates of other packages that provide `atom` (respecting versioned provides).
+    pub fn providers(&self, atom: &Atom) -> Vec<&Package> {
+        let mut out: Vec<&Package> = Vec::new();
+        for &i in self.providers.get(&atom.name).into_iter().flatten() {
+            let p = &self.packages[i];
+            // Only the candidate version of the provider counts.
+            if self.candidate(&p.name).map(|c| c.version != p.version).unwrap_or(true) {
+                continue;
+            }
+            let ok = p.provides.iter().any(|pr| {
+                pr.name == atom.name
+                    && match (&atom.constraint, &pr.constraint) {
+                        (None, _) => true,
+                        (Some(_), None) => false,
+                        (Some(_), Some((_, v))) => atom.satisfied_by(v),
+                    }
+            });
+            if ok && !out.iter().any(|o| o.name == p.name) {
+                out.push(p);
+            }
+        }
+        out
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.by_name.keys().map(String::as_str)
+    }
+
+    pub fn essential(&self) -> Vec<String> {
+        let mut v: Vec<String> =
+            self.by_name.keys().filter(|n| self.candidate(n).is_some_and(|c| c.essential)).cloned().collect();
+        v.sort();
+        v
+    }
+}

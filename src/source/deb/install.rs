@@ -1,0 +1,440 @@
+//! Laying unpacked packages into a layer tree, and doing natively what their maintainer
+//! scripts would have done:
+//! - merged /usr: `/bin`, `/sbin`, `/lib*` are links into `/usr` and package paths below them
+//!   are placed under `/usr` (dpkg's file lists keep the packages' own paths, as on a
+//!   merged-/usr system installed by debootstrap);
+//! - the dpkg database: `status`, `info/<pkg>.list`, `.md5sums`, `.conffiles` and the
+//!   maintainer scripts (kept, never run), so `dpkg -l`, `dpkg-query` and scanners see the
+//!   real package set;
+//! - `/etc/passwd`, `group`, `shadow`, `gshadow` from base-passwd's master files;
+//! - the CA bundle `/etc/ssl/certs/ca-certificates.crt`, `/etc/ca-certificates.conf` and the
+//!   `/etc/ssl/certs/*.pem` links, from the certificates ca-certificates ships;
+//! - `update-alternatives` links for every literal `update-alternatives --install` in the
+//!   packages' postinst (highest priority wins), with dpkg's alternatives state files.
+//!
+//! Not emulated: debconf questions, `ldconfig` (glibc finds libraries in the default paths
+//! without a cache), the OpenSSL hash links in `/etc/ssl/certs` (OpenSSL also reads the
+//! bundle), diversions and triggers.
+
+use super::control;
+use super::unpack::{Deb, Kind as DebKind};
+use crate::digest::Digest;
+use crate::store::Store;
+use crate::tree::{Content, Entry, ImagePath, Kind, Tree, View};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// One package to lay down.
+pub struct Pkg<'a> {
+    pub name: &'a str,
+    pub arch: &'a str,
+    pub multi_arch_same: bool,
+    pub deb: &'a Deb,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "packages `{a}` and `{b}` both ship `{path}` with different content, and neither declares `Replaces` on the other"
+    )]
+    FileConflict { path: String, a: String, b: String },
+    #[error("package `{0}` has no control file")]
+    NoControl(String),
+    #[error("reading the cache failed")]
+    Io(#[from] std::io::Error),
+}
+
+const MERGED: [&str; 6] = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"];
+
+/// Where a package path lands: under `/usr` for the merged directories.
+pub fn place(path: &str, merged_usr: bool) -> String {
+    if merged_usr {
+        let top = path.split('/').next().unwrap_or("");
+        if MERGED.contains(&top) {
+            return format!("usr/{path}");
+        }
+    }
+    path.to_string()
+}
+
+fn replaces(deb: &Deb, other: &str) -> bool {
+    let text = String::from_utf8_lossy(deb.control.get("control").map(Vec::as_slice).unwrap_or(b""));
+    let p = control::parse(&text);
+    let field = p.first().and_then(|p| p.get("Replaces")).unwrap_or("");
+    field.split(',').any(|r| r.trim().split([' ', '(', ':']).next() == Some(other))
+}
+
+fn info_name(p: &Pkg<'_>) -> String {
+    if p.multi_arch_same { format!("{}:{}", p.name, p.arch) } else { p.name.to_string() }
+}
+
+/// Adds the packages' files to `tree` (which holds this layer), checking conflicts between
+/// packages of this layer.
+pub fn lay_files(
+    store: &Store,
+    pkgs: &[Pkg<'_>],
+    tree: &mut Tree,
+    merged_usr: bool,
+    first_layer: bool,
+) -> Result<(), Error> {
+    if merged_usr && first_layer {
+        for d in MERGED {
+            let target = format!("usr/{d}");
+            if pkgs.iter().any(|p| p.deb.entries.iter().any(|e| e.path == d || e.path.starts_with(&format!("{d}/")))) {
+                let _ =
+                    tree.insert(ImagePath::new(d).expect("static"), Entry::symlink(target, Arc::from("merged /usr")));
+            }
+        }
+    }
+    let mut owner: BTreeMap<String, (usize, Digest)> = BTreeMap::new();
+    for (i, p) in pkgs.iter().enumerate() {
+        let origin: Arc<str> = Arc::from(format!("package `{}`", p.name));
+        for e in &p.deb.entries {
+            let placed = place(&e.path, merged_usr);
+            if merged_usr && MERGED.contains(&e.path.as_str()) {
+                continue; // the directory itself is the /usr link
+            }
+            let Some(path) = ImagePath::new(&placed) else { continue };
+            let mut entry = match &e.kind {
+                DebKind::Dir => {
+                    if tree.get(&path).is_some() {
+                        continue; // dpkg keeps the first package's directory
+                    }
+                    Entry::dir(e.mode, e.uid, e.gid, origin.clone())
+                }
+                DebKind::File { digest, size } => {
+                    if let Some((j, d)) = owner.get(&placed)
+                        && d != digest
+                        && !replaces(p.deb, pkgs[*j].name)
+                        && !replaces(pkgs[*j].deb, p.name)
+                    {
+                        return Err(Error::FileConflict {
+                            path: format!("/{}", e.path),
+                            a: pkgs[*j].name.into(),
+                            b: p.name.into(),
+                        });
+                    }
+                    owner.insert(placed.clone(), (i, *digest));
+                    Entry::file(Content::Stored(store.blob_path(digest)), *size, *digest, e.mode, origin.clone())
+                }
+                DebKind::Symlink(t) => Entry::symlink(t.clone(), origin.clone()),
+                DebKind::Hardlink(t) => {
+                    let target = ImagePath::new(&place(t, merged_usr)).expect("cleaned when read");
+                    Entry { kind: Kind::Hardlink(target), mode: e.mode, ..Entry::dir(0, 0, 0, origin.clone()) }
+                }
+            };
+            entry.uid = e.uid;
+            entry.gid = e.gid;
+            // A later package replaces an earlier one's file (Replaces was checked above).
+            if tree.get(&path).is_some_and(|old| !old.is_dir()) {
+                if let Some(old) = tree.get_mut(&path) {
+                    *old = entry;
+                }
+                continue;
+            }
+            let _ = tree.insert(path, entry);
+        }
+    }
+    Ok(())
+}
+
+fn bytes_entry(text: impl Into<Vec<u8>>, mode: u32, what: &str) -> Entry {
+    Entry::bytes(text.into(), mode, Arc::from(what))
+}
+
+fn put(tree: &mut Tree, path: &str, e: Entry) {
+    let p = ImagePath::new(path).expect("static path");
+    if let Some(old) = tree.get_mut(&p) {
+        *old = e;
+    } else {
+        let _ = tree.insert(p, e);
+    }
+}
+
+/// Writes the dpkg database for `all` installed packages (`status`), and the `info/` files
+/// of the packages `new` in this layer.
+pub fn dpkg_database(
+    store: &Store,
+    below_status: Option<&str>,
+    new: &[Pkg<'_>],
+    tree: &mut Tree,
+    merged_usr: bool,
+) -> Result<(), Error> {
+    let _ = merged_usr;
+    let mut status: BTreeMap<String, String> = BTreeMap::new();
+    for p in control::parse(below_status.unwrap_or("")) {
+        if let Some(name) = p.get("Package") {
+            let arch = p.get("Architecture").unwrap_or("");
+            status.insert(format!("{name}:{arch}"), p.render());
+        }
+    }
+    for p in new {
+        let control_text =
+            String::from_utf8_lossy(p.deb.control.get("control").ok_or_else(|| Error::NoControl(p.name.into()))?)
+                .into_owned();
+        let para = control::parse(&control_text).into_iter().next().ok_or_else(|| Error::NoControl(p.name.into()))?;
+        let mut fields: Vec<(String, String)> = Vec::new();
+        for (k, v) in para.fields {
+            let is_package = k.eq_ignore_ascii_case("Package");
+            fields.push((k, v));
+            if is_package {
+                fields.push(("Status".into(), "install ok installed".into()));
+            }
+        }
+        if let Some(conf) = p.deb.control.get("conffiles") {
+            let mut lines = String::new();
+            for c in String::from_utf8_lossy(conf)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with("remove-on-upgrade"))
+            {
+                let md5 = p
+                    .deb
+                    .entries
+                    .iter()
+                    .find(|e| format!("/{}", e.path) == c)
+                    .and_then(|e| match &e.kind {
+                        DebKind::File { digest, .. } => std::fs::read(store.blob_path(digest)).ok(),
+                        _ => None,
+                    })
+                    .map(|b| format!("{:x}", md5::compute(&b)))
+                    .unwrap_or_else(|| "newconffile".into());
+                lines.push_str(&format!("\n{c} {md5}"));
+            }
+            // Conffiles goes after Description in dpkg's own order; placing it last is accepted.
+            fields.push(("Conffiles".into(), lines));
+        }
+        status.insert(format!("{}:{}", p.name, p.arch), control::Paragraph { fields }.render());
+        let info = info_name(p);
+        let mut list = String::from("/.\n");
+        for e in &p.deb.entries {
+            list.push('/');
+            list.push_str(&e.path);
+            list.push('\n');
+        }
+        put(tree, &format!("var/lib/dpkg/info/{info}.list"), bytes_entry(list, 0o644, "dpkg database"));
+        for (name, bytes) in &p.deb.control {
+            if name == "control" {
+                continue;
+            }
+            let mode = if matches!(name.as_str(), "preinst" | "postinst" | "prerm" | "postrm" | "config") {
+                0o755
+            } else {
+                0o644
+            };
+            put(tree, &format!("var/lib/dpkg/info/{info}.{name}"), bytes_entry(bytes.clone(), mode, "dpkg database"));
+        }
+    }
+    let text: String = status.values().map(|p| format!("{p}\n")).collect();
+    put(tree, "var/lib/dpkg/status", bytes_entry(text, 0o644, "dpkg database"));
+    for f in ["var/lib/dpkg/available", "var/lib/dpkg/diversions", "var/lib/dpkg/statoverride"] {
+        if tree.get(&ImagePath::new(f).expect("static")).is_none() {
+            put(tree, f, bytes_entry(Vec::new(), 0o644, "dpkg database"));
+        }
+    }
+    for d in ["var/lib/dpkg/updates", "var/lib/dpkg/triggers", "var/lib/dpkg/alternatives", "etc/alternatives"] {
+        let p = ImagePath::new(d).expect("static");
+        if tree.get(&p).is_none() {
+            let _ = tree.insert(p, Entry::dir(0o755, 0, 0, Arc::from("dpkg database")));
+        }
+    }
+    Ok(())
+}
+
+/// base-passwd's master files as `/etc/passwd`, `/etc/group`, plus `shadow` and `gshadow`
+/// with locked passwords, when the layers below have no `/etc/passwd` yet.
+pub fn base_passwd(view: &View, tree: &mut Tree, epoch: u64) -> std::io::Result<()> {
+    let (Some(passwd), Some(group)) =
+        (view.read("/usr/share/base-passwd/passwd.master")?, view.read("/usr/share/base-passwd/group.master")?)
+    else {
+        return Ok(());
+    };
+    let passwd = String::from_utf8_lossy(&passwd).into_owned();
+    let group = String::from_utf8_lossy(&group).into_owned();
+    let shadow_gid = group
+        .lines()
+        .find(|l| l.starts_with("shadow:"))
+        .and_then(|l| l.split(':').nth(2))
+        .and_then(|g| g.parse().ok())
+        .unwrap_or(0);
+    let days = epoch / 86400;
+    let shadow: String =
+        passwd.lines().filter_map(|l| l.split(':').next()).map(|n| format!("{n}:*:{days}:0:99999:7:::\n")).collect();
+    let gshadow: String = group.lines().filter_map(|l| l.split(':').next()).map(|n| format!("{n}:*::\n")).collect();
+    put(tree, "etc/passwd", bytes_entry(passwd, 0o644, "base-passwd"));
+    put(tree, "etc/group", bytes_entry(group, 0o644, "base-passwd"));
+    for (path, text) in [("etc/shadow", shadow), ("etc/gshadow", gshadow)] {
+        let mut e = bytes_entry(text, 0o640, "base-passwd");
+        e.gid = shadow_gid;
+        put(tree, path, e);
+    }
+    Ok(())
+}
+
+/// The CA bundle from every certificate under `/usr/share/ca-certificates`, in the order of
+/// their relative paths (as ca-certificates' configuration lists them).
+pub fn ca_bundle(view: &View, tree: &mut Tree) -> std::io::Result<()> {
+    let certs: Vec<(String, ImagePath)> = view
+        .paths_under("usr/share/ca-certificates")
+        .filter(|p| p.as_str().ends_with(".crt"))
+        .map(|p| (p.as_str().trim_start_matches("usr/share/ca-certificates/").to_string(), p.clone()))
+        .collect();
+    if certs.is_empty() {
+        return Ok(());
+    }
+    let mut sorted = certs;
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut bundle = Vec::new();
+    let mut conf = String::from("# Generated by assemble, as ca-certificates' configuration would list them.\n");
+    for (rel, path) in &sorted {
+        let Some(mut pem) = view.read(&format!("/{path}"))? else { continue };
+        if !pem.ends_with(b"\n") {
+            pem.push(b'\n');
+        }
+        bundle.extend_from_slice(&pem);
+        conf.push_str(rel);
+        conf.push('\n');
+        let base = rel
+            .rsplit('/')
+            .next()
+            .unwrap_or(rel)
+            .trim_end_matches(".crt")
+            .replace(' ', "_")
+            .replace(['(', ')'], "=")
+            .replace(',', "_");
+        put(
+            tree,
+            &format!("etc/ssl/certs/{base}.pem"),
+            Entry::symlink(format!("/{path}"), Arc::from("ca-certificates")),
+        );
+    }
+    put(tree, "etc/ssl/certs/ca-certificates.crt", bytes_entry(bundle, 0o644, "ca-certificates"));
+    put(tree, "etc/ca-certificates.conf", bytes_entry(conf, 0o644, "ca-certificates"));
+    Ok(())
+}
+
+/// One `update-alternatives --install` found in a postinst.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alternative {
+    pub link: String,
+    pub name: String,
+    pub path: String,
+    pub priority: i64,
+    pub slaves: Vec<(String, String, String)>,
+}
+
+/// Finds literal `update-alternatives --install LINK NAME PATH PRIORITY [--slave L N P]…`
+/// commands (backslash continuations joined); anything with shell variables is skipped.
+pub fn alternatives_in(script: &str) -> Vec<Alternative> {
+    let joined = script.replace("\\\n", " ");
+    let mut out = Vec::new();
+    for line in joined.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(start) = words.iter().position(|w| *w == "--install") else { continue };
+        if !words[..start].iter().any(|w| w.ends_with("update-alternatives")) {
+            continue;
+        }
+        let rest = &words[start + 1..];
+        if rest.len() < 4 || rest[..4].iter().any(|w| w.contains('$') || w.contains('`')) {
+            continue;
+        }
+        let Ok(priority) = rest[3].parse() else { continue };
+        let mut alt = Alternative {
+            link: rest[0].into(),
+            name: rest[1].into(),
+            path: rest[2].into(),
+            priority,
+            slaves: Vec::new(),
+        };
+        let mut i = 4;
+        while i + 3 < rest.len() && rest[i] == "--slave" {
+            let (l, n, p) = (rest[i + 1], rest[i + 2], rest[i + 3]);
+            if [l, n, p].iter().any(|w| w.contains('$')) {
+                break;
+            }
+            alt.slaves.push((l.into(), n.into(), p.into()));
+            i += 4;
+        }
+        out.push(alt);
+    }
+    out
+}
+
+/// Creates the links for the chosen alternatives (highest priority per name) whose target
+/// exists in the view.
+pub fn alternatives(view: &View, alts: &[Alternative], tree: &mut Tree, merged_usr: bool) {
+    let exists =
+        |p: &str| ImagePath::new(&place(p.trim_start_matches('/'), merged_usr)).is_some_and(|p| view.get(&p).is_some());
+    let mut best: BTreeMap<&str, &Alternative> = BTreeMap::new();
+    for a in alts {
+        if !exists(&a.path) {
+            continue;
+        }
+        if best.get(a.name.as_str()).is_none_or(|b| a.priority > b.priority) {
+            best.insert(&a.name, a);
+        }
+    }
+    for (name, a) in best {
+        let mut state = format!("auto\n{}\n", a.link);
+        let mut link = |link: &str, name: &str, path: &str| {
+            put(
+                tree,
+                &format!("etc/alternatives/{name}"),
+                Entry::symlink(path.to_string(), Arc::from("update-alternatives")),
+            );
+            if let Some(p) = ImagePath::new(&place(link.trim_start_matches('/'), merged_usr))
+                && view.get(&p).is_none_or(|e| !matches!(e.kind, Kind::File { .. }))
+            {
+                put(
+                    tree,
+                    p.as_str(),
+                    Entry::symlink(format!("/etc/alternatives/{name}"), Arc::from("update-alternatives")),
+                );
+            }
+        };
+        link(&a.link, name, &a.path);
+        for (l, n, p) in &a.slaves {
+            state.push_str(&format!("{n}\n{l}\n"));
+            if exists(p) {
+                link(l, n, p);
+            }
+        }
+        state.push_str(&format!("\n{}\n{}\n", a.path, a.priority));
+        for (_, _, p) in &a.slaves {
+            state.push_str(&format!("{p}\n"));
+        }
+        state.push('\n');
+        put(tree, &format!("var/lib/dpkg/alternatives/{name}"), bytes_entry(state, 0o644, "update-alternatives"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_alternatives_with_slaves_and_continuations() {
+        let script = "#!/bin/sh\nset -e\nif [ \"$1\" = configure ]; then\n  update-alternatives --install /usr/bin/awk awk /usr/bin/mawk 5 \\\n    --slave /usr/share/man/man1/awk.1.gz awk.1.gz /usr/share/man/man1/mawk.1.gz\n  update-alternatives --install /usr/bin/x x $DIR/x 10\nfi\n";
+        let a = alternatives_in(script);
+        assert_eq!(a.len(), 1);
+        assert_eq!(a[0].link, "/usr/bin/awk");
+        assert_eq!(a[0].priority, 5);
+        assert_eq!(
+            a[0].slaves,
+            vec![(
+                "/usr/share/man/man1/awk.1.gz".to_string(),
+                "awk.1.gz".to_string(),
+                "/usr/share/man/man1/mawk.1.gz".to_string()
+            )]
+        );
+    }
+
+    #[test]
+    fn merged_usr_placement() {
+        assert_eq!(place("bin/bash", true), "usr/bin/bash");
+        assert_eq!(place("lib64/ld-linux-x86-64.so.2", true), "usr/lib64/ld-linux-x86-64.so.2");
+        assert_eq!(place("etc/bash.bashrc", true), "etc/bash.bashrc");
+        assert_eq!(place("bin/bash", false), "bin/bash");
+        assert_eq!(place("binutils/x", true), "binutils/x");
+    }
+}

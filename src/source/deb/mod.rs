@@ -1,0 +1,271 @@
+//! Debian packages as a layer source: read the archive (signed `InRelease`, `Packages`
+//! checked against it), resolve like apt, fetch each `.deb` checked against its SHA256,
+//! unpack without running anything, and do natively what maintainer scripts would have done
+//! (see [`install`]).
+
+pub mod control;
+pub mod index;
+pub mod install;
+pub mod relation;
+pub mod release;
+pub mod resolve;
+pub mod sources;
+pub mod unpack;
+pub mod version;
+
+use crate::platform::Arch;
+use crate::source::fetch::{self, Download};
+use crate::store::Store;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+
+/// The recipe's `base: {debian: …}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    pub suites: Vec<String>,
+    pub components: Vec<String>,
+    pub mirror: Option<String>,
+    pub packages: Vec<String>,
+    pub essential: bool,
+    pub recommends: bool,
+    pub keyring: Vec<PathBuf>,
+    pub check_valid_until: bool,
+    pub merged_usr: bool,
+}
+
+pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
+
+/// One package pinned for one architecture and layer: what the lock records.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Pin {
+    pub arch: String,
+    pub layer: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_arch_same: bool,
+}
+
+/// A verified suite, as the lock records it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct ReleaseInfo {
+    pub suite: String,
+    pub mirror: String,
+    pub date: String,
+    pub signed_by: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Sources(String),
+    #[error(transparent)]
+    Release(#[from] release::Error),
+    #[error(transparent)]
+    Fetch(#[from] fetch::Error),
+    #[error("`{url}` does not match the SHA256 that `{release}` lists for it: expected {expected}, got {actual}")]
+    IndexMismatch { url: String, release: String, expected: String, actual: String },
+    #[error("suite `{suite}` lists no `{path}` (or .xz/.gz) in its InRelease")]
+    NoIndex { suite: String, path: String },
+    #[error("cannot read index `{url}`")]
+    Index {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{arch}: {source}")]
+    Resolve {
+        arch: Arch,
+        #[source]
+        source: resolve::Error,
+    },
+    #[error(transparent)]
+    Unpack(#[from] unpack::Error),
+    #[error(transparent)]
+    Install(#[from] install::Error),
+    #[error("cache error")]
+    Io(#[from] std::io::Error),
+}
+
+/// Every architecture's package universe and the verified releases behind them.
+pub struct Archive {
+    pub universes: BTreeMap<Arch, index::Universe>,
+    pub releases: Vec<ReleaseInfo>,
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// Fetches and verifies the suites' `InRelease` and `Packages` for `archs`.
+pub fn open(store: &Store, spec: &Spec, archs: &[Arch], origin: &str) -> Result<Archive, Error> {
+    let explicit =
+        spec.mirror.clone().or_else(|| std::env::var("ASSEMBLE_DEBIAN_MIRROR").ok().filter(|m| !m.is_empty()));
+    let mirrors = sources::mirrors(&spec.suites, explicit.as_deref(), &sources::apt_entries(std::path::Path::new("/")))
+        .map_err(Error::Sources)?;
+    let keyring_paths: Vec<PathBuf> =
+        if spec.keyring.is_empty() { vec![PathBuf::from(DEFAULT_KEYRING)] } else { spec.keyring.clone() };
+    let keyring = release::Keyring::load(&keyring_paths.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    let mut releases = Vec::new();
+    let mut wanted: Vec<(Arch, String, String, String, Download)> = Vec::new(); // arch, suite, mirror, url, download
+    for suite in &spec.suites {
+        let mirror = &mirrors[suite];
+        let url = format!("{mirror}/dists/{suite}/InRelease");
+        tracing::info!("reading {}", fetch::redact(&url));
+        let text = String::from_utf8_lossy(&fetch::get_bytes(&url, origin)?).into_owned();
+        let rel = release::verify(&url, &text, &keyring, spec.check_valid_until, now())?;
+        releases.push(ReleaseInfo {
+            suite: suite.clone(),
+            mirror: mirror.clone(),
+            date: rel.fields.get("Date").unwrap_or("").to_string(),
+            signed_by: rel.signed_by.clone(),
+        });
+        for arch in archs {
+            for comp in &spec.components {
+                let base = format!("{comp}/binary-{}/Packages", arch.debian());
+                let found = [".xz", ".gz", ""].iter().find_map(|ext| {
+                    rel.sha256.get(&format!("{base}{ext}")).map(|h| (format!("{base}{ext}"), h.clone()))
+                });
+                let Some((path, (hash, _size))) = found else {
+                    // Security and updates suites may lack an architecture or component.
+                    if suite == &spec.suites[0] {
+                        return Err(Error::NoIndex { suite: suite.clone(), path: base });
+                    }
+                    continue;
+                };
+                let file_url = if rel.by_hash {
+                    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                    format!("{mirror}/dists/{suite}/{dir}/by-hash/SHA256/{hash}")
+                } else {
+                    format!("{mirror}/dists/{suite}/{path}")
+                };
+                let sha = hash.parse().map_err(|_| Error::IndexMismatch {
+                    url: file_url.clone(),
+                    release: url.clone(),
+                    expected: hash.clone(),
+                    actual: "an unparseable digest".into(),
+                })?;
+                wanted.push((
+                    *arch,
+                    suite.clone(),
+                    mirror.clone(),
+                    path,
+                    Download { url: file_url, sha256: sha, origin: url.to_string() },
+                ));
+            }
+        }
+    }
+    let downloads: Vec<Download> = wanted.iter().map(|w| w.4.clone()).collect();
+    fetch::fetch_all(store, &downloads).map_err(|e| match e {
+        fetch::Error::Mismatch { url, origin, expected, actual } => {
+            Error::IndexMismatch { url, release: origin, expected: expected.hex(), actual: actual.hex() }
+        }
+        other => Error::Fetch(other),
+    })?;
+    let mut universes: BTreeMap<Arch, index::Universe> =
+        archs.iter().map(|a| (*a, index::Universe::default())).collect();
+    for (arch, suite, mirror, path, d) in &wanted {
+        let ierr = |source| Error::Index { url: d.url.clone(), source };
+        let f = std::fs::File::open(store.blob_path(&d.sha256)).map_err(ierr)?;
+        let mut text = String::new();
+        let mut r: Box<dyn Read> = if path.ends_with(".xz") {
+            Box::new(liblzma::read::XzDecoder::new(std::io::BufReader::new(f)))
+        } else if path.ends_with(".gz") {
+            Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)))
+        } else {
+            Box::new(f)
+        };
+        r.read_to_string(&mut text).map_err(ierr)?;
+        let u = universes.get_mut(arch).expect("every arch has a universe");
+        for p in control::parse(&text) {
+            if let Ok(pkg) = index::Package::from_paragraph(p, arch.debian(), suite, mirror) {
+                u.add(pkg);
+            }
+        }
+    }
+    Ok(Archive { universes, releases })
+}
+
+/// Resolves each layer's requested packages on top of the ones below, for `arch`.
+pub fn resolve(
+    archive: &Archive,
+    spec: &Spec,
+    layers: &[(String, Vec<String>)],
+    arch: Arch,
+) -> Result<Vec<Pin>, Error> {
+    let universe = &archive.universes[&arch];
+    let mut below: Vec<&index::Package> = Vec::new();
+    let mut pins = Vec::new();
+    for (i, (layer, requested)) in layers.iter().enumerate() {
+        let mut r = resolve::Resolver::new(universe, &below, spec.recommends, &spec.suites);
+        let mut names = requested.clone();
+        if i == 0 && spec.essential {
+            let mut ess = universe.essential();
+            ess.extend(names);
+            names = ess;
+        }
+        for n in &names {
+            r.install(n).map_err(|source| Error::Resolve { arch, source })?;
+        }
+        for name in &r.chosen {
+            let p = universe
+                .candidate(name)
+                .or_else(|| r.installed().into_iter().find(|p| &p.name == name))
+                .expect("chosen from the universe");
+            pins.push(Pin {
+                arch: arch.name().into(),
+                layer: layer.clone(),
+                name: p.name.clone(),
+                version: p.version.to_string(),
+                architecture: p.arch.clone(),
+                url: p.url(),
+                sha256: p.sha256.clone(),
+                size: p.size,
+                multi_arch_same: p.paragraph.get("Multi-Arch") == Some("same"),
+            });
+        }
+        below = r.installed();
+    }
+    Ok(pins)
+}
+
+/// The pins' `.deb` downloads.
+pub fn downloads(pins: &[Pin]) -> Vec<Download> {
+    pins.iter()
+        .filter_map(|p| {
+            Some(Download {
+                url: p.url.clone(),
+                sha256: p.sha256.parse().ok()?,
+                origin: format!("package `{}` {} ({})", p.name, p.version, p.arch),
+            })
+        })
+        .collect()
+}
+
+/// Reads a fetched `.deb`, or its listing from the cache when it was read before.
+pub fn unpacked(store: &Store, pin: &Pin) -> Result<unpack::Deb, Error> {
+    let listing = store.root().join("layers").join(format!("{}.deb.json", pin.sha256));
+    if let Ok(bytes) = std::fs::read(&listing)
+        && let Ok(deb) = serde_json::from_slice::<unpack::Deb>(&bytes)
+    {
+        let complete = deb.entries.iter().all(|e| match &e.kind {
+            unpack::Kind::File { digest, .. } => store.has_blob(digest),
+            _ => true,
+        });
+        if complete {
+            return Ok(deb);
+        }
+    }
+    let sha: crate::digest::Digest = pin.sha256.parse().map_err(|e: String| Error::Sources(e))?;
+    let deb =
+        unpack::read(store, &store.blob_path(&sha), &format!("{}_{}_{}.deb", pin.name, pin.version, pin.architecture))?;
+    let mut tmp = store.temp()?;
+    std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&deb).expect("serialisable"))?;
+    tmp.persist(&listing).map_err(|e| e.error)?;
+    Ok(deb)
+}

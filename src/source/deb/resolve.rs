@@ -1,0 +1,186 @@
+//! Choosing the packages to install, the way `apt-get install --no-install-recommends`
+//! does on top of what is already installed: each requested package's candidate, then,
+//! depth first in field order (Pre-Depends, Depends, then Recommends when asked), every
+//! dependency group that the chosen set does not satisfy yet gets its first alternative
+//! that can be installed — a real package whose candidate satisfies the version
+//! constraint and conflicts with nothing chosen, else a provider of it (preferring
+//! higher `Priority`, then the name). The order of choices is deterministic.
+
+use super::index::{Package, Universe};
+use super::relation::{Atom, Group};
+use std::collections::BTreeMap;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("unknown package `{name}` (searched {suites}){}", near_names(.near))]
+    Unknown { name: String, suites: String, near: Vec<String> },
+    #[error("cannot satisfy `{dependency}`, needed by {}", .chain.join(" ← "))]
+    Unsatisfiable { dependency: String, chain: Vec<String> },
+    #[error("`{a}` conflicts with `{b}`, and both are needed")]
+    Conflict { a: String, b: String },
+}
+
+fn near_names(near: &[String]) -> String {
+    if near.is_empty() {
+        String::new()
+    } else {
+        format!("; did you mean {}?", near.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "))
+    }
+}
+
+fn priority_rank(p: &str) -> u8 {
+    match p {
+        "required" => 0,
+        "important" => 1,
+        "standard" => 2,
+        "optional" => 3,
+        _ => 4,
+    }
+}
+
+pub struct Resolver<'a> {
+    universe: &'a Universe,
+    /// name → (version, provides) of everything installed below or chosen so far.
+    installed: BTreeMap<String, &'a Package>,
+    /// Names chosen by this resolution, in the order they were chosen.
+    pub chosen: Vec<String>,
+    recommends: bool,
+    suites: String,
+}
+
+impl<'a> Resolver<'a> {
+    /// `below`: packages the lower layers already installed.
+    pub fn new(universe: &'a Universe, below: &[&'a Package], recommends: bool, suites: &[String]) -> Self {
+        Resolver {
+            universe,
+            installed: below.iter().map(|p| (p.name.clone(), *p)).collect(),
+            chosen: Vec::new(),
+            recommends,
+            suites: suites.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+        }
+    }
+
+    pub fn install(&mut self, name: &str) -> Result<(), Error> {
+        if self.installed.contains_key(name) {
+            return Ok(());
+        }
+        let Some(pkg) = self.universe.candidate(name) else {
+            // A purely virtual name with providers is fine as a request too.
+            let atom = Atom { name: name.into(), arch_qualifier: None, constraint: None };
+            if let Some(p) = self.best_provider(&atom) {
+                return self.mark(p, &mut vec![name.to_string()]);
+            }
+            return Err(Error::Unknown { name: name.into(), suites: self.suites.clone(), near: self.near(name) });
+        };
+        self.mark(pkg, &mut Vec::new())
+    }
+
+    fn near(&self, name: &str) -> Vec<String> {
+        let mut scored: Vec<(usize, &str)> =
+            self.universe.names().map(|n| (strsim::levenshtein(name, n), n)).filter(|(d, _)| *d <= 2).collect();
+        scored.sort();
+        scored.into_iter().take(3).map(|(_, n)| n.to_string()).collect()
+    }
+
+    fn satisfied(&self, atom: &Atom) -> bool {
+        if let Some(p) = self.installed.get(&atom.name)
+            && atom.satisfied_by(&p.version)
+        {
+            return true;
+        }
+        self.installed.values().any(|p| {
+            p.provides.iter().any(|pr| {
+                pr.name == atom.name
+                    && match (&atom.constraint, &pr.constraint) {
+                        (None, _) => true,
+                        (Some(_), None) => false,
+                        (Some(_), Some((_, v))) => atom.satisfied_by(v),
+                    }
+            })
+        })
+    }
+
+    /// Whether `p` conflicts with (or breaks) anything installed, or anything installed
+    /// conflicts with it.
+    fn clashes(&self, p: &Package) -> Option<String> {
+        let hits = |groups: &[Group], target: &Package| {
+            groups.iter().flatten().any(|a| {
+                (a.name == target.name && a.satisfied_by(&target.version))
+                    || target.provides.iter().any(|pr| pr.name == a.name && a.constraint.is_none() && pr.name != p.name)
+            })
+        };
+        for other in self.installed.values() {
+            if other.name == p.name {
+                continue;
+            }
+            if hits(&p.conflicts, other) || hits(&p.breaks, other) {
+                return Some(other.name.clone());
+            }
+            let (oc, ob) = (&other.conflicts, &other.breaks);
+            if oc.iter().chain(ob).flatten().any(|a| a.name == p.name && a.satisfied_by(&p.version)) {
+                return Some(other.name.clone());
+            }
+        }
+        None
+    }
+
+    fn best_provider(&self, atom: &Atom) -> Option<&'a Package> {
+        let mut providers = self.universe.providers(atom);
+        providers.retain(|p| self.clashes(p).is_none());
+        providers.sort_by(|a, b| priority_rank(&a.priority).cmp(&priority_rank(&b.priority)).then(a.name.cmp(&b.name)));
+        providers.first().copied()
+    }
+
+    fn mark(&mut self, pkg: &'a Package, chain: &mut Vec<String>) -> Result<(), Error> {
+        if self.installed.contains_key(&pkg.name) {
+            return Ok(());
+        }
+        if let Some(other) = self.clashes(pkg) {
+            return Err(Error::Conflict { a: pkg.name.clone(), b: other });
+        }
+        self.installed.insert(pkg.name.clone(), pkg);
+        self.chosen.push(pkg.name.clone());
+        chain.push(format!("{} {}", pkg.name, pkg.version));
+        let mut groups: Vec<&Group> = pkg.pre_depends.iter().chain(&pkg.depends).collect();
+        if self.recommends {
+            groups.extend(&pkg.recommends);
+        }
+        for group in groups {
+            if group.iter().any(|a| self.satisfied(a)) {
+                continue;
+            }
+            let mut done = false;
+            for atom in group {
+                if let Some(c) = self.universe.candidate(&atom.name)
+                    && atom.satisfied_by(&c.version)
+                    && self.clashes(c).is_none()
+                {
+                    self.mark(c, chain)?;
+                    done = true;
+                    break;
+                }
+                if let Some(p) = self.best_provider(atom) {
+                    self.mark(p, chain)?;
+                    done = true;
+                    break;
+                }
+            }
+            if !done {
+                let is_recommend = pkg.recommends.iter().any(|g| std::ptr::eq(g, group));
+                if is_recommend {
+                    continue;
+                }
+                let dependency = group.iter().map(Atom::to_string).collect::<Vec<_>>().join(" | ");
+                let mut chain = chain.clone();
+                chain.reverse();
+                return Err(Error::Unsatisfiable { dependency, chain });
+            }
+        }
+        chain.pop();
+        Ok(())
+    }
+
+    pub fn installed(&self) -> Vec<&'a Package> {
+        self.installed.values().copied().collect()
+    }
+}

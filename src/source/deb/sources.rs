@@ -1,0 +1,140 @@
+//! Where the Debian archive is: the recipe's `mirror`, else `ASSEMBLE_DEBIAN_MIRROR`, else the
+//! machine's apt configuration (`/etc/apt/sources.list` and `sources.list.d/*.list` in the
+//! one-line format, `*.sources` in deb822). For each suite the recipe names, the first apt
+//! entry that lists it gives its mirror, so `bookworm-security` can come from its own host.
+
+use super::control;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AptEntry {
+    pub uri: String,
+    pub suites: Vec<String>,
+    pub components: Vec<String>,
+}
+
+/// Reads every `deb` entry of the apt configuration under `root` (normally `/`).
+pub fn apt_entries(root: &Path) -> Vec<AptEntry> {
+    let mut out = Vec::new();
+    let etc = root.join("etc/apt");
+    if let Ok(text) = std::fs::read_to_string(etc.join("sources.list")) {
+        out.extend(one_line(&text));
+    }
+    let mut files: Vec<_> = std::fs::read_dir(etc.join("sources.list.d"))
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    files.sort();
+    for f in files {
+        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        match f.extension().and_then(|e| e.to_str()) {
+            Some("list") => out.extend(one_line(&text)),
+            Some("sources") => out.extend(deb822(&text)),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn one_line(text: &str) -> Vec<AptEntry> {
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let line = line.split('#').next().unwrap_or("").trim();
+        let mut words = line.split_whitespace().peekable();
+        if words.next() != Some("deb") {
+            continue;
+        }
+        if words.peek().is_some_and(|w| w.starts_with('[')) {
+            // Options such as [arch=amd64 signed-by=…] may span several words.
+            for w in words.by_ref() {
+                if w.ends_with(']') {
+                    break;
+                }
+            }
+        }
+        let (Some(uri), Some(suite)) = (words.next(), words.next()) else { continue };
+        out.push(AptEntry {
+            uri: uri.trim_end_matches('/').into(),
+            suites: vec![suite.into()],
+            components: words.map(String::from).collect(),
+        });
+    }
+    out
+}
+
+fn deb822(text: &str) -> Vec<AptEntry> {
+    let mut out = Vec::new();
+    for p in control::parse(text) {
+        let types = p.get("Types").unwrap_or("");
+        if !types.split_whitespace().any(|t| t == "deb")
+            || p.get("Enabled").is_some_and(|e| e.eq_ignore_ascii_case("no"))
+        {
+            continue;
+        }
+        let words = |f: &str| -> Vec<String> { p.get(f).unwrap_or("").split_whitespace().map(String::from).collect() };
+        for uri in words("URIs") {
+            out.push(AptEntry {
+                uri: uri.trim_end_matches('/').into(),
+                suites: words("Suites"),
+                components: words("Components"),
+            });
+        }
+    }
+    out
+}
+
+/// The mirror for each suite: `explicit` (recipe or environment) for all of them, else the
+/// first apt entry listing the suite, else the entry of the suite's "base" (`bookworm` for
+/// `bookworm-updates`).
+pub fn mirrors(
+    suites: &[String],
+    explicit: Option<&str>,
+    entries: &[AptEntry],
+) -> Result<BTreeMap<String, String>, String> {
+    let mut out = BTreeMap::new();
+    for s in suites {
+        let uri = match explicit {
+            Some(m) => m.trim_end_matches('/').to_string(),
+            None => {
+                let base = s.split('-').next().unwrap_or(s);
+                entries
+                    .iter()
+                    .find(|e| e.suites.iter().any(|x| x == s))
+                    .or_else(|| entries.iter().find(|e| e.suites.iter().any(|x| x == base)))
+                    .map(|e| e.uri.clone())
+                    .ok_or_else(|| {
+                        format!("no mirror for suite `{s}`: set `mirror:` in the recipe or ASSEMBLE_DEBIAN_MIRROR, or add the suite to apt's sources")
+                    })?
+            }
+        };
+        out.insert(s.clone(), uri);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_formats() {
+        let a = one_line(
+            "# c\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian/ bookworm main contrib\ndeb-src http://x/ y z\n",
+        );
+        assert_eq!(
+            a,
+            vec![AptEntry {
+                uri: "http://m.example/debian".into(),
+                suites: vec!["bookworm".into()],
+                components: vec!["main".into(), "contrib".into()]
+            }]
+        );
+        let b = deb822(
+            "Types: deb\nURIs: http://m.example/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://s.example/debian-security\nSuites: bookworm-security\nComponents: main\n",
+        );
+        let m =
+            mirrors(&["bookworm".into(), "bookworm-security".into(), "bookworm-backports".into()], None, &b).unwrap();
+        assert_eq!(m["bookworm-security"], "http://s.example/debian-security");
+        assert_eq!(m["bookworm-backports"], "http://m.example/debian");
+    }
+}

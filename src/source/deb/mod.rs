@@ -78,12 +78,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-    #[error("{arch}: {source}")]
-    Resolve {
-        arch: Arch,
-        #[source]
-        source: resolve::Error,
-    },
+    #[error("{arch}: {error}")]
+    Resolve { arch: Arch, error: resolve::Error },
     #[error(transparent)]
     Unpack(#[from] unpack::Error),
     #[error(transparent)]
@@ -210,7 +206,7 @@ pub fn resolve(
             names = ess;
         }
         for n in &names {
-            r.install(n).map_err(|source| Error::Resolve { arch, source })?;
+            r.install(n).map_err(|error| Error::Resolve { arch, error })?;
         }
         for name in &r.chosen {
             let p = universe

@@ -1,0 +1,488 @@
+//! A Debian archive the test suite builds itself: synthetic packages (dpkg-deb), a Release
+//! signed with a throwaway key (gpg), served on 127.0.0.1. It covers every resolution rule
+//! and every refusal, hermetically.
+
+mod common;
+use common::*;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+/// A data.tar member written byte by byte (dpkg-deb refuses hostile names).
+#[derive(Clone)]
+enum Raw {
+    File(&'static str, &'static str),
+    Symlink(&'static str, &'static str),
+}
+
+struct Pkg {
+    raw: Option<Vec<Raw>>,
+    name: &'static str,
+    version: &'static str,
+    fields: Vec<(&'static str, &'static str)>,
+    files: Vec<(&'static str, &'static str)>,
+    symlinks: Vec<(&'static str, &'static str)>,
+    postinst: Option<&'static str>,
+}
+
+fn pkg(name: &'static str, version: &'static str) -> Pkg {
+    Pkg { raw: None, name, version, fields: vec![], files: vec![], symlinks: vec![], postinst: None }
+}
+
+impl Pkg {
+    fn with(mut self, k: &'static str, v: &'static str) -> Pkg {
+        self.fields.push((k, v));
+        self
+    }
+    fn file(mut self, p: &'static str, c: &'static str) -> Pkg {
+        self.files.push((p, c));
+        self
+    }
+    fn link(mut self, p: &'static str, t: &'static str) -> Pkg {
+        self.symlinks.push((p, t));
+        self
+    }
+}
+
+fn universe() -> Vec<Pkg> {
+    vec![
+        pkg("base-files", "1")
+            .with("Essential", "yes")
+            .with("Priority", "required")
+            .file("usr/lib/os-release", "ID=test\n")
+            .link("etc/os-release", "../usr/lib/os-release"),
+        pkg("base-passwd", "1")
+            .with("Essential", "yes")
+            .with("Priority", "required")
+            .file(
+                "usr/share/base-passwd/passwd.master",
+                "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n",
+            )
+            .file("usr/share/base-passwd/group.master", "root:x:0:\ndaemon:x:1:\nshadow:x:42:\n"),
+        pkg("app", "1.0")
+            .with("Pre-Depends", "prelib")
+            .with("Depends", "libfoo (>= 2), mta | mail-transport-agent, perl:any")
+            .with("Recommends", "docs")
+            .file("usr/bin/app", "#!/bin/sh\n"),
+        pkg("libfoo", "1.5").file("usr/lib/libfoo.so.1", "old\n"),
+        pkg("libfoo", "2.1").file("usr/lib/libfoo.so.2", "new\n"),
+        pkg("prelib", "1").file("usr/lib/prelib", "p\n"),
+        pkg("perl", "5").with("Multi-Arch", "allowed").file("usr/bin/perl", "perl\n"),
+        pkg("exim-lite", "1")
+            .with("Provides", "mail-transport-agent")
+            .with("Priority", "extra")
+            .file("usr/sbin/exim", "e\n"),
+        pkg("postfix-lite", "1")
+            .with("Provides", "mail-transport-agent")
+            .with("Priority", "optional")
+            .file("usr/sbin/postfix", "p\n"),
+        pkg("docs", "1").file("usr/share/doc/app/README", "docs\n"),
+        pkg("picker", "1").with("Depends", "first | second"),
+        pkg("first", "1").with("Conflicts", "libfoo"),
+        pkg("second", "1"),
+        pkg("tool-user", "1").with("Depends", "tool-api (>= 3)"),
+        pkg("tool-old", "1").with("Provides", "tool-api (= 2)"),
+        pkg("tool-impl", "1").with("Provides", "tool-api (= 3.1)"),
+        pkg("mawk-lite", "1").file("usr/bin/mawk-lite", "#!/bin/sh\n"),
+        pkg("binpkg", "1").file("bin/tool", "tool\n"),
+        pkg("needy", "1").with("Depends", "middle"),
+        pkg("middle", "1").with("Depends", "libfoo (>= 9)"),
+        Pkg {
+            raw: Some(vec![Raw::Symlink("./etc/x", "/tmp"), Raw::File("./etc/x/evil", "evil\n")]),
+            ..pkg("escape", "1")
+        },
+        Pkg { raw: Some(vec![Raw::File("./../../etc/evil", "evil\n")]), ..pkg("climber", "1") },
+        Pkg { raw: Some(vec![Raw::File("/etc/evil", "evil\n")]), ..pkg("absolute", "1") },
+    ]
+}
+
+/// A raw tar header for `name`, with no sanitising at all.
+fn raw_header(name: &str, size: u64, typeflag: u8, link: &str) -> [u8; 512] {
+    let mut h = [0u8; 512];
+    h[..name.len()].copy_from_slice(name.as_bytes());
+    let field = |h: &mut [u8; 512], at: usize, len: usize, v: u64| {
+        let s = format!("{v:0w$o}\0", w = len - 1);
+        h[at..at + len].copy_from_slice(s.as_bytes());
+    };
+    field(&mut h, 100, 8, if typeflag == b'2' { 0o777 } else { 0o644 });
+    field(&mut h, 108, 8, 0);
+    field(&mut h, 116, 8, 0);
+    field(&mut h, 124, 12, size);
+    field(&mut h, 136, 12, 0);
+    h[156] = typeflag;
+    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
+    h[257..263].copy_from_slice(b"ustar\0");
+    h[263..265].copy_from_slice(b"00");
+    h[148..156].fill(b' ');
+    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    h
+}
+
+fn raw_tar(members: &[(String, Vec<u8>, u8, String)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (name, data, typeflag, link) in members {
+        out.extend_from_slice(&raw_header(name, data.len() as u64, *typeflag, link));
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// An `ar` archive with debian-binary, control.tar and data.tar, uncompressed.
+fn raw_deb(path: &Path, control: &str, raw: &[Raw]) {
+    let control_tar = raw_tar(&[("./control".into(), control.as_bytes().to_vec(), b'0', String::new())]);
+    let data: Vec<(String, Vec<u8>, u8, String)> = raw
+        .iter()
+        .map(|r| match r {
+            Raw::File(p, c) => (p.to_string(), c.as_bytes().to_vec(), b'0', String::new()),
+            Raw::Symlink(p, t) => (p.to_string(), Vec::new(), b'2', t.to_string()),
+        })
+        .collect();
+    let data_tar = raw_tar(&data);
+    let mut ar = b"!<arch>\n".to_vec();
+    for (name, bytes) in [("debian-binary", b"2.0\n".to_vec()), ("control.tar", control_tar), ("data.tar", data_tar)] {
+        ar.extend_from_slice(
+            format!("{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", 0, 0, 0, 100644, bytes.len()).as_bytes(),
+        );
+        ar.extend_from_slice(&bytes);
+        if bytes.len() % 2 == 1 {
+            ar.push(b'\n');
+        }
+    }
+    std::fs::write(path, ar).unwrap();
+}
+
+struct Archive {
+    dir: PathBuf,
+    gnupg: PathBuf,
+    server: HttpServer,
+}
+
+fn run_ok(dir: &Path, script: &str) {
+    let r = sh(dir, script);
+    assert_eq!(r.code, 0, "{script}\n{}{}", r.stdout, r.stderr);
+}
+
+/// Builds the packages, `Packages` and a signed `InRelease` under `root`.
+fn build_archive(root: &Path, pkgs: &[Pkg]) -> Archive {
+    require("dpkg-deb");
+    require("gpg");
+    let dir = root.join("archive");
+    let pool = dir.join("pool");
+    std::fs::create_dir_all(&pool).unwrap();
+    let mut packages = String::new();
+    for p in pkgs {
+        let src = root.join("src").join(format!("{}_{}", p.name, p.version));
+        std::fs::create_dir_all(src.join("DEBIAN")).unwrap();
+        let mut control = format!(
+            "Package: {}\nVersion: {}\nArchitecture: amd64\nMaintainer: t <t@example.invalid>\n",
+            p.name, p.version
+        );
+        for (k, v) in &p.fields {
+            control.push_str(&format!("{k}: {v}\n"));
+        }
+        control.push_str(&format!("Description: test package {}\n", p.name));
+        std::fs::write(src.join("DEBIAN/control"), &control).unwrap();
+        if let Some(script) = p.postinst {
+            std::fs::write(src.join("DEBIAN/postinst"), script).unwrap();
+            run_ok(&src, "chmod 0755 DEBIAN/postinst");
+        }
+        for (path, content) in &p.files {
+            let f = src.join(path);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::fs::write(&f, content).unwrap();
+        }
+        for (path, target) in &p.symlinks {
+            let f = src.join(path);
+            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(target, &f).unwrap();
+        }
+        let deb = pool.join(format!("{}_{}_amd64.deb", p.name, p.version));
+        match &p.raw {
+            None => run_ok(
+                root,
+                &format!("dpkg-deb --root-owner-group -Zxz --build {} {} >/dev/null", src.display(), deb.display()),
+            ),
+            Some(raw) => raw_deb(&deb, &control, raw),
+        }
+        let size = std::fs::metadata(&deb).unwrap().len();
+        packages.push_str(&control.replace(
+            "Description:",
+            &format!(
+                "Filename: pool/{}\nSize: {size}\nSHA256: {}\nDescription:",
+                deb.file_name().unwrap().to_str().unwrap(),
+                sha256_file(&deb)
+            ),
+        ));
+        packages.push('\n');
+    }
+    let bin = dir.join("dists/test/main/binary-amd64");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(bin.join("Packages"), &packages).unwrap();
+    let gnupg = root.join("gnupg");
+    std::fs::create_dir_all(&gnupg).unwrap();
+    run_ok(root, "chmod 700 gnupg");
+    run_ok(
+        root,
+        &format!(
+            "GNUPGHOME={} gpg --batch --quiet --passphrase '' --quick-gen-key 'assemble test <t@example.invalid>' ed25519 sign never 2>/dev/null",
+            gnupg.display()
+        ),
+    );
+    run_ok(root, &format!("GNUPGHOME={} gpg --batch --quiet --export > keyring.gpg", gnupg.display()));
+    let archive = Archive { server: HttpServer::serve(&dir), dir, gnupg };
+    archive.sign();
+    archive
+}
+
+impl Archive {
+    fn sign(&self) {
+        let packages = self.dir.join("dists/test/main/binary-amd64/Packages");
+        let release = format!(
+            "Origin: test\nSuite: test\nCodename: test\nDate: Sat, 11 Jul 2026 10:16:37 UTC\nArchitectures: amd64\nComponents: main\nSHA256:\n {} {} main/binary-amd64/Packages\n",
+            sha256_file(&packages),
+            std::fs::metadata(&packages).unwrap().len()
+        );
+        let dists = self.dir.join("dists/test");
+        std::fs::write(dists.join("Release"), release).unwrap();
+        run_ok(
+            &dists,
+            &format!(
+                "rm -f InRelease && GNUPGHOME={} gpg --batch --quiet --yes --digest-algo SHA256 --clearsign -o InRelease Release",
+                self.gnupg.display()
+            ),
+        );
+    }
+
+    fn mirror(&self) -> String {
+        self.server.url("").trim_end_matches('/').to_string()
+    }
+}
+
+fn recipe(a: &Archive, root: &Path, packages: &str, extra: &str) -> String {
+    format!(
+        "name: fx\nbase:\n  debian:\n    suite: test\n    mirror: {}\n    keyring: [{}]\n    packages: [{packages}]\n{extra}",
+        a.mirror(),
+        root.join("keyring.gpg").display()
+    )
+}
+
+fn locked(root: &Path, name: &str) -> BTreeSet<String> {
+    let v: toml::Value = toml::from_str(&std::fs::read_to_string(root.join(format!("{name}.lock"))).unwrap()).unwrap();
+    v["package"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            format!(
+                "{}:{} {}",
+                p["layer"].as_str().unwrap(),
+                p["name"].as_str().unwrap(),
+                p["version"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn resolution_rules_and_script_free_installation() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let mut pkgs = universe();
+    for p in pkgs.iter_mut().filter(|p| p.name == "mawk-lite") {
+        p.postinst = Some(
+            "#!/bin/sh\nset -e\nupdate-alternatives --install /usr/bin/awk awk /usr/bin/mawk-lite 5 \\\n  --slave /usr/share/man/man1/awk.1.gz awk.1.gz /usr/share/man/man1/mawk.1.gz\n",
+        );
+    }
+    let a = build_archive(t, &pkgs);
+    let cache = t.join("cache");
+
+    // Essential packages, Pre-Depends, versions, alternatives through a virtual package
+    // (provider by priority), Multi-Arch :any, Conflicts steering an alternative, versioned
+    // Provides, merged /usr, no Recommends.
+    std::fs::write(
+        t.join("fx.yml"),
+        recipe(&a, t, "app, picker, tool-user, mawk-lite, binpkg", "    essential: true\n"),
+    )
+    .unwrap();
+    assemble(t, &cache, &["build", "fx.yml", "-o", "oci:fx"], &[]).ok();
+    let expected = set(&[
+        "base:base-files 1",
+        "base:base-passwd 1",
+        "base:app 1.0",
+        "base:prelib 1",
+        "base:libfoo 2.1",
+        "base:postfix-lite 1",
+        "base:perl 5",
+        "base:picker 1",
+        "base:second 1",
+        "base:tool-user 1",
+        "base:tool-impl 1",
+        "base:mawk-lite 1",
+        "base:binpkg 1",
+    ]);
+    assert_eq!(locked(t, "fx"), expected);
+
+    let out = sh(t, "umoci unpack --image fx:latest bundle");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let root = t.join("bundle/rootfs");
+    let q = sh(
+        t,
+        &format!(
+            "dpkg-query --admindir={}/var/lib/dpkg -W -f '${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n'",
+            root.display()
+        ),
+    );
+    assert_eq!(q.stdout.lines().count(), expected.len(), "{}", q.stdout);
+    assert!(q.stdout.lines().all(|l| l.ends_with(" ii ")), "{}", q.stdout);
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/passwd")).unwrap(),
+        "root:x:0:0:root:/root:/bin/sh\ndaemon:x:1:1:daemon:/usr/sbin:/usr/sbin/nologin\n"
+    );
+    assert!(listing(&root.join("etc")).contains("-0640 0:42 /shadow"), "{}", listing(&root.join("etc")));
+    assert_eq!(std::fs::read_link(root.join("usr/bin/awk")).unwrap().to_str(), Some("/etc/alternatives/awk"));
+    assert_eq!(std::fs::read_link(root.join("etc/alternatives/awk")).unwrap().to_str(), Some("/usr/bin/mawk-lite"));
+    assert!(
+        std::fs::read_to_string(root.join("var/lib/dpkg/alternatives/awk"))
+            .unwrap()
+            .starts_with("auto\n/usr/bin/awk\n")
+    );
+    assert_eq!(std::fs::read_link(root.join("bin")).unwrap().to_str(), Some("usr/bin"));
+    assert_eq!(std::fs::read_to_string(root.join("usr/bin/tool")).unwrap(), "tool\n");
+    assert_eq!(std::fs::read_to_string(root.join("var/lib/dpkg/info/binpkg.list")).unwrap(), "/.\n/bin\n/bin/tool\n");
+    assert_eq!(std::fs::read_to_string(root.join("etc/os-release")).unwrap(), "ID=test\n");
+    assert!(root.join("var/lib/dpkg/info/mawk-lite.postinst").exists(), "maintainer scripts are kept, not run");
+    assert!(!root.join("usr/share/doc/app/README").exists(), "no Recommends unless asked");
+
+    // Recommends when asked; packages in an application layer go into that layer only.
+    std::fs::write(t.join("rec.yml"), recipe(&a, t, "app", "    recommends: true\n").replace("name: fx", "name: rec"))
+        .unwrap();
+    assemble(t, &cache, &["build", "rec.yml", "-o", "oci:rec"], &[]).ok();
+    assert!(locked(t, "rec").contains("base:docs 1"));
+    let layered =
+        recipe(&a, t, "prelib", "layers:\n  - name: extra\n    packages: [app]\n").replace("name: fx", "name: lay");
+    std::fs::write(t.join("lay.yml"), layered).unwrap();
+    let v = assemble(t, &cache, &["--json", "build", "lay.yml", "-o", "oci:lay"], &[]).ok().json();
+    assert_eq!(
+        locked(t, "lay"),
+        set(&["base:prelib 1", "extra:app 1.0", "extra:libfoo 2.1", "extra:postfix-lite 1", "extra:perl 5"])
+    );
+    let layers: Vec<String> = v[0]["platforms"][0]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(layers, ["base", "extra"]);
+    let out = sh(t, "umoci unpack --image lay:latest lbundle");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let q =
+        sh(t, &format!("dpkg-query --admindir={}/lbundle/rootfs/var/lib/dpkg -W -f '${{Package}}\\n'", t.display()));
+    assert_eq!(q.stdout, "app\nlibfoo\nperl\npostfix-lite\nprelib\n");
+}
+
+fn failure(t: &Path, name: &str, text: String) -> String {
+    std::fs::write(t.join(format!("{name}.yml")), text.replace("name: fx", &format!("name: {name}"))).unwrap();
+    let run = assemble(
+        t,
+        &t.join(format!("cache-{name}")),
+        &["-q", "build", &format!("{name}.yml"), "-o", &format!("oci:{name}")],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{name} should fail:\n{}", run.stderr);
+    assert!(!t.join(name).exists(), "{name}: nothing written");
+    run.stderr
+}
+
+#[test]
+fn unknown_and_unsatisfiable_packages_are_explained() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = build_archive(t, &universe());
+    assert_eq!(
+        failure(t, "unknown", recipe(&a, t, "apq", "")),
+        "error: amd64: unknown package `apq` (searched `test`); did you mean `app`?\n"
+    );
+    assert_eq!(
+        failure(t, "unsat", recipe(&a, t, "needy", "")),
+        "error: amd64: cannot satisfy `libfoo (>= 9)`, needed by middle 1 ← needy 1\n"
+    );
+}
+
+#[test]
+fn signatures_indexes_and_packages_are_checked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = build_archive(t, &universe());
+    let inrelease = format!("{}/dists/test/InRelease", a.mirror());
+
+    // A package whose data would land below a symlink.
+    assert_eq!(
+        failure(t, "escape", recipe(&a, t, "escape", "")),
+        "error: escape.yml:1:1: `/etc/x/evil` would be placed below `/etc/x`, which is not a directory (package `escape`)\n  |\n1 | name: escape\n  | ^\n"
+    );
+    assert_eq!(
+        failure(t, "climber", recipe(&a, t, "climber", "")),
+        "error: `climber_1_amd64.deb` holds `./../../etc/evil`, which is outside the package root (`..`)\n"
+    );
+    assert_eq!(
+        failure(t, "absolute", recipe(&a, t, "absolute", "")),
+        "error: `absolute_1_amd64.deb` holds `/etc/evil`, which is an absolute path\n"
+    );
+
+    // A tampered .deb.
+    let deb = a.dir.join("pool/second_1_amd64.deb");
+    let good = std::fs::read(&deb).unwrap();
+    let mut bad = good.clone();
+    let last = bad.len() - 1;
+    bad[last] ^= 0xff;
+    std::fs::write(&deb, &bad).unwrap();
+    let err = failure(t, "tampered-deb", recipe(&a, t, "second", ""));
+    assert!(err.starts_with(&format!("error: download of `{}/pool/second_1_amd64.deb` does not match its pinned digest (asked for by package `second` 1 (amd64)): expected sha256:{}", a.mirror(), sha256_of(&good))), "{err}");
+    std::fs::write(&deb, &good).unwrap();
+
+    // A Packages file changed after signing.
+    let packages = a.dir.join("dists/test/main/binary-amd64/Packages");
+    let text = std::fs::read_to_string(&packages).unwrap();
+    std::fs::write(&packages, text.replace("test package second", "test package 2nd")).unwrap();
+    let err = failure(t, "tampered-index", recipe(&a, t, "second", ""));
+    assert!(err.starts_with(&format!("error: `{}/dists/test/main/binary-amd64/Packages` does not match the SHA256 that `{inrelease}` lists for it: expected ", a.mirror())), "{err}");
+    std::fs::write(&packages, text).unwrap();
+
+    // A Release signed by a key the recipe does not trust.
+    let other = t.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    run_ok(t, "chmod 700 other");
+    run_ok(
+        t,
+        &format!(
+            "GNUPGHOME={} gpg --batch --quiet --passphrase '' --quick-gen-key 'other <o@example.invalid>' ed25519 sign never 2>/dev/null",
+            other.display()
+        ),
+    );
+    run_ok(
+        &a.dir.join("dists/test"),
+        &format!(
+            "rm InRelease && GNUPGHOME={} gpg --batch --quiet --yes --clearsign -o InRelease Release",
+            other.display()
+        ),
+    );
+    assert_eq!(
+        failure(t, "badsig", recipe(&a, t, "second", "")),
+        format!(
+            "error: the signature of `{inrelease}` does not verify with any key in `{}`\n",
+            t.join("keyring.gpg").display()
+        )
+    );
+}
+
+fn sha256_of(bytes: &[u8]) -> String {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), bytes).unwrap();
+    sha256_file(f.path())
+}

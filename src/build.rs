@@ -511,7 +511,7 @@ impl<'a> Planner<'a> {
             .flat_map(|s| deb::install::alternatives_in(&String::from_utf8_lossy(s)))
             .collect();
         view.apply(tree);
-        deb::install::alternatives(&view, &alts, tree, spec.merged_usr);
+        deb::install::alternatives(&view, &alts, tree, spec.merged_usr, &spec.alternatives);
         Ok(())
     }
 

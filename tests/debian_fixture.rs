@@ -83,6 +83,12 @@ fn universe() -> Vec<Pkg> {
         pkg("tool-old", "1").with("Provides", "tool-api (= 2)"),
         pkg("tool-impl", "1").with("Provides", "tool-api (= 3.1)"),
         pkg("mawk-lite", "1").file("usr/bin/mawk-lite", "#!/bin/sh\n"),
+        pkg("gawk-lite", "1").file("usr/bin/gawk-lite", "#!/bin/sh\n"),
+        pkg("picker2", "1").with("Depends", "third | second"),
+        pkg("third", "1").with("Breaks", "libfoo (<< 3)"),
+        pkg("clash-a", "1").file("usr/share/clash", "a\n"),
+        pkg("clash-b", "1").file("usr/share/clash", "b\n"),
+        pkg("clash-c", "1").with("Replaces", "clash-a").file("usr/share/clash", "c\n"),
         pkg("binpkg", "1").file("bin/tool", "tool\n"),
         pkg("needy", "1").with("Depends", "middle"),
         pkg("middle", "1").with("Depends", "libfoo (>= 9)"),
@@ -299,15 +305,23 @@ fn resolution_rules_and_script_free_installation() {
             "#!/bin/sh\nset -e\nupdate-alternatives --install /usr/bin/awk awk /usr/bin/mawk-lite 5 \\\n  --slave /usr/share/man/man1/awk.1.gz awk.1.gz /usr/share/man/man1/mawk.1.gz\n",
         );
     }
+    for p in pkgs.iter_mut().filter(|p| p.name == "gawk-lite") {
+        p.postinst = Some("#!/bin/sh\nupdate-alternatives --install /usr/bin/awk awk /usr/bin/gawk-lite 10\n");
+    }
     let a = build_archive(t, &pkgs);
     let cache = t.join("cache");
 
     // Essential packages, Pre-Depends, versions, alternatives through a virtual package
-    // (provider by priority), Multi-Arch :any, Conflicts steering an alternative, versioned
-    // Provides, merged /usr, no Recommends.
+    // (provider by priority), Multi-Arch :any, Conflicts and Breaks steering an alternative,
+    // versioned Provides, merged /usr, no Recommends, an alternatives choice in the recipe.
     std::fs::write(
         t.join("fx.yml"),
-        recipe(&a, t, "app, picker, tool-user, mawk-lite, binpkg", "    essential: true\n"),
+        recipe(
+            &a,
+            t,
+            "app, picker, picker2, tool-user, mawk-lite, gawk-lite, binpkg",
+            "    essential: true\n    alternatives: {awk: /usr/bin/mawk-lite}\n",
+        ),
     )
     .unwrap();
     assemble(t, &cache, &["build", "fx.yml", "-o", "oci:fx"], &[]).ok();
@@ -320,6 +334,8 @@ fn resolution_rules_and_script_free_installation() {
         "base:postfix-lite 1",
         "base:perl 5",
         "base:picker 1",
+        "base:picker2 1",
+        "base:gawk-lite 1",
         "base:second 1",
         "base:tool-user 1",
         "base:tool-impl 1",
@@ -350,7 +366,7 @@ fn resolution_rules_and_script_free_installation() {
     assert!(
         std::fs::read_to_string(root.join("var/lib/dpkg/alternatives/awk"))
             .unwrap()
-            .starts_with("auto\n/usr/bin/awk\n")
+            .starts_with("manual\n/usr/bin/awk\n")
     );
     assert_eq!(std::fs::read_link(root.join("bin")).unwrap().to_str(), Some("usr/bin"));
     assert_eq!(std::fs::read_to_string(root.join("usr/bin/tool")).unwrap(), "tool\n");
@@ -384,6 +400,13 @@ fn resolution_rules_and_script_free_installation() {
     let q =
         sh(t, &format!("dpkg-query --admindir={}/lbundle/rootfs/var/lib/dpkg -W -f '${{Package}}\\n'", t.display()));
     assert_eq!(q.stdout, "app\nlibfoo\nperl\npostfix-lite\nprelib\n");
+
+    // Two packages shipping one path: fine with Replaces, and the replacing one wins.
+    std::fs::write(t.join("rep.yml"), recipe(&a, t, "clash-a, clash-c", "").replace("name: fx", "name: rep")).unwrap();
+    assemble(t, &cache, &["build", "--arch", "amd64", "rep.yml", "-o", "oci:rep"], &[]).ok();
+    let out = sh(t, "umoci unpack --image rep:latest rbundle");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(std::fs::read_to_string(t.join("rbundle/rootfs/usr/share/clash")).unwrap(), "c\n");
 }
 
 fn failure(t: &Path, name: &str, text: String) -> String {
@@ -411,6 +434,63 @@ fn unknown_and_unsatisfiable_packages_are_explained() {
     assert_eq!(
         failure(t, "unsat", recipe(&a, t, "needy", "")),
         "error: amd64: cannot satisfy `libfoo (>= 9)`, needed by middle 1 ← needy 1\n"
+    );
+    assert_eq!(
+        failure(t, "clash", recipe(&a, t, "clash-a, clash-b", "")),
+        "error: packages `clash-a` and `clash-b` both ship `/usr/share/clash` with different content, and neither declares `Replaces` on the other\n"
+    );
+}
+
+#[test]
+fn valid_until_is_enforced_unless_the_recipe_opts_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = build_archive(t, &universe());
+    let release = a.dir.join("dists/test/Release");
+    let text = std::fs::read_to_string(&release).unwrap();
+    std::fs::write(
+        &release,
+        text.replace("Architectures:", "Valid-Until: Sat, 01 Jan 2000 00:00:00 UTC\nArchitectures:"),
+    )
+    .unwrap();
+    run_ok(
+        &a.dir.join("dists/test"),
+        &format!(
+            "rm InRelease && GNUPGHOME={} gpg --batch --quiet --yes --clearsign -o InRelease Release",
+            a.gnupg.display()
+        ),
+    );
+    assert_eq!(
+        failure(t, "expired", recipe(&a, t, "second", "")),
+        format!(
+            "error: `{}/dists/test/InRelease` expired at Sat, 01 Jan 2000 00:00:00 UTC (Valid-Until); the archive may be stale or replayed\n",
+            a.mirror()
+        )
+    );
+    std::fs::write(
+        t.join("old.yml"),
+        recipe(&a, t, "second", "    check_valid_until: false\n").replace("name: fx", "name: old"),
+    )
+    .unwrap();
+    assemble(t, &t.join("c"), &["build", "old.yml", "-o", "oci:old"], &[]).ok();
+}
+
+#[test]
+fn a_locked_package_gone_from_the_mirror_is_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = build_archive(t, &universe());
+    std::fs::write(t.join("gone.yml"), recipe(&a, t, "second", "").replace("name: fx", "name: gone")).unwrap();
+    assemble(t, &t.join("c1"), &["build", "gone.yml", "-o", "oci:gone1"], &[]).ok();
+    std::fs::remove_file(a.dir.join("pool/second_1_amd64.deb")).unwrap();
+    let run = assemble(t, &t.join("c2"), &["-q", "build", "--locked", "gone.yml", "-o", "oci:gone2"], &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr,
+        format!(
+            "error: package `second` 1 (amd64) is no longer on the mirror (`{}/pool/second_1_amd64.deb` answers 404); the archive has moved on since the lock was made (Sat, 11 Jul 2026 10:16:37 UTC): point `mirror:` at a snapshot of the archive from that date, or run `assemble lock` to move to current versions\n",
+            a.mirror()
+        )
     );
 }
 

@@ -98,6 +98,7 @@ const DEBIAN: &[&str] = &[
     "keyring",
     "check_valid_until",
     "merged_usr",
+    "alternatives",
 ];
 const CONFIG: &[&str] = &[
     "files",
@@ -390,6 +391,10 @@ impl Reader {
             keyring,
             check_valid_until: flag("check_valid_until", true)?,
             merged_usr: flag("merged_usr", true)?,
+            alternatives: match f.get("alternatives") {
+                None => BTreeMap::new(),
+                Some(n) => self.ctx.string_map(n, "`alternatives`")?.into_iter().map(|(k, (v, _))| (k, v)).collect(),
+            },
         }))
     }
 

@@ -54,7 +54,55 @@ fn retry_delay(attempt: u32) -> Duration {
     Duration::from_millis(base * u64::from(attempt))
 }
 
-/// Fetches a small document (an `InRelease`) into memory, with the same retries.
+/// Fetches a small document that changes in place (an `InRelease`), revalidating the copy
+/// kept in `cache_dir` with `If-None-Match` / `If-Modified-Since`: a 304 reuses it. The
+/// caller verifies what it gets either way.
+pub fn get_revalidated(url: &str, origin: &str, cache_dir: &std::path::Path) -> Result<Vec<u8>, Error> {
+    let key = crate::digest::Digest::of(url.as_bytes()).hex();
+    let (body_path, meta_path) = (cache_dir.join(format!("{key}.body")), cache_dir.join(format!("{key}.meta")));
+    let cached = std::fs::read(&body_path).ok();
+    let meta: Vec<String> =
+        std::fs::read_to_string(&meta_path).map(|m| m.lines().map(String::from).collect()).unwrap_or_default();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let (status, etag, modified, body) = rt.block_on(async {
+        let net = |source| Error::Network { url: redact(url), origin: origin.into(), source };
+        let mut req = client().get(url);
+        if cached.is_some() {
+            if let Some(e) = meta.first().filter(|e| !e.is_empty()) {
+                req = req.header("If-None-Match", e.as_str());
+            }
+            if let Some(m) = meta.get(1).filter(|m| !m.is_empty()) {
+                req = req.header("If-Modified-Since", m.as_str());
+            }
+        }
+        let resp = req.send().await.map_err(net)?;
+        let header = |h: &str| resp.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let (status, etag, modified) = (resp.status().as_u16(), header("etag"), header("last-modified"));
+        let body = resp.bytes().await.map_err(net)?.to_vec();
+        Ok::<_, Error>((status, etag, modified, body))
+    })?;
+    match (status, cached) {
+        (304, Some(c)) => {
+            tracing::debug!("{} not modified", redact(url));
+            Ok(c)
+        }
+        (200..=299, _) => {
+            std::fs::create_dir_all(cache_dir)?;
+            for (path, bytes) in
+                [(&body_path, body.clone()), (&meta_path, format!("{etag}\n{modified}\n").into_bytes())]
+            {
+                let mut tmp = tempfile::NamedTempFile::new_in(cache_dir)?;
+                tmp.write_all(&bytes)?;
+                tmp.persist(path).map_err(|e| e.error)?;
+            }
+            Ok(body)
+        }
+        _ if transient(&Error::Status { url: String::new(), status, origin: String::new() }) => get_bytes(url, origin),
+        _ => Err(Error::Status { url: redact(url), status, origin: origin.into() }),
+    }
+}
+
+/// Fetches a small document into memory, with the same retries as downloads.
 pub fn get_bytes(url: &str, origin: &str) -> Result<Vec<u8>, Error> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {

@@ -361,8 +361,15 @@ pub fn alternatives_in(script: &str) -> Vec<Alternative> {
 }
 
 /// Creates the links for the chosen alternatives (highest priority per name) whose target
-/// exists in the view.
-pub fn alternatives(view: &View, alts: &[Alternative], tree: &mut Tree, merged_usr: bool) {
+/// exists in the view. `chosen` maps an alternative's name to the path the recipe wants instead of the highest
+/// priority.
+pub fn alternatives(
+    view: &View,
+    alts: &[Alternative],
+    tree: &mut Tree,
+    merged_usr: bool,
+    chosen: &BTreeMap<String, String>,
+) {
     let exists =
         |p: &str| ImagePath::new(&place(p.trim_start_matches('/'), merged_usr)).is_some_and(|p| view.get(&p).is_some());
     let mut best: BTreeMap<&str, &Alternative> = BTreeMap::new();
@@ -374,8 +381,20 @@ pub fn alternatives(view: &View, alts: &[Alternative], tree: &mut Tree, merged_u
             best.insert(&a.name, a);
         }
     }
+    for (name, path) in chosen {
+        match alts.iter().find(|a| a.name == *name && a.path == *path && exists(&a.path)) {
+            Some(a) => {
+                best.insert(name, a);
+            }
+            None if best.contains_key(name.as_str()) => {
+                tracing::warn!("alternative `{name}`: no package offers `{path}`; keeping the highest priority")
+            }
+            None => {}
+        }
+    }
     for (name, a) in best {
-        let mut state = format!("auto\n{}\n", a.link);
+        let mode = if chosen.contains_key(name) { "manual" } else { "auto" };
+        let mut state = format!("{mode}\n{}\n", a.link);
         let mut link = |link: &str, name: &str, path: &str| {
             put(
                 tree,

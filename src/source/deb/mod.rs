@@ -32,6 +32,8 @@ pub struct Spec {
     pub keyring: Vec<PathBuf>,
     pub check_valid_until: bool,
     pub merged_usr: bool,
+    /// `update-alternatives` choices: name → path, overriding the highest priority.
+    pub alternatives: BTreeMap<String, String>,
 }
 
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
@@ -113,7 +115,8 @@ pub fn open(store: &Store, spec: &Spec, archs: &[Arch], origin: &str) -> Result<
         let mirror = &mirrors[suite];
         let url = format!("{mirror}/dists/{suite}/InRelease");
         tracing::info!("reading {}", fetch::redact(&url));
-        let text = String::from_utf8_lossy(&fetch::get_bytes(&url, origin)?).into_owned();
+        let text = String::from_utf8_lossy(&fetch::get_revalidated(&url, origin, &store.root().join("releases"))?)
+            .into_owned();
         let rel = release::verify(&url, &text, &keyring, spec.check_valid_until, now())?;
         releases.push(ReleaseInfo {
             suite: suite.clone(),

@@ -54,6 +54,9 @@ pub struct LayerSummary {
     pub size: u64,
     #[serde(rename = "mediaType")]
     pub media_type: String,
+    /// Where the blob is inside the layout or archive.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 /// Small files of an image, by path inside the layout or archive, plus every file's size.
@@ -165,6 +168,7 @@ fn from_layout(files: &Files, reference: Option<&str>, dest: &Dest) -> Result<Su
                 diff_id: diff_ids.get(i).cloned().flatten(),
                 size: l["size"].as_u64().unwrap_or(0),
                 media_type: l["mediaType"].as_str().unwrap_or("").into(),
+                file: l["digest"].as_str().and_then(|d| d.strip_prefix("sha256:")).map(|h| format!("blobs/sha256/{h}")),
             })
             .collect();
         platforms.push(Platform {
@@ -211,6 +215,7 @@ fn from_docker(files: &Files, dest: &Dest) -> Result<Summary, Error> {
                 diff_id: diff_ids.get(i).cloned(),
                 size: files.sizes.get(name).copied().unwrap_or(0),
                 media_type: "application/vnd.docker.image.rootfs.diff.tar".into(),
+                file: Some(name.to_string()),
             }
         })
         .collect();

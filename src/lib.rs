@@ -15,6 +15,7 @@
 //! The CLI (`src/cli`) turns arguments into the plain option structs these modules take.
 
 pub mod build;
+pub mod diff;
 pub mod digest;
 pub mod inspect;
 pub mod layer;

@@ -154,5 +154,22 @@ fn real_archive_images_match_apt_run_and_register_their_packages() {
         let ours = pem_blocks(&std::fs::read_to_string(root.join("etc/ssl/certs/ca-certificates.crt")).unwrap());
         assert_eq!(ours.len(), list.len());
         assert_eq!(ours, theirs, "{arch}: CA bundle");
+
+        // And the same OpenSSL subject-hash links, pointing at the same certificates.
+        let hash_links = |dir: &Path| -> BTreeSet<(String, String)> {
+            std::fs::read_dir(dir)
+                .unwrap()
+                .filter_map(|e| {
+                    let e = e.unwrap();
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    let (h, n) = name.split_once('.')?;
+                    (h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()) && n.parse::<u32>().is_ok())
+                        .then(|| (name.clone(), std::fs::read_link(e.path()).unwrap().display().to_string()))
+                })
+                .collect()
+        };
+        let our_links = hash_links(&root.join("etc/ssl/certs"));
+        assert_eq!(our_links.len(), list.len(), "{arch}: one hash link per certificate");
+        assert_eq!(our_links, hash_links(&work.join("etc")), "{arch}: subject-hash links");
     }
 }

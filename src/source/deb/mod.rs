@@ -3,6 +3,7 @@
 //! unpack without running anything, and do natively what maintainer scripts would have done
 //! (see [`install`]).
 
+pub mod certs;
 pub mod control;
 pub mod index;
 pub mod install;

@@ -1,0 +1,386 @@
+//! Comparing two images down to the file: which platform, which layer (or config,
+//! manifest), then which entries differ and in which header field or content. `assemble
+//! diff` and `assemble verify` both report through here.
+//!
+//! Images are read from any destination `inspect` reads; archives are unpacked into a
+//! temporary directory first. A layer is listed by reading its tar once (decompressing gzip
+//! or zstd as its first bytes say) and hashing each file's content.
+
+use crate::digest::{Digest, Hasher};
+use crate::inspect::{self, Summary};
+use crate::sink::Dest;
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// How many differing entries a layer reports before summarising the rest.
+pub const SHOWN: usize = 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Inspect(#[from] inspect::Error),
+    #[error("cannot read layer `{path}`")]
+    Layer {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot unpack `{path}`")]
+    Unpack {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// An image opened for comparison: its summary and where its blobs are.
+pub struct Opened {
+    pub summary: Summary,
+    root: PathBuf,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl Opened {
+    pub fn layer_path(&self, file: &str) -> PathBuf {
+        self.root.join(file)
+    }
+}
+
+fn unpack_tar(file: &Path) -> Result<tempfile::TempDir, Error> {
+    let err = |source| Error::Unpack { path: file.to_path_buf(), source };
+    let tmp = tempfile::tempdir().map_err(err)?;
+    let f = std::fs::File::open(file).map_err(err)?;
+    let mut ar = tar::Archive::new(std::io::BufReader::new(f));
+    ar.set_preserve_permissions(false);
+    ar.unpack(tmp.path()).map_err(err)?;
+    Ok(tmp)
+}
+
+pub fn open(dest: &Dest) -> Result<Opened, Error> {
+    match dest {
+        Dest::Oci { dir, .. } => Ok(Opened { summary: inspect::inspect(dest)?, root: dir.clone(), _tmp: None }),
+        Dest::OciArchive(p) => {
+            let tmp = unpack_tar(p)?;
+            let mut summary = inspect::inspect(&Dest::Oci { dir: tmp.path().to_path_buf(), reference: None })?;
+            summary.destination = dest.to_string();
+            Ok(Opened { summary, root: tmp.path().to_path_buf(), _tmp: Some(tmp) })
+        }
+        Dest::DockerArchive(p) => {
+            let tmp = unpack_tar(p)?;
+            let summary = inspect::inspect(dest)?;
+            Ok(Opened { summary, root: tmp.path().to_path_buf(), _tmp: Some(tmp) })
+        }
+    }
+}
+
+/// One tar entry as far as the image's bytes are concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileInfo {
+    pub kind: char,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+    pub mtime: u64,
+    pub size: u64,
+    pub link: Option<String>,
+    pub xattrs: BTreeMap<String, Vec<u8>>,
+    pub content: Option<Digest>,
+}
+
+/// Every entry of a layer blob (gzip, zstd or plain tar), by path without `./` or `/`.
+pub fn list_layer(path: &Path) -> Result<BTreeMap<String, FileInfo>, Error> {
+    let err = |source| Error::Layer { path: path.to_path_buf(), source };
+    let mut f = std::fs::File::open(path).map_err(err)?;
+    let mut magic = [0u8; 4];
+    let n = f.read(&mut magic).map_err(err)?;
+    drop(f);
+    let f = std::io::BufReader::new(std::fs::File::open(path).map_err(err)?);
+    let reader: Box<dyn Read> = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+        Box::new(flate2::read::MultiGzDecoder::new(f))
+    } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Box::new(zstd::stream::read::Decoder::new(f).map_err(err)?)
+    } else {
+        Box::new(f)
+    };
+    let mut ar = tar::Archive::new(reader);
+    let mut out = BTreeMap::new();
+    for e in ar.entries().map_err(err)? {
+        let mut e = e.map_err(err)?;
+        let name = String::from_utf8_lossy(&e.path_bytes())
+            .trim_start_matches("./")
+            .trim_start_matches('/')
+            .trim_end_matches('/')
+            .to_string();
+        let mut xattrs = BTreeMap::new();
+        if let Ok(Some(exts)) = e.pax_extensions() {
+            for ext in exts.flatten() {
+                if let Some(k) = ext.key().ok().and_then(|k| k.strip_prefix("SCHILY.xattr.")) {
+                    xattrs.insert(k.to_string(), ext.value_bytes().to_vec());
+                }
+            }
+        }
+        let h = e.header();
+        let kind = match h.entry_type() {
+            tar::EntryType::Directory => 'd',
+            tar::EntryType::Symlink => 'l',
+            tar::EntryType::Link => 'h',
+            tar::EntryType::Regular | tar::EntryType::Continuous => '-',
+            _ => '?',
+        };
+        let link = e.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned());
+        let (mode, uid, gid, mtime) =
+            (h.mode().unwrap_or(0) & 0o7777, h.uid().unwrap_or(0), h.gid().unwrap_or(0), h.mtime().unwrap_or(0));
+        let size = e.size();
+        let content = if kind == '-' {
+            let mut hasher = Hasher::default();
+            let mut buf = vec![0u8; 64 * 1024];
+            loop {
+                let n = e.read(&mut buf).map_err(err)?;
+                if n == 0 {
+                    break;
+                }
+                hasher.update(&buf[..n]);
+            }
+            Some(hasher.finish().0)
+        } else {
+            None
+        };
+        out.insert(name, FileInfo { kind, mode, uid, gid, mtime, size, link, xattrs, content });
+    }
+    Ok(out)
+}
+
+/// The fields in which two entries differ, as `field old → new`.
+fn entry_changes(a: &FileInfo, b: &FileInfo) -> Vec<String> {
+    let mut out = Vec::new();
+    let kinds = |k: char| match k {
+        'd' => "directory",
+        'l' => "symlink",
+        'h' => "hard link",
+        '-' => "file",
+        _ => "special file",
+    };
+    if a.kind != b.kind {
+        out.push(format!("type {} → {}", kinds(a.kind), kinds(b.kind)));
+    }
+    if a.mode != b.mode {
+        out.push(format!("mode {:04o} → {:04o}", a.mode, b.mode));
+    }
+    if a.uid != b.uid {
+        out.push(format!("uid {} → {}", a.uid, b.uid));
+    }
+    if a.gid != b.gid {
+        out.push(format!("gid {} → {}", a.gid, b.gid));
+    }
+    if a.mtime != b.mtime {
+        out.push(format!("mtime {} → {}", a.mtime, b.mtime));
+    }
+    if a.size != b.size {
+        out.push(format!("size {} → {}", a.size, b.size));
+    }
+    if a.link != b.link {
+        out.push(format!("link target {} → {}", a.link.as_deref().unwrap_or("-"), b.link.as_deref().unwrap_or("-")));
+    }
+    let keys: std::collections::BTreeSet<&String> = a.xattrs.keys().chain(b.xattrs.keys()).collect();
+    for k in keys {
+        let show =
+            |v: Option<&Vec<u8>>| v.map_or("(none)".to_string(), |v| format!("{:?}", String::from_utf8_lossy(v)));
+        if a.xattrs.get(k) != b.xattrs.get(k) {
+            out.push(format!("xattr {k} {} → {}", show(a.xattrs.get(k)), show(b.xattrs.get(k))));
+        }
+    }
+    if a.content != b.content {
+        out.push("content differs".to_string());
+    }
+    out
+}
+
+/// Entry-level differences between two layer blobs.
+pub fn layer_entries(a: &Path, b: &Path) -> Result<Vec<String>, Error> {
+    let (la, lb) = (list_layer(a)?, list_layer(b)?);
+    let mut lines = Vec::new();
+    let paths: std::collections::BTreeSet<&String> = la.keys().chain(lb.keys()).collect();
+    for p in paths {
+        match (la.get(p), lb.get(p)) {
+            (Some(_), None) => lines.push(format!("/{p}: only in the first")),
+            (None, Some(_)) => lines.push(format!("/{p}: only in the second")),
+            (Some(x), Some(y)) => {
+                let c = entry_changes(x, y);
+                if !c.is_empty() {
+                    lines.push(format!("/{p}: {}", c.join(", ")));
+                }
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(lines)
+}
+
+/// Keys of two JSON objects whose values differ, as `key: old → new`.
+pub fn json_changes(prefix: &str, a: &Value, b: &Value) -> Vec<String> {
+    let empty = serde_json::Map::new();
+    let (ma, mb) = (a.as_object().unwrap_or(&empty), b.as_object().unwrap_or(&empty));
+    let keys: std::collections::BTreeSet<&String> = ma.keys().chain(mb.keys()).collect();
+    keys.into_iter()
+        .filter(|k| ma.get(*k) != mb.get(*k))
+        .map(|k| {
+            let show = |v: Option<&Value>| v.map_or("(none)".to_string(), Value::to_string);
+            format!("{prefix}{k}: {} → {}", show(ma.get(k)), show(mb.get(k)))
+        })
+        .collect()
+}
+
+/// One difference, where it is and what it is.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Finding {
+    pub platform: String,
+    /// `index`, `manifest`, `config`, `layer N`, or `platforms`.
+    pub part: String,
+    pub summary: String,
+    pub entries: Vec<String>,
+    #[serde(rename = "moreEntries")]
+    pub more: usize,
+}
+
+impl Finding {
+    pub fn render(&self) -> String {
+        let mut out = if self.platform.is_empty() {
+            format!("{}: {}\n", self.part, self.summary)
+        } else {
+            format!("{} {}: {}\n", self.platform, self.part, self.summary)
+        };
+        for e in &self.entries {
+            out.push_str(&format!("  {e}\n"));
+        }
+        if self.more > 0 {
+            out.push_str(&format!("  … and {} more\n", self.more));
+        }
+        out
+    }
+}
+
+fn short(d: &str) -> String {
+    let hex = d.strip_prefix("sha256:").unwrap_or(d);
+    format!("sha256:{}", &hex[..hex.len().min(12)])
+}
+
+/// Differences between a layer `a` and `b`, given where each blob can be found (when it can).
+pub fn layer_finding(
+    platform: &str,
+    index: usize,
+    (da, ia, pa): (&str, Option<&str>, Option<PathBuf>),
+    (db, ib, pb): (&str, Option<&str>, Option<PathBuf>),
+) -> Result<Finding, Error> {
+    let part = format!("layer {}", index + 1);
+    let same_content = ia.is_some() && ia == ib;
+    let summary = if same_content {
+        format!(
+            "same files (diff_id {}), compressed differently: {} → {} (the compressor or its settings changed)",
+            short(ia.unwrap_or("")),
+            short(da),
+            short(db)
+        )
+    } else {
+        format!("{} → {}", short(da), short(db))
+    };
+    let (mut entries, mut more) = (Vec::new(), 0);
+    if !same_content {
+        match (pa.filter(|p| p.is_file()), pb.filter(|p| p.is_file())) {
+            (Some(a), Some(b)) => {
+                let lines = layer_entries(&a, &b)?;
+                more = lines.len().saturating_sub(SHOWN);
+                entries = lines.into_iter().take(SHOWN).collect();
+            }
+            _ => entries.push("(the other layer's bytes are not available here to compare its files)".into()),
+        }
+    }
+    Ok(Finding { platform: platform.into(), part, summary, entries, more })
+}
+
+/// Every difference between two opened images, platform by platform.
+pub fn images(a: &Opened, b: &Opened) -> Result<Vec<Finding>, Error> {
+    let mut out = Vec::new();
+    let (sa, sb) = (&a.summary, &b.summary);
+    if sa.digest.is_some() && sa.digest == sb.digest {
+        return Ok(out);
+    }
+    let pa: Vec<&str> = sa.platforms.iter().map(|p| p.platform.as_str()).collect();
+    let pb: Vec<&str> = sb.platforms.iter().map(|p| p.platform.as_str()).collect();
+    if pa != pb {
+        out.push(Finding {
+            platform: String::new(),
+            part: "platforms".into(),
+            summary: format!("{} → {}", pa.join(", "), pb.join(", ")),
+            entries: vec![],
+            more: 0,
+        });
+    }
+    for x in &sa.platforms {
+        let Some(y) = sb.platforms.iter().find(|p| p.platform == x.platform) else { continue };
+        if x.manifest.is_some() && x.manifest == y.manifest {
+            continue;
+        }
+        if x.config != y.config {
+            let mut lines = json_changes("", &x.run_config, &y.run_config);
+            if x.created != y.created {
+                lines.push(format!(
+                    "created: {} → {}",
+                    x.created.as_deref().unwrap_or("-"),
+                    y.created.as_deref().unwrap_or("-")
+                ));
+            }
+            if x.layers.len() != y.layers.len() {
+                lines.push(format!("layers: {} → {}", x.layers.len(), y.layers.len()));
+            }
+            let n = lines.len();
+            out.push(Finding {
+                platform: x.platform.clone(),
+                part: "config".into(),
+                summary: format!("{} → {}", short(&x.config), short(&y.config)),
+                entries: lines.into_iter().take(SHOWN).collect(),
+                more: n.saturating_sub(SHOWN),
+            });
+        }
+        for (i, (la, lb)) in x.layers.iter().zip(&y.layers).enumerate() {
+            if la.digest == lb.digest {
+                continue;
+            }
+            out.push(layer_finding(
+                &x.platform,
+                i,
+                (&la.digest, la.diff_id.as_deref(), la.file.as_deref().map(|f| a.layer_path(f))),
+                (&lb.digest, lb.diff_id.as_deref(), lb.file.as_deref().map(|f| b.layer_path(f))),
+            )?);
+        }
+        if out.iter().all(|f| f.platform != x.platform) && x.manifest != y.manifest {
+            out.push(Finding {
+                platform: x.platform.clone(),
+                part: "manifest".into(),
+                summary: format!(
+                    "{} → {} (annotations or media types)",
+                    short(x.manifest.as_deref().unwrap_or("")),
+                    short(y.manifest.as_deref().unwrap_or(""))
+                ),
+                entries: vec![],
+                more: 0,
+            });
+        }
+    }
+    if out.is_empty() && sa.digest != sb.digest {
+        out.push(Finding {
+            platform: String::new(),
+            part: "index".into(),
+            summary: format!(
+                "{} → {} (annotations or platform order)",
+                short(sa.digest.as_deref().unwrap_or("")),
+                short(sb.digest.as_deref().unwrap_or(""))
+            ),
+            entries: vec![],
+            more: 0,
+        });
+    }
+    Ok(out)
+}

@@ -38,11 +38,24 @@ pub struct Options {
     pub source_date_epoch: Option<u64>,
     /// Write the lock file after a build of every architecture (not with `locked`).
     pub write_lock: bool,
+    /// With `locked`: also fail when the image differs from the digests the lock records.
+    /// `verify` turns this off to report the differences itself.
+    pub compare_outputs: bool,
+    /// Resolve packages anew even when the lock covers the recipe (`lock --upgrade`).
+    pub upgrade: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { archs: None, locked: false, threads: default_threads(), source_date_epoch: None, write_lock: true }
+        Options {
+            archs: None,
+            locked: false,
+            threads: default_threads(),
+            source_date_epoch: None,
+            write_lock: true,
+            compare_outputs: true,
+            upgrade: false,
+        }
     }
 }
 
@@ -146,7 +159,8 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     // Packages: from the lock when it was made for these requests, else resolved anew.
     let (debian, pins) = match &recipe.base {
         Base::Debian(spec) => {
-            let (d, p) = debian_pins(recipe, spec, store, &archs, existing.as_ref(), opts.locked, &lock_path)?;
+            let reuse = if opts.upgrade { None } else { existing.as_ref() };
+            let (d, p) = debian_pins(recipe, spec, store, &archs, reuse, opts.locked, &lock_path)?;
             (Some(d), p)
         }
         Base::Scratch => (None, Vec::new()),
@@ -219,7 +233,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
             tmp.as_file().sync_data()?;
             store.commit(tmp, &info.digest, tree.has_secrets())?;
             store.put_layer(key, &info)?;
-            tracing::info!("packed layer `{name}` ({arch}): {} ({} bytes)", info.digest, info.size);
+            tracing::debug!("packed layer `{name}` ({arch}): {} ({} bytes)", info.digest, info.size);
             Ok((*key, info, true))
         })
         .collect::<Result<_>>()?;
@@ -240,6 +254,10 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     }
     platforms.sort_by_key(|p| p.arch);
     let index = oci::index(&platforms, &annotations(recipe, epoch));
+    // Configs, manifests and the index are kept too, so `verify` can later show what changed.
+    for doc in platforms.iter().flat_map(|p| [&p.config, &p.manifest]).chain([&index]) {
+        store.put_bytes(&doc.bytes, false)?;
+    }
     let image = Image { name: recipe.name.clone(), tags: recipe.tags.clone(), index, platforms };
 
     wanted.images = vec![LockedImage {
@@ -267,6 +285,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     }];
     let full = archs.len() == recipe.archs.len();
     if opts.locked
+        && opts.compare_outputs
         && full
         && let Some(existing) = &existing
         && existing.images != wanted.images

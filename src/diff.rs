@@ -335,6 +335,9 @@ pub fn images(a: &Opened, b: &Opened) -> Result<Vec<Finding>, Error> {
             if x.layers.len() != y.layers.len() {
                 lines.push(format!("layers: {} → {}", x.layers.len(), y.layers.len()));
             }
+            if lines.is_empty() {
+                lines.push("only rootfs.diff_ids, which follow the layers".into());
+            }
             let n = lines.len();
             out.push(Finding {
                 platform: x.platform.clone(),

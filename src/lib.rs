@@ -11,6 +11,7 @@
 //! - [`lock`]: the lock file: pins in, digests out.
 //! - [`sink`]: destinations: OCI layout, oci-archive, docker-archive.
 //! - [`inspect`]: read an image back for `assemble inspect`.
+//! - [`diff`]: compare two images down to the file; [`verify`]: rebuild from the lock and compare.
 //!
 //! The CLI (`src/cli`) turns arguments into the plain option structs these modules take.
 
@@ -28,6 +29,7 @@ pub mod source;
 pub mod store;
 pub mod template;
 pub mod tree;
+pub mod verify;
 
 /// Every error the library returns to the command line.
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +42,10 @@ pub enum Error {
     Sink(#[from] sink::Error),
     #[error(transparent)]
     Inspect(#[from] inspect::Error),
+    #[error(transparent)]
+    Diff(#[from] diff::Error),
+    #[error(transparent)]
+    Verify(Box<verify::Error>),
     #[error("cannot use the cache directory `{path}`")]
     Cache {
         path: std::path::PathBuf,
@@ -53,6 +59,15 @@ pub enum Error {
 impl From<build::Error> for Error {
     fn from(e: build::Error) -> Error {
         Error::Build(Box::new(e))
+    }
+}
+
+impl From<verify::Error> for Error {
+    fn from(e: verify::Error) -> Error {
+        match e {
+            verify::Error::Build(b) => Error::Build(b),
+            other => Error::Verify(Box::new(other)),
+        }
     }
 }
 

@@ -12,6 +12,9 @@ fn main() -> ExitCode {
         cli::Command::Build(args) => cli::build::run(&cli.global, args),
         cli::Command::Lock(args) => cli::build::lock(&cli.global, args),
         cli::Command::Inspect(args) => cli::inspect::run(&cli.global, args),
+        cli::Command::Verify(args) => cli::verify::verify(&cli.global, args),
+        cli::Command::Diff(args) => cli::verify::diff(&cli.global, args),
+        cli::Command::Outdated(args) => cli::verify::outdated(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -171,6 +171,52 @@ fn run_ok(dir: &Path, script: &str) {
 }
 
 /// Builds the packages, `Packages` and a signed `InRelease` under `root`.
+/// Builds one package into `pool` and returns its `Packages` paragraph.
+fn package_entry(root: &Path, pool: &Path, p: &Pkg) -> String {
+    let src = root.join("src").join(format!("{}_{}", p.name, p.version));
+    std::fs::create_dir_all(src.join("DEBIAN")).unwrap();
+    let mut control = format!(
+        "Package: {}\nVersion: {}\nArchitecture: amd64\nMaintainer: t <t@example.invalid>\n",
+        p.name, p.version
+    );
+    for (k, v) in &p.fields {
+        control.push_str(&format!("{k}: {v}\n"));
+    }
+    control.push_str(&format!("Description: test package {}\n", p.name));
+    std::fs::write(src.join("DEBIAN/control"), &control).unwrap();
+    if let Some(script) = p.postinst {
+        std::fs::write(src.join("DEBIAN/postinst"), script).unwrap();
+        run_ok(&src, "chmod 0755 DEBIAN/postinst");
+    }
+    for (path, content) in &p.files {
+        let f = src.join(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::fs::write(&f, content).unwrap();
+    }
+    for (path, target) in &p.symlinks {
+        let f = src.join(path);
+        std::fs::create_dir_all(f.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, &f).unwrap();
+    }
+    let deb = pool.join(format!("{}_{}_amd64.deb", p.name, p.version));
+    match &p.raw {
+        None => run_ok(
+            root,
+            &format!("dpkg-deb --root-owner-group -Zxz --build {} {} >/dev/null", src.display(), deb.display()),
+        ),
+        Some(raw) => raw_deb(&deb, &control, raw),
+    }
+    let size = std::fs::metadata(&deb).unwrap().len();
+    control.replace(
+        "Description:",
+        &format!(
+            "Filename: pool/{}\nSize: {size}\nSHA256: {}\nDescription:",
+            deb.file_name().unwrap().to_str().unwrap(),
+            sha256_file(&deb)
+        ),
+    )
+}
+
 fn build_archive(root: &Path, pkgs: &[Pkg]) -> Archive {
     require("dpkg-deb");
     require("gpg");
@@ -179,48 +225,7 @@ fn build_archive(root: &Path, pkgs: &[Pkg]) -> Archive {
     std::fs::create_dir_all(&pool).unwrap();
     let mut packages = String::new();
     for p in pkgs {
-        let src = root.join("src").join(format!("{}_{}", p.name, p.version));
-        std::fs::create_dir_all(src.join("DEBIAN")).unwrap();
-        let mut control = format!(
-            "Package: {}\nVersion: {}\nArchitecture: amd64\nMaintainer: t <t@example.invalid>\n",
-            p.name, p.version
-        );
-        for (k, v) in &p.fields {
-            control.push_str(&format!("{k}: {v}\n"));
-        }
-        control.push_str(&format!("Description: test package {}\n", p.name));
-        std::fs::write(src.join("DEBIAN/control"), &control).unwrap();
-        if let Some(script) = p.postinst {
-            std::fs::write(src.join("DEBIAN/postinst"), script).unwrap();
-            run_ok(&src, "chmod 0755 DEBIAN/postinst");
-        }
-        for (path, content) in &p.files {
-            let f = src.join(path);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::fs::write(&f, content).unwrap();
-        }
-        for (path, target) in &p.symlinks {
-            let f = src.join(path);
-            std::fs::create_dir_all(f.parent().unwrap()).unwrap();
-            std::os::unix::fs::symlink(target, &f).unwrap();
-        }
-        let deb = pool.join(format!("{}_{}_amd64.deb", p.name, p.version));
-        match &p.raw {
-            None => run_ok(
-                root,
-                &format!("dpkg-deb --root-owner-group -Zxz --build {} {} >/dev/null", src.display(), deb.display()),
-            ),
-            Some(raw) => raw_deb(&deb, &control, raw),
-        }
-        let size = std::fs::metadata(&deb).unwrap().len();
-        packages.push_str(&control.replace(
-            "Description:",
-            &format!(
-                "Filename: pool/{}\nSize: {size}\nSHA256: {}\nDescription:",
-                deb.file_name().unwrap().to_str().unwrap(),
-                sha256_file(&deb)
-            ),
-        ));
+        packages.push_str(&package_entry(root, &pool, p));
         packages.push('\n');
     }
     let bin = dir.join("dists/test/main/binary-amd64");
@@ -243,6 +248,17 @@ fn build_archive(root: &Path, pkgs: &[Pkg]) -> Archive {
 }
 
 impl Archive {
+    /// Publishes one more package and signs the suite again.
+    fn add(&self, root: &Path, p: &Pkg) {
+        let entry = package_entry(root, &self.dir.join("pool"), p);
+        let packages = self.dir.join("dists/test/main/binary-amd64/Packages");
+        let mut text = std::fs::read_to_string(&packages).unwrap();
+        text.push_str(&entry);
+        text.push('\n');
+        std::fs::write(&packages, text).unwrap();
+        self.sign();
+    }
+
     fn sign(&self) {
         let packages = self.dir.join("dists/test/main/binary-amd64/Packages");
         let release = format!(
@@ -565,4 +581,55 @@ fn sha256_of(bytes: &[u8]) -> String {
     let f = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(f.path(), bytes).unwrap();
     sha256_file(f.path())
+}
+
+#[test]
+fn outdated_lists_exactly_the_package_with_a_newer_version_and_upgrade_moves_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = build_archive(t, &universe());
+    std::fs::write(t.join("up.yml"), recipe(&a, t, "second, prelib", "").replace("name: fx", "name: up")).unwrap();
+    let cache = t.join("cache");
+    assemble(t, &cache, &["build", "up.yml", "-o", "oci:up"], &[]).ok();
+    let none = assemble(t, &cache, &["outdated", "up.yml"], &[]).ok();
+    assert_eq!(none.stdout, "");
+
+    a.add(t, &pkg("prelib", "2").file("usr/lib/prelib", "p2\n"));
+    let run = assemble(t, &cache, &["outdated", "up.yml"], &[]).ok();
+    assert_eq!(run.stdout, "up prelib amd64: 1 → 2 (test)\n");
+    // A build still uses the lock: the recipe did not change.
+    assemble(t, &cache, &["build", "up.yml", "-o", "oci:up2"], &[]).ok();
+    assert!(locked(t, "up").contains("base:prelib 1"));
+
+    let upgrade = assemble(t, &cache, &["lock", "--upgrade", "up.yml"], &[]).ok();
+    assert!(upgrade.stdout.starts_with("up prelib amd64 (base): 1 → 2\n"), "{}", upgrade.stdout);
+    assert_eq!(locked(t, "up"), set(&["base:prelib 2", "base:second 1"]));
+    assert_eq!(assemble(t, &cache, &["outdated", "up.yml"], &[]).ok().stdout, "");
+}
+
+#[test]
+fn package_images_are_identical_across_caches_threads_tz_umask_and_directories() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = build_archive(t, &universe());
+    std::fs::write(
+        t.join("rep.yml"),
+        recipe(&a, t, "app, mawk-lite", "    essential: true\n").replace("name: fx", "name: rep"),
+    )
+    .unwrap();
+    let first = assemble(t, &t.join("c1"), &["--json", "-j", "1", "build", "rep.yml", "-o", "oci:r1"], &[]).ok().json();
+    let elsewhere = t.join("elsewhere");
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    let recipe_path = t.join("rep.yml");
+    let second = assemble_with_umask(
+        &elsewhere,
+        &t.join("c2"),
+        "077",
+        &["--json", "-j", "2", "build", recipe_path.to_str().unwrap(), "-o", "oci:r2"],
+        &[("TZ", "Asia/Kathmandu")],
+    )
+    .ok()
+    .json();
+    assert_eq!(first[0]["digest"], second[0]["digest"]);
+    assert_eq!(second[0]["packed"], 1, "the second cache really packed the base layer again");
 }

@@ -25,9 +25,12 @@ pub struct BuildArgs {
 pub struct LockArgs {
     /// Recipe files or names in ./recipes/ (default: all of them)
     pub recipes: Vec<String>,
+    /// Resolve packages anew, to the archive's current versions, and show what moved
+    #[arg(long)]
+    pub upgrade: bool,
 }
 
-fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Options, Error> {
+pub fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Options, Error> {
     let source_date_epoch =
         match std::env::var("SOURCE_DATE_EPOCH") {
             Ok(v) if !v.is_empty() => Some(v.parse().map_err(|_| {
@@ -41,6 +44,8 @@ fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Options, E
         threads: global.threads(),
         source_date_epoch,
         write_lock: true,
+        compare_outputs: true,
+        upgrade: false,
     })
 }
 
@@ -114,10 +119,17 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
 pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
     let paths = recipe_paths(&args.recipes)?;
     let store = global.store()?;
-    let opts = options(global, Vec::new(), false)?;
+    let opts = Options { upgrade: args.upgrade, ..options(global, Vec::new(), false)? };
     for p in &paths {
         let r = recipe::load(p)?;
+        let before = assemble::lock::read(&assemble::lock::path_for(p)).ok().flatten();
         let built = build::build(&r, &store, &opts)?;
+        if args.upgrade {
+            let old = before.map(|l| l.packages).unwrap_or_default();
+            for line in assemble::source::deb::pin_changes(&old, &built.lock.packages) {
+                println!("{} {line}", r.name);
+            }
+        }
         let state = if built.lock_written { "wrote" } else { "unchanged" };
         tracing::info!("{state} {}", built.lock_path.display());
         if global.json {

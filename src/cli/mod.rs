@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod inspect;
+pub mod verify;
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -47,6 +48,12 @@ pub enum Command {
     Lock(build::LockArgs),
     /// Show an image's index, platforms, layers and config
     Inspect(inspect::InspectArgs),
+    /// Rebuild from the lock in a fresh cache and compare with what the lock records
+    Verify(verify::VerifyArgs),
+    /// Compare two images down to the file
+    Diff(verify::DiffArgs),
+    /// List locked packages for which the archive now has newer versions
+    Outdated(verify::OutdatedArgs),
 }
 
 impl Global {

@@ -269,3 +269,55 @@ pub fn unpacked(store: &Store, pin: &Pin) -> Result<unpack::Deb, Error> {
     tmp.persist(&listing).map_err(|e| e.error)?;
     Ok(deb)
 }
+
+/// A locked package for which the archive now has another candidate version.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Newer {
+    pub arch: String,
+    pub name: String,
+    pub locked: String,
+    pub available: String,
+    pub suite: String,
+}
+
+/// For every pin, the archive's current candidate when it is newer than the locked version.
+pub fn newer(archive: &Archive, pins: &[Pin]) -> Vec<Newer> {
+    let mut out = Vec::new();
+    for p in pins {
+        let Some(u) = p.arch.parse::<Arch>().ok().and_then(|a| archive.universes.get(&a)) else { continue };
+        let (Some(c), Some(locked)) = (u.candidate(&p.name), version::Version::parse(&p.version)) else { continue };
+        if c.version > locked {
+            out.push(Newer {
+                arch: p.arch.clone(),
+                name: p.name.clone(),
+                locked: p.version.clone(),
+                available: c.version.to_string(),
+                suite: c.suite.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    out.dedup();
+    out
+}
+
+/// `name arch: old → new` lines between two pin sets (added and removed too).
+pub fn pin_changes(old: &[Pin], new: &[Pin]) -> Vec<String> {
+    let key = |p: &Pin| (p.arch.clone(), p.layer.clone(), p.name.clone());
+    let before: BTreeMap<_, &Pin> = old.iter().map(|p| (key(p), p)).collect();
+    let after: BTreeMap<_, &Pin> = new.iter().map(|p| (key(p), p)).collect();
+    let mut out = Vec::new();
+    for (k, n) in &after {
+        match before.get(k) {
+            Some(o) if o.version == n.version => {}
+            Some(o) => out.push(format!("{} {} ({}): {} → {}", k.2, k.0, k.1, o.version, n.version)),
+            None => out.push(format!("{} {} ({}): new, {}", k.2, k.0, k.1, n.version)),
+        }
+    }
+    for (k, o) in &before {
+        if !after.contains_key(k) {
+            out.push(format!("{} {} ({}): removed, was {}", k.2, k.0, k.1, o.version));
+        }
+    }
+    out
+}

@@ -1,0 +1,172 @@
+//! `assemble verify`: rebuild a recipe from its lock in a fresh, empty cache — nothing
+//! reused from the user's cache — and compare every layer (diff_id and digest), config,
+//! manifest and the index with what the lock records, or with another image (`--against`).
+//! Differences are reported through [`crate::diff`], down to the file where the other
+//! layer's bytes are available (the user's cache keeps the layers it built before).
+
+use crate::build::{self, Options};
+use crate::diff::{self, Finding};
+use crate::digest::Digest;
+use crate::lock::{self, LockedImage};
+use crate::oci::Image;
+use crate::recipe::Recipe;
+use crate::sink::{self, Dest};
+use crate::store::Store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Build(#[from] Box<build::Error>),
+    #[error(transparent)]
+    Diff(#[from] diff::Error),
+    #[error(transparent)]
+    Sink(#[from] sink::Error),
+    #[error(transparent)]
+    Lock(#[from] lock::Error),
+    #[error("cannot make a fresh cache")]
+    Io(#[from] std::io::Error),
+    #[error("the lock `{0}` records no image; build the recipe once to record it")]
+    NothingRecorded(std::path::PathBuf),
+}
+
+pub struct Outcome {
+    pub recipe: String,
+    pub built: Digest,
+    pub findings: Vec<Finding>,
+}
+
+fn platform_label(arch: crate::platform::Arch) -> String {
+    match arch.variant() {
+        Some(v) => format!("linux/{}/{v}", arch.oci_arch()),
+        None => format!("linux/{}", arch.oci_arch()),
+    }
+}
+
+/// Rebuilds `recipe` from its lock in a fresh cache and compares.
+pub fn verify(recipe: &Recipe, user_store: &Store, opts: &Options, against: Option<&Dest>) -> Result<Outcome, Error> {
+    let fresh_dir = tempfile::Builder::new().prefix("assemble-verify-").tempdir()?;
+    let fresh = Store::open(fresh_dir.path())?;
+    let opts = Options { locked: true, compare_outputs: false, write_lock: false, upgrade: false, ..opts.clone() };
+    let built = build::build(recipe, &fresh, &opts).map_err(Box::new)?;
+    let findings = match against {
+        Some(dest) => {
+            let layout = fresh_dir.path().join("built");
+            sink::layout::write(&built.image, &layout)?;
+            let theirs = diff::open(dest)?;
+            let ours = diff::open(&Dest::Oci { dir: layout, reference: None })?;
+            diff::images(&theirs, &ours)?
+        }
+        None => {
+            let recorded = lock::read(&built.lock_path)?
+                .and_then(|l| l.images.into_iter().next())
+                .ok_or_else(|| Error::NothingRecorded(built.lock_path.clone()))?;
+            against_lock(&recorded, &built.image, user_store)?
+        }
+    };
+    Ok(Outcome { recipe: recipe.name.clone(), built: built.image.index.digest, findings })
+}
+
+/// Differences between what the lock records and the rebuilt image.
+fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Result<Vec<Finding>, Error> {
+    let mut out = Vec::new();
+    if recorded.index == image.index.digest {
+        return Ok(out);
+    }
+    let locked_archs: Vec<&str> = recorded.platforms.iter().map(|p| p.arch.as_str()).collect();
+    let built_archs: Vec<&str> = image.platforms.iter().map(|p| p.arch.name()).collect();
+    if locked_archs != built_archs {
+        out.push(Finding {
+            platform: String::new(),
+            part: "platforms".into(),
+            summary: format!("{} → {}", locked_archs.join(", "), built_archs.join(", ")),
+            entries: vec![],
+            more: 0,
+        });
+    }
+    for p in &image.platforms {
+        let Some(old) = recorded.platforms.iter().find(|l| l.arch == p.arch.name()) else { continue };
+        if old.manifest == p.manifest.digest {
+            continue;
+        }
+        let label = platform_label(p.arch);
+        let before = out.len();
+        if old.config != p.config.digest {
+            let old_config = std::fs::read(user_store.blob_path(&old.config))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+            let new_config = p.config.value();
+            let entries = match &old_config {
+                Some(o) => {
+                    let mut lines = diff::json_changes("", &o["config"], &new_config["config"]);
+                    if o["created"] != new_config["created"] {
+                        lines.push(format!("created: {} → {}", o["created"], new_config["created"]));
+                    }
+                    if lines.is_empty() {
+                        lines.push("only rootfs.diff_ids, which follow the layers".into());
+                    }
+                    lines
+                }
+                None => vec!["(the recorded config is not in this cache to compare its fields)".into()],
+            };
+            let n = entries.len();
+            out.push(Finding {
+                platform: label.clone(),
+                part: "config".into(),
+                summary: format!("{} → {}", short(&old.config), short(&p.config.digest)),
+                entries: entries.into_iter().take(diff::SHOWN).collect(),
+                more: n.saturating_sub(diff::SHOWN),
+            });
+        }
+        for (i, (ol, nl)) in old.layers.iter().zip(&p.layers).enumerate() {
+            if ol.digest == nl.info.digest {
+                continue;
+            }
+            let (od, odi, nd, ndi) = (
+                ol.digest.to_string(),
+                ol.diff_id.to_string(),
+                nl.info.digest.to_string(),
+                nl.info.diff_id.to_string(),
+            );
+            let mut f = diff::layer_finding(
+                &label,
+                i,
+                (&od, Some(&odi), Some(user_store.blob_path(&ol.digest))),
+                (&nd, Some(&ndi), Some(nl.path.clone())),
+            )?;
+            f.part = format!("layer {} ({})", i + 1, nl.name);
+            out.push(f);
+        }
+        if old.layers.len() != p.layers.len() {
+            out.push(Finding {
+                platform: label.clone(),
+                part: "layers".into(),
+                summary: format!("{} → {}", old.layers.len(), p.layers.len()),
+                entries: vec![],
+                more: 0,
+            });
+        }
+        if out.len() == before {
+            out.push(Finding {
+                platform: label,
+                part: "manifest".into(),
+                summary: format!("{} → {} (annotations)", short(&old.manifest), short(&p.manifest.digest)),
+                entries: vec![],
+                more: 0,
+            });
+        }
+    }
+    if out.is_empty() {
+        out.push(Finding {
+            platform: String::new(),
+            part: "index".into(),
+            summary: format!("{} → {} (annotations or tags)", short(&recorded.index), short(&image.index.digest)),
+            entries: vec![],
+            more: 0,
+        });
+    }
+    Ok(out)
+}
+
+fn short(d: &Digest) -> String {
+    format!("sha256:{}", &d.hex()[..12])
+}

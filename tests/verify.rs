@@ -1,0 +1,181 @@
+//! `verify` and `diff`: identical rebuilds pass; a change of one thing — a file's mode, one
+//! byte of content, an env var, the compressor level, one mtime, one xattr — is named
+//! exactly, in a pinned message.
+
+mod common;
+use common::*;
+use serde_json::{Value, json};
+use std::io::{Read, Write};
+use std::path::Path;
+
+/// The golden fixture for amd64 only, built once so its lock and cache exist.
+fn one(tmp: &Path) -> std::path::PathBuf {
+    let f = fixtures(tmp);
+    let text = std::fs::read_to_string(f.join("golden/golden.yml")).unwrap();
+    let text = text
+        .replace("name: golden", "name: one")
+        .replace("archs: [amd64, arm64, arm/v7, arm/v6, \"386\", ppc64le, s390x, riscv64]", "archs: [amd64]");
+    std::fs::write(f.join("golden/one.yml"), text).unwrap();
+    assemble(&f, &tmp.join("cache"), &["build", "golden/one.yml", "-o", "oci:../built"], &[]).ok();
+    f
+}
+
+fn verify(f: &Path, tmp: &Path) -> Run {
+    assemble(f, &tmp.join("cache"), &["-q", "verify", "golden/one.yml"], &[])
+}
+
+fn edit(path: &Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(text.contains(from), "{from}");
+    std::fs::write(path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn verify_passes_for_the_fixtures_and_the_example_recipe() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures(tmp.path());
+    for recipe in ["golden/golden.yml", "golden/golden-zstd.yml"] {
+        let run = assemble(&f, &tmp.path().join("cache"), &["verify", recipe], &[]).ok();
+        assert!(run.stderr.contains("verified golden"), "{}", run.stderr);
+        assert_eq!(run.stdout, "");
+    }
+    let hello = repo().join("recipes/hello.yml");
+    let run = assemble(tmp.path(), &tmp.path().join("cache"), &["verify", hello.to_str().unwrap()], &[]).ok();
+    assert!(run.stderr.contains("verified hello: sha256:"), "{}", run.stderr);
+}
+
+const LONG: &str = "/opt/a-directory-name-long-enough-that-the-whole-path-no-longer-fits-the-ustar-name-field/of-one-hundred-bytes/readme.txt";
+
+#[test]
+fn one_change_is_named_exactly() {
+    let content = format!(
+        "linux/amd64 config: sha256:85fcbd9dae7a → sha256:463e6b8d1140\n  only rootfs.diff_ids, which follow the layers\nlinux/amd64 layer 1 (files): sha256:62357cc229e4 → sha256:36074873ce84\n  {LONG}: content differs\n  /usr/share/doc/golden/readme.txt: content differs\n"
+    );
+    let cases: [(&str, &str, &str, &str, String); 4] = [
+        (
+            "mode",
+            "golden/one.yml",
+            "mode: \"4755\"",
+            "mode: \"4750\"",
+            "linux/amd64 config: sha256:85fcbd9dae7a → sha256:853e0c6ee9a0\n  only rootfs.diff_ids, which follow the layers\nlinux/amd64 layer 1 (files): sha256:62357cc229e4 → sha256:c3fef8efe4fd\n  /usr/local/bin/tool: mode 4755 → 4750\n".into(),
+        ),
+        ("content", "golden/files/readme.txt", "Golden fixture", "golden fixture", content),
+        (
+            "env",
+            "golden/one.yml",
+            "MODE: production",
+            "MODE: staging",
+            "linux/amd64 config: sha256:85fcbd9dae7a → sha256:7634e35fa3e0\n  Env: [\"ARCH=amd64\",\"MODE=production\",\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"] → [\"ARCH=amd64\",\"MODE=staging\",\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"]\n".into(),
+        ),
+        (
+            "compression",
+            "golden/one.yml",
+            "epoch: 1700000000",
+            "epoch: 1700000000\ncompression: {algorithm: gzip, level: 9}",
+            "linux/amd64 layer 1 (files): same files (diff_id sha256:dd71291dedf1), compressed differently: sha256:62357cc229e4 → sha256:31ccc0a19b93 (the compressor or its settings changed)\nlinux/amd64 layer 2 (tree): same files (diff_id sha256:ed08625b8f64), compressed differently: sha256:748d26fc7d84 → sha256:ef28f2b7bf82 (the compressor or its settings changed)\nlinux/amd64 layer 3 (config): same files (diff_id sha256:2089c9fdfb4b), compressed differently: sha256:249716f1b28b → sha256:713d39a44c06 (the compressor or its settings changed)\n".into(),
+        ),
+    ];
+    for (case, file, from, to, expected) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = one(tmp.path());
+        edit(&f.join(file), from, to);
+        let run = verify(&f, tmp.path());
+        assert_eq!(run.code, 1, "{case}");
+        assert_eq!(run.stderr, "error: `one` does not reproduce its lock\n", "{case}");
+        assert_eq!(run.stdout, expected, "{case}");
+    }
+}
+
+/// Copies the layout at `from` to `to` with layer 1 rewritten by `change` (applied to the
+/// header and PAX records of `/usr/local/bin/tool`), fixing every digest above it.
+/// PAX records to add before an entry: (key, value).
+type Pax = Vec<(String, Vec<u8>)>;
+
+fn rewrite_layer(from: &Path, to: &Path, change: &dyn Fn(&mut tar::Header, &mut Pax)) {
+    copy_dir(from, to);
+    let blobs = to.join("blobs/sha256");
+    let read_json = |d: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(blobs.join(d.trim_start_matches("sha256:"))).unwrap()).unwrap()
+    };
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), bytes).unwrap();
+        let hex = sha256_file(f.path());
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let index_json: Value = serde_json::from_slice(&std::fs::read(to.join("index.json")).unwrap()).unwrap();
+    let mut index = read_json(index_json["manifests"][0]["digest"].as_str().unwrap());
+    let mut manifest = read_json(index["manifests"][0]["digest"].as_str().unwrap());
+    let mut config = read_json(manifest["config"]["digest"].as_str().unwrap());
+    let layer =
+        std::fs::read(blobs.join(manifest["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:")))
+            .unwrap();
+    let mut raw = Vec::new();
+    flate2::read::GzDecoder::new(&layer[..]).read_to_end(&mut raw).unwrap();
+    let mut out = tar::Builder::new(Vec::new());
+    for e in tar::Archive::new(&raw[..]).entries().unwrap() {
+        let mut e = e.unwrap();
+        let path = e.path().unwrap().into_owned();
+        let mut header = e.header().clone();
+        let mut data = Vec::new();
+        e.read_to_end(&mut data).unwrap();
+        let mut pax: Pax = Vec::new();
+        if path == Path::new("usr/local/bin/tool") {
+            change(&mut header, &mut pax);
+        }
+        if !pax.is_empty() {
+            out.append_pax_extensions(pax.iter().map(|(k, v)| (k.as_str(), v.as_slice()))).unwrap();
+        }
+        out.append_data(&mut header, &path, &data[..]).unwrap();
+    }
+    let tar_bytes = out.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar_bytes).unwrap();
+    let (layer_digest, layer_size) = put(&gz.finish().unwrap());
+    let (diff_id, _) = put(&tar_bytes);
+    config["rootfs"]["diff_ids"][0] = json!(diff_id);
+    let (config_digest, config_size) = put(&serde_json::to_vec(&config).unwrap());
+    manifest["layers"][0]["digest"] = json!(layer_digest);
+    manifest["layers"][0]["size"] = json!(layer_size);
+    manifest["config"]["digest"] = json!(config_digest);
+    manifest["config"]["size"] = json!(config_size);
+    let (manifest_digest, manifest_size) = put(&serde_json::to_vec(&manifest).unwrap());
+    index["manifests"][0]["digest"] = json!(manifest_digest);
+    index["manifests"][0]["size"] = json!(manifest_size);
+    let (index_digest, index_size) = put(&serde_json::to_vec(&index).unwrap());
+    let mut top = index_json.clone();
+    for m in top["manifests"].as_array_mut().unwrap() {
+        m["digest"] = json!(index_digest);
+        m["size"] = json!(index_size);
+    }
+    std::fs::write(to.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+}
+
+#[test]
+fn diff_names_one_mtime_and_one_xattr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    one(t);
+    rewrite_layer(&t.join("built"), &t.join("mtime"), &|h, _| h.set_mtime(1_700_000_001));
+    rewrite_layer(&t.join("built"), &t.join("xattr"), &|_, pax| {
+        pax.push(("SCHILY.xattr.user.note".into(), b"hi".to_vec()))
+    });
+    for (case, expected) in [("mtime", "mtime 1700000000 → 1700000001"), ("xattr", "xattr user.note (none) → \"hi\"")]
+    {
+        let run = assemble(t, &t.join("cache"), &["-q", "diff", "oci:built", &format!("oci:{case}")], &[]);
+        assert_eq!(run.code, 1, "{case}");
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 4, "{case}:\n{}", run.stdout);
+        assert!(lines[0].starts_with("linux/amd64 config: sha256:85fcbd9dae7a → sha256:"), "{case}: {}", lines[0]);
+        assert_eq!(lines[1], "  only rootfs.diff_ids, which follow the layers", "{case}");
+        assert!(lines[2].starts_with("linux/amd64 layer 1: sha256:62357cc229e4 → sha256:"), "{case}: {}", lines[2]);
+        assert_eq!(lines[3], format!("  /usr/local/bin/tool: {expected}"), "{case}");
+        assert_eq!(run.stderr, "error: the images differ in 2 place(s)\n");
+        let json = assemble(t, &t.join("cache"), &["--json", "diff", "oci:built", &format!("oci:{case}")], &[]);
+        let v: Value = serde_json::from_str(&json.stdout).unwrap();
+        assert_eq!(v[1]["entries"][0], format!("/usr/local/bin/tool: {expected}"));
+    }
+    let same = assemble(t, &t.join("cache"), &["diff", "oci:built", "oci:built"], &[]).ok();
+    assert!(same.stderr.contains("identical"));
+}

@@ -9,7 +9,11 @@ use serde_json::json;
 #[derive(Args, Debug)]
 pub struct BuildArgs {
     /// Recipe files or names in ./recipes/ (default: all of them)
+    #[arg(conflicts_with = "all")]
     pub recipes: Vec<String>,
+    /// Every recipe in ./recipes/ (the same as naming none)
+    #[arg(long)]
+    pub all: bool,
     /// Build only these architectures (comma-separated, e.g. amd64,arm64)
     #[arg(long, value_delimiter = ',')]
     pub arch: Vec<String>,
@@ -24,7 +28,11 @@ pub struct BuildArgs {
 #[derive(Args, Debug)]
 pub struct LockArgs {
     /// Recipe files or names in ./recipes/ (default: all of them)
+    #[arg(conflicts_with = "all")]
     pub recipes: Vec<String>,
+    /// Every recipe in ./recipes/ (the same as naming none)
+    #[arg(long)]
+    pub all: bool,
     /// Resolve packages anew, to the archive's current versions, and show what moved
     #[arg(long)]
     pub upgrade: bool,

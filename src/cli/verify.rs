@@ -9,7 +9,11 @@ use serde_json::json;
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
     /// Recipe files or names in ./recipes/ (default: all of them)
+    #[arg(conflicts_with = "all")]
     pub recipes: Vec<String>,
+    /// Every recipe in ./recipes/ (the same as naming none)
+    #[arg(long)]
+    pub all: bool,
     /// Compare with this image (oci:DIR, oci-archive:FILE, docker-archive:FILE) instead of the lock
     #[arg(long, value_name = "DEST")]
     pub against: Option<String>,
@@ -26,7 +30,11 @@ pub struct DiffArgs {
 #[derive(Args, Debug)]
 pub struct OutdatedArgs {
     /// Recipe files or names in ./recipes/ (default: all of them)
+    #[arg(conflicts_with = "all")]
     pub recipes: Vec<String>,
+    /// Every recipe in ./recipes/ (the same as naming none)
+    #[arg(long)]
+    pub all: bool,
 }
 
 fn print_findings(global: &Global, findings: &[diff::Finding]) {

@@ -2,6 +2,7 @@
 //! (`fetch`) and the archives they often are (`archive`). Package sources (Debian, Alpine)
 //! and registry bases will live here too.
 
+pub mod apk;
 pub mod archive;
 pub mod deb;
 pub mod fetch;

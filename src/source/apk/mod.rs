@@ -1,0 +1,280 @@
+//! Alpine's APK v2 formats, written here (no crate exists): signed `APKINDEX.tar.gz`,
+//! `.apk` packages as concatenated gzip members (signature, control, data), and apk's
+//! version order. Trust is checked as apk does: the index's signature member is an RSA
+//! PKCS#1 v1.5 signature (`.SIGN.RSA.` = SHA-1, `.SIGN.RSA256.` = SHA-256) over the bytes
+//! after it, by one of the given keys; a package's control member must hash (SHA-1) to the
+//! index's `C:Q1…`; its data member must hash (SHA-256) to `.PKGINFO`'s `datahash`.
+//!
+//! What is here today: the formats and the chain of trust. Resolution, installation and the
+//! recipe's `base: {alpine: …}` are the rest of the Alpine issue.
+
+pub mod version;
+
+use rsa::pkcs8::DecodePublicKey;
+use sha1::Digest as _;
+use sha2::Digest as _;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::Path;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("`{file}`: {why}")]
+    Format { file: String, why: String },
+    #[error("`{file}` is signed by `{key}`, which is not among the given keys ({keys})")]
+    UnknownKey { file: String, key: String, keys: String },
+    #[error("the signature of `{file}` does not verify with `{key}`")]
+    BadSignature { file: String, key: String },
+    #[error("`{file}`: {member} member does not match: expected {expected}, got {actual}")]
+    Mismatch { file: String, member: &'static str, expected: String, actual: String },
+    #[error(
+        "`{file}` is not vouched for by the index: its control member is {actual}, the index lists {expected} for {package}"
+    )]
+    NotInIndex { file: String, package: String, expected: String, actual: String },
+}
+
+/// One gzip member: its compressed bytes and its decompressed content.
+pub type Member = (Vec<u8>, Vec<u8>);
+
+/// Splits the concatenated gzip members of an APK file or index.
+pub fn members(bytes: &[u8], file: &str) -> Result<Vec<Member>, Error> {
+    let mut out = Vec::new();
+    let mut rest = bytes;
+    while !rest.is_empty() {
+        let mut d = flate2::bufread::GzDecoder::new(rest);
+        let mut content = Vec::new();
+        d.read_to_end(&mut content)
+            .map_err(|e| Error::Format { file: file.into(), why: format!("gzip member {}: {e}", out.len() + 1) })?;
+        let left = d.into_inner();
+        let used = rest.len() - left.len();
+        out.push((rest[..used].to_vec(), content));
+        rest = left;
+    }
+    Ok(out)
+}
+
+/// The files of a tar stream (apk's members have no end-of-archive blocks), by name.
+pub fn tar_files(data: &[u8]) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut pos = 0;
+    while pos + 512 <= data.len() {
+        let h = &data[pos..pos + 512];
+        if h.iter().all(|&b| b == 0) {
+            break;
+        }
+        let name = String::from_utf8_lossy(&h[..100]).trim_end_matches('\0').to_string();
+        let size_text = String::from_utf8_lossy(&h[124..136]).trim_matches(|c: char| c == '\0' || c == ' ').to_string();
+        let size = usize::from_str_radix(&size_text, 8).unwrap_or(0);
+        let start = pos + 512;
+        let end = (start + size).min(data.len());
+        if h[156] == b'0' || h[156] == 0 {
+            out.insert(name, data[start..end].to_vec());
+        }
+        pos = start + size.div_ceil(512) * 512;
+    }
+    out
+}
+
+/// Public keys by file name (`alpine-devel@lists.alpinelinux.org-6165ee59.rsa.pub`).
+pub struct Keys(BTreeMap<String, rsa::RsaPublicKey>);
+
+impl Keys {
+    pub fn load(paths: &[&Path]) -> Result<Keys, Error> {
+        let mut keys = BTreeMap::new();
+        for p in paths {
+            let file = p.display().to_string();
+            let pem =
+                std::fs::read_to_string(p).map_err(|e| Error::Format { file: file.clone(), why: e.to_string() })?;
+            let key = rsa::RsaPublicKey::from_public_key_pem(&pem)
+                .map_err(|e| Error::Format { file: file.clone(), why: format!("not an RSA public key: {e}") })?;
+            keys.insert(p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(file), key);
+        }
+        Ok(Keys(keys))
+    }
+
+    fn names(&self) -> String {
+        self.0.keys().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    }
+}
+
+const SHA1_PREFIX: [u8; 15] =
+    [0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14];
+const SHA256_PREFIX: [u8; 19] =
+    [0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05, 0x00, 0x04, 0x20];
+
+/// Verifies the signature member (`sig_tar`, decompressed) over `signed` (the compressed
+/// bytes after it). Returns the key name used.
+pub fn verify_signature(sig_tar: &[u8], signed: &[u8], keys: &Keys, file: &str) -> Result<String, Error> {
+    let files = tar_files(sig_tar);
+    let (name, sig) = files
+        .iter()
+        .find(|(n, _)| n.starts_with(".SIGN.RSA"))
+        .ok_or_else(|| Error::Format { file: file.into(), why: "no .SIGN.RSA signature in the first member".into() })?;
+    let (key_name, sha256) = match name.strip_prefix(".SIGN.RSA256.") {
+        Some(k) => (k.to_string(), true),
+        None => (name.trim_start_matches(".SIGN.RSA.").to_string(), false),
+    };
+    let key = keys.0.get(&key_name).ok_or_else(|| Error::UnknownKey {
+        file: file.into(),
+        key: key_name.clone(),
+        keys: keys.names(),
+    })?;
+    let (hashed, scheme) = if sha256 {
+        (sha2::Sha256::digest(signed).to_vec(), rsa::Pkcs1v15Sign { hash_len: Some(32), prefix: SHA256_PREFIX.into() })
+    } else {
+        (sha1::Sha1::digest(signed).to_vec(), rsa::Pkcs1v15Sign { hash_len: Some(20), prefix: SHA1_PREFIX.into() })
+    };
+    key.verify(scheme, &hashed, sig).map_err(|_| Error::BadSignature { file: file.into(), key: key_name.clone() })?;
+    Ok(key_name)
+}
+
+/// One APKINDEX record: every field letter with its value, in order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    pub fields: Vec<(char, String)>,
+}
+
+impl Record {
+    pub fn get(&self, letter: char) -> Option<&str> {
+        self.fields.iter().find(|(l, _)| *l == letter).map(|(_, v)| v.as_str())
+    }
+
+    pub fn name(&self) -> &str {
+        self.get('P').unwrap_or("")
+    }
+
+    pub fn version(&self) -> &str {
+        self.get('V').unwrap_or("")
+    }
+
+    /// Space-separated list fields: `D` (depends), `p` (provides), `i` (install_if), `r` (replaces).
+    pub fn list(&self, letter: char) -> Vec<&str> {
+        self.get(letter).map(|v| v.split_whitespace().collect()).unwrap_or_default()
+    }
+}
+
+/// Parses the `APKINDEX` text: records separated by blank lines, `L:value` lines.
+pub fn parse_index(text: &str) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut cur = Record::default();
+    for line in text.lines() {
+        if line.is_empty() {
+            if !cur.fields.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let mut chars = line.chars();
+        if let (Some(l), Some(':')) = (chars.next(), chars.next()) {
+            cur.fields.push((l, chars.as_str().to_string()));
+        }
+    }
+    if !cur.fields.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// A verified index.
+pub struct Index {
+    pub records: Vec<Record>,
+    pub description: String,
+    pub signed_by: String,
+}
+
+/// Verifies and parses an `APKINDEX.tar.gz`.
+pub fn read_index(bytes: &[u8], keys: &Keys, file: &str) -> Result<Index, Error> {
+    let parts = members(bytes, file)?;
+    if parts.len() < 2 {
+        return Err(Error::Format {
+            file: file.into(),
+            why: "an index needs a signature member and a content member".into(),
+        });
+    }
+    let sig_len = parts[0].0.len();
+    let signed_by = verify_signature(&parts[0].1, &bytes[sig_len..], keys, file)?;
+    let content: Vec<u8> = parts[1..].iter().flat_map(|(_, c)| c.clone()).collect();
+    let files = tar_files(&content);
+    let text =
+        files.get("APKINDEX").ok_or_else(|| Error::Format { file: file.into(), why: "no APKINDEX file".into() })?;
+    Ok(Index {
+        records: parse_index(&String::from_utf8_lossy(text)),
+        description: files
+            .get("DESCRIPTION")
+            .map(|d| String::from_utf8_lossy(d).trim().to_string())
+            .unwrap_or_default(),
+        signed_by,
+    })
+}
+
+/// `Q1` + base64 of the SHA-1 of the control member, as the index's `C:` field writes it.
+pub fn control_checksum(control_member: &[u8]) -> String {
+    use base64::Engine as _;
+    format!("Q1{}", base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(control_member)))
+}
+
+/// A package checked against its index record.
+pub struct Package {
+    pub pkginfo: BTreeMap<String, Vec<String>>,
+    /// The data member, decompressed (a tar stream).
+    pub data: Vec<u8>,
+}
+
+/// Checks a `.apk` against the index record that should vouch for it: the control member's
+/// SHA-1 must equal `C:`, the data member's SHA-256 must equal `.PKGINFO`'s `datahash`, and a
+/// signature member, when present, must verify.
+pub fn read_package(bytes: &[u8], record: &Record, keys: &Keys, file: &str) -> Result<Package, Error> {
+    let parts = members(bytes, file).map_err(|e| match e {
+        // Name the member by its role: three members are signature, control, data.
+        Error::Format { file, why } => {
+            let roles = ["signature", "control", "data"];
+            let why = roles
+                .iter()
+                .enumerate()
+                .fold(why, |w, (i, r)| w.replace(&format!("gzip member {}:", i + 1), &format!("{r} member:")));
+            Error::Format { file, why }
+        }
+        other => other,
+    })?;
+    let (sig, control, data) = match parts.len() {
+        3 => (Some(&parts[0]), &parts[1], &parts[2]),
+        2 => (None, &parts[0], &parts[1]),
+        n => return Err(Error::Format { file: file.into(), why: format!("expected 2 or 3 gzip members, found {n}") }),
+    };
+    if let Some(sig) = sig {
+        verify_signature(&sig.1, &control.0, keys, file).map_err(|e| match e {
+            Error::BadSignature { file, key } => Error::Format {
+                file,
+                why: format!("control member: the signature member (key `{key}`) does not verify over it"),
+            },
+            other => other,
+        })?;
+    }
+    let actual = control_checksum(&control.0);
+    let expected = record.get('C').unwrap_or("");
+    if actual != expected {
+        return Err(Error::NotInIndex {
+            file: file.into(),
+            package: format!("{} {}", record.name(), record.version()),
+            expected: expected.into(),
+            actual,
+        });
+    }
+    let files = tar_files(&control.1);
+    let info = files
+        .get(".PKGINFO")
+        .ok_or_else(|| Error::Format { file: file.into(), why: "no .PKGINFO in the control member".into() })?;
+    let mut pkginfo: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in String::from_utf8_lossy(info).lines() {
+        if let Some((k, v)) = line.split_once(" = ") {
+            pkginfo.entry(k.trim().to_string()).or_default().push(v.trim().to_string());
+        }
+    }
+    if let Some(want) = pkginfo.get("datahash").and_then(|v| v.first()) {
+        let got = hex::encode(sha2::Sha256::digest(&data.0));
+        if *want != got {
+            return Err(Error::Mismatch { file: file.into(), member: "data", expected: want.clone(), actual: got });
+        }
+    }
+    Ok(Package { pkginfo, data: data.1.clone() })
+}

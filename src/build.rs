@@ -419,14 +419,7 @@ impl<'a> Planner<'a> {
             self.finish_tree(&mut tree, &self.recipe.loc)?;
             self.view.apply(&tree);
             if self.fetched {
-                let read = |p: &str| -> Result<Option<String>> {
-                    Ok(self.view.read(p)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
-                };
-                let mut accounts = Accounts::parse(
-                    read("/etc/passwd")?.as_deref(),
-                    read("/etc/group")?.as_deref(),
-                    read("/etc/shadow")?.as_deref(),
-                );
+                let mut accounts = self.view_accounts()?;
                 accounts.ensure_root();
                 add_recipe_accounts(&mut accounts, self.recipe)?;
                 self.accounts = accounts;
@@ -842,14 +835,7 @@ impl<'a> Planner<'a> {
     /// `/etc/passwd`, `group`, `shadow` (and new users' home directories) from what the
     /// layers below have plus the recipe's accounts.
     fn account_files(&mut self, tree: &mut Tree) -> Result<()> {
-        let read = |p: &str| -> Result<Option<String>> {
-            Ok(self.view.read(p)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
-        };
-        let mut accounts = Accounts::parse(
-            read("/etc/passwd")?.as_deref(),
-            read("/etc/group")?.as_deref(),
-            read("/etc/shadow")?.as_deref(),
-        );
+        let mut accounts = self.view_accounts()?;
         let before: Vec<String> = accounts.users.iter().map(|u| u.name.clone()).collect();
         if !accounts.existed {
             accounts.ensure_root();
@@ -885,6 +871,18 @@ impl<'a> Planner<'a> {
         }
         self.accounts = accounts;
         Ok(())
+    }
+
+    /// The account files of the layers below, as they are now.
+    fn view_accounts(&self) -> Result<Accounts> {
+        let read = |p: &str| -> Result<Option<String>> {
+            Ok(self.view.read(p)?.map(|b| String::from_utf8_lossy(&b).into_owned()))
+        };
+        Ok(Accounts::parse(
+            read("/etc/passwd")?.as_deref(),
+            read("/etc/group")?.as_deref(),
+            read("/etc/shadow")?.as_deref(),
+        ))
     }
 
     fn run_config(&self) -> Result<RunConfig> {

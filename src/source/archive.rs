@@ -65,21 +65,39 @@ pub fn detect(name: &str, file: &Path) -> Option<ArchiveKind> {
     })
 }
 
-/// Normalises a member name; `None` for the archive root (`./`).
-fn clean(archive: &str, name: &str) -> Result<Option<String>, Error> {
-    let bad = |why| Error::BadMember { archive: archive.into(), member: name.into(), why };
+/// Why a member name is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadName {
+    Absolute,
+    Climbs,
+}
+
+/// Normalises an archive or package member name (`./a//b` → `a/b`); `None` for the root.
+/// Absolute names and `..` components are refused.
+pub fn clean_name(name: &str) -> Result<Option<String>, BadName> {
     if name.starts_with('/') {
-        return Err(bad("an absolute path"));
+        return Err(BadName::Absolute);
     }
     let mut parts = Vec::new();
     for c in name.split('/') {
         match c {
             "" | "." => {}
-            ".." => return Err(bad("outside the archive (`..`)")),
+            ".." => return Err(BadName::Climbs),
             c => parts.push(c),
         }
     }
     Ok((!parts.is_empty()).then(|| parts.join("/")))
+}
+
+fn clean(archive: &str, name: &str) -> Result<Option<String>, Error> {
+    clean_name(name).map_err(|b| Error::BadMember {
+        archive: archive.into(),
+        member: name.into(),
+        why: match b {
+            BadName::Absolute => "an absolute path",
+            BadName::Climbs => "outside the archive (`..`)",
+        },
+    })
 }
 
 /// Lists the members of `file`, storing each regular file's bytes in the store.

@@ -65,19 +65,15 @@ fn decompressor<'a>(name: &str, r: impl Read + 'a) -> io::Result<Box<dyn Read + 
 }
 
 fn clean(deb: &str, name: &str) -> Result<Option<String>, Error> {
-    let bad = |why| Error::BadMember { deb: deb.into(), member: name.into(), why };
-    if name.starts_with('/') {
-        return Err(bad("an absolute path"));
-    }
-    let mut parts = Vec::new();
-    for c in name.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => return Err(bad("outside the package root (`..`)")),
-            c => parts.push(c),
-        }
-    }
-    Ok((!parts.is_empty()).then(|| parts.join("/")))
+    use crate::source::archive::{BadName, clean_name};
+    clean_name(name).map_err(|b| Error::BadMember {
+        deb: deb.into(),
+        member: name.into(),
+        why: match b {
+            BadName::Absolute => "an absolute path",
+            BadName::Climbs => "outside the package root (`..`)",
+        },
+    })
 }
 
 /// Reads the package at `file` (named `display` in messages), streaming each member once.

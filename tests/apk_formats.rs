@@ -116,3 +116,152 @@ fn packages_pass_the_whole_chain_or_are_refused_naming_the_member() {
         start += compressed.len();
     }
 }
+
+fn resolve<'a>(idx: &'a apk::Index, request: &str) -> Result<Vec<&'a apk::Record>, apk::resolve::Error> {
+    let available = idx.records.iter().map(|r| apk::resolve::Available { record: r, tag: None }).collect();
+    let mut r = apk::resolve::Resolver::new(available);
+    r.install(request)?;
+    Ok(r.chosen_records())
+}
+
+fn closure(idx: &apk::Index, request: &str) -> Vec<String> {
+    let chosen = resolve(idx, request).unwrap();
+    // Every so: (and every other) dependency of every chosen package is provided by a chosen package.
+    for r in &chosen {
+        for d in r.list('D').into_iter().filter_map(apk::resolve::Dep::parse).filter(|d| !d.conflict) {
+            let ok = chosen.iter().any(|c| {
+                (c.name() == d.name && d.accepts(c.version()))
+                    || c.list('p').iter().any(|p| {
+                        let (n, v) = p.split_once('=').map_or((*p, None), |(n, v)| (n, Some(v)));
+                        n == d.name && v.map_or(d.op == apk::resolve::Op::Any, |v| d.accepts(v))
+                    })
+            });
+            assert!(ok, "{request}: `{d}` of {} is not provided by the chosen set", r.name());
+        }
+    }
+    let mut names: Vec<String> = chosen.iter().map(|r| format!("{} {}", r.name(), r.version())).collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn real_package_sets_resolve_to_golden_closures() {
+    let keys = alpine_keys();
+    let v316 = index("alpine-v3.16-main-x86_64/APKINDEX.tar.gz", &keys).unwrap();
+    let v317 = index("alpine-v3.17-main-aarch64/APKINDEX.tar.gz", &keys).unwrap();
+    let golden: [(&str, &apk::Index, &[&str]); 10] = [
+        (
+            "strace",
+            &v316,
+            &[
+                "fts 1.2.7-r1",
+                "libbz2 1.0.8-r1",
+                "libelf 0.186-r0",
+                "musl 1.2.3-r2",
+                "strace 5.17-r0",
+                "xz-libs 5.2.5-r1",
+                "zlib 1.2.12-r3",
+            ],
+        ),
+        (
+            "strace",
+            &v317,
+            &[
+                "libbz2 1.0.8-r4",
+                "libelf 0.187-r2",
+                "musl 1.2.3-r5",
+                "musl-fts 1.2.7-r3",
+                "strace 6.0-r0",
+                "xz-libs 5.2.9-r0",
+                "zlib 1.2.13-r0",
+            ],
+        ),
+        (
+            "curl",
+            &v316,
+            &[
+                "brotli-libs 1.0.9-r6",
+                "busybox 1.35.0-r17",
+                "ca-certificates 20220614-r0",
+                "curl 7.83.1-r4",
+                "libcrypto1.1 1.1.1s-r0",
+                "libcurl 7.83.1-r4",
+                "libssl1.1 1.1.1s-r0",
+                "musl 1.2.3-r2",
+                "nghttp2-libs 1.47.0-r0",
+                "ssl_client 1.35.0-r17",
+                "zlib 1.2.12-r3",
+            ],
+        ),
+        (
+            "curl",
+            &v317,
+            &[
+                "brotli-libs 1.0.9-r9",
+                "busybox 1.35.0-r29",
+                "busybox-binsh 1.35.0-r29",
+                "ca-certificates 20230506-r0",
+                "curl 8.1.1-r1",
+                "libcrypto3 3.0.8-r4",
+                "libcurl 8.1.1-r1",
+                "libssl3 3.0.8-r4",
+                "musl 1.2.3-r5",
+                "nghttp2-libs 1.51.0-r0",
+                "ssl_client 1.35.0-r29",
+                "zlib 1.2.13-r0",
+            ],
+        ),
+        ("busybox", &v316, &["busybox 1.35.0-r17", "musl 1.2.3-r2"]),
+        ("busybox", &v317, &["busybox 1.35.0-r29", "musl 1.2.3-r5"]),
+        ("openssl", &v316, &["libcrypto1.1 1.1.1s-r0", "libssl1.1 1.1.1s-r0", "musl 1.2.3-r2", "openssl 1.1.1s-r0"]),
+        ("openssl", &v317, &["libcrypto3 3.0.8-r4", "libssl3 3.0.8-r4", "musl 1.2.3-r5", "openssl 3.0.8-r4"]),
+        (
+            "nginx",
+            &v316,
+            &[
+                "busybox 1.35.0-r17",
+                "libcrypto1.1 1.1.1s-r0",
+                "libssl1.1 1.1.1s-r0",
+                "musl 1.2.3-r2",
+                "nginx 1.22.1-r0",
+                "pcre 8.45-r2",
+                "ssl_client 1.35.0-r17",
+                "zlib 1.2.12-r3",
+            ],
+        ),
+        (
+            "nginx",
+            &v317,
+            &[
+                "busybox 1.35.0-r29",
+                "busybox-binsh 1.35.0-r29",
+                "libcrypto3 3.0.8-r4",
+                "libssl3 3.0.8-r4",
+                "musl 1.2.3-r5",
+                "nginx 1.22.1-r0",
+                "pcre 8.45-r2",
+                "ssl_client 1.35.0-r29",
+                "zlib 1.2.13-r0",
+            ],
+        ),
+    ];
+    for (request, idx, expected) in golden {
+        assert_eq!(closure(idx, request), expected, "{request} on {}", idx.description);
+    }
+    let err = resolve(&v316, "curlx").err().unwrap().to_string();
+    assert_eq!(err, "unknown package `curlx`; did you mean `curl`?");
+}
+
+#[test]
+fn architectures_must_agree_on_versions() {
+    let keys = alpine_keys();
+    let v316 = index("alpine-v3.16-main-x86_64/APKINDEX.tar.gz", &keys).unwrap();
+    let v317 = index("alpine-v3.17-main-aarch64/APKINDEX.tar.gz", &keys).unwrap();
+    let a = resolve(&v316, "busybox").unwrap();
+    let b = resolve(&v317, "busybox").unwrap();
+    assert_eq!(apk::resolve::same_everywhere(&[("x86_64".into(), a.clone()), ("x86_64".into(), a.clone())]), Ok(()));
+    assert_eq!(
+        apk::resolve::same_everywhere(&[("x86_64".into(), a), ("aarch64".into(), b)]).unwrap_err(),
+        "`busybox` is 1.35.0-r17 on x86_64 but 1.35.0-r29 on aarch64; `musl` is 1.2.3-r2 on x86_64 but 1.2.3-r5 on aarch64"
+    );
+}

@@ -8,6 +8,7 @@
 //! What is here today: the formats and the chain of trust. Resolution, installation and the
 //! recipe's `base: {alpine: …}` are the rest of the Alpine issue.
 
+pub mod resolve;
 pub mod version;
 
 use rsa::pkcs8::DecodePublicKey;

@@ -14,8 +14,8 @@ use crate::oci::{self, Image, Layer, RunConfig};
 use crate::platform::Arch;
 use crate::recipe::{self, Base, Content, Diagnostic, Extract, FileSource, Loc, Owner, Recipe, SecretSource, vars};
 use crate::source::archive::{self, Member, MemberKind};
-use crate::source::deb;
 use crate::source::fetch::{self, Download};
+use crate::source::{apk, deb};
 use crate::store::Store;
 use crate::template;
 use crate::tree::users::{Accounts, User};
@@ -93,6 +93,8 @@ pub enum Error {
     Lock(#[from] lock::Error),
     #[error(transparent)]
     Debian(#[from] deb::Error),
+    #[error("{0}")]
+    Alpine(String),
     #[error("cache error")]
     Io(#[from] std::io::Error),
     #[error("`--arch {arch}`: the recipe `{recipe}` builds only {archs}")]
@@ -163,7 +165,11 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
             let (d, p) = debian_pins(recipe, spec, store, &archs, reuse, opts.locked, &lock_path)?;
             (Some(d), p)
         }
-        Base::Scratch => (None, Vec::new()),
+        Base::Scratch | Base::Alpine(_) => (None, Vec::new()),
+    };
+    let apk_pins = match &recipe.base {
+        Base::Alpine(spec) => alpine_pins(recipe, spec, store, &archs, existing.as_ref(), opts.locked, &lock_path)?,
+        _ => Vec::new(),
     };
     for d in deb::downloads(&pins) {
         let arch = pins.iter().find(|p| p.url == d.url).and_then(|p| p.arch.parse().ok()).unwrap_or(Arch::Amd64);
@@ -181,6 +187,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         images: Vec::new(),
         debian,
         packages: pins.clone(),
+        apk_packages: apk_pins.clone(),
     };
     wanted.downloads.retain(|d| !pins.iter().any(|p| p.url == d.url));
     wanted.downloads.sort();
@@ -205,7 +212,9 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     let mut per_arch: Vec<ArchPlan> = Vec::new();
     for &arch in &archs {
         let arch_pins: Vec<deb::Pin> = pins.iter().filter(|p| p.arch == arch.name()).cloned().collect();
+        let arch_apk: Vec<apk::Pin> = apk_pins.iter().filter(|p| p.arch == arch.name()).cloned().collect();
         let mut planner = Planner::new(recipe, arch, store, true, &arch_pins, epoch)?;
+        planner.apk_pins = &arch_apk;
         let trees = planner.all_trees()?;
         let run = planner.run_config()?;
         per_arch.push((arch, trees, run));
@@ -366,6 +375,7 @@ struct Planner<'a> {
     view: View,
     /// This architecture's pinned packages (all layers).
     pins: &'a [deb::Pin],
+    apk_pins: &'a [apk::Pin],
     /// Owner names may come from a base not unpacked yet: accept them while planning.
     lenient: bool,
     epoch: u64,
@@ -404,6 +414,7 @@ impl<'a> Planner<'a> {
             accounts,
             view: View::default(),
             pins,
+            apk_pins: &[],
             lenient,
             epoch,
         })
@@ -413,9 +424,13 @@ impl<'a> Planner<'a> {
     /// configuration layer.
     fn all_trees(&mut self) -> Result<Vec<(String, Tree)>> {
         let mut out = Vec::new();
-        if let Base::Debian(spec) = &self.recipe.base {
+        if matches!(self.recipe.base, Base::Debian(_) | Base::Alpine(_)) {
             let mut tree = Tree::default();
-            self.packages_into("base", spec, &mut tree, true)?;
+            match &self.recipe.base {
+                Base::Debian(spec) => self.packages_into("base", spec, &mut tree, true)?,
+                Base::Alpine(spec) => self.apks_into("base", spec, &mut tree)?,
+                Base::Scratch => {}
+            }
             self.finish_tree(&mut tree, &self.recipe.loc)?;
             self.view.apply(&tree);
             if self.fetched {
@@ -430,8 +445,10 @@ impl<'a> Planner<'a> {
         }
         for spec in &self.recipe.layers {
             let mut tree = Tree::default();
-            if let Base::Debian(deb_spec) = &self.recipe.base {
-                self.packages_into(&spec.name, deb_spec, &mut tree, false)?;
+            match &self.recipe.base {
+                Base::Debian(deb_spec) => self.packages_into(&spec.name, deb_spec, &mut tree, false)?,
+                Base::Alpine(apk_spec) => self.apks_into(&spec.name, apk_spec, &mut tree)?,
+                Base::Scratch => {}
             }
             self.content(&spec.content, &mut tree)?;
             self.finish_tree(&mut tree, &spec.loc)?;
@@ -524,6 +541,68 @@ impl<'a> Planner<'a> {
             .collect();
         view.apply(tree);
         deb::install::alternatives(&view, &alts, tree, spec.merged_usr, &spec.alternatives);
+        Ok(())
+    }
+
+    /// Lays this layer's pinned Alpine packages into `tree`, each checked again against its
+    /// pin (control checksum, data hash, signature), with apk's database and busybox links.
+    fn apks_into(&mut self, layer: &str, spec: &apk::Spec, tree: &mut Tree) -> Result<()> {
+        let pins: Vec<&apk::Pin> = self.apk_pins.iter().filter(|p| p.layer == layer).collect();
+        if pins.is_empty() || !self.fetched {
+            return Ok(());
+        }
+        let key_paths: Vec<&Path> = spec.keys.iter().map(PathBuf::as_path).collect();
+        let keys = apk::Keys::load(&key_paths).map_err(|e| Error::Alpine(e.to_string()))?;
+        let mut packages = Vec::new();
+        for p in &pins {
+            let sha: Digest = p.sha256.parse().map_err(|e: String| Error::Alpine(e))?;
+            let bytes = std::fs::read(self.store.blob_path(&sha))?;
+            let record = apk::Record {
+                fields: vec![
+                    ('P', p.name.clone()),
+                    ('V', p.version.clone()),
+                    ('C', p.checksum.clone()),
+                    ('I', p.installed_size.to_string()),
+                ],
+            };
+            let file = format!("{}-{}.apk", p.name, p.version);
+            let pkg = apk::read_package(&bytes, &record, &keys, &file).map_err(|e| Error::Alpine(e.to_string()))?;
+            let entries =
+                apk::install::entries(self.store, &pkg.data, &file).map_err(|e| Error::Alpine(e.to_string()))?;
+            packages.push((pkg, entries));
+        }
+        let pkgs: Vec<apk::install::Pkg<'_>> = pins
+            .iter()
+            .zip(&packages)
+            .map(|(p, (pkg, entries))| apk::install::Pkg {
+                name: &p.name,
+                version: &p.version,
+                checksum: &p.checksum,
+                file_size: p.size,
+                package: pkg,
+                entries: entries.clone(),
+            })
+            .collect();
+        apk::install::lay(self.store, &pkgs, tree).map_err(|e| Error::Alpine(e.to_string()))?;
+        let below = self.view.read("/lib/apk/db/installed")?.map(|b| String::from_utf8_lossy(&b).into_owned());
+        let mut world: Vec<String> = spec.packages.clone();
+        for l in &self.recipe.layers {
+            world.extend(l.packages.iter().cloned());
+            if l.name == layer {
+                break;
+            }
+        }
+        let keys_bytes: Vec<(String, Vec<u8>)> = spec
+            .keys
+            .iter()
+            .filter_map(|k| Some((k.file_name()?.to_string_lossy().into_owned(), std::fs::read(k).ok()?)))
+            .collect();
+        let repos: Vec<String> =
+            spec.repositories.iter().map(|(t, l)| t.as_ref().map_or(l.clone(), |t| format!("@{t} {l}"))).collect();
+        apk::install::database(below.as_deref(), &pkgs, &world, apk::arch_name(self.arch), &repos, &keys_bytes, tree);
+        let mut view = self.view.clone();
+        view.apply(tree);
+        apk::install::busybox_links(&view, tree)?;
         Ok(())
     }
 
@@ -1101,6 +1180,49 @@ fn debian_pins(
     }
     wanted.releases = archive.releases;
     Ok((wanted, pins))
+}
+
+/// The Alpine packages for every architecture, resolved from the repositories and fetched
+/// into the store (their sha256 recorded). With `--locked` the result must equal the lock's.
+fn alpine_pins(
+    recipe: &Recipe,
+    spec: &apk::Spec,
+    store: &Store,
+    archs: &[Arch],
+    existing: Option<&Lock>,
+    locked: bool,
+    lock_path: &Path,
+) -> Result<Vec<apk::Pin>> {
+    let mut layers = vec![("base".to_string(), spec.packages.clone())];
+    for l in &recipe.layers {
+        if !l.packages.is_empty() {
+            layers.push((l.name.clone(), l.packages.clone()));
+        }
+    }
+    let mut pins =
+        apk::resolve_all(spec, &layers, archs, &recipe.dir, &store.root().join("releases")).map_err(Error::Alpine)?;
+    for p in &mut pins {
+        let bytes = apk::fetch_location(&p.url, &recipe.dir, &store.root().join("releases")).map_err(Error::Alpine)?;
+        let (digest, _) = store.put_bytes(&bytes, false)?;
+        p.sha256 = digest.hex();
+    }
+    if locked {
+        let old = existing.map(|l| l.apk_packages.clone()).unwrap_or_default();
+        let changes = pin_lines(&old, &pins);
+        if !changes.is_empty() {
+            return Err(Error::Stale { path: lock_path.to_path_buf(), changes });
+        }
+    }
+    Ok(pins)
+}
+
+fn pin_lines(old: &[apk::Pin], new: &[apk::Pin]) -> Vec<String> {
+    let key = |p: &apk::Pin| format!("{} {} ({}) {}", p.name, p.arch, p.layer, p.version);
+    let (a, b): (std::collections::BTreeSet<String>, std::collections::BTreeSet<String>) =
+        (old.iter().map(key).collect(), new.iter().map(key).collect());
+    let mut out: Vec<String> = b.difference(&a).map(|k| format!("package {k} is not in the lock")).collect();
+    out.extend(a.difference(&b).map(|k| format!("the lock pins {k}, which the recipe no longer resolves to")));
+    out
 }
 
 /// A pinned package the mirror no longer has: say which, and how to get it back.

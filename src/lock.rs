@@ -26,6 +26,9 @@ pub struct Lock {
     /// Every package of every architecture and layer: what `--locked` fetches.
     #[serde(default, rename = "package", skip_serializing_if = "Vec::is_empty")]
     pub packages: Vec<crate::source::deb::Pin>,
+    /// Every Alpine package of every architecture and layer.
+    #[serde(default, rename = "apk", skip_serializing_if = "Vec::is_empty")]
+    pub apk_packages: Vec<crate::source::apk::Pin>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,6 +161,7 @@ impl Lock {
         let mut sorted = self.clone();
         sorted.downloads.sort();
         sorted.packages.sort();
+        sorted.apk_packages.sort();
         let body = toml::to_string(&sorted).expect("lock serialises");
         format!(
             "# Written by assemble. It pins this recipe's inputs and records the digests they give.\n# Commit it; do not edit it by hand.\n{body}"

@@ -101,40 +101,6 @@ fn universe() -> Vec<Pkg> {
     ]
 }
 
-/// A raw tar header for `name`, with no sanitising at all.
-fn raw_header(name: &str, size: u64, typeflag: u8, link: &str) -> [u8; 512] {
-    let mut h = [0u8; 512];
-    h[..name.len()].copy_from_slice(name.as_bytes());
-    let field = |h: &mut [u8; 512], at: usize, len: usize, v: u64| {
-        let s = format!("{v:0w$o}\0", w = len - 1);
-        h[at..at + len].copy_from_slice(s.as_bytes());
-    };
-    field(&mut h, 100, 8, if typeflag == b'2' { 0o777 } else { 0o644 });
-    field(&mut h, 108, 8, 0);
-    field(&mut h, 116, 8, 0);
-    field(&mut h, 124, 12, size);
-    field(&mut h, 136, 12, 0);
-    h[156] = typeflag;
-    h[157..157 + link.len()].copy_from_slice(link.as_bytes());
-    h[257..263].copy_from_slice(b"ustar\0");
-    h[263..265].copy_from_slice(b"00");
-    h[148..156].fill(b' ');
-    let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
-    h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
-    h
-}
-
-fn raw_tar(members: &[(String, Vec<u8>, u8, String)]) -> Vec<u8> {
-    let mut out = Vec::new();
-    for (name, data, typeflag, link) in members {
-        out.extend_from_slice(&raw_header(name, data.len() as u64, *typeflag, link));
-        out.extend_from_slice(data);
-        out.resize(out.len().div_ceil(512) * 512, 0);
-    }
-    out.extend_from_slice(&[0u8; 1024]);
-    out
-}
-
 /// An `ar` archive with debian-binary, control.tar and data.tar, uncompressed.
 fn raw_deb(path: &Path, control: &str, raw: &[Raw]) {
     let control_tar = raw_tar(&[("./control".into(), control.as_bytes().to_vec(), b'0', String::new())]);

@@ -224,12 +224,13 @@ impl Reader {
                 let content = self.content(&l)?;
                 let packages = match l.get("packages") {
                     None => Vec::new(),
-                    Some(n) => {
-                        if !matches!(base, Base::Debian(_)) {
+                    Some(n) => match base {
+                        Base::Alpine(_) => self.ctx.strings(n, "`packages`")?,
+                        Base::Debian(_) => self.package_names(n)?,
+                        Base::Scratch => {
                             return Err(self.ctx.err(n, "`packages` needs a package base such as `base: {debian: …}`"));
                         }
-                        self.package_names(n)?
-                    }
+                    },
                 };
                 layers.push(LayerSpec { name, packages, content, loc: self.ctx.loc(item) });
             }
@@ -334,9 +335,10 @@ impl Reader {
                 let (key, _) = m.entries().next().ok_or_else(|| self.ctx.err(node, "`base` is empty"))?;
                 match key.name.as_str() {
                     "scratch" => Ok(Base::Scratch),
-                    "debian" => self.debian(m.required("debian")?),
+                                        "debian" => self.debian(m.required("debian")?),
+                    "alpine" => self.alpine(m.required("alpine")?),
                     other => Err(Diagnostic::new(self.ctx.key_loc(key), format!("base `{other}` is not supported by this version of assemble"))
-                        .with_hint("use `base: scratch` or `base: {debian: …}`")),
+                                                .with_hint("use `base: scratch`, `base: {debian: …}` or `base: {alpine: …}`")),
                 }
             }
         }
@@ -360,6 +362,21 @@ impl Reader {
             out.push(name);
         }
         Ok(out)
+    }
+
+    fn alpine(&self, node: &Node) -> Result<Base> {
+        let f = self.ctx.map(node, "`base.alpine`", &["repositories", "keys", "packages"])?;
+        let mut repositories = Vec::new();
+        for r in self.ctx.strings(f.required("repositories")?, "`repositories`")? {
+            repositories.push(match r.strip_prefix('@').and_then(|r| r.split_once(char::is_whitespace)) {
+                Some((tag, loc)) => (Some(tag.to_string()), loc.trim().to_string()),
+                None => (None, r),
+            });
+        }
+        let keys =
+            self.ctx.strings(f.required("keys")?, "`keys`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect();
+        let packages = f.get("packages").map(|n| self.ctx.strings(n, "`packages`")).transpose()?.unwrap_or_default();
+        Ok(Base::Alpine(crate::source::apk::Spec { repositories, keys, packages }))
     }
 
     fn debian(&self, node: &Node) -> Result<Base> {

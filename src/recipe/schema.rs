@@ -49,6 +49,7 @@ impl Compression {
 pub enum Base {
     Scratch,
     Debian(crate::source::deb::Spec),
+    Alpine(crate::source::apk::Spec),
 }
 
 /// A value that is either the same for every architecture or given per architecture.

@@ -8,6 +8,7 @@
 //! What is here today: the formats and the chain of trust. Resolution, installation and the
 //! recipe's `base: {alpine: …}` are the rest of the Alpine issue.
 
+pub mod install;
 pub mod resolve;
 pub mod version;
 
@@ -39,13 +40,30 @@ pub type Member = (Vec<u8>, Vec<u8>);
 
 /// Splits the concatenated gzip members of an APK file or index.
 pub fn members(bytes: &[u8], file: &str) -> Result<Vec<Member>, Error> {
+    members_limited(bytes, file, DEFAULT_LIMIT)
+}
+
+/// No member may decompress to more than this unless the index says the package is larger.
+pub const DEFAULT_LIMIT: u64 = 1 << 30;
+
+/// Like [`members`], refusing any member that decompresses to more than `limit` bytes
+/// (a gzip bomb) before it is all in memory.
+pub fn members_limited(bytes: &[u8], file: &str, limit: u64) -> Result<Vec<Member>, Error> {
     let mut out = Vec::new();
     let mut rest = bytes;
     while !rest.is_empty() {
         let mut d = flate2::bufread::GzDecoder::new(rest);
         let mut content = Vec::new();
-        d.read_to_end(&mut content)
+        (&mut d)
+            .take(limit + 1)
+            .read_to_end(&mut content)
             .map_err(|e| Error::Format { file: file.into(), why: format!("gzip member {}: {e}", out.len() + 1) })?;
+        if content.len() as u64 > limit {
+            return Err(Error::Format {
+                file: file.into(),
+                why: format!("gzip member {}: decompresses to more than {limit} bytes", out.len() + 1),
+            });
+        }
         let left = d.into_inner();
         let used = rest.len() - left.len();
         out.push((rest[..used].to_vec(), content));
@@ -217,6 +235,8 @@ pub fn control_checksum(control_member: &[u8]) -> String {
 /// A package checked against its index record.
 pub struct Package {
     pub pkginfo: BTreeMap<String, Vec<String>>,
+    /// Maintainer scripts from the control member (`.pre-install`, `.post-install`, …).
+    pub scripts: BTreeMap<String, Vec<u8>>,
     /// The data member, decompressed (a tar stream).
     pub data: Vec<u8>,
 }
@@ -225,10 +245,18 @@ pub struct Package {
 /// SHA-1 must equal `C:`, the data member's SHA-256 must equal `.PKGINFO`'s `datahash`, and a
 /// signature member, when present, must verify.
 pub fn read_package(bytes: &[u8], record: &Record, keys: &Keys, file: &str) -> Result<Package, Error> {
-    let parts = members(bytes, file).map_err(|e| match e {
-        // Name the member by its role: three members are signature, control, data.
+    // A package may not decompress to much more than the index says it installs.
+    let limit =
+        record.get('I').and_then(|i| i.parse::<u64>().ok()).map_or(DEFAULT_LIMIT, |i| i.saturating_mul(2) + (16 << 20));
+    let parts = members_limited(bytes, file, limit).map_err(|e| match e {
+        // Name the member by its role: signed packages start with a signature member.
         Error::Format { file, why } => {
-            let roles = ["signature", "control", "data"];
+            let signed = {
+                let mut head = Vec::new();
+                let _ = flate2::bufread::GzDecoder::new(bytes).take(512).read_to_end(&mut head);
+                head.starts_with(b".SIGN.")
+            };
+            let roles: &[&str] = if signed { &["signature", "control", "data"] } else { &["control", "data"] };
             let why = roles
                 .iter()
                 .enumerate()
@@ -277,5 +305,133 @@ pub fn read_package(bytes: &[u8], record: &Record, keys: &Keys, file: &str) -> R
             return Err(Error::Mismatch { file: file.into(), member: "data", expected: want.clone(), actual: got });
         }
     }
-    Ok(Package { pkginfo, data: data.1.clone() })
+    let scripts = files
+        .into_iter()
+        .filter(|(n, _)| n.starts_with('.') && n != ".PKGINFO" && !n.starts_with(".SIGN"))
+        .filter(|(n, _)| n.contains("install") || n.contains("upgrade") || n.contains("deinstall") || n == ".trigger")
+        .collect();
+    Ok(Package { pkginfo, scripts, data: data.1.clone() })
+}
+
+/// The recipe's `base: {alpine: …}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Spec {
+    /// `(tag, location)`: a URL or a local directory holding `<arch>/APKINDEX.tar.gz`.
+    pub repositories: Vec<(Option<String>, String)>,
+    pub keys: Vec<std::path::PathBuf>,
+    pub packages: Vec<String>,
+}
+
+/// One package pinned for one architecture and layer, as the lock records it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+pub struct Pin {
+    pub arch: String,
+    pub layer: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub repository: String,
+    pub checksum: String,
+    pub size: u64,
+    /// The index's `I:` (installed size), which bounds decompression.
+    #[serde(default)]
+    pub installed_size: u64,
+    pub url: String,
+    #[serde(default)]
+    pub sha256: String,
+}
+
+/// Alpine's name for an architecture.
+pub fn arch_name(a: crate::platform::Arch) -> &'static str {
+    use crate::platform::Arch;
+    match a {
+        Arch::Amd64 => "x86_64",
+        Arch::Arm64 => "aarch64",
+        Arch::ArmV7 => "armv7",
+        Arch::ArmV6 => "armhf",
+        Arch::I386 => "x86",
+        Arch::Ppc64le => "ppc64le",
+        Arch::S390x => "s390x",
+        Arch::Riscv64 => "riscv64",
+    }
+}
+
+/// Reads a repository location: a local path (relative to `dir`) or a URL.
+pub fn fetch_location(location: &str, dir: &Path, cache: &Path) -> Result<Vec<u8>, String> {
+    if location.starts_with("http://") || location.starts_with("https://") {
+        crate::source::fetch::get_revalidated(location, location, cache).map_err(|e| e.to_string())
+    } else {
+        let p = dir.join(location);
+        std::fs::read(&p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+    }
+}
+
+/// Resolves every layer's requests for every architecture and checks the architectures
+/// agree on versions. Returns the pins (without their sha256, known once fetched).
+pub fn resolve_all(
+    spec: &Spec,
+    layers: &[(String, Vec<String>)],
+    archs: &[crate::platform::Arch],
+    dir: &Path,
+    cache: &Path,
+) -> Result<Vec<Pin>, String> {
+    let key_paths: Vec<&Path> = spec.keys.iter().map(|p| p.as_path()).collect();
+    let keys = Keys::load(&key_paths).map_err(|e| e.to_string())?;
+    let mut pins = Vec::new();
+    let mut per_arch: Vec<(String, Vec<(String, String)>)> = Vec::new();
+    for &a in archs {
+        let arch = arch_name(a);
+        let mut indexes = Vec::new();
+        for (tag, loc) in &spec.repositories {
+            let where_ = format!("{}/{arch}/APKINDEX.tar.gz", loc.trim_end_matches('/'));
+            let bytes = fetch_location(&where_, dir, cache)?;
+            let idx = read_index(&bytes, &keys, &where_).map_err(|e| e.to_string())?;
+            indexes.push((tag.clone(), loc.clone(), idx));
+        }
+        let available: Vec<resolve::Available<'_>> = indexes
+            .iter()
+            .flat_map(|(tag, _, idx)| {
+                idx.records.iter().map(move |r| resolve::Available { record: r, tag: tag.as_deref() })
+            })
+            .collect();
+        let repo_of: BTreeMap<*const Record, &str> = indexes
+            .iter()
+            .flat_map(|(_, loc, idx)| idx.records.iter().map(move |r| (r as *const Record, loc.as_str())))
+            .collect();
+        let mut r = resolve::Resolver::new(available);
+        let mut names = Vec::new();
+        for (layer, requests) in layers {
+            let before = r.chosen.len();
+            for req in requests {
+                r.install(req).map_err(|e| format!("{arch}: {e}"))?;
+            }
+            for rec in &r.chosen_records()[before..] {
+                let repo = repo_of.get(&(*rec as *const Record)).copied().unwrap_or("");
+                names.push((rec.name().to_string(), rec.version().to_string()));
+                pins.push(Pin {
+                    arch: a.name().into(),
+                    layer: layer.clone(),
+                    name: rec.name().into(),
+                    version: rec.version().into(),
+                    architecture: rec.get('A').unwrap_or(arch).into(),
+                    repository: repo.into(),
+                    checksum: rec.get('C').unwrap_or("").into(),
+                    size: rec.get('S').and_then(|s| s.parse().ok()).unwrap_or(0),
+                    installed_size: rec.get('I').and_then(|s| s.parse().ok()).unwrap_or(0),
+                    url: format!("{}/{arch}/{}-{}.apk", repo.trim_end_matches('/'), rec.name(), rec.version()),
+                    sha256: String::new(),
+                });
+            }
+        }
+        per_arch.push((arch.to_string(), names));
+    }
+    // The same versions for every architecture of one image.
+    let records: Vec<Vec<Record>> = per_arch
+        .iter()
+        .map(|(_, n)| n.iter().map(|(p, v)| Record { fields: vec![('P', p.clone()), ('V', v.clone())] }).collect())
+        .collect();
+    let refs: Vec<(String, Vec<&Record>)> =
+        per_arch.iter().zip(&records).map(|((a, _), rs)| (a.clone(), rs.iter().collect())).collect();
+    resolve::same_everywhere(&refs)?;
+    Ok(pins)
 }

@@ -135,7 +135,7 @@ pub struct Resolver<'a> {
     available: Vec<Available<'a>>,
     by_name: BTreeMap<&'a str, Vec<usize>>,
     providers: BTreeMap<String, Vec<(usize, Option<String>)>>,
-    /// Chosen packages by name, in order of choice.
+    /// Chosen packages, dependencies before the packages that need them (install order).
     pub chosen: Vec<usize>,
     installed: BTreeMap<&'a str, usize>,
 }
@@ -270,7 +270,6 @@ impl<'a> Resolver<'a> {
             return Err(e);
         }
         self.installed.insert(r.name(), i);
-        self.chosen.push(i);
         chain.push(self.label(i));
         let mut own: Vec<&str> = tags.to_vec();
         if let Some(t) = self.available[i].tag {
@@ -295,6 +294,7 @@ impl<'a> Resolver<'a> {
             self.mark(c, &own, chain)?;
         }
         chain.pop();
+        self.chosen.push(i);
         Ok(())
     }
 
@@ -324,7 +324,7 @@ impl<'a> Resolver<'a> {
         }
     }
 
-    /// The chosen records, in the order they were chosen.
+    /// The chosen records, dependencies first.
     pub fn chosen_records(&self) -> Vec<&'a Record> {
         self.chosen.iter().map(|&i| self.record(i)).collect()
     }

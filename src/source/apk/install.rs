@@ -1,0 +1,404 @@
+//! Laying verified APKs into a layer tree, and doing natively what apk's scripts and
+//! triggers would have: the installed database (`lib/apk/db/installed`, with every file and
+//! its `Z:Q1…` SHA-1), `/etc/apk/world`, `arch`, `repositories`, `keys/`, maintainer scripts
+//! kept (not run) in `lib/apk/db/scripts.tar`, and busybox applet links. Accounts need
+//! nothing special: alpine-baselayout ships `/etc/passwd` and `/etc/group` as files, and the
+//! configuration layer merges the recipe's users into them.
+
+use super::{Error, Package};
+use crate::digest::{Digest, HashWriter};
+use crate::source::archive::{BadName, clean_name};
+use crate::store::Store;
+use crate::tree::{Content, Entry, ImagePath, Kind, Tree};
+use sha1::Digest as _;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    File { digest: Digest, size: u64 },
+    Symlink(String),
+    Hardlink(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApkEntry {
+    pub path: String,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    /// `Q1` + base64 SHA-1 of the content (of the target for symlinks), as apk records it.
+    pub checksum: Option<String>,
+}
+
+fn q1(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    format!("Q1{}", base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(bytes)))
+}
+
+/// Reads a package's data member (a tar stream), storing file contents by digest. Names
+/// that are absolute or climb with `..` are refused, naming the path.
+pub fn entries(store: &Store, data: &[u8], file: &str) -> Result<Vec<ApkEntry>, Error> {
+    let fmt = |why: String| Error::Format { file: file.into(), why };
+    let mut out = Vec::new();
+    let mut ar = tar::Archive::new(data);
+    for e in ar.entries().map_err(|e| fmt(format!("data member: {e}")))? {
+        let mut e = e.map_err(|e| fmt(format!("data member: {e}")))?;
+        let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
+        let path = match clean_name(&raw) {
+            Ok(Some(p)) => p,
+            Ok(None) => continue,
+            Err(BadName::Absolute) => return Err(fmt(format!("data member holds `{raw}`, an absolute path"))),
+            Err(BadName::Climbs) => {
+                return Err(fmt(format!("data member holds `{raw}`, which is outside the root (`..`)")));
+            }
+        };
+        let h = e.header();
+        let (mode, uid, gid) =
+            (h.mode().unwrap_or(0o644) & 0o7777, h.uid().unwrap_or(0) as u32, h.gid().unwrap_or(0) as u32);
+        let link = e.link_name_bytes().map(|l| String::from_utf8_lossy(&l).into_owned());
+        let (kind, checksum) = match h.entry_type() {
+            tar::EntryType::Directory => (EntryKind::Dir, None),
+            tar::EntryType::Symlink => {
+                let t = link.unwrap_or_default();
+                let c = q1(t.as_bytes());
+                (EntryKind::Symlink(t), Some(c))
+            }
+            tar::EntryType::Link => {
+                let t = link.unwrap_or_default();
+                let t = clean_name(&t)
+                    .ok()
+                    .flatten()
+                    .ok_or_else(|| fmt(format!("data member holds a bad hard link `{raw}`")))?;
+                (EntryKind::Hardlink(t), None)
+            }
+            tar::EntryType::Regular | tar::EntryType::Continuous => {
+                let mut bytes = Vec::new();
+                e.read_to_end(&mut bytes).map_err(|err| fmt(format!("data member: `{raw}` is truncated: {err}")))?;
+                let mut w = HashWriter::new(store.temp()?);
+                std::io::Write::write_all(&mut w, &bytes)?;
+                let (tmp, digest, size) = w.finish();
+                if !store.has_blob(&digest) {
+                    store.commit(tmp, &digest, false)?;
+                }
+                (EntryKind::File { digest, size }, Some(q1(&bytes)))
+            }
+            tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
+            _ => return Err(fmt(format!("data member holds `{raw}`, a device or other special file"))),
+        };
+        out.push(ApkEntry { path, kind, mode, uid, gid, checksum });
+    }
+    Ok(out)
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Error {
+        Error::Format { file: "the cache".into(), why: e.to_string() }
+    }
+}
+
+/// One package ready to lay down.
+pub struct Pkg<'a> {
+    pub name: &'a str,
+    pub version: &'a str,
+    /// The index's `C:` checksum.
+    pub checksum: &'a str,
+    /// The `.apk` file's size (`S:`).
+    pub file_size: u64,
+    pub package: &'a Package,
+    pub entries: Vec<ApkEntry>,
+}
+
+fn info<'a>(p: &'a Package, key: &str) -> Vec<&'a str> {
+    p.pkginfo.get(key).map(|v| v.iter().map(String::as_str).collect()).unwrap_or_default()
+}
+
+/// Adds the packages' files to `tree`; the same path from two packages is an error unless the
+/// content is the same or the later one `replaces` the earlier.
+pub fn lay(store: &Store, pkgs: &[Pkg<'_>], tree: &mut Tree) -> Result<(), Error> {
+    let mut owner: BTreeMap<String, (usize, Digest)> = BTreeMap::new();
+    for (i, p) in pkgs.iter().enumerate() {
+        let origin: Arc<str> = Arc::from(format!("package `{}`", p.name));
+        for e in &p.entries {
+            let Some(path) = ImagePath::new(&e.path) else { continue };
+            let mut entry = match &e.kind {
+                EntryKind::Dir => {
+                    if tree.get(&path).is_some() {
+                        continue;
+                    }
+                    Entry::dir(e.mode, e.uid, e.gid, origin.clone())
+                }
+                EntryKind::File { digest, size } => {
+                    if let Some((j, d)) = owner.get(&e.path)
+                        && d != digest
+                    {
+                        let replaces = |a: &Pkg<'_>, b: &Pkg<'_>| {
+                            info(a.package, "replaces")
+                                .iter()
+                                .any(|r| r.split(['=', '<', '>', '~']).next() == Some(b.name))
+                        };
+                        if replaces(&pkgs[*j], p) {
+                            continue; // the earlier package replaces this one: its file stays
+                        }
+                        if !replaces(p, &pkgs[*j]) {
+                            return Err(Error::Format {
+                                file: format!("package `{}`", p.name),
+                                why: format!(
+                                    "`/{}` is also in `{}` with other content, and neither replaces the other",
+                                    e.path, pkgs[*j].name
+                                ),
+                            });
+                        }
+                    }
+                    owner.insert(e.path.clone(), (i, *digest));
+                    Entry::file(Content::Stored(store.blob_path(digest)), *size, *digest, e.mode, origin.clone())
+                }
+                EntryKind::Symlink(t) => Entry::symlink(t.clone(), origin.clone()),
+                EntryKind::Hardlink(t) => Entry {
+                    kind: Kind::Hardlink(ImagePath::new(t).expect("cleaned")),
+                    mode: e.mode,
+                    ..Entry::dir(0, 0, 0, origin.clone())
+                },
+            };
+            entry.uid = e.uid;
+            entry.gid = e.gid;
+            if let Some(old) = tree.get_mut(&path)
+                && !old.is_dir()
+            {
+                *old = entry;
+                continue;
+            }
+            let _ = tree.insert(path, entry);
+        }
+    }
+    Ok(())
+}
+
+fn put(tree: &mut Tree, path: &str, bytes: Vec<u8>, mode: u32) {
+    let p = ImagePath::new(path).expect("static path");
+    let e = Entry::bytes(bytes, mode, Arc::from("apk database"));
+    if let Some(old) = tree.get_mut(&p) {
+        *old = e;
+    } else {
+        let _ = tree.insert(p, e);
+    }
+}
+
+/// `lib/apk/db/installed` (the layers' below plus these), `scripts.tar`, and `/etc/apk/*`.
+pub fn database(
+    below: Option<&str>,
+    pkgs: &[Pkg<'_>],
+    world: &[String],
+    arch: &str,
+    repositories: &[String],
+    keys: &[(String, Vec<u8>)],
+    tree: &mut Tree,
+) {
+    let mut db = below.map(str::to_string).unwrap_or_default();
+    for p in pkgs {
+        let pi = |k: &str| info(p.package, k).join(" ");
+        let mut rec = format!(
+            "C:{}\nP:{}\nV:{}\nA:{}\nS:{}\nI:{}\nT:{}\nU:{}\nL:{}\no:{}\nm:{}\nt:{}\nc:{}\n",
+            p.checksum,
+            p.name,
+            p.version,
+            pi("arch"),
+            p.file_size,
+            pi("size"),
+            pi("pkgdesc"),
+            pi("url"),
+            pi("license"),
+            pi("origin"),
+            pi("maintainer"),
+            pi("builddate"),
+            pi("commit")
+        );
+        for (letter, key) in
+            [('D', "depend"), ('p', "provides"), ('i', "install_if"), ('k', "provider_priority"), ('r', "replaces")]
+        {
+            let v = pi(key);
+            if !v.is_empty() {
+                rec.push_str(&format!("{letter}:{v}\n"));
+            }
+        }
+        // Files grouped under their directory, in the package's order.
+        let mut dir: Option<String> = None;
+        for e in &p.entries {
+            match &e.kind {
+                EntryKind::Dir => {
+                    rec.push_str(&format!("F:{}\n", e.path));
+                    if (e.uid, e.gid, e.mode) != (0, 0, 0o755) {
+                        rec.push_str(&format!("M:{}:{}:{:o}\n", e.uid, e.gid, e.mode));
+                    }
+                    dir = Some(e.path.clone());
+                }
+                _ => {
+                    let (parent, name) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
+                    if dir.as_deref() != Some(parent) && !parent.is_empty() {
+                        rec.push_str(&format!("F:{parent}\n"));
+                        dir = Some(parent.to_string());
+                    }
+                    rec.push_str(&format!("R:{name}\n"));
+                    if (e.uid, e.gid, e.mode) != (0, 0, 0o644) && !matches!(e.kind, EntryKind::Symlink(_)) {
+                        rec.push_str(&format!("a:{}:{}:{:o}\n", e.uid, e.gid, e.mode));
+                    }
+                    if let Some(c) = &e.checksum {
+                        rec.push_str(&format!("Z:{c}\n"));
+                    }
+                }
+            }
+        }
+        db.push_str(&rec);
+        db.push('\n');
+    }
+    put(tree, "lib/apk/db/installed", db.into_bytes(), 0o644);
+    let mut world: Vec<String> = world.to_vec();
+    world.sort();
+    world.dedup();
+    put(tree, "etc/apk/world", format!("{}\n", world.join("\n")).into_bytes(), 0o644);
+    put(tree, "etc/apk/arch", format!("{arch}\n").into_bytes(), 0o644);
+    put(
+        tree,
+        "etc/apk/repositories",
+        repositories.iter().map(|r| format!("{r}\n")).collect::<String>().into_bytes(),
+        0o644,
+    );
+    for (name, bytes) in keys {
+        put(tree, &format!("etc/apk/keys/{name}"), bytes.clone(), 0o644);
+    }
+    // Maintainer scripts are kept, as apk keeps them, and never run.
+    let mut scripts = Tree::default();
+    for p in pkgs {
+        for (name, bytes) in p.package.scripts.iter() {
+            let member = format!("{}-{}.{}.{}", p.name, p.version, p.checksum, name.trim_start_matches('.'));
+            let _ = scripts.insert(
+                ImagePath::new(&member).expect("valid"),
+                Entry::bytes(bytes.clone(), 0o755, Arc::from("scripts")),
+            );
+        }
+    }
+    if !scripts.is_empty() {
+        let mut w = crate::layer::tar::TarWriter::new(Vec::new());
+        for (p, e) in scripts.iter() {
+            w.entry(p, e, 0).expect("in-memory tar");
+        }
+        put(tree, "lib/apk/db/scripts.tar", w.finish().expect("in-memory tar"), 0o644);
+    }
+}
+
+/// Applets linked when a busybox package is installed without `/etc/busybox-paths.d`.
+pub const BUSYBOX_APPLETS: &[&str] = &[
+    "/bin/ash",
+    "/bin/cat",
+    "/bin/chgrp",
+    "/bin/chmod",
+    "/bin/chown",
+    "/bin/cp",
+    "/bin/date",
+    "/bin/dd",
+    "/bin/df",
+    "/bin/echo",
+    "/bin/egrep",
+    "/bin/false",
+    "/bin/fgrep",
+    "/bin/grep",
+    "/bin/gunzip",
+    "/bin/gzip",
+    "/bin/hostname",
+    "/bin/kill",
+    "/bin/ln",
+    "/bin/ls",
+    "/bin/mkdir",
+    "/bin/mknod",
+    "/bin/mktemp",
+    "/bin/more",
+    "/bin/mount",
+    "/bin/mv",
+    "/bin/netstat",
+    "/bin/ping",
+    "/bin/ps",
+    "/bin/pwd",
+    "/bin/rm",
+    "/bin/rmdir",
+    "/bin/sed",
+    "/bin/sh",
+    "/bin/sleep",
+    "/bin/stat",
+    "/bin/stty",
+    "/bin/su",
+    "/bin/sync",
+    "/bin/tar",
+    "/bin/touch",
+    "/bin/true",
+    "/bin/umount",
+    "/bin/uname",
+    "/bin/vi",
+    "/bin/zcat",
+    "/sbin/ifconfig",
+    "/sbin/ip",
+    "/sbin/route",
+    "/sbin/sysctl",
+    "/usr/bin/[",
+    "/usr/bin/[[",
+    "/usr/bin/awk",
+    "/usr/bin/basename",
+    "/usr/bin/cut",
+    "/usr/bin/dirname",
+    "/usr/bin/du",
+    "/usr/bin/env",
+    "/usr/bin/expr",
+    "/usr/bin/find",
+    "/usr/bin/free",
+    "/usr/bin/head",
+    "/usr/bin/id",
+    "/usr/bin/less",
+    "/usr/bin/nc",
+    "/usr/bin/nslookup",
+    "/usr/bin/printf",
+    "/usr/bin/readlink",
+    "/usr/bin/realpath",
+    "/usr/bin/sort",
+    "/usr/bin/tail",
+    "/usr/bin/tee",
+    "/usr/bin/test",
+    "/usr/bin/tr",
+    "/usr/bin/uniq",
+    "/usr/bin/wc",
+    "/usr/bin/wget",
+    "/usr/bin/which",
+    "/usr/bin/whoami",
+    "/usr/bin/xargs",
+    "/usr/bin/yes",
+];
+
+/// Busybox applet links (`busybox --install -s`): the paths listed under
+/// `/etc/busybox-paths.d/` when the package ships them, else [`BUSYBOX_APPLETS`]. Paths that
+/// exist already are left alone.
+pub fn busybox_links(view: &crate::tree::View, tree: &mut Tree) -> std::io::Result<()> {
+    let binary = ["bin/busybox", "usr/bin/busybox"]
+        .into_iter()
+        .find(|p| view.get(&ImagePath::new(p).expect("static")).is_some());
+    let Some(binary) = binary else { return Ok(()) };
+    let mut paths: Vec<String> = Vec::new();
+    for p in view.paths_under("etc/busybox-paths.d") {
+        if let Some(text) = view.read(&format!("/{p}"))? {
+            paths.extend(
+                String::from_utf8_lossy(&text).lines().map(str::trim).filter(|l| l.starts_with('/')).map(String::from),
+            );
+        }
+    }
+    if paths.is_empty() {
+        paths = BUSYBOX_APPLETS.iter().map(|s| s.to_string()).collect();
+    }
+    for p in paths {
+        let Some(ip) = ImagePath::new(&p) else { continue };
+        if view.get(&ip).is_some() || tree.get(&ip).is_some() {
+            continue;
+        }
+        let _ = tree.insert(ip, Entry::symlink(format!("/{binary}"), Arc::from("busybox applets")));
+    }
+    Ok(())
+}

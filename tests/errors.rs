@@ -229,8 +229,8 @@ const MORE: &[(&str, &str, &str)] = &[
     ),
     (
         "base_map",
-        "name: x\nbase: {alpine: {branch: v3.20}}\n",
-        "error: r.yml:2:8: base `alpine` is not supported by this version of assemble\n  |\n2 | base: {alpine: {branch: v3.20}}\n  |        ^\nhint: use `base: scratch` or `base: {debian: …}`\n",
+        "name: x\nbase: {image: example/caddy:2}\n",
+        "error: r.yml:2:8: base `image` is not supported by this version of assemble\n  |\n2 | base: {image: example/caddy:2}\n  |        ^\nhint: use `base: scratch`, `base: {debian: …}` or `base: {alpine: …}`\n",
     ),
     (
         "both",

@@ -212,3 +212,28 @@ fn hostile_packages_are_refused_naming_the_path() {
     assert_eq!(run.code, 1);
     assert!(run.stderr.starts_with("error: `truncated-1.0-r0.apk`: data member: "), "{}", run.stderr);
 }
+
+#[test]
+fn busybox_applets_are_linked_from_its_paths_list() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let data = gz(&raw_tar(&[
+        ("bin".into(), vec![], b'5', String::new()),
+        file("bin/busybox", b"\x7fELF fake busybox\n"),
+        file("etc/busybox-paths.d/busybox", b"/bin/sh\n/bin/ls\n/usr/bin/wget\n"),
+    ]));
+    let repo_dir = hostile_repo(t, &[("busybox", data, 1000)]);
+    std::fs::write(
+        t.join("alp.yml"),
+        recipe(&repo_dir, &t.join("keys/test.rsa.pub"), "busybox").replace("archs: [amd64, arm64]", "archs: [amd64]"),
+    )
+    .unwrap();
+    assemble(t, &t.join("c"), &["build", "alp.yml", "-o", "oci:bb"], &[]).ok();
+    let out = sh(t, "umoci unpack --image bb:latest b");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let root = t.join("b/rootfs");
+    for applet in ["bin/sh", "bin/ls", "usr/bin/wget"] {
+        assert_eq!(std::fs::read_link(root.join(applet)).unwrap().to_str(), Some("/bin/busybox"), "{applet}");
+    }
+    assert!(!root.join("bin/cat").exists(), "only the applets the package lists");
+}

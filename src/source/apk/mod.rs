@@ -5,8 +5,8 @@
 //! after it, by one of the given keys; a package's control member must hash (SHA-1) to the
 //! index's `C:Q1…`; its data member must hash (SHA-256) to `.PKGINFO`'s `datahash`.
 //!
-//! What is here today: the formats and the chain of trust. Resolution, installation and the
-//! recipe's `base: {alpine: …}` are the rest of the Alpine issue.
+//! [`resolve`] chooses packages as `apk add` would; [`install`] lays them into a layer and
+//! writes apk's database; [`resolve_all`] is what a build calls for `base: {alpine: …}`.
 
 pub mod install;
 pub mod resolve;

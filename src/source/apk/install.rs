@@ -178,7 +178,8 @@ pub fn lay(store: &Store, pkgs: &[Pkg<'_>], tree: &mut Tree) -> Result<(), Error
 }
 
 fn put(tree: &mut Tree, path: &str, bytes: Vec<u8>, mode: u32) {
-    let p = ImagePath::new(path).expect("static path");
+    // Paths here are built from package names; one that is not a valid path is skipped.
+    let Some(p) = ImagePath::new(path) else { return };
     let e = Entry::bytes(bytes, mode, Arc::from("apk database"));
     if let Some(old) = tree.get_mut(&p) {
         *old = e;

@@ -143,7 +143,8 @@ fn bytes_entry(text: impl Into<Vec<u8>>, mode: u32, what: &str) -> Entry {
 }
 
 fn put(tree: &mut Tree, path: &str, e: Entry) {
-    let p = ImagePath::new(path).expect("static path");
+    // Paths here are built from package names; one that is not a valid path is skipped.
+    let Some(p) = ImagePath::new(path) else { return };
     if let Some(old) = tree.get_mut(&p) {
         *old = e;
     } else {

@@ -66,6 +66,17 @@ impl Store {
         Ok(path)
     }
 
+    /// Streams `r` into the store, hashing as it goes; returns its digest and size.
+    pub fn put_reader(&self, r: &mut impl io::Read) -> io::Result<(Digest, u64)> {
+        let mut w = crate::digest::HashWriter::new(self.temp()?);
+        io::copy(r, &mut w)?;
+        let (tmp, digest, size) = w.finish();
+        if !self.has_blob(&digest) {
+            self.commit(tmp, &digest, false)?;
+        }
+        Ok((digest, size))
+    }
+
     pub fn put_bytes(&self, bytes: &[u8], private: bool) -> io::Result<(Digest, PathBuf)> {
         let d = Digest::of(bytes);
         let path = self.blob_path(&d);

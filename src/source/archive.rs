@@ -4,7 +4,7 @@
 //! that the layer tree is built from. Member names that are absolute or climb out with
 //! `..` are refused.
 
-use crate::digest::{Digest, HashWriter};
+use crate::digest::Digest;
 use crate::recipe::ArchiveKind;
 use crate::store::Store;
 use std::io::{self, Read};
@@ -136,7 +136,7 @@ pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str) -> R
                 })?)
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
-                let (digest, size) = store_member(store, &mut entry).map_err(read_err)?;
+                let (digest, size) = store.put_reader(&mut entry).map_err(read_err)?;
                 MemberKind::File { digest, size }
             }
             tar::EntryType::XGlobalHeader
@@ -154,17 +154,6 @@ pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str) -> R
         members.push(Member { path, kind, mode });
     }
     Ok(members)
-}
-
-fn store_member(store: &Store, r: &mut impl Read) -> io::Result<(Digest, u64)> {
-    let tmp = store.temp()?;
-    let mut w = HashWriter::new(tmp);
-    io::copy(r, &mut w)?;
-    let (tmp, digest, size) = w.finish();
-    if !store.has_blob(&digest) {
-        store.commit(tmp, &digest, false)?;
-    }
-    Ok((digest, size))
 }
 
 fn unpack_zip(store: &Store, file: &Path, display: &str) -> Result<Vec<Member>, Error> {
@@ -188,7 +177,7 @@ fn unpack_zip(store: &Store, file: &Path, display: &str) -> Result<Vec<Member>, 
             entry.read_to_string(&mut target).map_err(read_err)?;
             MemberKind::Symlink(target)
         } else {
-            let (digest, size) = store_member(store, &mut entry).map_err(read_err)?;
+            let (digest, size) = store.put_reader(&mut entry).map_err(read_err)?;
             MemberKind::File { digest, size }
         };
         let default = if matches!(kind, MemberKind::Dir) { 0o755 } else { 0o644 };

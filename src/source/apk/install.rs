@@ -6,7 +6,7 @@
 //! configuration layer merges the recipe's users into them.
 
 use super::{Error, Package};
-use crate::digest::{Digest, HashWriter};
+use crate::digest::Digest;
 use crate::source::archive::{BadName, clean_name};
 use crate::store::Store;
 use crate::tree::{Content, Entry, ImagePath, Kind, Tree};
@@ -78,12 +78,7 @@ pub fn entries(store: &Store, data: &[u8], file: &str) -> Result<Vec<ApkEntry>, 
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 let mut bytes = Vec::new();
                 e.read_to_end(&mut bytes).map_err(|err| fmt(format!("data member: `{raw}` is truncated: {err}")))?;
-                let mut w = HashWriter::new(store.temp()?);
-                std::io::Write::write_all(&mut w, &bytes)?;
-                let (tmp, digest, size) = w.finish();
-                if !store.has_blob(&digest) {
-                    store.commit(tmp, &digest, false)?;
-                }
+                let (digest, size) = store.put_reader(&mut &bytes[..])?;
                 (EntryKind::File { digest, size }, Some(q1(&bytes)))
             }
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,

@@ -3,7 +3,7 @@
 //! digest; nothing is written under a package's own paths. Member names that are absolute
 //! or climb out with `..` are refused.
 
-use crate::digest::{Digest, HashWriter};
+use crate::digest::Digest;
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -141,13 +141,7 @@ pub fn read(store: &Store, file: &Path, display: &str) -> Result<Deb, Error> {
                         Kind::Hardlink(clean(display, &t)?.ok_or_else(|| fmt("hard link to the root"))?)
                     }
                     tar::EntryType::Regular | tar::EntryType::Continuous => {
-                        let tmp = store.temp().map_err(rerr)?;
-                        let mut w = HashWriter::new(tmp);
-                        io::copy(&mut e, &mut w).map_err(rerr)?;
-                        let (tmp, digest, size) = w.finish();
-                        if !store.has_blob(&digest) {
-                            store.commit(tmp, &digest, false).map_err(rerr)?;
-                        }
+                        let (digest, size) = store.put_reader(&mut e).map_err(rerr)?;
                         Kind::File { digest, size }
                     }
                     tar::EntryType::XGlobalHeader

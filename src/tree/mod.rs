@@ -55,8 +55,18 @@ impl ImagePath {
 }
 
 impl Ord for ImagePath {
+    /// Component by component, computed without splitting: byte order with `/` ranked below
+    /// every other byte gives the same result, since no component contains `/`. (This is a
+    /// hot path: every tree and view operation compares paths.)
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.split('/').cmp(other.0.split('/'))
+        let rank = |b: u8| if b == b'/' { 0u16 } else { u16::from(b) + 1 };
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        for (x, y) in a.iter().zip(b) {
+            if x != y {
+                return rank(*x).cmp(&rank(*y));
+            }
+        }
+        a.len().cmp(&b.len())
     }
 }
 
@@ -336,6 +346,16 @@ mod tests {
 
     fn p(s: &str) -> ImagePath {
         ImagePath::new(s).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The fast comparison agrees with comparing the components one by one.
+        #[test]
+        fn order_is_component_wise(a in "[a-c./-]{0,8}", b in "[a-c./-]{0,8}") {
+            if let (Some(x), Some(y)) = (ImagePath::new(&format!("/{a}")), ImagePath::new(&format!("/{b}"))) {
+                proptest::prop_assert_eq!(x.cmp(&y), x.as_str().split('/').cmp(y.as_str().split('/')));
+            }
+        }
     }
 
     #[test]

@@ -523,8 +523,7 @@ impl<'a> Planner<'a> {
             .collect();
         deb::install::lay_files(self.store, &pkgs, tree, spec.merged_usr, first).map_err(deb::Error::from)?;
         let below_status = self.view.read("/var/lib/dpkg/status")?.map(|b| String::from_utf8_lossy(&b).into_owned());
-        deb::install::dpkg_database(self.store, below_status.as_deref(), &pkgs, tree, spec.merged_usr)
-            .map_err(deb::Error::from)?;
+        deb::install::dpkg_database(self.store, below_status.as_deref(), &pkgs, tree).map_err(deb::Error::from)?;
         let mut view = self.view.clone();
         view.apply(tree);
         if self.view.read("/etc/passwd")?.is_none() {

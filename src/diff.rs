@@ -233,6 +233,20 @@ pub fn json_changes(prefix: &str, a: &Value, b: &Value) -> Vec<String> {
         .collect()
 }
 
+/// What differs between two image configs: the runtime fields, `created`, then `extra`; when
+/// nothing else does, only the diff_ids (which follow from the layers).
+pub fn config_lines(a: (&Value, Option<&str>), b: (&Value, Option<&str>), extra: Vec<String>) -> Vec<String> {
+    let mut lines = json_changes("", a.0, b.0);
+    if a.1 != b.1 {
+        lines.push(format!("created: {} → {}", a.1.unwrap_or("-"), b.1.unwrap_or("-")));
+    }
+    lines.extend(extra);
+    if lines.is_empty() {
+        lines.push("only rootfs.diff_ids, which follow the layers".into());
+    }
+    lines
+}
+
 /// One difference, where it is and what it is.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Finding {
@@ -246,6 +260,17 @@ pub struct Finding {
 }
 
 impl Finding {
+    pub fn new(platform: impl Into<String>, part: impl Into<String>, summary: impl Into<String>) -> Finding {
+        Finding { platform: platform.into(), part: part.into(), summary: summary.into(), entries: vec![], more: 0 }
+    }
+
+    /// Adds detail lines, keeping the first [`SHOWN`] and counting the rest.
+    pub fn with_entries(mut self, lines: Vec<String>) -> Finding {
+        self.more = lines.len().saturating_sub(SHOWN);
+        self.entries = lines.into_iter().take(SHOWN).collect();
+        self
+    }
+
     pub fn render(&self) -> String {
         let mut out = if self.platform.is_empty() {
             format!("{}: {}\n", self.part, self.summary)
@@ -262,7 +287,8 @@ impl Finding {
     }
 }
 
-fn short(d: &str) -> String {
+/// `sha256:` and the first 12 hex digits.
+pub fn short(d: &str) -> String {
     let hex = d.strip_prefix("sha256:").unwrap_or(d);
     format!("sha256:{}", &hex[..hex.len().min(12)])
 }
@@ -286,18 +312,15 @@ pub fn layer_finding(
     } else {
         format!("{} → {}", short(da), short(db))
     };
-    let (mut entries, mut more) = (Vec::new(), 0);
-    if !same_content {
+    let entries = if same_content {
+        Vec::new()
+    } else {
         match (pa.filter(|p| p.is_file()), pb.filter(|p| p.is_file())) {
-            (Some(a), Some(b)) => {
-                let lines = layer_entries(&a, &b)?;
-                more = lines.len().saturating_sub(SHOWN);
-                entries = lines.into_iter().take(SHOWN).collect();
-            }
-            _ => entries.push("(the other layer's bytes are not available here to compare its files)".into()),
+            (Some(a), Some(b)) => layer_entries(&a, &b)?,
+            _ => vec!["(the other layer's bytes are not available here to compare its files)".into()],
         }
-    }
-    Ok(Finding { platform: platform.into(), part, summary, entries, more })
+    };
+    Ok(Finding::new(platform, part, summary).with_entries(entries))
 }
 
 /// Every difference between two opened images, platform by platform.
@@ -310,13 +333,7 @@ pub fn images(a: &Opened, b: &Opened) -> Result<Vec<Finding>, Error> {
     let pa: Vec<&str> = sa.platforms.iter().map(|p| p.platform.as_str()).collect();
     let pb: Vec<&str> = sb.platforms.iter().map(|p| p.platform.as_str()).collect();
     if pa != pb {
-        out.push(Finding {
-            platform: String::new(),
-            part: "platforms".into(),
-            summary: format!("{} → {}", pa.join(", "), pb.join(", ")),
-            entries: vec![],
-            more: 0,
-        });
+        out.push(Finding::new("", "platforms", format!("{} → {}", pa.join(", "), pb.join(", "))));
     }
     for x in &sa.platforms {
         let Some(y) = sb.platforms.iter().find(|p| p.platform == x.platform) else { continue };
@@ -324,28 +341,14 @@ pub fn images(a: &Opened, b: &Opened) -> Result<Vec<Finding>, Error> {
             continue;
         }
         if x.config != y.config {
-            let mut lines = json_changes("", &x.run_config, &y.run_config);
-            if x.created != y.created {
-                lines.push(format!(
-                    "created: {} → {}",
-                    x.created.as_deref().unwrap_or("-"),
-                    y.created.as_deref().unwrap_or("-")
-                ));
-            }
+            let mut extra = Vec::new();
             if x.layers.len() != y.layers.len() {
-                lines.push(format!("layers: {} → {}", x.layers.len(), y.layers.len()));
+                extra.push(format!("layers: {} → {}", x.layers.len(), y.layers.len()));
             }
-            if lines.is_empty() {
-                lines.push("only rootfs.diff_ids, which follow the layers".into());
-            }
-            let n = lines.len();
-            out.push(Finding {
-                platform: x.platform.clone(),
-                part: "config".into(),
-                summary: format!("{} → {}", short(&x.config), short(&y.config)),
-                entries: lines.into_iter().take(SHOWN).collect(),
-                more: n.saturating_sub(SHOWN),
-            });
+            let lines =
+                config_lines((&x.run_config, x.created.as_deref()), (&y.run_config, y.created.as_deref()), extra);
+            let summary = format!("{} → {}", short(&x.config), short(&y.config));
+            out.push(Finding::new(x.platform.clone(), "config", summary).with_entries(lines));
         }
         for (i, (la, lb)) in x.layers.iter().zip(&y.layers).enumerate() {
             if la.digest == lb.digest {
@@ -359,31 +362,13 @@ pub fn images(a: &Opened, b: &Opened) -> Result<Vec<Finding>, Error> {
             )?);
         }
         if out.iter().all(|f| f.platform != x.platform) && x.manifest != y.manifest {
-            out.push(Finding {
-                platform: x.platform.clone(),
-                part: "manifest".into(),
-                summary: format!(
-                    "{} → {} (annotations or media types)",
-                    short(x.manifest.as_deref().unwrap_or("")),
-                    short(y.manifest.as_deref().unwrap_or(""))
-                ),
-                entries: vec![],
-                more: 0,
-            });
+            let (ma, mb) = (short(x.manifest.as_deref().unwrap_or("")), short(y.manifest.as_deref().unwrap_or("")));
+            out.push(Finding::new(x.platform.clone(), "manifest", format!("{ma} → {mb} (annotations or media types)")));
         }
     }
     if out.is_empty() && sa.digest != sb.digest {
-        out.push(Finding {
-            platform: String::new(),
-            part: "index".into(),
-            summary: format!(
-                "{} → {} (annotations or platform order)",
-                short(sa.digest.as_deref().unwrap_or("")),
-                short(sb.digest.as_deref().unwrap_or(""))
-            ),
-            entries: vec![],
-            more: 0,
-        });
+        let (ia, ib) = (short(sa.digest.as_deref().unwrap_or("")), short(sb.digest.as_deref().unwrap_or("")));
+        out.push(Finding::new("", "index", format!("{ia} → {ib} (annotations or platform order)")));
     }
     Ok(out)
 }

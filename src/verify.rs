@@ -75,13 +75,7 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
     let locked_archs: Vec<&str> = recorded.platforms.iter().map(|p| p.arch.as_str()).collect();
     let built_archs: Vec<&str> = image.platforms.iter().map(|p| p.arch.name()).collect();
     if locked_archs != built_archs {
-        out.push(Finding {
-            platform: String::new(),
-            part: "platforms".into(),
-            summary: format!("{} → {}", locked_archs.join(", "), built_archs.join(", ")),
-            entries: vec![],
-            more: 0,
-        });
+        out.push(Finding::new("", "platforms", format!("{} → {}", locked_archs.join(", "), built_archs.join(", "))));
     }
     for p in &image.platforms {
         let Some(old) = recorded.platforms.iter().find(|l| l.arch == p.arch.name()) else { continue };
@@ -96,26 +90,15 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
             let new_config = p.config.value();
             let entries = match &old_config {
-                Some(o) => {
-                    let mut lines = diff::json_changes("", &o["config"], &new_config["config"]);
-                    if o["created"] != new_config["created"] {
-                        lines.push(format!("created: {} → {}", o["created"], new_config["created"]));
-                    }
-                    if lines.is_empty() {
-                        lines.push("only rootfs.diff_ids, which follow the layers".into());
-                    }
-                    lines
-                }
+                Some(o) => diff::config_lines(
+                    (&o["config"], o["created"].as_str()),
+                    (&new_config["config"], new_config["created"].as_str()),
+                    Vec::new(),
+                ),
                 None => vec!["(the recorded config is not in this cache to compare its fields)".into()],
             };
-            let n = entries.len();
-            out.push(Finding {
-                platform: label.clone(),
-                part: "config".into(),
-                summary: format!("{} → {}", short(&old.config), short(&p.config.digest)),
-                entries: entries.into_iter().take(diff::SHOWN).collect(),
-                more: n.saturating_sub(diff::SHOWN),
-            });
+            let summary = format!("{} → {}", short(&old.config), short(&p.config.digest));
+            out.push(Finding::new(label.clone(), "config", summary).with_entries(entries));
         }
         for (i, (ol, nl)) in old.layers.iter().zip(&p.layers).enumerate() {
             if ol.digest == nl.info.digest {
@@ -137,36 +120,20 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
             out.push(f);
         }
         if old.layers.len() != p.layers.len() {
-            out.push(Finding {
-                platform: label.clone(),
-                part: "layers".into(),
-                summary: format!("{} → {}", old.layers.len(), p.layers.len()),
-                entries: vec![],
-                more: 0,
-            });
+            out.push(Finding::new(label.clone(), "layers", format!("{} → {}", old.layers.len(), p.layers.len())));
         }
         if out.len() == before {
-            out.push(Finding {
-                platform: label,
-                part: "manifest".into(),
-                summary: format!("{} → {} (annotations)", short(&old.manifest), short(&p.manifest.digest)),
-                entries: vec![],
-                more: 0,
-            });
+            let summary = format!("{} → {} (annotations)", short(&old.manifest), short(&p.manifest.digest));
+            out.push(Finding::new(label, "manifest", summary));
         }
     }
     if out.is_empty() {
-        out.push(Finding {
-            platform: String::new(),
-            part: "index".into(),
-            summary: format!("{} → {} (annotations or tags)", short(&recorded.index), short(&image.index.digest)),
-            entries: vec![],
-            more: 0,
-        });
+        let summary = format!("{} → {} (annotations or tags)", short(&recorded.index), short(&image.index.digest));
+        out.push(Finding::new("", "index", summary));
     }
     Ok(out)
 }
 
 fn short(d: &Digest) -> String {
-    format!("sha256:{}", &d.hex()[..12])
+    diff::short(&d.to_string())
 }

@@ -84,33 +84,28 @@ impl<W: Write> ParallelGzip<W> {
         })
     }
 
+    /// Compresses every full block (all but the open one, which is last) in parallel and
+    /// writes them in order.
     fn flush_full_blocks(&mut self) -> io::Result<()> {
-        let open = self.pending.pop().expect("a block is always open");
+        let full = self.pending.len() - 1;
         let level = self.level;
         let compressed: Vec<io::Result<Vec<u8>>> =
-            self.pending.par_iter().map(|b| deflate_block(b, level, false)).collect();
+            self.pending[..full].par_iter().map(|b| deflate_block(b, level, false)).collect();
         for c in compressed {
             self.out.write_all(&c?)?;
         }
-        self.pending.clear();
-        self.pending.push(open);
+        self.pending.drain(..full);
         Ok(())
     }
 
     pub fn finish(mut self) -> io::Result<W> {
+        self.flush_full_blocks()?;
         let last = self.pending.pop().expect("a block is always open");
-        self.flush_full_blocks_with(last)?;
+        self.out.write_all(&deflate_block(&last, self.level, true)?)?;
         let mut out = self.out;
         out.write_all(&self.crc.finalize().to_le_bytes())?;
         out.write_all(&(self.total as u32).to_le_bytes())?;
         Ok(out)
-    }
-
-    fn flush_full_blocks_with(&mut self, last: Vec<u8>) -> io::Result<()> {
-        self.pending.push(Vec::new());
-        self.flush_full_blocks()?;
-        let c = deflate_block(&last, self.level, true)?;
-        self.out.write_all(&c)
     }
 }
 

@@ -37,27 +37,26 @@ pub fn write(image: &Image, dir: &Path) -> Result<(), Error> {
         .into_iter()
         .filter(|m| m["annotations"][REF_NAME].as_str().is_none_or(|r| !image.tags.iter().any(|t| t == r)))
         .collect();
-    for tag in &image.tags {
+    manifests.extend(tag_entries(image));
+    write_atomic(&index_path, &index_of(manifests), false)
+}
+
+/// One `index.json` entry per tag, each naming the image index.
+fn tag_entries(image: &Image) -> impl Iterator<Item = Value> + '_ {
+    image.tags.iter().map(|tag| {
         let mut d = image.index.descriptor();
         d["annotations"] = json!({ REF_NAME: tag });
-        manifests.push(d);
-    }
-    let index = json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests});
-    write_atomic(&index_path, &json::canonical(&index), false)
+        d
+    })
+}
+
+fn index_of(manifests: Vec<Value>) -> Vec<u8> {
+    json::canonical(&json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}))
 }
 
 /// `index.json` for a layout that holds just this image (used by the archive sink).
 pub fn index_json(image: &Image) -> Vec<u8> {
-    let manifests: Vec<Value> = image
-        .tags
-        .iter()
-        .map(|tag| {
-            let mut d = image.index.descriptor();
-            d["annotations"] = json!({ REF_NAME: tag });
-            d
-        })
-        .collect();
-    json::canonical(&json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}))
+    index_of(tag_entries(image).collect())
 }
 
 fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {

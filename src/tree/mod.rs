@@ -243,6 +243,13 @@ impl Tree {
         self.entries.get(path)
     }
 
+    /// Sets `path` to `entry`, replacing whatever this layer had there: for files a step
+    /// deliberately writes again (package databases, account files, a package replacing
+    /// another's file). Sources that must not collide use [`Tree::insert`].
+    pub fn put(&mut self, path: ImagePath, entry: Entry) {
+        self.entries.insert(path, entry);
+    }
+
     pub fn get_mut(&mut self, path: &ImagePath) -> Option<&mut Entry> {
         self.entries.get_mut(path)
     }

@@ -160,13 +160,10 @@ pub fn lay(store: &Store, pkgs: &[Pkg<'_>], tree: &mut Tree) -> Result<(), Error
             };
             entry.uid = e.uid;
             entry.gid = e.gid;
-            if let Some(old) = tree.get_mut(&path)
-                && !old.is_dir()
-            {
-                *old = entry;
-                continue;
+            // A later package replaces an earlier one's file; a directory stays a directory.
+            if tree.get(&path).is_none_or(|old| !old.is_dir()) {
+                tree.put(path, entry);
             }
-            let _ = tree.insert(path, entry);
         }
     }
     Ok(())
@@ -174,12 +171,8 @@ pub fn lay(store: &Store, pkgs: &[Pkg<'_>], tree: &mut Tree) -> Result<(), Error
 
 fn put(tree: &mut Tree, path: &str, bytes: Vec<u8>, mode: u32) {
     // Paths here are built from package names; one that is not a valid path is skipped.
-    let Some(p) = ImagePath::new(path) else { return };
-    let e = Entry::bytes(bytes, mode, Arc::from("apk database"));
-    if let Some(old) = tree.get_mut(&p) {
-        *old = e;
-    } else {
-        let _ = tree.insert(p, e);
+    if let Some(p) = ImagePath::new(path) {
+        tree.put(p, Entry::bytes(bytes, mode, Arc::from("apk database")));
     }
 }
 

@@ -125,14 +125,11 @@ pub fn lay_files(
             };
             entry.uid = e.uid;
             entry.gid = e.gid;
-            // A later package replaces an earlier one's file (Replaces was checked above).
-            if tree.get(&path).is_some_and(|old| !old.is_dir()) {
-                if let Some(old) = tree.get_mut(&path) {
-                    *old = entry;
-                }
-                continue;
+            // A later package replaces an earlier one's file (Replaces was checked above);
+            // a directory stays a directory.
+            if tree.get(&path).is_none_or(|old| !old.is_dir()) {
+                tree.put(path, entry);
             }
-            let _ = tree.insert(path, entry);
         }
     }
     Ok(())
@@ -144,24 +141,14 @@ fn bytes_entry(text: impl Into<Vec<u8>>, mode: u32, what: &str) -> Entry {
 
 fn put(tree: &mut Tree, path: &str, e: Entry) {
     // Paths here are built from package names; one that is not a valid path is skipped.
-    let Some(p) = ImagePath::new(path) else { return };
-    if let Some(old) = tree.get_mut(&p) {
-        *old = e;
-    } else {
-        let _ = tree.insert(p, e);
+    if let Some(p) = ImagePath::new(path) {
+        tree.put(p, e);
     }
 }
 
 /// Writes the dpkg database for `all` installed packages (`status`), and the `info/` files
 /// of the packages `new` in this layer.
-pub fn dpkg_database(
-    store: &Store,
-    below_status: Option<&str>,
-    new: &[Pkg<'_>],
-    tree: &mut Tree,
-    merged_usr: bool,
-) -> Result<(), Error> {
-    let _ = merged_usr;
+pub fn dpkg_database(store: &Store, below_status: Option<&str>, new: &[Pkg<'_>], tree: &mut Tree) -> Result<(), Error> {
     let mut status: BTreeMap<String, String> = BTreeMap::new();
     for p in control::parse(below_status.unwrap_or("")) {
         if let Some(name) = p.get("Package") {

@@ -4,8 +4,12 @@
 //! so two builds sharing the cache never see a half-written file, and a crash leaves none.
 //!
 //! ```text
-//! <cache>/blobs/sha256/<hex>   blobs: downloads, packed layers, extracted files
+//! <cache>/blobs/sha256/<hex>   blobs: downloads, packages, packed layers, extracted files,
+//!                               configs and manifests
 //! <cache>/layers/<key>.json     layer cache records (LayerInfo)
+//! <cache>/layers/*.members.json, *.deb.json
+//!                               listings of unpacked archives and .debs (contents in blobs)
+//! <cache>/releases/             InRelease / APKINDEX copies revalidated with ETag/Last-Modified
 //! <cache>/stat/<key>            content digest of a host file, keyed by its stat data
 //! <cache>/tmp/                  in-flight writes
 //! ```

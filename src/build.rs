@@ -143,7 +143,7 @@ pub fn build(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
 fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
     let archs = select_archs(recipe, opts)?;
     let epoch = epoch_of(recipe, opts);
-    let lock_path = lock::path_for(&recipe.path);
+    let lock_path = recipe.lock_path.clone();
 
     let existing = lock::read(&lock_path)?;
     if opts.locked && existing.is_none() {
@@ -151,12 +151,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     }
 
     // Plan: every tree once, with downloads standing in by digest.
-    let mut downloads = Vec::new();
-    for &arch in &archs {
-        let mut planner = Planner::new(recipe, arch, store, false, &[], epoch)?;
-        planner.all_trees()?;
-        downloads.append(&mut planner.downloads);
-    }
+    let (mut downloads, plan_hash) = plan(recipe, store, &archs, epoch)?;
 
     // Packages: from the lock when it was made for these requests, else resolved anew.
     let (debian, pins) = match &recipe.base {
@@ -270,6 +265,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     let image = Image { name: recipe.name.clone(), tags: recipe.tags.clone(), index, platforms };
 
     wanted.images = vec![LockedImage {
+        inputs: None,
         tags: recipe.tags.clone(),
         index: image.index.digest,
         platforms: image
@@ -293,11 +289,12 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
             .collect(),
     }];
     let full = archs.len() == recipe.archs.len();
+    wanted.images[0].inputs = Some(inputs(&plan_hash, &wanted));
     if opts.locked
         && opts.compare_outputs
         && full
         && let Some(existing) = &existing
-        && existing.images != wanted.images
+        && outputs(&existing.images) != outputs(&wanted.images)
     {
         let old = existing.images.first().map_or("nothing".to_string(), |i| i.index.to_string());
         return Err(Error::Stale {
@@ -317,6 +314,53 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         packed: packed_count,
         reused: by_key.len() - packed_count,
     })
+}
+
+/// What a build produced, without the inputs hash (which older locks lack).
+fn outputs(images: &[LockedImage]) -> Vec<LockedImage> {
+    images.iter().map(|i| LockedImage { inputs: None, ..i.clone() }).collect()
+}
+
+/// The plan phase: every architecture's trees with downloads standing in by digest.
+/// Returns the downloads and a hash of everything the plan says (the recipe text, its
+/// variables and every planned layer's key), which [`inputs`] completes with the pins.
+fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64) -> Result<(Vec<(Arch, Download)>, Digest)> {
+    let mut downloads = Vec::new();
+    let mut h = Hasher::default();
+    h.update(b"assemble-inputs-v1\0");
+    h.update(&std::fs::read(&recipe.path)?);
+    h.update(format!("\0{:?}\0{:?}\0{epoch}\0", recipe.variables, recipe.tags).as_bytes());
+    for &arch in archs {
+        let mut planner = Planner::new(recipe, arch, store, false, &[], epoch)?;
+        for (name, tree) in planner.all_trees()? {
+            h.update(format!("{arch}\0{name}\0{}\n", layer_key(&tree, epoch, recipe.compression)).as_bytes());
+        }
+        downloads.append(&mut planner.downloads);
+    }
+    Ok((downloads, h.finish().0))
+}
+
+/// What a lock records as the image's inputs: the plan's hash and the lock's pins.
+fn inputs(plan_hash: &Digest, lock: &Lock) -> Digest {
+    let pins = Lock { images: Vec::new(), ..lock.clone() };
+    let mut h = Hasher::default();
+    h.update(plan_hash.to_string().as_bytes());
+    h.update(pins.render().as_bytes());
+    h.finish().0
+}
+
+/// The index digest the lock records for this recipe, when the lock was written for the
+/// recipe exactly as it is now (same text, variables, local files and pins): pushing it
+/// again needs no build if the registry has it.
+pub fn locked_index(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Option<Digest>> {
+    let Some(lock) = lock::read(&recipe.lock_path)? else { return Ok(None) };
+    let Some(image) = lock.images.first() else { return Ok(None) };
+    let archs = select_archs(recipe, opts)?;
+    if archs.len() != recipe.archs.len() || image.inputs.is_none() {
+        return Ok(None);
+    }
+    let (_, plan_hash) = plan(recipe, store, &archs, epoch_of(recipe, opts))?;
+    Ok((image.inputs == Some(inputs(&plan_hash, &lock))).then_some(image.index))
 }
 
 fn select_archs(recipe: &Recipe, opts: &Options) -> Result<Vec<Arch>> {

@@ -24,6 +24,7 @@ pub mod lock;
 pub mod oci;
 pub mod platform;
 pub mod recipe;
+pub mod registry;
 pub mod sink;
 pub mod source;
 pub mod store;
@@ -52,6 +53,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Registry(#[from] registry::Error),
     #[error("{0}")]
     Usage(String),
 }

@@ -88,6 +88,9 @@ pub struct LockedDownload {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockedImage {
+    /// A hash of what the image was built from (see `build::locked_index`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<Digest>,
     pub tags: Vec<String>,
     pub index: Digest,
     #[serde(rename = "platform")]

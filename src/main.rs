@@ -15,6 +15,8 @@ fn main() -> ExitCode {
         cli::Command::Verify(args) => cli::verify::verify(&cli.global, args),
         cli::Command::Diff(args) => cli::verify::diff(&cli.global, args),
         cli::Command::Outdated(args) => cli::verify::outdated(&cli.global, args),
+        cli::Command::Push(args) => cli::push::run(&cli.global, args),
+        cli::Command::Tags(args) => cli::push::tags(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,9 @@
 //!                               listings of unpacked archives and .debs (contents in blobs)
 //! <cache>/releases/             InRelease / APKINDEX copies revalidated with ETag/Last-Modified
 //! <cache>/stat/<key>            content digest of a host file, keyed by its stat data
+//! <cache>/registries/<host>/<hex>
+//!                               repositories of that registry known to hold the blob
+//!                               (pushed or pulled there): the sources of cross-repository mounts
 //! <cache>/tmp/                  in-flight writes
 //! ```
 
@@ -134,5 +137,39 @@ impl Store {
         tmp.write_all(d.to_string().as_bytes())?;
         tmp.persist(&key).map_err(|e| e.error)?;
         Ok((d, n))
+    }
+
+    fn repositories_file(&self, registry: &str, d: &Digest) -> PathBuf {
+        let host: String =
+            registry.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' }).collect();
+        self.root.join("registries").join(host).join(d.hex())
+    }
+
+    /// Repositories of `registry` known to hold blob `d`, most recent first.
+    pub fn repositories_with(&self, registry: &str, d: &Digest) -> Vec<String> {
+        std::fs::read_to_string(self.repositories_file(registry, d))
+            .map(|s| s.lines().rev().map(String::from).collect())
+            .unwrap_or_default()
+    }
+
+    /// Records that `repository` on `registry` holds blob `d` (best effort: it only
+    /// saves uploads later).
+    pub fn remember_repository(&self, registry: &str, repository: &str, d: &Digest) {
+        let path = self.repositories_file(registry, d);
+        let mut known: Vec<String> = self.repositories_with(registry, d).into_iter().rev().collect();
+        known.retain(|r| r != repository);
+        known.push(repository.to_string());
+        let keep = known.len().saturating_sub(8);
+        let text = known[keep..].join("\n") + "\n";
+        let write = || -> io::Result<()> {
+            fs::create_dir_all(path.parent().expect("has a parent"))?;
+            let mut tmp = self.temp()?;
+            tmp.write_all(text.as_bytes())?;
+            tmp.persist(&path).map_err(|e| e.error)?;
+            Ok(())
+        };
+        if let Err(e) = write() {
+            tracing::debug!("cannot record where {d} was pushed: {e}");
+        }
     }
 }

@@ -1,8 +1,8 @@
-use super::{Global, recipe_paths, spinner};
+use super::{Global, load_recipes, spinner};
+use assemble::Error;
 use assemble::build::{self, Options};
 use assemble::platform::Arch;
 use assemble::sink::{self, Dest};
-use assemble::{Error, recipe};
 use clap::Args;
 use serde_json::json;
 
@@ -62,9 +62,9 @@ fn parse_archs(list: &[String]) -> Result<Vec<Arch>, Error> {
 }
 
 pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
-    let paths = recipe_paths(&args.recipes)?;
+    let recipes = load_recipes(&args.recipes)?;
     let dest = args.output.as_deref().map(Dest::parse).transpose()?;
-    if dest.is_some() && paths.len() > 1 {
+    if dest.is_some() && recipes.iter().any(|r| r.name != recipes[0].name) {
         return Err(Error::Usage("--output takes one recipe; name it".into()));
     }
     let mut archs = parse_archs(&args.arch)?;
@@ -78,7 +78,6 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
             );
         }
     }
-    let recipes: Vec<recipe::Recipe> = paths.iter().map(|p| recipe::load(p)).collect::<Result<_, _>>()?;
     let store = global.store()?;
     let opts = options(global, archs.clone(), args.locked)?;
     let mut results = Vec::new();
@@ -125,13 +124,12 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
 }
 
 pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
-    let paths = recipe_paths(&args.recipes)?;
+    let recipes = load_recipes(&args.recipes)?;
     let store = global.store()?;
     let opts = Options { upgrade: args.upgrade, ..options(global, Vec::new(), false)? };
-    for p in &paths {
-        let r = recipe::load(p)?;
-        let before = assemble::lock::read(&assemble::lock::path_for(p)).ok().flatten();
-        let built = build::build(&r, &store, &opts)?;
+    for r in &recipes {
+        let before = assemble::lock::read(&r.lock_path).ok().flatten();
+        let built = build::build(r, &store, &opts)?;
         if args.upgrade {
             let old = before.map(|l| l.packages).unwrap_or_default();
             for line in assemble::source::deb::pin_changes(&old, &built.lock.packages) {

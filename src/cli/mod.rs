@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod inspect;
+pub mod push;
 pub mod verify;
 
 use clap::{Args, Parser, Subcommand};
@@ -54,6 +55,10 @@ pub enum Command {
     Diff(verify::DiffArgs),
     /// List locked packages for which the archive now has newer versions
     Outdated(verify::OutdatedArgs),
+    /// Build recipes and push them to a registry, or push an image already on disk
+    Push(push::PushArgs),
+    /// Show every image a recipe describes, with its tags and aliases
+    Tags(push::TagsArgs),
 }
 
 impl Global {
@@ -82,6 +87,15 @@ pub fn recipe_paths(args: &[String]) -> Result<Vec<PathBuf>, assemble::Error> {
         return Err(assemble::Error::Usage("no recipe given and `recipes/` holds none".into()));
     }
     Ok(found)
+}
+
+/// Every image of the recipes named (or of all in `./recipes/`), in order.
+pub fn load_recipes(args: &[String]) -> Result<Vec<assemble::recipe::Recipe>, assemble::Error> {
+    let mut out = Vec::new();
+    for p in recipe_paths(args)? {
+        out.extend(assemble::recipe::load_all(&p)?);
+    }
+    Ok(out)
 }
 
 /// A spinner on stderr when it is a terminal; nothing otherwise.

@@ -1,4 +1,4 @@
-use super::{Global, recipe_paths};
+use super::{Global, load_recipes};
 use assemble::diff;
 use assemble::sink::Dest;
 use assemble::source::deb;
@@ -49,15 +49,14 @@ fn print_findings(global: &Global, findings: &[diff::Finding]) {
 
 /// Exit status 1 (through an error) when anything differs.
 pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
-    let paths = recipe_paths(&args.recipes)?;
+    let recipes = load_recipes(&args.recipes)?;
     let against = args.against.as_deref().map(Dest::parse).transpose()?;
     let store = global.store()?;
     let opts = super::build::options(global, Vec::new(), true)?;
     let mut failed = Vec::new();
     let mut report = Vec::new();
-    for p in &paths {
-        let r = recipe::load(p)?;
-        let outcome = verify::verify(&r, &store, &opts, against.as_ref())?;
+    for r in &recipes {
+        let outcome = verify::verify(r, &store, &opts, against.as_ref())?;
         if outcome.findings.is_empty() {
             tracing::info!("verified {}: {}", outcome.recipe, outcome.built);
         } else {
@@ -95,13 +94,12 @@ pub fn diff(global: &Global, args: DiffArgs) -> Result<(), Error> {
 }
 
 pub fn outdated(global: &Global, args: OutdatedArgs) -> Result<(), Error> {
-    let paths = recipe_paths(&args.recipes)?;
+    let recipes = load_recipes(&args.recipes)?;
     let store = global.store()?;
     let mut rows = Vec::new();
-    for p in &paths {
-        let r = recipe::load(p)?;
+    for r in &recipes {
         let recipe::Base::Debian(spec) = &r.base else { continue };
-        let Some(l) = lock::read(&lock::path_for(p)).map_err(|e| Error::from(build::Error::from(e)))? else {
+        let Some(l) = lock::read(&r.lock_path).map_err(|e| Error::from(build::Error::from(e)))? else {
             return Err(Error::Usage(format!("`{}` has no lock yet: build it first", r.name)));
         };
         let archs: Vec<assemble::platform::Arch> = r.archs.clone();

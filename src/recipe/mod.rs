@@ -6,6 +6,7 @@
 pub mod decode;
 pub mod diag;
 pub mod schema;
+pub mod units;
 pub mod vars;
 pub mod yaml;
 
@@ -55,14 +56,29 @@ pub fn find(arg: &str) -> std::result::Result<PathBuf, Error> {
     Err(Error::NotFound { name: arg.to_string(), looked: looked.join(", ") })
 }
 
-/// Reads and validates the recipe at `path`.
-pub fn load(path: &Path) -> std::result::Result<Recipe, Error> {
+/// Reads and validates the recipe at `path`: one [`Recipe`] per image it describes (see
+/// [`parse_all`]).
+pub fn load_all(path: &Path) -> std::result::Result<Vec<Recipe>, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-    Ok(parse(path, text)?)
+    Ok(parse_all(path, text)?)
 }
 
-/// Validates recipe text as if read from `path`.
+/// Reads a recipe that describes one image (the first, when it describes several).
+pub fn load(path: &Path) -> std::result::Result<Recipe, Error> {
+    Ok(load_all(path)?.swap_remove(0))
+}
+
+/// Validates recipe text as if read from `path` (the first image it describes).
 pub fn parse(path: &Path, text: String) -> std::result::Result<Recipe, Diagnostic> {
+    Ok(parse_all(path, text)?.swap_remove(0))
+}
+
+/// Validates recipe text as if read from `path`. A recipe describes one image per distinct
+/// set of variables: tags that carry their own `variables` and every `variant` (which
+/// repeats every tag with its suffix) each make one, variables merging image → tag →
+/// variant, later wins. Semver tags also get major and minor aliases naming the highest
+/// version of their variant.
+pub fn parse_all(path: &Path, text: String) -> std::result::Result<Vec<Recipe>, Diagnostic> {
     let source = Arc::new(Source { path: path.to_path_buf(), text });
     let ctx = Ctx { file: source.clone() };
     let root = yaml::parse(&source.text).map_err(|e| {
@@ -70,13 +86,24 @@ pub fn parse(path: &Path, text: String) -> std::result::Result<Recipe, Diagnosti
     })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    Reader { ctx, variables: BTreeMap::new(), recipe_dir: dir.clone() }.recipe(&root, path, dir)
+    let reader = |variables| Reader { ctx: ctx.clone(), variables, recipe_dir: dir.clone() };
+    let units = units::plan(&ctx, &root)?;
+    let mut recipes = Vec::new();
+    for unit in &units {
+        let mut r = reader(unit.overrides.clone()).recipe(&root, path, dir.clone(), unit)?;
+        r.lock_path = units::lock_path(path, &units, unit);
+        recipes.push(r);
+    }
+    units::add_aliases(&mut recipes);
+    Ok(recipes)
 }
 
-const TOP: &[&str] = &[
+pub(crate) const TOP: &[&str] = &[
     "name",
     "archs",
     "tags",
+    "variants",
+    "registry",
     "variables",
     "epoch",
     "compression",
@@ -131,7 +158,7 @@ struct Reader {
 }
 
 impl Reader {
-    fn recipe(&mut self, root: &Node, path: &Path, dir: PathBuf) -> Result<Recipe> {
+    fn recipe(&mut self, root: &Node, path: &Path, dir: PathBuf, unit: &units::Unit<'_>) -> Result<Recipe> {
         let f = self.ctx.map(root, "the recipe", TOP)?;
         let name_node = f.required("name")?;
         let name = self.ctx.str(name_node, "`name`")?;
@@ -144,8 +171,9 @@ impl Reader {
             ));
         }
         if let Some(n) = f.get("variables") {
+            // The unit's tag and variant variables are already in place and win.
             for (k, (v, _)) in self.ctx.string_map(n, "`variables`")? {
-                self.variables.insert(k, v);
+                self.variables.entry(k).or_insert(v);
             }
             if let Value::Map(items) = &n.value {
                 for (k, _) in items {
@@ -176,18 +204,30 @@ impl Reader {
             }
         };
         let mut tags = Vec::new();
-        if let Some(n) = f.get("tags") {
-            for item in self.ctx.seq(n, "`tags`")? {
-                let tag = self.image_level(item, "a tag", &name)?;
-                if !valid_tag(&tag) {
-                    return Err(self.ctx.err(item, format!("`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)")));
-                }
+        for item in &unit.tags {
+            let tag = format!("{}{}", self.image_level(item, "a tag", &name)?, unit.suffix);
+            if !valid_tag(&tag) {
+                return Err(self.ctx.err(item, format!("`{tag}` is not a valid tag (letters, digits, `_`, `.`, `-`; at most 128; not starting with `.` or `-`)")));
+            }
+            if !tags.contains(&tag) {
                 tags.push(tag);
             }
         }
         if tags.is_empty() {
-            tags.push("latest".into());
+            tags.push(format!("latest{}", unit.suffix));
         }
+        let registry = f
+            .get("registry")
+            .map(|n| -> Result<String> {
+                let r = self.image_level(n, "`registry`", &name)?;
+                if r.is_empty() || r.contains("://") || r.ends_with('/') {
+                    return Err(self
+                        .ctx
+                        .err(n, format!("`registry` is REGISTRY[/NAMESPACE] such as `ghcr.io/me`, found `{r}`")));
+                }
+                Ok(r)
+            })
+            .transpose()?;
         let epoch = f.get("epoch").map(|n| self.ctx.uint(n, "`epoch`")).transpose()?;
         let compression = match f.get("compression") {
             None => Compression::GZIP_DEFAULT,
@@ -244,7 +284,12 @@ impl Reader {
             dir,
             name,
             archs,
+            explicit_tags: tags.clone(),
             tags,
+            variant: unit.variant.clone(),
+            suffix: unit.suffix.clone(),
+            registry,
+            lock_path: PathBuf::new(),
             variables: self.variables.clone(),
             epoch,
             compression,

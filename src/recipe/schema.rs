@@ -15,7 +15,18 @@ pub struct Recipe {
     pub dir: PathBuf,
     pub name: String,
     pub archs: Vec<Arch>,
+    /// Every tag of this image: its own, then the aliases that name it.
     pub tags: Vec<String>,
+    /// The tags the recipe gives this image (with the variant's suffix), without aliases.
+    pub explicit_tags: Vec<String>,
+    /// The variant this image is, if any.
+    pub variant: Option<String>,
+    /// The variant's tag suffix (empty for the recipe's plain images).
+    pub suffix: String,
+    /// Where `push` sends it when no `--to` is given: `REGISTRY[/NAMESPACE]`.
+    pub registry: Option<String>,
+    /// This image's lock file.
+    pub lock_path: PathBuf,
     pub variables: BTreeMap<String, String>,
     /// Timestamp for every file and for `created`; `SOURCE_DATE_EPOCH` overrides it.
     pub epoch: Option<u64>,

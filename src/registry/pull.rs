@@ -1,0 +1,110 @@
+//! Reading from a registry: manifests as their exact bytes, blobs streamed into the store
+//! and checked against their digest before they get their final name.
+
+use super::{ACCEPT, Client, Error, Reference, Request, Result, scope};
+use crate::digest::{Digest, Hasher};
+use crate::store::Store;
+use futures_util::StreamExt;
+use reqwest::{Method, header};
+use std::io::Write;
+
+/// A manifest or index as the registry sent it.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub media_type: String,
+    pub digest: Digest,
+}
+
+/// GETs a manifest by tag or digest. A digest reference is checked against the bytes.
+pub async fn manifest(client: &Client, r: &Reference, reference: &str) -> Result<Fetched> {
+    let req =
+        Request::new(Method::GET, format!("/v2/{}/manifests/{reference}", r.repository), &scope(&r.repository, "pull"))
+            .header(header::ACCEPT, ACCEPT);
+    let resp = client.expect(&req, &[200]).await?;
+    let media_type = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let bytes = resp
+        .bytes()
+        .await
+        .map_err(|e| Error::Network { method: Method::GET, url: format!("{r}"), source: e.without_url() })?
+        .to_vec();
+    let digest = Digest::of(&bytes);
+    if let Ok(expected) = reference.parse::<Digest>()
+        && expected != digest
+    {
+        return Err(Error::Mismatch { what: format!("the manifest of {r}"), expected, actual: digest });
+    }
+    let media_type = if media_type.is_empty() || media_type == "application/json" {
+        serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["mediaType"].as_str().map(String::from))
+            .unwrap_or_default()
+    } else {
+        media_type
+    };
+    Ok(Fetched { bytes, media_type, digest })
+}
+
+/// Whether the repository holds a manifest with this digest.
+pub async fn has_manifest(client: &Client, repository: &str, digest: &Digest) -> Result<bool> {
+    let req = Request::new(Method::HEAD, format!("/v2/{repository}/manifests/{digest}"), &scope(repository, "pull"))
+        .header(header::ACCEPT, ACCEPT);
+    let resp = client.expect(&req, &[200, 404]).await?;
+    Ok(resp.status().as_u16() == 200)
+}
+
+/// Downloads a blob into the store unless it is there already; the digest is checked
+/// while the bytes arrive.
+pub async fn blob(client: &Client, store: &Store, repository: &str, digest: &Digest, size: u64) -> Result<()> {
+    if store.has_blob(digest) {
+        return Ok(());
+    }
+    let io = |source| Error::Io { path: store.root().join("tmp"), source };
+    let req = Request::new(Method::GET, format!("/v2/{repository}/blobs/{digest}"), &scope(repository, "pull"));
+    let mut last = None;
+    for _ in 0..3 {
+        let resp = client.expect(&req, &[200]).await?;
+        let mut tmp = store.temp().map_err(io)?;
+        let mut hasher = Hasher::default();
+        let mut body = resp.bytes_stream();
+        let mut broken = None;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(c) => {
+                    hasher.update(&c);
+                    tmp.write_all(&c).map_err(io)?;
+                }
+                Err(e) => {
+                    broken = Some(e.without_url());
+                    break;
+                }
+            }
+        }
+        if let Some(e) = broken {
+            tracing::warn!("download of {digest} from {repository} broke off: {e}; retrying");
+            last = Some(Error::Network { method: Method::GET, url: format!("{repository}@{digest}"), source: e });
+            continue;
+        }
+        let (actual, n) = hasher.finish();
+        if actual != *digest || n != size {
+            return Err(Error::Mismatch {
+                what: format!("blob of {repository} ({n} bytes, {size} expected)"),
+                expected: *digest,
+                actual,
+            });
+        }
+        store.commit(tmp, digest, false).map_err(io)?;
+        store.remember_repository(&client.registry, repository, digest);
+        return Ok(());
+    }
+    Err(last.expect("an attempt was made"))
+}

@@ -1,0 +1,411 @@
+//! Pushing an image: every blob (skipped when the registry has it, mounted when another
+//! repository of the same registry does, else uploaded whole or in chunks), then each
+//! platform's manifest by digest, then the index by digest, then every tag.
+
+use super::{Body, Client, Error, Request, Result, scope};
+use crate::digest::Digest;
+use crate::oci::Doc;
+use crate::store::Store;
+use futures_util::StreamExt;
+use reqwest::{Method, header};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// A blob to push and where its bytes are on this machine.
+#[derive(Debug, Clone)]
+pub struct Blob {
+    pub digest: Digest,
+    pub size: u64,
+    pub path: PathBuf,
+}
+
+/// Everything one push sends to one repository.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub repository: String,
+    pub blobs: Vec<Blob>,
+    /// Per-platform manifests, pushed by digest.
+    pub manifests: Vec<Doc>,
+    pub index: Doc,
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Blobs pushed at once.
+    pub parallel: usize,
+    /// Blobs larger than this go up in chunks of this size.
+    pub chunk_size: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let chunk_size = std::env::var("ASSEMBLE_CHUNK_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(64 << 20);
+        Settings { parallel: 4, chunk_size }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// The registry had it.
+    Skipped,
+    /// Linked from another repository of the same registry.
+    Mounted,
+    Pushed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BlobReport {
+    pub digest: Digest,
+    pub size: u64,
+    pub action: Action,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub reference: String,
+    pub digest: Digest,
+    pub tags: Vec<String>,
+    pub blobs: Vec<BlobReport>,
+    /// Blob bytes sent (a resumed chunk counts once per time it was sent).
+    pub bytes_uploaded: u64,
+    pub manifests: usize,
+}
+
+pub async fn push(client: &Client, store: &Store, plan: &Plan, settings: &Settings) -> Result<Report> {
+    let repo = &plan.repository;
+    let mut blobs = plan.blobs.clone();
+    blobs.sort_by_key(|b| b.digest);
+    blobs.dedup_by_key(|b| b.digest);
+    let results: Vec<Result<(BlobReport, u64)>> = futures_util::stream::iter(&blobs)
+        .map(|b| push_blob(client, store, repo, b, settings))
+        .buffer_unordered(settings.parallel.max(1))
+        .collect()
+        .await;
+    let mut reports = Vec::new();
+    let mut sent = 0;
+    for r in results {
+        let (report, bytes) = r?;
+        sent += bytes;
+        reports.push(report);
+    }
+    reports.sort_by_key(|r| r.digest);
+    for m in &plan.manifests {
+        put_manifest(client, repo, &m.digest.to_string(), m).await?;
+    }
+    put_manifest(client, repo, &plan.index.digest.to_string(), &plan.index).await?;
+    for tag in &plan.tags {
+        put_manifest(client, repo, tag, &plan.index).await?;
+    }
+    Ok(Report {
+        reference: format!("{}/{repo}", client.registry),
+        digest: plan.index.digest,
+        tags: plan.tags.clone(),
+        blobs: reports,
+        bytes_uploaded: sent,
+        manifests: plan.manifests.len() + 1,
+    })
+}
+
+/// Tags an index the repository already holds, without sending anything else.
+pub async fn tag_existing(client: &Client, repository: &str, index: &Digest, tags: &[String]) -> Result<()> {
+    let r = super::Reference {
+        registry: client.registry.clone(),
+        repository: repository.into(),
+        tag: None,
+        digest: Some(*index),
+    };
+    let fetched = super::pull::manifest(client, &r, &index.to_string()).await?;
+    let doc = Doc { bytes: fetched.bytes, digest: fetched.digest, media_type: fetched.media_type };
+    for tag in tags {
+        put_manifest(client, repository, tag, &doc).await?;
+    }
+    Ok(())
+}
+
+async fn put_manifest(client: &Client, repo: &str, reference: &str, doc: &Doc) -> Result<()> {
+    let req = Request::new(Method::PUT, format!("/v2/{repo}/manifests/{reference}"), &scope(repo, "pull,push"))
+        .header(header::CONTENT_TYPE, doc.media_type.clone())
+        .body(Body::Bytes(Arc::new(doc.bytes.clone())));
+    let resp = client.expect(&req, &[201, 200]).await?;
+    check_digest(&resp, &doc.digest, &format!("the manifest {reference}"))?;
+    tracing::debug!("put manifest {repo}:{reference}");
+    Ok(())
+}
+
+fn check_digest(resp: &reqwest::Response, expected: &Digest, what: &str) -> Result<()> {
+    if let Some(d) = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok())
+        && let Ok(actual) = d.parse::<Digest>()
+        && actual != *expected
+    {
+        return Err(Error::Mismatch { what: format!("{what} as stored by the registry"), expected: *expected, actual });
+    }
+    Ok(())
+}
+
+async fn push_blob(
+    client: &Client,
+    store: &Store,
+    repo: &str,
+    blob: &Blob,
+    settings: &Settings,
+) -> Result<(BlobReport, u64)> {
+    let report = |action, from| BlobReport { digest: blob.digest, size: blob.size, action, from };
+    let head = Request::new(Method::HEAD, format!("/v2/{repo}/blobs/{}", blob.digest), &scope(repo, "pull,push"));
+    if client.expect(&head, &[200, 404]).await?.status().as_u16() == 200 {
+        store.remember_repository(&client.registry, repo, &blob.digest);
+        return Ok((report(Action::Skipped, None), 0));
+    }
+    let mut from = store.repositories_with(&client.registry, &blob.digest);
+    from.retain(|r| r != repo);
+    let mut sent = 0;
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let source = from.first().cloned();
+        let (mounted, location) = start_upload(client, repo, &blob.digest, source.as_deref()).await?;
+        if mounted {
+            store.remember_repository(&client.registry, repo, &blob.digest);
+            return Ok((report(Action::Mounted, source), 0));
+        }
+        if source.is_some() {
+            tracing::debug!("mount of {} into {repo} was answered with an upload; uploading", blob.digest);
+            from.clear();
+        }
+        match upload(client, repo, blob, &location, settings, &mut sent).await {
+            Ok(()) => {
+                store.remember_repository(&client.registry, repo, &blob.digest);
+                return Ok((report(Action::Pushed, None), sent));
+            }
+            Err(e) if attempt < 4 => tracing::warn!("upload of {} failed: {e}; starting it again", blob.digest),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// POSTs an upload (a mount when `from` is given). Returns whether the blob was mounted,
+/// else the upload location.
+async fn start_upload(client: &Client, repo: &str, digest: &Digest, from: Option<&str>) -> Result<(bool, String)> {
+    let (url, sc) = match from {
+        Some(f) => (
+            format!("/v2/{repo}/blobs/uploads/?mount={digest}&from={f}"),
+            format!("{} {}", scope(repo, "pull,push"), scope(f, "pull")),
+        ),
+        None => (format!("/v2/{repo}/blobs/uploads/"), scope(repo, "pull,push")),
+    };
+    let resp = client.expect(&Request::new(Method::POST, url, &sc), &[201, 202]).await?;
+    if resp.status().as_u16() == 201 {
+        return Ok((true, String::new()));
+    }
+    Ok((false, location(client, &resp)?))
+}
+
+fn location(client: &Client, resp: &reqwest::Response) -> Result<String> {
+    let loc = resp
+        .headers()
+        .get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| Error::Invalid(format!("{} answered an upload without a Location", client.registry)))?;
+    if loc.starts_with("http://") || loc.starts_with("https://") || loc.starts_with('/') {
+        Ok(client.url(loc))
+    } else {
+        Err(Error::Invalid(format!("{} gave the upload location `{}`", client.registry, super::loggable(loc))))
+    }
+}
+
+fn with_query(url: &str, q: &str) -> String {
+    if url.contains('?') { format!("{url}&{q}") } else { format!("{url}?{q}") }
+}
+
+/// Sends the blob's bytes to an upload location: in one PUT when it is small, else in
+/// PATCH chunks, resuming from what the registry reports it has after a failure.
+async fn upload(
+    client: &Client,
+    repo: &str,
+    blob: &Blob,
+    location: &str,
+    settings: &Settings,
+    sent: &mut u64,
+) -> Result<()> {
+    let sc = scope(repo, "pull,push");
+    let file = |offset, len| Body::File { path: blob.path.clone(), offset, len };
+    if blob.size <= settings.chunk_size {
+        let req = Request::new(Method::PUT, with_query(location, &format!("digest={}", blob.digest)), &sc)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(file(0, blob.size));
+        let req = Request { retry: false, ..req };
+        *sent += blob.size;
+        let resp = client.expect(&req, &[201]).await?;
+        return check_digest(&resp, &blob.digest, &format!("blob {}", blob.digest));
+    }
+    let mut location = location.to_string();
+    let mut offset = 0u64;
+    let mut failures = 0;
+    while offset < blob.size {
+        let len = settings.chunk_size.min(blob.size - offset);
+        let req = Request::new(Method::PATCH, location.clone(), &sc)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_RANGE, format!("{offset}-{}", offset + len - 1))
+            .body(file(offset, len));
+        let req = Request { retry: false, ..req };
+        *sent += len;
+        match client.expect(&req, &[202]).await {
+            Ok(resp) => {
+                location = self::location(client, &resp)?;
+                offset = range_end(&resp).unwrap_or(offset + len);
+            }
+            Err(e) if failures < 5 => {
+                failures += 1;
+                tracing::warn!("chunk {offset}+{len} of {} failed: {e}; asking where to resume", blob.digest);
+                tokio::time::sleep(super::backoff(failures)).await;
+                let status = client.expect(&Request::new(Method::GET, location.clone(), &sc), &[204]).await?;
+                location = self::location(client, &status).unwrap_or(location);
+                offset = range_end(&status).unwrap_or(0);
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let req = Request::new(Method::PUT, with_query(&location, &format!("digest={}", blob.digest)), &sc);
+    let resp = client.expect(&Request { retry: false, ..req }, &[201]).await?;
+    check_digest(&resp, &blob.digest, &format!("blob {}", blob.digest))
+}
+
+/// The next offset from a `Range: 0-N` answer (N is the last byte held).
+fn range_end(resp: &reqwest::Response) -> Option<u64> {
+    let r = resp.headers().get(header::RANGE)?.to_str().ok()?;
+    let (_, end) = r.trim_start_matches("bytes=").split_once('-')?;
+    // `0-0` is also what an empty upload reports: start that chunk again from 0.
+    end.trim().parse::<u64>().ok().map(|e| if e == 0 { 0 } else { e + 1 })
+}
+
+impl Plan {
+    /// The plan for a built image: its layers and configs are in `store`.
+    pub fn of_image(image: &crate::oci::Image, store: &Store, repository: &str, tags: &[String]) -> Plan {
+        let mut blobs = Vec::new();
+        for p in &image.platforms {
+            for l in &p.layers {
+                blobs.push(Blob { digest: l.info.digest, size: l.info.size, path: l.path.clone() });
+            }
+            blobs.push(Blob {
+                digest: p.config.digest,
+                size: p.config.bytes.len() as u64,
+                path: store.blob_path(&p.config.digest),
+            });
+        }
+        Plan {
+            repository: repository.into(),
+            blobs,
+            manifests: image.platforms.iter().map(|p| p.manifest.clone()).collect(),
+            index: image.index.clone(),
+            tags: tags.to_vec(),
+        }
+    }
+
+    /// The plan for an image in an OCI layout directory: the entry of `index.json` named
+    /// `reference`, or its only image. Also returns the tags that name that image there,
+    /// and the blobs written readable by their owner only (layers holding secrets).
+    pub fn of_layout(
+        dir: &std::path::Path,
+        reference: Option<&str>,
+        repository: &str,
+    ) -> Result<(Plan, Vec<String>, Vec<Digest>)> {
+        let blob_path = |d: &Digest| dir.join("blobs/sha256").join(d.hex());
+        let read = |path: PathBuf| std::fs::read(&path).map_err(|source| Error::Io { path, source });
+        let json = |bytes: &[u8], what: &str| -> Result<serde_json::Value> {
+            serde_json::from_slice(bytes)
+                .map_err(|e| Error::Invalid(format!("{what} in `{}` is not JSON: {e}", dir.display())))
+        };
+        let digest_of = |v: &serde_json::Value, what: &str| -> Result<Digest> {
+            v["digest"]
+                .as_str()
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| Error::Invalid(format!("{what} in `{}` has no valid digest", dir.display())))
+        };
+        let index = json(&read(dir.join("index.json"))?, "index.json")?;
+        let entries = index["manifests"].as_array().cloned().unwrap_or_default();
+        let name_of = |m: &serde_json::Value| m["annotations"][crate::oci::REF_NAME].as_str().map(String::from);
+        let chosen: Vec<&serde_json::Value> = match reference {
+            Some(r) => entries.iter().filter(|m| name_of(m).as_deref() == Some(r)).collect(),
+            None => entries.iter().collect(),
+        };
+        let digests: std::collections::BTreeSet<String> =
+            chosen.iter().filter_map(|m| m["digest"].as_str().map(String::from)).collect();
+        if digests.len() != 1 {
+            let known = entries.iter().filter_map(name_of).collect::<Vec<_>>().join(", ");
+            return Err(Error::Invalid(match reference {
+                Some(r) if digests.is_empty() => {
+                    format!("`{}` has no image named `{r}` (it has: {known})", dir.display())
+                }
+                _ => format!(
+                    "`{}` holds {} images; name one as oci:DIR:REF (it has: {known})",
+                    dir.display(),
+                    digests.len()
+                ),
+            }));
+        }
+        let top = chosen[0];
+        let top_digest = digest_of(top, "the index.json entry")?;
+        let tags: Vec<String> = entries
+            .iter()
+            .filter(|m| m["digest"].as_str() == Some(&top_digest.to_string()))
+            .filter_map(name_of)
+            .collect();
+        let load = |d: &Digest, media: &str| -> Result<Doc> {
+            let bytes = read(blob_path(d))?;
+            let actual = Digest::of(&bytes);
+            if actual != *d {
+                return Err(Error::Mismatch { what: format!("blob in `{}`", dir.display()), expected: *d, actual });
+            }
+            Ok(Doc { bytes, digest: *d, media_type: media.into() })
+        };
+        let top_media = top["mediaType"].as_str().unwrap_or(crate::oci::MEDIA_INDEX);
+        let top_doc = load(&top_digest, top_media)?;
+        let top_value = json(&top_doc.bytes, "the top manifest")?;
+        let (index_doc, manifest_entries) = if top_value["manifests"].is_array() {
+            (top_doc.clone(), top_value["manifests"].as_array().cloned().unwrap_or_default())
+        } else {
+            // A single manifest: push it and tag it as it is.
+            (top_doc.clone(), Vec::new())
+        };
+        let mut manifests = Vec::new();
+        let mut blobs = Vec::new();
+        let mut private = Vec::new();
+        let single = manifest_entries.is_empty();
+        let manifest_docs: Vec<Doc> = if single {
+            vec![top_doc.clone()]
+        } else {
+            manifest_entries
+                .iter()
+                .map(|m| {
+                    load(
+                        &digest_of(m, "a manifest entry")?,
+                        m["mediaType"].as_str().unwrap_or(crate::oci::MEDIA_MANIFEST),
+                    )
+                })
+                .collect::<Result<_>>()?
+        };
+        for doc in manifest_docs {
+            let v = json(&doc.bytes, "a manifest")?;
+            let parts = std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten());
+            for part in parts {
+                let d = digest_of(part, "a layer or config")?;
+                let path = blob_path(&d);
+                let meta = std::fs::metadata(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+                use std::os::unix::fs::PermissionsExt;
+                if meta.permissions().mode() & 0o077 == 0 {
+                    private.push(d);
+                }
+                blobs.push(Blob { digest: d, size: meta.len(), path });
+            }
+            if !single {
+                manifests.push(doc);
+            }
+        }
+        let plan = Plan { repository: repository.into(), blobs, manifests, index: index_doc, tags: Vec::new() };
+        Ok((plan, tags, private))
+    }
+}

@@ -3,6 +3,8 @@
 //! programs the tests need (which fail loudly when missing, never skip).
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;

@@ -1,0 +1,388 @@
+//! `assemble push` against a real registry (Debian's `docker-registry`) on 127.0.0.1:
+//! anonymous, htpasswd Basic and token auth; what the registry receives on re-pushes and
+//! mounts; faults on the way; and no secret in the logs.
+
+mod common;
+
+use common::registry::{Auth, Fault, Proxy, Registry, Rule, Signer, TokenServer, docker_config};
+use common::{Run, assemble, require, sh};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A recipe with a 600 kB incompressible file (so chunked uploads have several chunks),
+/// a small application layer and a configuration layer.
+fn project(root: &Path, name: &str, note: &str) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("files")).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let big: Vec<u8> = (0..600_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(dir.join("files/big.bin"), big).unwrap();
+    std::fs::write(dir.join("files/hello.txt"), "hello\n").unwrap();
+    std::fs::write(dir.join("files/note.txt"), note).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.yml")),
+        format!(
+            "name: {name}\narchs: [amd64, arm64]\ntags: [\"2.4.1\", latest]\nlayers:\n  - name: data\n    files:\n      - {{path: files/big.bin, to: /srv/big.bin}}\n  - name: app\n    files:\n      - {{path: files/hello.txt, to: /srv/hello.txt}}\nconfig:\n  files:\n    - {{path: files/note.txt, to: /etc/note.txt}}\n  entrypoint: [/bin/true]\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+struct Env {
+    tmp: tempfile::TempDir,
+    cache: PathBuf,
+    docker: PathBuf,
+}
+
+impl Env {
+    fn new() -> Env {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = tmp.path().join("cache");
+        let docker = tmp.path().join("docker");
+        std::fs::create_dir_all(&docker).unwrap();
+        Env { tmp, cache, docker }
+    }
+
+    /// `assemble` with credential files pointed into the test's own directory.
+    fn run(&self, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Run {
+        let docker = self.docker.to_str().unwrap().to_string();
+        let runtime = self.tmp.path().join("runtime");
+        let mut envs: Vec<(&str, &str)> = vec![
+            ("DOCKER_CONFIG", &docker),
+            ("XDG_RUNTIME_DIR", runtime.to_str().unwrap()),
+            ("ASSEMBLE_RETRY_DELAY_MS", "50"),
+        ];
+        envs.extend_from_slice(extra);
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_assemble"));
+        c.current_dir(dir).args(args).env("ASSEMBLE_CACHE_DIR", &self.cache).env("NO_COLOR", "1");
+        c.env_remove("REGISTRY_AUTH_FILE").env_remove("ASSEMBLE_CREDS").env_remove("SOURCE_DATE_EPOCH");
+        for (k, v) in envs {
+            c.env(k, v);
+        }
+        let o = c.output().unwrap();
+        Run {
+            code: o.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+fn skopeo(args: &[&str]) -> String {
+    require("skopeo");
+    let o = std::process::Command::new("skopeo").args(args).output().unwrap();
+    assert!(o.status.success(), "skopeo {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Every tag shows the index; a `skopeo copy --all` back to a layout gives the same
+/// index and the same blobs as the local build.
+fn check_pushed(reference: &str, tags: &[&str], index: &str, local: &Path, creds: Option<&str>) {
+    let mut auth = vec!["--tls-verify=false".to_string()];
+    if let Some(c) = creds {
+        auth.push(format!("--creds={c}"));
+    }
+    for tag in tags {
+        let mut args = vec!["inspect", "--raw"];
+        args.extend(auth.iter().map(String::as_str));
+        let target = format!("docker://{reference}:{tag}");
+        args.push(&target);
+        let raw = skopeo(&args);
+        assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), index, "{reference}:{tag}");
+        let v: Value = serde_json::from_str(&raw).unwrap();
+        assert_eq!(v["manifests"].as_array().unwrap().len(), 2, "both platforms are in the index");
+    }
+    let back = local.parent().unwrap().join(format!("back-{}", tags[0]));
+    let mut args: Vec<String> = vec!["copy".into(), "--all".into(), "--preserve-digests".into()];
+    args.extend(auth.iter().map(|a| a.replace("--tls-verify", "--src-tls-verify").replace("--creds", "--src-creds")));
+    args.push(format!("docker://{reference}:{}", tags[0]));
+    args.push(format!("oci:{}:x", back.display()));
+    skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let blobs = |d: &Path| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(d.join("blobs/sha256"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(blobs(&back), blobs(local), "the registry gives back exactly the blobs that were built");
+    let index_json: Value = serde_json::from_slice(&std::fs::read(back.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index_json["manifests"][0]["digest"], index);
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+#[test]
+fn anonymous_push_skips_what_the_registry_has_and_mounts_across_repositories() {
+    let reg = Registry::start(Auth::None);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "web", "one\n");
+    let counting = Proxy::start(&reg.addr, Vec::new());
+    let to = format!("{}/team", counting.addr);
+
+    let first = env.run(&dir, &["--json", "push", "web.yml", "--to", &to], &[]).ok();
+    let report = &first.json()[0];
+    let index = report["digest"].as_str().unwrap().to_string();
+    let pushed = report["blobs"].as_array().unwrap();
+    // The three layers are the same on both archs; the two image configs differ.
+    assert!(pushed.iter().all(|b| b["action"] == "pushed"), "{pushed:?}");
+    assert_eq!(pushed.len(), 3 + 2);
+    let uploaded = counting.seen.lock().unwrap().blob_bytes;
+    let total: u64 = pushed.iter().map(|b| b["size"].as_u64().unwrap()).sum();
+    assert_eq!(uploaded, total, "the registry received every blob once");
+    assert_eq!(report["bytes_uploaded"].as_u64().unwrap(), total);
+    assert_eq!(report["tags"], serde_json::json!(["2.4.1", "latest", "2", "2.4"]));
+
+    env.run(&dir, &["build", "web.yml"], &[]).ok();
+    let local = dir.join("out/web");
+    check_pushed(&format!("{}/team/web", reg.addr), &["2.4.1", "latest", "2", "2.4"], &index, &local, None);
+
+    // The same image again, from the layout on disk: every blob is found by HEAD.
+    let before = counting.seen.lock().unwrap().blob_bytes;
+    let again = env.run(&dir, &["--json", "push", "oci:out/web", "--to", &format!("{to}/web:again")], &[]).ok();
+    let blobs = again.json()[0]["blobs"].as_array().unwrap().clone();
+    assert!(blobs.iter().all(|b| b["action"] == "skipped"), "{blobs:?}");
+    assert_eq!(counting.seen.lock().unwrap().blob_bytes, before, "a second push uploads no blob bytes");
+
+    // A second repository of the same registry: blobs are mounted, not uploaded.
+    let other =
+        env.run(&dir, &["--json", "push", "oci:out/web", "--to", &format!("{}/other/web:1", counting.addr)], &[]).ok();
+    let blobs = other.json()[0]["blobs"].as_array().unwrap().clone();
+    assert!(blobs.iter().all(|b| b["action"] == "mounted" && b["from"] == "team/web"), "{blobs:?}");
+    assert_eq!(counting.seen.lock().unwrap().blob_bytes, before, "mounting uploads nothing");
+    let requests = counting.seen.lock().unwrap().requests.join("\n");
+    assert!(requests.contains("mount=sha256:"), "{requests}");
+
+    // The lock names the image and the registry has it: the push tags it without building.
+    let cache_run = env.run(&dir, &["--json", "push", "web.yml", "--to", &to], &[]).ok();
+    assert_eq!(cache_run.json()[0]["built"], false, "{}", cache_run.stderr);
+    assert_eq!(cache_run.json()[0]["digest"], index.as_str());
+    assert_eq!(counting.seen.lock().unwrap().blob_bytes, before);
+}
+
+#[test]
+fn basic_auth_push_uses_credentials_from_flag_and_docker_config_and_never_prints_them() {
+    let password = "pa55-w0rd-Basic-secret";
+    let reg = Registry::start(Auth::Htpasswd { user: "alice".into(), password: password.into() });
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "mail", "mail\n");
+    let to = format!("{}/ops", reg.addr);
+
+    let refused = env.run(&dir, &["push", "mail.yml", "--to", &to], &[]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("asks for credentials") && refused.stderr.contains("--creds"),
+        "{}",
+        refused.stderr
+    );
+
+    let wrong = env.run(&dir, &["push", "mail.yml", "--to", &to, "--creds", "alice:nope"], &[]);
+    assert_ne!(wrong.code, 0);
+    assert!(!wrong.stderr.contains("nope"), "{}", wrong.stderr);
+
+    let creds = format!("alice:{password}");
+    let ok = env.run(&dir, &["-vv", "--json", "push", "mail.yml", "--to", &to], &[("ASSEMBLE_CREDS", &creds)]).ok();
+    let index = ok.json()[0]["digest"].as_str().unwrap().to_string();
+    let b64 = base64_of(&creds);
+    for out in [&ok.stdout, &ok.stderr] {
+        assert!(!out.contains(password) && !out.contains(&b64), "a credential leaked:\n{out}");
+    }
+    assert!(ok.stderr.contains("PUT"), "-vv shows the requests: {}", ok.stderr);
+
+    // From docker's config.json, to a second repository (mounting needs pull on the source).
+    docker_config(&env.docker, &reg.addr, serde_json::json!({"auth": b64}));
+    let out = env.run(&dir, &["-vv", "--json", "push", "mail.yml", "--to", &format!("{}/backup", reg.addr)], &[]).ok();
+    assert!(out.json()[0]["blobs"].as_array().unwrap().iter().all(|b| b["action"] == "mounted"), "{}", out.stdout);
+    assert!(!out.stderr.contains(password) && !out.stderr.contains(&b64));
+    env.run(&dir, &["build", "mail.yml"], &[]).ok();
+    check_pushed(&format!("{}/ops/mail", reg.addr), &["2.4.1"], &index, &dir.join("out/mail"), Some(&creds));
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn token_auth_push_with_password_and_with_identity_token_never_prints_tokens() {
+    let signer = Arc::new(Signer::new());
+    let password = "t0ken-flow-password";
+    let tokens = TokenServer::start(signer.clone(), "bob", password, "refresh-me-secret");
+    let reg = Registry::start(Auth::Token { realm: tokens.realm(), cert: signer.cert() });
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "dns", "dns\n");
+
+    // Credentials from $REGISTRY_AUTH_FILE (podman's format).
+    let auth_file = env.tmp.path().join("auth.json");
+    std::fs::write(
+        &auth_file,
+        serde_json::json!({"auths": {reg.addr.clone(): {"auth": base64_of(&format!("bob:{password}"))}}}).to_string(),
+    )
+    .unwrap();
+    let ok = env
+        .run(
+            &dir,
+            &["-vv", "--json", "push", "dns.yml", "--to", &format!("{}/infra", reg.addr)],
+            &[("REGISTRY_AUTH_FILE", auth_file.to_str().unwrap())],
+        )
+        .ok();
+    let index = ok.json()[0]["digest"].as_str().unwrap().to_string();
+    let issued = tokens.issued.lock().unwrap().clone();
+    assert!(!issued.is_empty(), "the push went through the token server");
+    for out in [&ok.stdout, &ok.stderr] {
+        assert!(!out.contains(password), "the password leaked:\n{out}");
+        for t in &issued {
+            let signature = t.rsplit('.').next().unwrap();
+            assert!(!out.contains(signature), "a token leaked:\n{out}");
+        }
+    }
+    assert!(ok.stderr.contains("401"), "the challenge was seen: {}", ok.stderr);
+
+    // A docker identity token: exchanged with the OAuth2 refresh_token grant.
+    docker_config(&env.docker, &reg.addr, serde_json::json!({"identitytoken": "refresh-me-secret"}));
+    let out = env.run(&dir, &["-vv", "--json", "push", "dns.yml", "--to", &format!("{}/second", reg.addr)], &[]).ok();
+    assert!(out.json()[0]["blobs"].as_array().unwrap().iter().all(|b| b["action"] == "mounted"), "{}", out.stdout);
+    assert!(!out.stderr.contains("refresh-me-secret"));
+    let requests = tokens.requests.lock().unwrap().join("\n");
+    assert!(requests.contains("POST /token"), "{requests}");
+    assert!(
+        requests.contains("GET /token?service=test-registry&scope=repository%3Ainfra%2Fdns%3Apull%2Cpush"),
+        "{requests}"
+    );
+
+    // skopeo reads it back through the same token server.
+    env.run(&dir, &["build", "dns.yml"], &[]).ok();
+    check_pushed(
+        &format!("{}/infra/dns", reg.addr),
+        &["latest"],
+        &index,
+        &dir.join("out/dns"),
+        Some(&format!("bob:{password}")),
+    );
+}
+
+#[test]
+fn push_survives_resets_server_errors_and_rate_limits() {
+    let reg = Registry::start(Auth::None);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "flaky", "flaky\n");
+    let rules = vec![
+        Rule { method: "POST", path_contains: "/blobs/uploads/", fault: Fault::Status(429, Some(1)), times: 1 },
+        Rule { method: "HEAD", path_contains: "/blobs/", fault: Fault::Status(500, None), times: 2 },
+        Rule { method: "PATCH", path_contains: "/blobs/uploads/", fault: Fault::ResetMidBody, times: 2 },
+        Rule { method: "PUT", path_contains: "/blobs/uploads/", fault: Fault::ResetMidBody, times: 1 },
+        Rule { method: "PUT", path_contains: "/manifests/", fault: Fault::Status(503, None), times: 1 },
+    ];
+    let proxy = Proxy::start(&reg.addr, rules);
+    // 100 kB chunks: the 600 kB layer goes up in PATCHes, the rest in one PUT each.
+    let out = env
+        .run(
+            &dir,
+            &["--json", "push", "flaky.yml", "--to", &format!("{}/lab", proxy.addr), "--parallel", "2"],
+            &[("ASSEMBLE_CHUNK_SIZE", "100000")],
+        )
+        .ok();
+    let faults = proxy.seen.lock().unwrap().faults.clone();
+    assert_eq!(faults.len(), 7, "every fault was hit: {faults:#?}");
+    assert!(out.stderr.contains("retrying"), "{}", out.stderr);
+    let index = out.json()[0]["digest"].as_str().unwrap().to_string();
+    env.run(&dir, &["build", "flaky.yml"], &[]).ok();
+    // skopeo copy checks every blob against its digest.
+    check_pushed(&format!("{}/lab/flaky", reg.addr), &["2.4.1", "latest"], &index, &dir.join("out/flaky"), None);
+}
+
+#[test]
+fn images_with_secrets_are_refused_unless_allowed() {
+    let reg = Registry::start(Auth::None);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "vault", "v\n");
+    let recipe = dir.join("vault.yml");
+    let text = std::fs::read_to_string(&recipe).unwrap().replace(
+        "  entrypoint:",
+        "  secrets:\n    - {env: DB_PASSWORD, to: /etc/app/db.pass}\n    - {env: API_KEY, to: /etc/app/api.key}\n  entrypoint:",
+    );
+    std::fs::write(&recipe, text).unwrap();
+    let secrets = [("DB_PASSWORD", "hunter2-db"), ("API_KEY", "key-123")];
+    let to = format!("{}/x", reg.addr);
+    let refused = env.run(&dir, &["push", "vault.yml", "--to", &to], &secrets);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("/etc/app/db.pass, /etc/app/api.key") && refused.stderr.contains("--allow-secrets"),
+        "{}",
+        refused.stderr
+    );
+    let built = env.run(&dir, &["build", "vault.yml"], &secrets).ok();
+    drop(built);
+    let on_disk = env.run(&dir, &["push", "oci:out/vault", "--to", &format!("{to}/vault:1")], &secrets);
+    assert_ne!(on_disk.code, 0, "{}", on_disk.stderr);
+    assert!(on_disk.stderr.contains("--allow-secrets"), "{}", on_disk.stderr);
+    let allowed = env.run(&dir, &["-vv", "push", "vault.yml", "--to", &to, "--allow-secrets"], &secrets).ok();
+    assert!(!allowed.stderr.contains("hunter2-db"));
+}
+
+#[test]
+fn tags_variables_variants_and_aliases_make_the_documented_tag_lists() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("sdk.yml"),
+        r#"name: sdk
+tags:
+  - {tag: "9.0.100", variables: {band: "100"}}
+  - {tag: "9.0.200", variables: {band: "200"}}
+  - {tag: "9.1.50", variables: {band: "50"}}
+  - {tag: "edge", variables: {band: "50"}}
+variables: {band: "0", flavour: plain}
+variants:
+  - {name: slim, suffix: "-slim", variables: {flavour: slim}}
+config:
+  env: {BAND: "{band}", FLAVOUR: "{flavour}"}
+"#,
+    )
+    .unwrap();
+    let out = assemble(tmp.path(), &tmp.path().join("cache"), &["--json", "tags", "sdk.yml"], &[]).ok();
+    let plan: Vec<(Value, Value, Value, Value)> = out
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| (u["variant"].clone(), u["tags"].clone(), u["aliases"].clone(), u["variables"].clone()))
+        .collect();
+    use serde_json::json;
+    let expect = |variant: Value, tags: Value, aliases: Value, band: &str, flavour: &str| {
+        (variant, tags, aliases, json!({"band": band, "flavour": flavour}))
+    };
+    assert_eq!(
+        plan,
+        vec![
+            expect(Value::Null, json!(["9.0.100"]), json!([]), "100", "plain"),
+            expect(Value::Null, json!(["9.0.200"]), json!(["9.0"]), "200", "plain"),
+            expect(Value::Null, json!(["9.1.50", "edge"]), json!(["9", "9.1"]), "50", "plain"),
+            expect(json!("slim"), json!(["9.0.100-slim"]), json!([]), "100", "slim"),
+            expect(json!("slim"), json!(["9.0.200-slim"]), json!(["9.0-slim"]), "200", "slim"),
+            expect(json!("slim"), json!(["9.1.50-slim", "edge-slim"]), json!(["9-slim", "9.1-slim"]), "50", "slim"),
+        ]
+    );
+    // Each image builds with its own variables and has its own lock.
+    let built = assemble(tmp.path(), &tmp.path().join("cache"), &["--json", "build", "sdk.yml"], &[]).ok();
+    assert_eq!(built.json().as_array().unwrap().len(), 6);
+    for lock in ["sdk.lock", "sdk.9.0.200.lock", "sdk.9.1.50.lock", "sdk.9.0.100-slim.lock"] {
+        assert!(tmp.path().join(lock).is_file(), "{lock}");
+    }
+    let listing = sh(tmp.path(), "cat out/sdk/index.json");
+    for tag in ["9.0.100", "9", "9.1", "edge-slim", "9-slim"] {
+        assert!(listing.stdout.contains(&format!("\"{tag}\"")), "{tag} in {}", listing.stdout);
+    }
+}

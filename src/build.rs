@@ -12,10 +12,12 @@ use crate::layer::{self, LayerInfo};
 use crate::lock::{self, Lock, LockedDownload, LockedImage, LockedLayer, LockedPlatform};
 use crate::oci::{self, Image, Layer, RunConfig};
 use crate::platform::Arch;
-use crate::recipe::{self, Base, Content, Diagnostic, Extract, FileSource, Loc, Owner, Recipe, SecretSource, vars};
+use crate::recipe::{
+    self, Base, Content, Diagnostic, Extract, FileSource, Loc, Owner, Packages, Recipe, SecretSource, vars,
+};
 use crate::source::archive::{self, Member, MemberKind};
 use crate::source::fetch::{self, Download};
-use crate::source::{apk, deb};
+use crate::source::{apk, deb, image};
 use crate::store::Store;
 use crate::template;
 use crate::tree::users::{Accounts, User};
@@ -95,6 +97,8 @@ pub enum Error {
     Debian(#[from] deb::Error),
     #[error("{0}")]
     Alpine(String),
+    #[error(transparent)]
+    BaseImage(#[from] image::Error),
     #[error("cache error")]
     Io(#[from] std::io::Error),
     #[error("`--arch {arch}`: the recipe `{recipe}` builds only {archs}")]
@@ -153,17 +157,55 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     // Plan: every tree once, with downloads standing in by digest.
     let (mut downloads, plan_hash) = plan(recipe, store, &archs, epoch)?;
 
+    // An image base: the digest the lock pins for this reference, else what it names now.
+    let base_image = match &recipe.base {
+        Base::Image(b) => {
+            let pinned = existing
+                .as_ref()
+                .and_then(|l| l.base_image.as_ref())
+                .filter(|p| p.reference == b.reference && !opts.upgrade)
+                .map(|p| p.digest);
+            if opts.locked && pinned.is_none() {
+                return Err(Error::Stale {
+                    path: lock_path,
+                    changes: vec![format!("the lock pins no digest for the base image {}", b.reference)],
+                });
+            }
+            let image = image::resolve(store, &b.reference, &archs, pinned)?;
+            let mut views = BTreeMap::new();
+            for (arch, p) in &image.platforms {
+                views.insert(*arch, image::view(store, &image.reference, p)?);
+            }
+            Some((image, views))
+        }
+        _ => None,
+    };
+    let installed: BTreeMap<Arch, Vec<deb::index::Package>> = base_image
+        .as_ref()
+        .map(|(_, views)| {
+            views
+                .iter()
+                .map(|(a, v)| {
+                    let status = v.read("/var/lib/dpkg/status").ok().flatten().unwrap_or_default();
+                    (*a, deb::installed(&String::from_utf8_lossy(&status), *a))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+
     // Packages: from the lock when it was made for these requests, else resolved anew.
-    let (debian, pins) = match &recipe.base {
-        Base::Debian(spec) => {
+    let (debian, pins) = match recipe.base.packages() {
+        Some(Packages::Debian(spec)) => {
             let reuse = if opts.upgrade { None } else { existing.as_ref() };
-            let (d, p) = debian_pins(recipe, spec, store, &archs, reuse, opts.locked, &lock_path)?;
+            let (d, p) = debian_pins(recipe, spec, store, &archs, reuse, opts.locked, &lock_path, &installed)?;
             (Some(d), p)
         }
-        Base::Scratch | Base::Alpine(_) => (None, Vec::new()),
+        _ => (None, Vec::new()),
     };
-    let apk_pins = match &recipe.base {
-        Base::Alpine(spec) => alpine_pins(recipe, spec, store, &archs, existing.as_ref(), opts.locked, &lock_path)?,
+    let apk_pins = match recipe.base.packages() {
+        Some(Packages::Alpine(spec)) => {
+            alpine_pins(recipe, spec, store, &archs, existing.as_ref(), opts.locked, &lock_path)?
+        }
         _ => Vec::new(),
     };
     for d in deb::downloads(&pins) {
@@ -180,6 +222,15 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
             .map(|(arch, d)| LockedDownload { url: d.url.clone(), arch: arch.name().into(), sha256: d.sha256, size: 0 })
             .collect(),
         images: Vec::new(),
+        base_image: base_image.as_ref().map(|(b, _)| lock::LockedBaseImage {
+            reference: b.reference.clone(),
+            digest: b.digest,
+            platforms: b
+                .platforms
+                .iter()
+                .map(|(a, p)| lock::LockedBasePlatform { arch: a.name().into(), manifest: p.manifest })
+                .collect(),
+        }),
         debian,
         packages: pins.clone(),
         apk_packages: apk_pins.clone(),
@@ -210,6 +261,9 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         let arch_apk: Vec<apk::Pin> = apk_pins.iter().filter(|p| p.arch == arch.name()).cloned().collect();
         let mut planner = Planner::new(recipe, arch, store, true, &arch_pins, epoch)?;
         planner.apk_pins = &arch_apk;
+        if let Some((image, views)) = &base_image {
+            planner.base = Some((&image.platforms[&arch], views[&arch].clone()));
+        }
         let trees = planner.all_trees()?;
         let run = planner.run_config()?;
         per_arch.push((arch, trees, run));
@@ -246,13 +300,15 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
 
     let mut platforms = Vec::new();
     for ((arch, trees, run), keys) in per_arch.iter().zip(&keys) {
-        let layers = trees
-            .iter()
-            .zip(keys)
-            .map(|((name, tree), key)| {
+        // An image base's layers come first, exactly as the registry has them.
+        let base_layers = base_image.iter().flat_map(|(image, _)| image.platforms[arch].layers.iter()).map(|info| {
+            Layer { path: store.blob_path(&info.digest), info: info.clone(), name: "base".into(), secret: false }
+        });
+        let layers = base_layers
+            .chain(trees.iter().zip(keys).map(|((name, tree), key)| {
                 let info = by_key[key].0.clone();
                 Layer { path: store.blob_path(&info.digest), info, name: name.clone(), secret: tree.has_secrets() }
-            })
+            }))
             .collect();
         platforms.push(oci::platform_image(*arch, epoch, run, layers, &annotations(recipe, epoch)));
     }
@@ -423,6 +479,8 @@ struct Planner<'a> {
     /// Owner names may come from a base not unpacked yet: accept them while planning.
     lenient: bool,
     epoch: u64,
+    /// An image base's platform and the merged view of its layers.
+    base: Option<(&'a image::Platform, View)>,
 }
 
 impl<'a> Planner<'a> {
@@ -461,6 +519,7 @@ impl<'a> Planner<'a> {
             apk_pins: &[],
             lenient,
             epoch,
+            base: None,
         })
     }
 
@@ -468,12 +527,19 @@ impl<'a> Planner<'a> {
     /// configuration layer.
     fn all_trees(&mut self) -> Result<Vec<(String, Tree)>> {
         let mut out = Vec::new();
+        if let Some((_, view)) = &self.base {
+            self.view = view.clone();
+            let mut accounts = self.view_accounts()?;
+            accounts.ensure_root();
+            add_recipe_accounts(&mut accounts, self.recipe)?;
+            self.accounts = accounts;
+        }
         if matches!(self.recipe.base, Base::Debian(_) | Base::Alpine(_)) {
             let mut tree = Tree::default();
             match &self.recipe.base {
                 Base::Debian(spec) => self.packages_into("base", spec, &mut tree, true)?,
                 Base::Alpine(spec) => self.apks_into("base", spec, &mut tree)?,
-                Base::Scratch => {}
+                Base::Scratch | Base::Image(_) => {}
             }
             self.finish_tree(&mut tree, &self.recipe.loc)?;
             self.view.apply(&tree);
@@ -489,10 +555,10 @@ impl<'a> Planner<'a> {
         }
         for spec in &self.recipe.layers {
             let mut tree = Tree::default();
-            match &self.recipe.base {
-                Base::Debian(deb_spec) => self.packages_into(&spec.name, deb_spec, &mut tree, false)?,
-                Base::Alpine(apk_spec) => self.apks_into(&spec.name, apk_spec, &mut tree)?,
-                Base::Scratch => {}
+            match self.recipe.base.packages() {
+                Some(Packages::Debian(deb_spec)) => self.packages_into(&spec.name, deb_spec, &mut tree, false)?,
+                Some(Packages::Alpine(apk_spec)) => self.apks_into(&spec.name, apk_spec, &mut tree)?,
+                None => {}
             }
             self.content(&spec.content, &mut tree)?;
             self.finish_tree(&mut tree, &spec.loc)?;
@@ -1020,8 +1086,22 @@ impl<'a> Planner<'a> {
                 .into());
             }
         }
-        let mut env: BTreeMap<String, String> =
-            c.env.iter().map(|(k, v)| Ok((k.clone(), self.interp(v, &self.recipe.loc)?))).collect::<Result<_>>()?;
+        // An image base's settings carry over unless the recipe sets its own.
+        let below = self.base.as_ref().map(|(p, _)| p.config["config"].clone()).unwrap_or_default();
+        let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
+            v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        };
+        let text = |k: &str| below[k].as_str().filter(|s| !s.is_empty()).map(String::from);
+        let keys =
+            |k: &str| -> Vec<String> { below[k].as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default() };
+        let mut env: BTreeMap<String, String> = strings(&below["Env"])
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+            .collect();
+        for (k, v) in &c.env {
+            env.insert(k.clone(), self.interp(v, &self.recipe.loc)?);
+        }
         env.entry("PATH".into())
             .or_insert_with(|| "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
         let healthcheck = c.healthcheck.as_ref().map(|h| {
@@ -1039,17 +1119,33 @@ impl<'a> Planner<'a> {
             }
             v
         });
+        let union = |base: Vec<String>, own: &[String]| -> Vec<String> {
+            let mut all = base;
+            all.extend(own.iter().filter(|x| !all.contains(x)).cloned().collect::<Vec<_>>());
+            all
+        };
+        let mut labels: BTreeMap<String, String> = below["Labels"]
+            .as_object()
+            .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .unwrap_or_default();
+        labels.extend(c.labels.clone());
+        // As in docker: a new entrypoint drops the base's command.
+        let cmd = match (&c.entrypoint, &c.cmd) {
+            (_, Some(cmd)) => Some(cmd.clone()),
+            (Some(_), None) => None,
+            (None, None) => strings(&below["Cmd"]),
+        };
         Ok(RunConfig {
-            user: c.user.as_ref().map(|(u, _)| u.clone()),
+            user: c.user.as_ref().map(|(u, _)| u.clone()).or_else(|| text("User")),
             env: env.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
-            entrypoint: c.entrypoint.clone(),
-            cmd: c.cmd.clone(),
-            workdir: c.workdir.clone(),
-            ports: c.ports.clone(),
-            volumes: c.volumes.clone(),
-            labels: c.labels.clone(),
-            stop_signal: c.stop_signal.clone(),
-            healthcheck,
+            entrypoint: c.entrypoint.clone().or_else(|| strings(&below["Entrypoint"])),
+            cmd,
+            workdir: c.workdir.clone().or_else(|| text("WorkingDir")),
+            ports: union(keys("ExposedPorts"), &c.ports),
+            volumes: union(keys("Volumes"), &c.volumes),
+            labels,
+            stop_signal: c.stop_signal.clone().or_else(|| text("StopSignal")),
+            healthcheck: healthcheck.or_else(|| Some(below["Healthcheck"].clone()).filter(|h| h.is_object())),
         })
     }
 }
@@ -1190,6 +1286,7 @@ fn debian_pins(
     existing: Option<&Lock>,
     locked: bool,
     lock_path: &Path,
+    installed: &BTreeMap<Arch, Vec<deb::index::Package>>,
 ) -> Result<(lock::LockedDebian, Vec<deb::Pin>)> {
     let mut wanted = debian_requests(recipe, spec);
     if let Some(old) = existing.and_then(|l| l.debian.as_ref().map(|d| (l, d))) {
@@ -1219,7 +1316,8 @@ fn debian_pins(
         wanted.requests.iter().map(|r| (r.layer.clone(), r.packages.clone())).collect();
     let mut pins = Vec::new();
     for &a in archs {
-        pins.extend(deb::resolve(&archive, spec, &layers, a)?);
+        let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
+        pins.extend(deb::resolve(&archive, spec, &layers, a, below)?);
     }
     wanted.releases = archive.releases;
     Ok((wanted, pins))

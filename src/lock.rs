@@ -20,6 +20,9 @@ pub struct Lock {
     pub downloads: Vec<LockedDownload>,
     #[serde(default, rename = "image", skip_serializing_if = "Vec::is_empty")]
     pub images: Vec<LockedImage>,
+    /// The registry image the recipe builds on, pinned by digest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_image: Option<LockedBaseImage>,
     /// What the Debian packages were resolved from, and for which requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debian: Option<LockedDebian>,
@@ -29,6 +32,22 @@ pub struct Lock {
     /// Every Alpine package of every architecture and layer.
     #[serde(default, rename = "apk", skip_serializing_if = "Vec::is_empty")]
     pub apk_packages: Vec<crate::source::apk::Pin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedBaseImage {
+    /// As the recipe names it; a tag that has moved since does not matter while this holds.
+    pub reference: String,
+    /// What it resolved to: the index (or the one manifest).
+    pub digest: Digest,
+    #[serde(rename = "platform")]
+    pub platforms: Vec<LockedBasePlatform>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedBasePlatform {
+    pub arch: String,
+    pub manifest: Digest,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

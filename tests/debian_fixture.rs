@@ -599,3 +599,84 @@ fn package_images_are_identical_across_caches_threads_tz_umask_and_directories()
     assert_eq!(first[0]["digest"], second[0]["digest"]);
     assert_eq!(second[0]["packed"], 1, "the second cache really packed the base layer again");
 }
+
+/// A registry image as a base: its layers are reused byte for byte, the lock pins its
+/// digest (a moved tag changes nothing), packages from the archive go on top of its dpkg
+/// database, and its settings carry over.
+#[test]
+fn packages_install_on_a_registry_image_base() {
+    let reg = registry::Registry::start(registry::Auth::None);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = build_archive(t, &universe());
+    let cache = t.join("cache");
+    let base =
+        recipe(&a, t, "base-passwd, libfoo", "tags: [\"1\"]\nconfig:\n  env: {FROM_BASE: \"yes\"}\n  cmd: [/bin/sh]\n")
+            .replace("name: fx", "name: fxbase");
+    std::fs::write(t.join("fxbase.yml"), &base).unwrap();
+    let pushed =
+        assemble(t, &cache, &["--json", "push", "fxbase.yml", "--to", &format!("{}/team", reg.addr)], &[]).ok().json();
+    let base_index = pushed[0]["digest"].as_str().unwrap().to_string();
+    let base_layers =
+        assemble(t, &cache, &["--json", "build", "fxbase.yml", "-o", "oci:fxbase"], &[]).ok().json()[0]["platforms"][0]
+            ["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["digest"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>();
+
+    let on = format!(
+        "name: onimage\nbase:\n  image: {}/team/fxbase:1\n  debian:\n    suite: test\n    mirror: {}\n    keyring: [{}]\nlayers:\n  - name: extra\n    packages: [app]\nconfig:\n  env: {{MINE: \"2\"}}\n",
+        reg.addr,
+        a.mirror(),
+        t.join("keyring.gpg").display()
+    );
+    std::fs::write(t.join("onimage.yml"), &on).unwrap();
+    // A separate cache: the base's layers come from the registry, not from the first build.
+    let cache2 = t.join("cache2");
+    let v = assemble(t, &cache2, &["--json", "build", "onimage.yml", "-o", "oci:onimage"], &[]).ok().json();
+    let layers = v[0]["platforms"][0]["layers"].as_array().unwrap().clone();
+    let digests: Vec<&str> = layers.iter().map(|l| l["digest"].as_str().unwrap()).collect();
+    assert_eq!(
+        digests[..base_layers.len()],
+        base_layers.iter().map(String::as_str).collect::<Vec<_>>()[..],
+        "the base's layers are reused as they are"
+    );
+    let names: Vec<&str> = layers.iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["base", "extra"]);
+    // libfoo (>= 2) is already in the base: only the rest of app's closure is installed.
+    let lock = std::fs::read_to_string(t.join("onimage.lock")).unwrap();
+    assert!(lock.contains(&format!("digest = \"{base_index}\"")), "{lock}");
+    assert_eq!(locked(t, "onimage"), set(&["extra:app 1.0", "extra:postfix-lite 1", "extra:perl 5", "extra:prelib 1"]));
+    let out = sh(t, "umoci unpack --image onimage:latest ob");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let q = sh(
+        t,
+        &format!("dpkg-query --admindir={}/ob/rootfs/var/lib/dpkg -W -f '${{Package}} ${{Version}}\\n'", t.display()),
+    );
+    assert_eq!(q.stdout, "app 1.0\nbase-passwd 1\nlibfoo 2.1\nperl 5\npostfix-lite 1\nprelib 1\n");
+    assert!(t.join("ob/rootfs/usr/lib/libfoo.so.2").is_file() && t.join("ob/rootfs/usr/bin/app").is_file());
+    let config = sh(t, "cat ob/config.json").stdout;
+    assert!(config.contains("FROM_BASE=yes") && config.contains("MINE=2") && config.contains("/bin/sh"), "{config}");
+
+    // The tag moves to another image: the lock's digest still decides.
+    let moved = base.replace("FROM_BASE: \"yes\"", "FROM_BASE: \"moved\"");
+    std::fs::write(t.join("fxbase.yml"), moved).unwrap();
+    let again =
+        assemble(t, &cache, &["--json", "push", "fxbase.yml", "--to", &format!("{}/team", reg.addr)], &[]).ok().json();
+    assert_ne!(again[0]["digest"].as_str().unwrap(), base_index);
+    let locked_build =
+        assemble(t, &cache2, &["--json", "build", "--locked", "onimage.yml", "-o", "oci:onimage2"], &[]).ok().json();
+    assert_eq!(locked_build[0]["digest"], v[0]["digest"], "--locked ignores where the tag has moved");
+
+    // Pushing the result to the same registry mounts the base's layers.
+    let p = assemble(t, &cache2, &["--json", "push", "onimage.yml", "--to", &format!("{}/apps", reg.addr)], &[])
+        .ok()
+        .json();
+    let blobs = p[0]["blobs"].as_array().unwrap();
+    for d in &base_layers {
+        let b = blobs.iter().find(|b| b["digest"] == d.as_str()).unwrap();
+        assert_eq!(b["action"], "mounted", "{b}");
+    }
+}

@@ -29,7 +29,7 @@ fn unknown_field_suggests_the_nearest() {
 fn unknown_field_without_a_near_name_lists_the_known_ones() {
     check(
         "name: x\nflavour: vanilla\n",
-        "error: r.yml:2:1: unknown field `flavour` in the recipe\n  |\n2 | flavour: vanilla\n  | ^\nhint: expected one of: name, archs, tags, variables, epoch, compression, metadata, annotations, base, layers, config\n",
+        "error: r.yml:2:1: unknown field `flavour` in the recipe\n  |\n2 | flavour: vanilla\n  | ^\nhint: expected one of: name, archs, tags, variants, registry, variables, epoch, compression, metadata, annotations, base, layers, config\n",
     );
 }
 
@@ -229,8 +229,13 @@ const MORE: &[(&str, &str, &str)] = &[
     ),
     (
         "base_map",
-        "name: x\nbase: {image: example/caddy:2}\n",
-        "error: r.yml:2:8: base `image` is not supported by this version of assemble\n  |\n2 | base: {image: example/caddy:2}\n  |        ^\nhint: use `base: scratch`, `base: {debian: …}` or `base: {alpine: …}`\n",
+        "name: x\nbase: {recipe: base-debian}\n",
+        "error: r.yml:2:8: base `recipe` is not supported by this version of assemble\n  |\n2 | base: {recipe: base-debian}\n  |        ^\nhint: use `base: scratch`, `base: {debian: …}`, `base: {alpine: …}` or `base: {image: REF}`\n",
+    ),
+    (
+        "base_image_ref",
+        "name: x\nbase: {image: \"Example/Caddy:2\"}\n",
+        "error: r.yml:2:15: `Example/Caddy:2` is not an image reference: repository components are lowercase letters and digits, joined by `.`, `_`, `__` or `-`\n  |\n2 | base: {image: \"Example/Caddy:2\"}\n  |               ^\n",
     ),
     (
         "both",

@@ -264,11 +264,11 @@ impl Reader {
                 let content = self.content(&l)?;
                 let packages = match l.get("packages") {
                     None => Vec::new(),
-                    Some(n) => match base {
-                        Base::Alpine(_) => self.ctx.strings(n, "`packages`")?,
-                        Base::Debian(_) => self.package_names(n)?,
-                        Base::Scratch => {
-                            return Err(self.ctx.err(n, "`packages` needs a package base such as `base: {debian: …}`"));
+                    Some(n) => match base.packages() {
+                        Some(Packages::Alpine(_)) => self.ctx.strings(n, "`packages`")?,
+                        Some(Packages::Debian(_)) => self.package_names(n)?,
+                        None => {
+                            return Err(self.ctx.err(n, "`packages` needs a package source such as `base: {debian: …}` (or `debian:` beside `base.image`)"));
                         }
                     },
                 };
@@ -377,13 +377,35 @@ impl Reader {
             Value::Scalar { text, .. } => Err(self.ctx.err(node, format!("unknown base `{text}`, expected `scratch` or a mapping with `debian`, `alpine`, `image` or `recipe`"))),
             _ => {
                 let m = self.ctx.map(node, "`base`", &["scratch", "debian", "alpine", "image", "recipe"])?;
+                if let Some(image) = m.get("image") {
+                    let reference = self.interp(image, "`base.image`")?;
+                    if let Err(e) = crate::registry::Reference::parse(&reference) {
+                        return Err(self.ctx.err(image, e));
+                    }
+                    let source = match (m.get("debian"), m.get("alpine")) {
+                        (Some(d), None) => Some(self.debian(d)?),
+                        (None, Some(a)) => Some(self.alpine(a)?),
+                        (None, None) => None,
+                        (Some(_), Some(a)) => return Err(self.ctx.err(a, "an image base takes one package source: `debian` or `alpine`")),
+                    };
+                    let own = match &source {
+                        Some(Base::Debian(s)) => !s.packages.is_empty() || s.essential,
+                        Some(Base::Alpine(s)) => !s.packages.is_empty(),
+                        _ => false,
+                    };
+                    if own {
+                        return Err(self.ctx.err(node, "with `base.image`, `debian`/`alpine` only say where packages come from: list packages in a layer")
+                            .with_hint("move `packages` into a layer under `layers:`"));
+                    }
+                    return Ok(Base::Image(ImageBase { reference, packages: source.map(Box::new), loc: self.ctx.loc(image) }));
+                }
                 let (key, _) = m.entries().next().ok_or_else(|| self.ctx.err(node, "`base` is empty"))?;
                 match key.name.as_str() {
                     "scratch" => Ok(Base::Scratch),
-                                        "debian" => self.debian(m.required("debian")?),
+                    "debian" => self.debian(m.required("debian")?),
                     "alpine" => self.alpine(m.required("alpine")?),
                     other => Err(Diagnostic::new(self.ctx.key_loc(key), format!("base `{other}` is not supported by this version of assemble"))
-                                                .with_hint("use `base: scratch`, `base: {debian: …}` or `base: {alpine: …}`")),
+                        .with_hint("use `base: scratch`, `base: {debian: …}`, `base: {alpine: …}` or `base: {image: REF}`")),
                 }
             }
         }

@@ -61,6 +61,35 @@ pub enum Base {
     Scratch,
     Debian(crate::source::deb::Spec),
     Alpine(crate::source::apk::Spec),
+    /// An image from a registry, its layers reused as they are.
+    Image(ImageBase),
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageBase {
+    /// `REGISTRY/REPOSITORY[:TAG][@DIGEST]`, variables already interpolated.
+    pub reference: String,
+    /// Where packages of application layers come from (its own `packages` list is empty).
+    pub packages: Option<Box<Base>>,
+    pub loc: Loc,
+}
+
+/// Where a recipe's packages come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Packages<'a> {
+    Debian(&'a crate::source::deb::Spec),
+    Alpine(&'a crate::source::apk::Spec),
+}
+
+impl Base {
+    pub fn packages(&self) -> Option<Packages<'_>> {
+        match self {
+            Base::Debian(s) => Some(Packages::Debian(s)),
+            Base::Alpine(s) => Some(Packages::Alpine(s)),
+            Base::Image(i) => i.packages.as_deref().and_then(Base::packages),
+            Base::Scratch => None,
+        }
+    }
 }
 
 /// A value that is either the same for every architecture or given per architecture.

@@ -6,3 +6,4 @@ pub mod apk;
 pub mod archive;
 pub mod deb;
 pub mod fetch;
+pub mod image;

@@ -324,6 +324,20 @@ impl View {
         self.entries.get(path)
     }
 
+    /// Removes `path` and everything below it (a whiteout).
+    pub fn remove(&mut self, path: &ImagePath) {
+        self.clear_below(path);
+        self.entries.remove(path);
+    }
+
+    /// Removes everything below `dir`, keeping `dir` itself (an opaque whiteout).
+    pub fn clear_below(&mut self, dir: &ImagePath) {
+        let doomed: Vec<ImagePath> = self.paths_under(dir.as_str()).cloned().collect();
+        for p in doomed {
+            self.entries.remove(&p);
+        }
+    }
+
     /// Every path strictly below `dir` (given without a leading `/`).
     pub fn paths_under<'a>(&'a self, dir: &str) -> impl Iterator<Item = &'a ImagePath> + 'a {
         let prefix = format!("{dir}/");

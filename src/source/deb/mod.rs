@@ -191,15 +191,34 @@ pub fn open(store: &Store, spec: &Spec, archs: &[Arch], origin: &str) -> Result<
     Ok(Archive { universes, releases })
 }
 
-/// Resolves each layer's requested packages on top of the ones below, for `arch`.
+/// The packages a dpkg status database says are installed (an image base's), as the
+/// resolver sees installed packages.
+pub fn installed(status: &str, arch: Arch) -> Vec<index::Package> {
+    control::parse(status)
+        .into_iter()
+        .filter(|p| p.get("Status").is_some_and(|s| s.ends_with(" installed")))
+        .filter_map(|mut p| {
+            for field in ["Filename", "SHA256"] {
+                if p.get(field).is_none() {
+                    p.fields.push((field.into(), String::new()));
+                }
+            }
+            index::Package::from_paragraph(p, arch.debian(), "installed", "").ok()
+        })
+        .collect()
+}
+
+/// Resolves each layer's requested packages on top of the ones below (starting from
+/// `installed`, an image base's packages), for `arch`.
 pub fn resolve(
     archive: &Archive,
     spec: &Spec,
     layers: &[(String, Vec<String>)],
     arch: Arch,
+    installed: &[index::Package],
 ) -> Result<Vec<Pin>, Error> {
     let universe = &archive.universes[&arch];
-    let mut below: Vec<&index::Package> = Vec::new();
+    let mut below: Vec<&index::Package> = installed.iter().collect();
     let mut pins = Vec::new();
     for (i, (layer, requested)) in layers.iter().enumerate() {
         let mut r = resolve::Resolver::new(universe, &below, spec.recommends, &spec.suites);

@@ -1278,6 +1278,8 @@ fn debian_requests(recipe: &Recipe, spec: &deb::Spec) -> lock::LockedDebian {
 
 /// The packages for every architecture: the lock's when it was made for exactly these
 /// requests and architectures, else resolved against the archive (not with `--locked`).
+// The lock's three facts (existing, locked, path) travel together with the request.
+#[allow(clippy::too_many_arguments)]
 fn debian_pins(
     recipe: &Recipe,
     spec: &deb::Spec,

@@ -208,6 +208,28 @@ fn basic_auth_push_uses_credentials_from_flag_and_docker_config_and_never_prints
     assert!(out.json()[0]["blobs"].as_array().unwrap().iter().all(|b| b["action"] == "mounted"), "{}", out.stdout);
     assert!(!out.stderr.contains(password) && !out.stderr.contains(&b64));
     env.run(&dir, &["build", "mail.yml"], &[]).ok();
+    // Through a credential helper (`credsStore`), as Docker Desktop and pass users have it.
+    let bin = env.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-assembletest");
+    std::fs::write(
+        &helper,
+        format!("#!/bin/sh\nread server\n[ \"$server\" = \"{}\" ] || exit 1\nprintf '{{\"ServerURL\":\"%s\",\"Username\":\"alice\",\"Secret\":\"{password}\"}}' \"$server\"\n", reg.addr),
+    )
+    .unwrap();
+    sh(env.tmp.path(), &format!("chmod 755 {}", helper.display()));
+    std::fs::write(env.docker.join("config.json"), serde_json::json!({"credsStore": "assembletest"}).to_string())
+        .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let out = env.run(
+        &dir,
+        &["-vv", "push", "oci:out/mail", "--to", &format!("{}/helper/mail:1", reg.addr)],
+        &[("PATH", &path)],
+    );
+    let out = out.ok();
+    assert!(!out.stderr.contains(password));
+
+    env.run(&dir, &["build", "mail.yml"], &[]).ok();
     check_pushed(&format!("{}/ops/mail", reg.addr), &["2.4.1"], &index, &dir.join("out/mail"), Some(&creds));
 }
 

@@ -173,7 +173,10 @@ impl HttpRequest {
     }
 }
 
-fn read_head(r: &mut BufReader<TcpStream>) -> Option<(String, String, Vec<(String, String)>)> {
+/// Method, target and headers of a request.
+type Head = (String, String, Vec<(String, String)>);
+
+fn read_head(r: &mut BufReader<TcpStream>) -> Option<Head> {
     let mut line = String::new();
     if r.read_line(&mut line).ok()? == 0 {
         return None;

@@ -233,6 +233,11 @@ const MORE: &[(&str, &str, &str)] = &[
         "error: r.yml:2:8: base `recipe` is not supported by this version of assemble\n  |\n2 | base: {recipe: base-debian}\n  |        ^\nhint: use `base: scratch`, `base: {debian: …}`, `base: {alpine: …}` or `base: {image: REF}`\n",
     ),
     (
+        "base_image_alpine",
+        "name: x\nbase:\n  image: reg.example/a/b:1\n  alpine: {repositories: [r], keys: [k]}\n",
+        "error: r.yml:4:11: packages over an image base come from Debian only in this version (apk's installed database of an image base is not read yet)\n  |\n4 |   alpine: {repositories: [r], keys: [k]}\n  |           ^\nhint: build the Alpine packages into the base image itself, or use `base: {alpine: …}`\n",
+    ),
+    (
         "base_image_ref",
         "name: x\nbase: {image: \"Example/Caddy:2\"}\n",
         "error: r.yml:2:15: `Example/Caddy:2` is not an image reference: repository components are lowercase letters and digits, joined by `.`, `_`, `__` or `-`\n  |\n2 | base: {image: \"Example/Caddy:2\"}\n  |               ^\n",

@@ -384,7 +384,10 @@ impl Reader {
                     }
                     let source = match (m.get("debian"), m.get("alpine")) {
                         (Some(d), None) => Some(self.debian(d)?),
-                        (None, Some(a)) => Some(self.alpine(a)?),
+                        (None, Some(a)) => {
+                            return Err(self.ctx.err(a, "packages over an image base come from Debian only in this version (apk's installed database of an image base is not read yet)")
+                                .with_hint("build the Alpine packages into the base image itself, or use `base: {alpine: …}`"));
+                        }
                         (None, None) => None,
                         (Some(_), Some(a)) => return Err(self.ctx.err(a, "an image base takes one package source: `debian` or `alpine`")),
                     };

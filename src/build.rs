@@ -262,7 +262,8 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         let mut planner = Planner::new(recipe, arch, store, true, &arch_pins, epoch)?;
         planner.apk_pins = &arch_apk;
         if let Some((image, views)) = &base_image {
-            planner.base = Some((&image.platforms[&arch], views[&arch].clone()));
+            planner.base = Some(&image.platforms[&arch]);
+            planner.view = views[&arch].clone();
         }
         let trees = planner.all_trees()?;
         let run = planner.run_config()?;
@@ -479,8 +480,8 @@ struct Planner<'a> {
     /// Owner names may come from a base not unpacked yet: accept them while planning.
     lenient: bool,
     epoch: u64,
-    /// An image base's platform and the merged view of its layers.
-    base: Option<(&'a image::Platform, View)>,
+    /// An image base's platform (`view` then starts as the merged view of its layers).
+    base: Option<&'a image::Platform>,
 }
 
 impl<'a> Planner<'a> {
@@ -527,8 +528,7 @@ impl<'a> Planner<'a> {
     /// configuration layer.
     fn all_trees(&mut self) -> Result<Vec<(String, Tree)>> {
         let mut out = Vec::new();
-        if let Some((_, view)) = &self.base {
-            self.view = view.clone();
+        if self.base.is_some() {
             let mut accounts = self.view_accounts()?;
             accounts.ensure_root();
             add_recipe_accounts(&mut accounts, self.recipe)?;
@@ -1087,7 +1087,7 @@ impl<'a> Planner<'a> {
             }
         }
         // An image base's settings carry over unless the recipe sets its own.
-        let below = self.base.as_ref().map(|(p, _)| p.config["config"].clone()).unwrap_or_default();
+        let below = self.base.map(|p| p.config["config"].clone()).unwrap_or_default();
         let strings = |v: &serde_json::Value| -> Option<Vec<String>> {
             v.as_array().map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
         };

@@ -3,13 +3,15 @@
 //! The crate follows the pipeline, one module per stage:
 //! - [`recipe`]: read and validate recipe YAML; every error points at `file:line:col`.
 //! - [`build`]: plan the layers of each architecture, fetch, pack, and form the image.
-//! - [`source`]: content from outside the recipe directory: pinned downloads, archives.
+//! - [`source`]: content from outside the recipe directory: pinned downloads, archives,
+//!   Debian and Alpine packages, registry images as bases.
 //! - [`tree`]: a layer's file tree, its parent directories, and the account files.
 //! - [`layer`]: the deterministic tar writer and thread-count-independent compression.
 //! - [`oci`]: canonical JSON, image config, manifests and the index.
 //! - [`store`]: the content-addressed cache and the layer cache.
 //! - [`lock`]: the lock file: pins in, digests out.
 //! - [`sink`]: destinations: OCI layout, oci-archive, docker-archive.
+//! - [`registry`]: the distribution-spec client (auth, pull, push) behind `push` and image bases.
 //! - [`inspect`]: read an image back for `assemble inspect`.
 //! - [`diff`]: compare two images down to the file; [`verify`]: rebuild from the lock and compare.
 //!

@@ -1,8 +1,9 @@
 //! The lock file (`<recipe>.lock`, TOML): the pins that make a build repeatable and the
 //! digests it produced. Pins are what `--locked` enforces; the recorded digests are what
 //! `verify` compares against. Tables are sorted so the file only changes when its content
-//! does. Later sources add their own tables (`[[package]]`, `[[base]]`) beside these,
-//! which readers of this version ignore rather than reject.
+//! does. Each source has its own table (`[[download]]`, `[[package]]`, `[[apk]]`,
+//! `[base_image]`); `[[image]]` records what was built, with an `inputs` hash that lets `push`
+//! skip a build the registry already holds. Unknown tables are ignored, not rejected.
 
 use crate::digest::Digest;
 use serde::{Deserialize, Serialize};

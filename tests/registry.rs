@@ -346,8 +346,7 @@ fn images_with_secrets_are_refused_unless_allowed() {
         "{}",
         refused.stderr
     );
-    let built = env.run(&dir, &["build", "vault.yml"], &secrets).ok();
-    drop(built);
+    env.run(&dir, &["build", "vault.yml"], &secrets).ok();
     let on_disk = env.run(&dir, &["push", "oci:out/vault", "--to", &format!("{to}/vault:1")], &secrets);
     assert_ne!(on_disk.code, 0, "{}", on_disk.stderr);
     assert!(on_disk.stderr.contains("--allow-secrets"), "{}", on_disk.stderr);

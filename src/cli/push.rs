@@ -55,7 +55,7 @@ pub fn tags(global: &Global, args: TagsArgs) -> Result<(), Error> {
                 "recipe": r.name,
                 "variant": r.variant,
                 "tags": r.explicit_tags,
-                "aliases": r.tags.iter().filter(|t| !r.explicit_tags.contains(t)).collect::<Vec<_>>(),
+                "aliases": r.aliases().collect::<Vec<_>>(),
                 "variables": overrides,
                 "lock": r.lock_path.display().to_string(),
             })
@@ -66,13 +66,10 @@ pub fn tags(global: &Global, args: TagsArgs) -> Result<(), Error> {
         return Ok(());
     }
     for r in &recipes {
-        let aliases: Vec<&String> = r.tags.iter().filter(|t| !r.explicit_tags.contains(t)).collect();
+        let aliases: Vec<&str> = r.aliases().map(String::as_str).collect();
         let variant = r.variant.as_deref().map(|v| format!(" [{v}]")).unwrap_or_default();
-        let alias_text = if aliases.is_empty() {
-            String::new()
-        } else {
-            format!("  (aliases: {})", aliases.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", "))
-        };
+        let alias_text =
+            if aliases.is_empty() { String::new() } else { format!("  (aliases: {})", aliases.join(", ")) };
         println!("{}{variant}: {}{alias_text}", r.name, r.explicit_tags.join(", "));
     }
     Ok(())
@@ -127,7 +124,7 @@ fn target(r: &recipe::Recipe, to: Option<&str>) -> Result<Reference, Error> {
         Some((reg, ns)) => (reg, ns.trim_end_matches('/')),
         None => (base, ""),
     };
-    if !(registry.contains(['.', ':']) || registry == "localhost") {
+    if !assemble::registry::reference::is_registry_host(registry) {
         return Err(Error::Usage(format!(
             "`{base}` does not start with a registry host (such as ghcr.io or 127.0.0.1:5000)"
         )));

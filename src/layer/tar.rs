@@ -26,6 +26,8 @@ pub enum Error {
     Changed { path: std::path::PathBuf, entry: ImagePath, expected: String, actual: String },
     #[error("writing the layer failed")]
     Write(#[source] io::Error),
+    #[error("`/{0}` is a file of the base image, whose bytes stay in the base's own layer")]
+    BaseFile(ImagePath),
 }
 
 impl<W: Write> TarWriter<W> {
@@ -36,6 +38,9 @@ impl<W: Write> TarWriter<W> {
     /// Writes one entry; regular files are read from their content source and checked
     /// against the digest and size the tree recorded.
     pub fn entry(&mut self, path: &ImagePath, entry: &Entry, epoch: u64) -> Result<(), Error> {
+        if matches!(entry.kind, Kind::File { content: Content::InBaseLayer, .. }) {
+            return Err(Error::BaseFile(path.clone()));
+        }
         let mut name = path.as_str().to_string();
         if entry.is_dir() {
             name.push('/');
@@ -97,6 +102,7 @@ impl<W: Write> TarWriter<W> {
                     hasher.update(b);
                     self.write(b)?;
                 }
+                Content::InBaseLayer => unreachable!("refused above"),
                 Content::Host(p) | Content::Stored(p) => {
                     let read_err = |source| Error::Read { path: p.clone(), entry: path.clone(), source };
                     let mut f = std::fs::File::open(p).map_err(read_err)?;
@@ -128,7 +134,7 @@ impl<W: Write> TarWriter<W> {
             if got != *digest {
                 let p = match content {
                     Content::Host(p) | Content::Stored(p) => p.clone(),
-                    Content::Bytes(_) => "(generated)".into(),
+                    Content::Bytes(_) | Content::InBaseLayer => "(generated)".into(),
                 };
                 return Err(Error::Changed {
                     path: p,

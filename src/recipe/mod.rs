@@ -89,9 +89,9 @@ pub fn parse_all(path: &Path, text: String) -> std::result::Result<Vec<Recipe>, 
     let reader = |variables| Reader { ctx: ctx.clone(), variables, recipe_dir: dir.clone() };
     let units = units::plan(&ctx, &root)?;
     let mut recipes = Vec::new();
-    for unit in &units {
+    for (i, unit) in units.iter().enumerate() {
         let mut r = reader(unit.overrides.clone()).recipe(&root, path, dir.clone(), unit)?;
-        r.lock_path = units::lock_path(path, &units, unit);
+        r.lock_path = units::lock_path(path, i, unit);
         recipes.push(r);
     }
     units::add_aliases(&mut recipes);

@@ -39,6 +39,13 @@ pub struct Recipe {
     pub loc: Loc,
 }
 
+impl Recipe {
+    /// The tags given to this image as aliases of semver tags (see `recipe::units`).
+    pub fn aliases(&self) -> impl Iterator<Item = &String> {
+        self.tags.iter().filter(|t| !self.explicit_tags.contains(t))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Algorithm {
     Gzip,

@@ -91,9 +91,9 @@ pub fn plan<'a>(ctx: &Ctx, root: &'a Node) -> Result<Vec<Unit<'a>>> {
 }
 
 /// `web.lock` for a recipe's first image; `web.<first tag>.lock` for each other one.
-pub fn lock_path(recipe: &Path, units: &[Unit<'_>], unit: &Unit<'_>) -> PathBuf {
+pub fn lock_path(recipe: &Path, index: usize, unit: &Unit<'_>) -> PathBuf {
     let base = crate::lock::path_for(recipe);
-    if std::ptr::eq(unit, &units[0]) {
+    if index == 0 {
         return base;
     }
     let label: String = unit

@@ -365,33 +365,25 @@ impl Plan {
         let top_media = top["mediaType"].as_str().unwrap_or(crate::oci::MEDIA_INDEX);
         let top_doc = load(&top_digest, top_media)?;
         let top_value = json(&top_doc.bytes, "the top manifest")?;
-        let (index_doc, manifest_entries) = if top_value["manifests"].is_array() {
-            (top_doc.clone(), top_value["manifests"].as_array().cloned().unwrap_or_default())
-        } else {
-            // A single manifest: push it and tag it as it is.
-            (top_doc.clone(), Vec::new())
+        // An index is pushed after its manifests; a single manifest stands in its place.
+        let (manifests, walked): (Vec<Doc>, Vec<Doc>) = match top_value["manifests"].as_array() {
+            Some(list) => {
+                let docs = list
+                    .iter()
+                    .map(|m| {
+                        let media = m["mediaType"].as_str().unwrap_or(crate::oci::MEDIA_MANIFEST);
+                        load(&digest_of(m, "a manifest entry")?, media)
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                (docs.clone(), docs)
+            }
+            None => (Vec::new(), vec![top_doc.clone()]),
         };
-        let mut manifests = Vec::new();
         let mut blobs = Vec::new();
         let mut private = Vec::new();
-        let single = manifest_entries.is_empty();
-        let manifest_docs: Vec<Doc> = if single {
-            vec![top_doc.clone()]
-        } else {
-            manifest_entries
-                .iter()
-                .map(|m| {
-                    load(
-                        &digest_of(m, "a manifest entry")?,
-                        m["mediaType"].as_str().unwrap_or(crate::oci::MEDIA_MANIFEST),
-                    )
-                })
-                .collect::<Result<_>>()?
-        };
-        for doc in manifest_docs {
+        for doc in &walked {
             let v = json(&doc.bytes, "a manifest")?;
-            let parts = std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten());
-            for part in parts {
+            for part in std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten()) {
                 let d = digest_of(part, "a layer or config")?;
                 let path = blob_path(&d);
                 let meta = std::fs::metadata(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
@@ -401,11 +393,8 @@ impl Plan {
                 }
                 blobs.push(Blob { digest: d, size: meta.len(), path });
             }
-            if !single {
-                manifests.push(doc);
-            }
         }
-        let plan = Plan { repository: repository.into(), blobs, manifests, index: index_doc, tags: Vec::new() };
+        let plan = Plan { repository: repository.into(), blobs, manifests, index: top_doc, tags: Vec::new() };
         Ok((plan, tags, private))
     }
 }

@@ -83,12 +83,15 @@ impl fmt::Display for Reference {
 /// Splits `registry/rest` from a name, applying Docker Hub's defaults.
 pub fn split_registry(name: &str) -> (String, String) {
     match name.split_once('/') {
-        Some((first, rest)) if first.contains(['.', ':']) || first == "localhost" => {
-            (normalise_registry(first), rest.to_string())
-        }
+        Some((first, rest)) if is_registry_host(first) => (normalise_registry(first), rest.to_string()),
         Some(_) => (DOCKER_HUB.into(), name.to_string()),
         None => (DOCKER_HUB.into(), format!("library/{name}")),
     }
+}
+
+/// Whether the first component of a name is a registry host rather than a namespace.
+pub fn is_registry_host(first: &str) -> bool {
+    first.contains(['.', ':']) || first == "localhost"
 }
 
 fn normalise_registry(r: &str) -> String {

@@ -26,6 +26,37 @@ pub struct Member {
     pub mode: u32,
 }
 
+/// What a tar entry is, read from its header alone.
+pub enum TarKind {
+    Dir,
+    Symlink(String),
+    /// A hard link, to the member name as written (not yet cleaned).
+    Hardlink(String),
+    File,
+    /// A PAX or GNU long-name record, which the tar reader has already applied.
+    Skip,
+}
+
+/// The one reading of tar entry types shared by archives, `.deb` data and image layers.
+/// Devices, FIFOs and other special files are refused (the `Err` says what it is).
+pub fn tar_kind<R: Read>(entry: &tar::Entry<'_, R>) -> Result<TarKind, &'static str> {
+    let link = || -> Result<String, &'static str> {
+        let l = entry.link_name_bytes().ok_or("a link without a target")?;
+        Ok(String::from_utf8_lossy(&l).into_owned())
+    };
+    Ok(match entry.header().entry_type() {
+        tar::EntryType::Directory => TarKind::Dir,
+        tar::EntryType::Symlink => TarKind::Symlink(link()?),
+        tar::EntryType::Link => TarKind::Hardlink(link()?),
+        tar::EntryType::Regular | tar::EntryType::Continuous => TarKind::File,
+        tar::EntryType::XGlobalHeader
+        | tar::EntryType::XHeader
+        | tar::EntryType::GNULongName
+        | tar::EntryType::GNULongLink => TarKind::Skip,
+        _ => return Err("a device, FIFO or other special file"),
+    })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("archive `{archive}` holds `{member}`, which is {why}")]
@@ -120,36 +151,18 @@ pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str) -> R
             continue;
         };
         let mode = entry.header().mode().map_err(read_err)? & 0o7777;
-        let link = || -> Result<String, Error> {
-            let l = entry.link_name_bytes().ok_or_else(|| read_err(io::Error::other("link without a target")))?;
-            Ok(String::from_utf8_lossy(&l).into_owned())
-        };
-        let kind = match entry.header().entry_type() {
-            tar::EntryType::Directory => MemberKind::Dir,
-            tar::EntryType::Symlink => MemberKind::Symlink(link()?),
-            tar::EntryType::Link => {
-                let target = link()?;
-                MemberKind::Hardlink(clean(display, &target)?.ok_or_else(|| Error::BadMember {
-                    archive: display.into(),
-                    member: raw.clone(),
-                    why: "a hard link to the archive root",
-                })?)
+        let bad = |why| Error::BadMember { archive: display.into(), member: raw.clone(), why };
+        let kind = match tar_kind(&entry).map_err(bad)? {
+            TarKind::Dir => MemberKind::Dir,
+            TarKind::Symlink(target) => MemberKind::Symlink(target),
+            TarKind::Hardlink(target) => {
+                MemberKind::Hardlink(clean(display, &target)?.ok_or_else(|| bad("a hard link to the archive root"))?)
             }
-            tar::EntryType::Regular | tar::EntryType::Continuous => {
+            TarKind::File => {
                 let (digest, size) = store.put_reader(&mut entry).map_err(read_err)?;
                 MemberKind::File { digest, size }
             }
-            tar::EntryType::XGlobalHeader
-            | tar::EntryType::XHeader
-            | tar::EntryType::GNULongName
-            | tar::EntryType::GNULongLink => continue,
-            _ => {
-                return Err(Error::BadMember {
-                    archive: display.into(),
-                    member: raw,
-                    why: "a device, FIFO or other special file",
-                });
-            }
+            TarKind::Skip => continue,
         };
         members.push(Member { path, kind, mode });
     }

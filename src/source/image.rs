@@ -7,6 +7,7 @@ use crate::digest::Digest;
 use crate::layer::LayerInfo;
 use crate::platform::Arch;
 use crate::registry::{self, Reference, pull};
+use crate::source::archive::{self, TarKind};
 use crate::store::Store;
 use crate::tree::{Content, Entry, ImagePath, Kind, Tree, View};
 use futures_util::StreamExt;
@@ -180,7 +181,7 @@ fn oci_media_type(m: &str) -> &str {
 }
 
 /// Paths whose bytes later steps read (accounts, package databases, certificates); other
-/// files are kept as metadata only.
+/// files are kept as metadata only ([`Content::InBaseLayer`]).
 fn keep_content(path: &str) -> bool {
     [
         "etc/",
@@ -234,31 +235,21 @@ pub fn view(store: &Store, reference: &str, platform: &Platform) -> Result<View,
             let h = entry.header();
             let (mode, uid, gid) =
                 (h.mode().map_err(err)? & 0o7777, h.uid().map_err(err)? as u32, h.gid().map_err(err)? as u32);
-            let kind = h.entry_type();
-            let mut e = if kind.is_dir() {
-                Entry::dir(mode, uid, gid, origin.clone())
-            } else if kind.is_symlink() {
-                let target =
-                    entry.link_name().map_err(err)?.map(|t| t.to_string_lossy().into_owned()).unwrap_or_default();
-                Entry::symlink(target, origin.clone())
-            } else if kind.is_hard_link() {
-                let target = entry.link_name().map_err(err)?.and_then(|t| ImagePath::new(&t.to_string_lossy()));
-                let Some(target) = target else { continue };
-                Entry {
-                    kind: Kind::Hardlink(target),
-                    ..Entry::file(Content::Bytes(Arc::new(Vec::new())), 0, Digest::of(b""), mode, origin.clone())
+            let bad = |why: &str| err(std::io::Error::other(format!("`{raw}` is {why}")));
+            let mut e = match archive::tar_kind(&entry).map_err(bad)? {
+                TarKind::Dir => Entry::dir(mode, uid, gid, origin.clone()),
+                TarKind::Symlink(target) => Entry::symlink(target, origin.clone()),
+                TarKind::Hardlink(target) => {
+                    let Some(target) = ImagePath::new(&target) else { continue };
+                    Entry { kind: Kind::Hardlink(target), ..Entry::dir(mode, uid, gid, origin.clone()) }
                 }
-            } else if kind.is_file() {
-                let size = entry.size();
-                if keep_content(path.as_str()) && size <= 16 << 20 {
-                    let mut bytes = Vec::with_capacity(size as usize);
+                TarKind::File if keep_content(path.as_str()) && entry.size() <= 16 << 20 => {
+                    let mut bytes = Vec::with_capacity(entry.size() as usize);
                     entry.read_to_end(&mut bytes).map_err(err)?;
                     Entry::bytes(bytes, mode, origin.clone())
-                } else {
-                    Entry::file(Content::Bytes(Arc::new(Vec::new())), size, Digest::of(b""), mode, origin.clone())
                 }
-            } else {
-                continue;
+                TarKind::File => Entry::file(Content::InBaseLayer, entry.size(), Digest::of(b""), mode, origin.clone()),
+                TarKind::Skip => continue,
             };
             e.uid = uid;
             e.gid = gid;

@@ -97,6 +97,9 @@ pub enum Content {
     Bytes(Arc<Vec<u8>>),
     /// A file in the cache's content store, by digest.
     Stored(PathBuf),
+    /// A file of an image base whose bytes stay in the base's layer: known to the view for
+    /// its metadata only, never read and never packed.
+    InBaseLayer,
 }
 
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -356,6 +359,9 @@ impl View {
         match &entry.kind {
             Kind::File { content: Content::Bytes(b), .. } => Ok(Some(b.to_vec())),
             Kind::File { content: Content::Host(p) | Content::Stored(p), .. } => fs_err::read(p).map(Some),
+            Kind::File { content: Content::InBaseLayer, .. } => {
+                Err(std::io::Error::other(format!("the bytes of `/{path}` were not kept from the base image's layer")))
+            }
             _ => Ok(None),
         }
     }

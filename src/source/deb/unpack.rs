@@ -4,6 +4,7 @@
 //! or climb out with `..` are refused.
 
 use crate::digest::Digest;
+use crate::source::archive::TarKind;
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::io::{self, Read};
@@ -128,33 +129,18 @@ pub fn read(store: &Store, file: &Path, display: &str) -> Result<Deb, Error> {
                     h.gid().map_err(rerr)? as u32,
                     h.mtime().map_err(rerr)?,
                 );
-                let link = |e: &tar::Entry<'_, _>| -> Result<String, Error> {
-                    e.link_name_bytes()
-                        .map(|l| String::from_utf8_lossy(&l).into_owned())
-                        .ok_or_else(|| fmt("link without a target"))
-                };
-                let kind = match h.entry_type() {
-                    tar::EntryType::Directory => Kind::Dir,
-                    tar::EntryType::Symlink => Kind::Symlink(link(&e)?),
-                    tar::EntryType::Link => {
-                        let t = link(&e)?;
-                        Kind::Hardlink(clean(display, &t)?.ok_or_else(|| fmt("hard link to the root"))?)
+                let bad = |why| Error::BadMember { deb: display.into(), member: raw.clone(), why };
+                let kind = match crate::source::archive::tar_kind(&e).map_err(bad)? {
+                    TarKind::Dir => Kind::Dir,
+                    TarKind::Symlink(target) => Kind::Symlink(target),
+                    TarKind::Hardlink(target) => {
+                        Kind::Hardlink(clean(display, &target)?.ok_or_else(|| fmt("hard link to the root"))?)
                     }
-                    tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    TarKind::File => {
                         let (digest, size) = store.put_reader(&mut e).map_err(rerr)?;
                         Kind::File { digest, size }
                     }
-                    tar::EntryType::XGlobalHeader
-                    | tar::EntryType::XHeader
-                    | tar::EntryType::GNULongName
-                    | tar::EntryType::GNULongLink => continue,
-                    _ => {
-                        return Err(Error::BadMember {
-                            deb: display.into(),
-                            member: raw,
-                            why: "a device, FIFO or other special file",
-                        });
-                    }
+                    TarKind::Skip => continue,
                 };
                 deb.entries.push(Entry { path, kind, mode, uid, gid, mtime });
             }

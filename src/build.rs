@@ -197,14 +197,34 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     let (debian, pins) = match recipe.base.packages() {
         Some(Packages::Debian(spec)) => {
             let reuse = if opts.upgrade { None } else { existing.as_ref() };
-            let (d, p) = debian_pins(recipe, spec, store, &archs, reuse, opts.locked, &lock_path, &installed)?;
+            let (d, p) = debian_pins(
+                recipe,
+                spec,
+                store,
+                &archs,
+                &installed,
+                LockFacts { existing: reuse, locked: opts.locked, path: &lock_path },
+            )?;
             (Some(d), p)
         }
         _ => (None, Vec::new()),
     };
     let apk_pins = match recipe.base.packages() {
         Some(Packages::Alpine(spec)) => {
-            alpine_pins(recipe, spec, store, &archs, existing.as_ref(), opts.locked, &lock_path)?
+            let installed = base_image
+                .as_ref()
+                .map(|(_, views)| {
+                    views
+                        .iter()
+                        .map(|(a, v)| {
+                            let db = v.read("/lib/apk/db/installed").ok().flatten().unwrap_or_default();
+                            (*a, String::from_utf8_lossy(&db).into_owned())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let facts = LockFacts { existing: existing.as_ref(), locked: opts.locked, path: &lock_path };
+            alpine_pins(recipe, spec, store, &archs, &installed, facts)?
         }
         _ => Vec::new(),
     };
@@ -694,7 +714,11 @@ impl<'a> Planner<'a> {
             .collect();
         apk::install::lay(self.store, &pkgs, tree).map_err(|e| Error::Alpine(e.to_string()))?;
         let below = self.view.read("/lib/apk/db/installed")?.map(|b| String::from_utf8_lossy(&b).into_owned());
+        // The world file names what was asked for: the layers' below (an image base's too) and these.
         let mut world: Vec<String> = spec.packages.clone();
+        if let Some(w) = self.view.read("/etc/apk/world")? {
+            world.extend(String::from_utf8_lossy(&w).split_whitespace().map(str::to_string));
+        }
         for l in &self.recipe.layers {
             world.extend(l.packages.iter().cloned());
             if l.name == layer {
@@ -1276,20 +1300,25 @@ fn debian_requests(recipe: &Recipe, spec: &deb::Spec) -> lock::LockedDebian {
     }
 }
 
+/// What the package resolvers need of the lock: the one on disk (if it may be reused),
+/// whether `--locked` holds the result to it, and its path for messages.
+struct LockFacts<'a> {
+    existing: Option<&'a Lock>,
+    locked: bool,
+    path: &'a Path,
+}
+
 /// The packages for every architecture: the lock's when it was made for exactly these
 /// requests and architectures, else resolved against the archive (not with `--locked`).
-// The lock's three facts (existing, locked, path) travel together with the request.
-#[allow(clippy::too_many_arguments)]
 fn debian_pins(
     recipe: &Recipe,
     spec: &deb::Spec,
     store: &Store,
     archs: &[Arch],
-    existing: Option<&Lock>,
-    locked: bool,
-    lock_path: &Path,
     installed: &BTreeMap<Arch, Vec<deb::index::Package>>,
+    facts: LockFacts<'_>,
 ) -> Result<(lock::LockedDebian, Vec<deb::Pin>)> {
+    let LockFacts { existing, locked, path: lock_path } = facts;
     let mut wanted = debian_requests(recipe, spec);
     if let Some(old) = existing.and_then(|l| l.debian.as_ref().map(|d| (l, d))) {
         let (lock, d) = old;
@@ -1332,25 +1361,27 @@ fn alpine_pins(
     spec: &apk::Spec,
     store: &Store,
     archs: &[Arch],
-    existing: Option<&Lock>,
-    locked: bool,
-    lock_path: &Path,
+    installed: &BTreeMap<Arch, String>,
+    facts: LockFacts<'_>,
 ) -> Result<Vec<apk::Pin>> {
+    let LockFacts { existing, locked, path: lock_path } = facts;
     let mut layers = vec![("base".to_string(), spec.packages.clone())];
     for l in &recipe.layers {
         if !l.packages.is_empty() {
             layers.push((l.name.clone(), l.packages.clone()));
         }
     }
-    let mut pins =
-        apk::resolve_all(spec, &layers, archs, &recipe.dir, &store.root().join("releases")).map_err(Error::Alpine)?;
+    let mut pins = apk::resolve_all(spec, &layers, archs, installed, &recipe.dir, &store.root().join("releases"))
+        .map_err(Error::Alpine)?;
     for p in &mut pins {
         let bytes = apk::fetch_location(&p.url, &recipe.dir, &store.root().join("releases")).map_err(Error::Alpine)?;
         let (digest, _) = store.put_bytes(&bytes, false)?;
         p.sha256 = digest.hex();
     }
     if locked {
-        let old = existing.map(|l| l.apk_packages.clone()).unwrap_or_default();
+        let old: Vec<apk::Pin> = existing
+            .map(|l| l.apk_packages.iter().filter(|p| archs.iter().any(|a| a.name() == p.arch)).cloned().collect())
+            .unwrap_or_default();
         let changes = pin_lines(&old, &pins);
         if !changes.is_empty() {
             return Err(Error::Stale { path: lock_path.to_path_buf(), changes });

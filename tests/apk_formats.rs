@@ -265,3 +265,32 @@ fn architectures_must_agree_on_versions() {
         "`busybox` is 1.35.0-r17 on x86_64 but 1.35.0-r29 on aarch64; `musl` is 1.2.3-r2 on x86_64 but 1.2.3-r5 on aarch64"
     );
 }
+
+#[test]
+fn an_installed_database_below_satisfies_dependencies_and_is_never_upgraded() {
+    let v317 = index("alpine-v3.17-main-aarch64/APKINDEX.tar.gz", &alpine_keys()).unwrap();
+    let db = std::fs::read_to_string(fixtures().join("installed-db/after-test-install")).unwrap();
+    let below = apk::parse_index(&db);
+    let over = |request: &str| {
+        let available = v317.records.iter().map(|r| apk::resolve::Available { record: r, tag: None }).collect();
+        let mut r = apk::resolve::Resolver::over(&below, available);
+        r.install(request).map(|()| {
+            let mut names: Vec<String> =
+                r.chosen_records().iter().map(|r| format!("{} {}", r.name(), r.version())).collect();
+            names.sort();
+            names
+        })
+    };
+    // musl and zlib come from the database (their so: provides), not from the index.
+    let alone = closure(&v317, "strace");
+    assert!(alone.iter().any(|n| n.starts_with("musl ")), "{alone:?}");
+    let chosen = over("strace").unwrap();
+    assert!(chosen.contains(&"strace 6.0-r0".to_string()), "{chosen:?}");
+    assert!(!chosen.iter().any(|n| n.starts_with("musl ") || n.starts_with("zlib ")), "{chosen:?}");
+    assert_eq!(over("busybox").unwrap(), Vec::<String>::new(), "an installed package is not chosen again");
+    let err = over("musl>=1.2.3-r5").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "musl 1.2.3-r5 is needed, but the base image has musl 1.2.3-r0; packages of an image base are not upgraded"
+    );
+}

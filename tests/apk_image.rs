@@ -237,3 +237,53 @@ fn busybox_applets_are_linked_from_its_paths_list() {
     }
     assert!(!root.join("bin/cat").exists(), "only the applets the package lists");
 }
+
+#[test]
+fn alpine_packages_install_on_a_registry_image_base() {
+    require("umoci");
+    let reg = registry::Registry::start(registry::Auth::None);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo_dir = melange();
+    let key = repo_dir.join("melange.rsa.pub");
+    let base = recipe(&repo_dir, &key, "pretend-baselayout").replace("name: alp", "name: alpbase\ntags: [\"1\"]");
+    std::fs::write(t.join("alpbase.yml"), base).unwrap();
+    let cache = t.join("cache");
+    assemble(t, &cache, &["push", "alpbase.yml", "--to", &format!("{}/team", reg.addr)], &[]).ok();
+    let built = assemble(t, &cache, &["--json", "build", "alpbase.yml", "-o", "oci:alpbase"], &[]).ok().json();
+
+    let on = format!(
+        "name: onalp\narchs: [amd64, arm64]\nbase:\n  image: {}/team/alpbase:1\n  alpine:\n    repositories: [{}]\n    keys: [{}]\nlayers:\n  - name: extra\n    packages: [replayout]\n",
+        reg.addr,
+        repo_dir.display(),
+        key.display()
+    );
+    std::fs::write(t.join("onalp.yml"), on).unwrap();
+    let v = assemble(t, &t.join("cache2"), &["--json", "build", "onalp.yml", "-o", "oci:onalp"], &[]).ok().json();
+    for (i, (arch, alpine)) in [("amd64", "x86_64"), ("arm64", "aarch64")].into_iter().enumerate() {
+        let digests = |p: &serde_json::Value| -> Vec<String> {
+            p["layers"].as_array().unwrap().iter().map(|l| l["digest"].as_str().unwrap().to_string()).collect()
+        };
+        let (base_layers, layers) = (digests(&built[0]["platforms"][i]), digests(&v[0]["platforms"][i]));
+        assert_eq!(layers.len(), base_layers.len() + 1, "{arch}: {layers:?}");
+        assert_eq!(layers[..base_layers.len()], base_layers[..], "{arch}: the base's layers are reused as they are");
+
+        let one = format!("oci:onalp-{arch}");
+        assemble(t, &t.join("cache2"), &["build", "--locked", "--arch", arch, "onalp.yml", "-o", &one], &[]).ok();
+        assert_eq!(sh(t, &format!("umoci unpack --image onalp-{arch}:latest u-{arch}")).code, 0);
+        let root = t.join(format!("u-{arch}/rootfs"));
+        let db = std::fs::read_to_string(root.join("lib/apk/db/installed")).unwrap();
+        for p in ["pretend-baselayout", "replayout"] {
+            let file = repo_dir.join(alpine).join(format!("{p}-1.0.0-r0.apk"));
+            assert_eq!(db_paths(&db, p), apk_paths(&file), "{arch}: the database lists every file of {p}");
+        }
+        assert_eq!(
+            db.matches("P:pretend-baselayout\n").count(),
+            1,
+            "{arch}: the base's package is not installed again"
+        );
+        assert_eq!(std::fs::read_to_string(root.join("etc/apk/world")).unwrap(), "pretend-baselayout\nreplayout\n");
+    }
+    let lock = std::fs::read_to_string(t.join("onalp.lock")).unwrap();
+    assert!(lock.contains("name = \"replayout\"") && !lock.contains("name = \"pretend-baselayout\""), "{lock}");
+}

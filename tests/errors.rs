@@ -233,9 +233,9 @@ const MORE: &[(&str, &str, &str)] = &[
         "error: r.yml:2:8: base `recipe` is not supported by this version of assemble\n  |\n2 | base: {recipe: base-debian}\n  |        ^\nhint: use `base: scratch`, `base: {debian: …}`, `base: {alpine: …}` or `base: {image: REF}`\n",
     ),
     (
-        "base_image_alpine",
-        "name: x\nbase:\n  image: reg.example/a/b:1\n  alpine: {repositories: [r], keys: [k]}\n",
-        "error: r.yml:4:11: packages over an image base come from Debian only in this version (apk's installed database of an image base is not read yet)\n  |\n4 |   alpine: {repositories: [r], keys: [k]}\n  |           ^\nhint: build the Alpine packages into the base image itself, or use `base: {alpine: …}`\n",
+        "base_image_own_packages",
+        "name: x\nbase:\n  image: reg.example/a/b:1\n  alpine: {repositories: [r], keys: [k], packages: [busybox]}\n",
+        "error: r.yml:4:11: with `base.image`, `debian`/`alpine` only say where packages come from: list packages in a layer\n  |\n4 |   alpine: {repositories: [r], keys: [k], packages: [busybox]}\n  |           ^\nhint: move `packages` into a layer under `layers:`\n",
     ),
     (
         "base_image_ref",

@@ -327,6 +327,45 @@ fn push_survives_resets_server_errors_and_rate_limits() {
 }
 
 #[test]
+fn redirects_to_another_host_do_not_carry_credentials() {
+    let password = "redirect-s3cret";
+    let guarded = Registry::start(Auth::Htpasswd { user: "carol".into(), password: password.into() });
+    let open = Registry::start(Auth::None);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "red", "red\n");
+    let creds = format!("carol:{password}");
+    for reg in [&guarded, &open] {
+        let to = format!("{}/team", reg.addr);
+        env.run(&dir, &["push", "red.yml", "--to", &to], &[("ASSEMBLE_CREDS", &creds)]).ok();
+    }
+    // Blob downloads from the guarded registry are sent on to another host (as registries on
+    // object storage do); that host gets the request without the registry's credentials.
+    let elsewhere = Proxy::start_on("127.0.0.2", &open.addr, vec![]);
+    let rules = vec![Rule {
+        method: "GET",
+        path_contains: "/blobs/sha256:",
+        fault: Fault::Redirect(format!("http://{}", elsewhere.addr)),
+        times: 100,
+    }];
+    let front = Proxy::start(&guarded.addr, rules);
+    std::fs::write(
+        dir.join("on.yml"),
+        format!("name: on\narchs: [amd64, arm64]\nbase: {{image: \"{}/team/red:2.4.1\"}}\n", front.addr),
+    )
+    .unwrap();
+    // A base image is pulled with the credentials a `docker login` left.
+    docker_config(&env.docker, &front.addr, serde_json::json!({"auth": base64_of(&creds)}));
+    let cache = env.tmp.path().join("fresh-cache");
+    let out = env.run(&dir, &["-vv", "build", "on.yml"], &[("ASSEMBLE_CACHE_DIR", cache.to_str().unwrap())]).ok();
+    assert!(!out.stderr.contains(password) && !out.stderr.contains(&base64_of(&creds)), "{}", out.stderr);
+    let (front, elsewhere) = (front.seen.lock().unwrap(), elsewhere.seen.lock().unwrap());
+    assert!(front.faults.len() >= 4, "blob downloads were redirected: {:#?}", front.faults);
+    assert!(front.authorized.iter().any(|r| r.contains("/blobs/")), "the registry itself got credentials");
+    assert_eq!(elsewhere.requests.len(), front.faults.len(), "{:#?}", elsewhere.requests);
+    assert_eq!(elsewhere.authorized, Vec::<String>::new(), "credentials went to another host");
+}
+
+#[test]
 fn images_with_secrets_are_refused_unless_allowed() {
     let reg = Registry::start(Auth::None);
     let env = Env::new();

@@ -384,10 +384,7 @@ impl Reader {
                     }
                     let source = match (m.get("debian"), m.get("alpine")) {
                         (Some(d), None) => Some(self.debian(d)?),
-                        (None, Some(a)) => {
-                            return Err(self.ctx.err(a, "packages over an image base come from Debian only in this version (apk's installed database of an image base is not read yet)")
-                                .with_hint("build the Alpine packages into the base image itself, or use `base: {alpine: …}`"));
-                        }
+                        (None, Some(a)) => Some(self.alpine(a)?),
                         (None, None) => None,
                         (Some(_), Some(a)) => return Err(self.ctx.err(a, "an image base takes one package source: `debian` or `alpine`")),
                     };
@@ -397,7 +394,8 @@ impl Reader {
                         _ => false,
                     };
                     if own {
-                        return Err(self.ctx.err(node, "with `base.image`, `debian`/`alpine` only say where packages come from: list packages in a layer")
+                        let at = m.get("debian").or(m.get("alpine")).unwrap_or(node);
+                        return Err(self.ctx.err(at, "with `base.image`, `debian`/`alpine` only say where packages come from: list packages in a layer")
                             .with_hint("move `packages` into a layer under `layers:`"));
                     }
                     return Ok(Base::Image(ImageBase { reference, packages: source.map(Box::new), loc: self.ctx.loc(image) }));

@@ -317,6 +317,8 @@ pub enum Fault {
     Status(u16, Option<u64>),
     /// Read half the body, then drop the connection.
     ResetMidBody,
+    /// Answer `307` to the same path on this base URL (another host).
+    Redirect(String),
 }
 
 /// A rule: the first `times` requests whose method is `method` and whose path contains
@@ -335,6 +337,8 @@ pub struct Seen {
     pub blob_bytes: u64,
     pub requests: Vec<String>,
     pub faults: Vec<String>,
+    /// Requests that arrived with an `Authorization` header.
+    pub authorized: Vec<String>,
 }
 
 /// A reverse proxy in front of the registry: one request per connection.
@@ -345,7 +349,12 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(upstream: &str, rules: Vec<Rule>) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Self::start_on("127.0.0.1", upstream, rules)
+    }
+
+    /// A proxy listening on another loopback address (`127.0.0.2` is another host to a client).
+    pub fn start_on(ip: &str, upstream: &str, rules: Vec<Rule>) -> Proxy {
+        let listener = TcpListener::bind((ip, 0)).unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         let seen = Arc::new(Mutex::new(Seen::default()));
         let rules = Arc::new(Mutex::new(rules.into_iter().collect::<VecDeque<_>>()));
@@ -380,6 +389,9 @@ fn serve(stream: TcpStream, upstream: &str, seen: &Mutex<Seen>, rules: &Mutex<Ve
             rule.fault.clone()
         })
     };
+    if headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("authorization")) {
+        seen.lock().unwrap().authorized.push(format!("{method} {target}"));
+    }
     if let Some(f) = &fault {
         seen.lock().unwrap().faults.push(format!("{method} {target}: {f:?}"));
     }
@@ -396,6 +408,10 @@ fn serve(stream: TcpStream, upstream: &str, seen: &Mutex<Seen>, rules: &Mutex<Ve
             let headers: Vec<(&str, String)> =
                 retry_after.map(|s| ("Retry-After", s.to_string())).into_iter().collect();
             respond(&mut s, &format!("{code} Injected"), &headers, b"");
+            return;
+        }
+        Some(Fault::Redirect(base)) => {
+            respond(&mut s, "307 Temporary Redirect", &[("Location", format!("{base}{target}"))], b"");
             return;
         }
         None => {}

@@ -367,11 +367,14 @@ pub fn fetch_location(location: &str, dir: &Path, cache: &Path) -> Result<Vec<u8
 }
 
 /// Resolves every layer's requests for every architecture and checks the architectures
-/// agree on versions. Returns the pins (without their sha256, known once fetched).
+/// agree on versions. `installed` is an image base's `lib/apk/db/installed` per architecture:
+/// what it lists satisfies dependencies and is not installed again. Returns the pins (without
+/// their sha256, known once fetched).
 pub fn resolve_all(
     spec: &Spec,
     layers: &[(String, Vec<String>)],
     archs: &[crate::platform::Arch],
+    installed: &BTreeMap<crate::platform::Arch, String>,
     dir: &Path,
     cache: &Path,
 ) -> Result<Vec<Pin>, String> {
@@ -398,7 +401,8 @@ pub fn resolve_all(
             .iter()
             .flat_map(|(_, loc, idx)| idx.records.iter().map(move |r| (r as *const Record, loc.as_str())))
             .collect();
-        let mut r = resolve::Resolver::new(available);
+        let below = installed.get(&a).map(|db| parse_index(db)).unwrap_or_default();
+        let mut r = resolve::Resolver::over(&below, available);
         let mut names = Vec::new();
         for (layer, requests) in layers {
             let before = r.chosen.len();

@@ -129,6 +129,8 @@ pub enum Error {
     Unsatisfiable { dependency: String, chain: Vec<String> },
     #[error("`{package}` is forbidden by `{by}` ({rule})")]
     Conflict { package: String, by: String, rule: String },
+    #[error("{wanted} is needed, but the base image has {installed}; packages of an image base are not upgraded")]
+    BaseHas { wanted: String, installed: String },
 }
 
 pub struct Resolver<'a> {
@@ -138,6 +140,8 @@ pub struct Resolver<'a> {
     /// Chosen packages, dependencies before the packages that need them (install order).
     pub chosen: Vec<usize>,
     installed: BTreeMap<&'a str, usize>,
+    /// How many of `available` (the first ones) are installed below, not installable.
+    below: usize,
 }
 
 fn provide_parts(p: &str) -> (String, Option<String>) {
@@ -149,6 +153,14 @@ fn provide_parts(p: &str) -> (String, Option<String>) {
 
 impl<'a> Resolver<'a> {
     pub fn new(available: Vec<Available<'a>>) -> Self {
+        Self::over(&[], available)
+    }
+
+    /// A resolver over `below` (an image base's installed database): those packages satisfy
+    /// dependencies as they are and are never chosen, replaced or upgraded.
+    pub fn over(below: &'a [Record], available: Vec<Available<'a>>) -> Self {
+        let available: Vec<Available<'a>> =
+            below.iter().map(|record| Available { record, tag: None }).chain(available).collect();
         let mut by_name: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         let mut providers: BTreeMap<String, Vec<(usize, Option<String>)>> = BTreeMap::new();
         for (i, a) in available.iter().enumerate() {
@@ -158,7 +170,8 @@ impl<'a> Resolver<'a> {
                 providers.entry(n).or_default().push((i, v));
             }
         }
-        Resolver { available, by_name, providers, chosen: Vec::new(), installed: BTreeMap::new() }
+        let installed = below.iter().enumerate().map(|(i, r)| (r.name(), i)).collect();
+        Resolver { available, by_name, providers, chosen: Vec::new(), installed, below: below.len() }
     }
 
     fn record(&self, i: usize) -> &'a Record {
@@ -170,6 +183,9 @@ impl<'a> Resolver<'a> {
     }
 
     fn allowed(&self, i: usize, tags: &[&str]) -> bool {
+        if i < self.below {
+            return false;
+        }
         match self.available[i].tag {
             None => true,
             Some(t) => tags.contains(&t),
@@ -263,7 +279,10 @@ impl<'a> Resolver<'a> {
 
     fn mark(&mut self, i: usize, tags: &[&str], chain: &mut Vec<String>) -> Result<(), Error> {
         let r = self.record(i);
-        if self.installed.contains_key(r.name()) {
+        if let Some(&j) = self.installed.get(r.name()) {
+            if j < self.below {
+                return Err(Error::BaseHas { wanted: self.label(i), installed: self.label(j) });
+            }
             return Ok(());
         }
         if let Some(e) = self.forbidden(i) {

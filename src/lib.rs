@@ -12,6 +12,7 @@
 //! - [`lock`]: the lock file: pins in, digests out.
 //! - [`sink`]: destinations: OCI layout, oci-archive, docker-archive.
 //! - [`registry`]: the distribution-spec client (auth, pull, push) behind `push` and image bases.
+//! - [`ship`]: send an image over ssh into a store on a server, only the blobs it lacks, and load it.
 //! - [`inspect`]: read an image back for `assemble inspect`.
 //! - [`diff`]: compare two images down to the file; [`verify`]: rebuild from the lock and compare.
 //!
@@ -27,6 +28,7 @@ pub mod oci;
 pub mod platform;
 pub mod recipe;
 pub mod registry;
+pub mod ship;
 pub mod sink;
 pub mod source;
 pub mod store;
@@ -57,6 +59,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Registry(#[from] registry::Error),
+    #[error(transparent)]
+    Ship(#[from] ship::Error),
     #[error("{0}")]
     Usage(String),
 }
@@ -95,6 +99,7 @@ impl Error {
         }
         match self {
             Error::Build(b) => b.hint(),
+            Error::Ship(s) => s.hint(),
             Error::Recipe(recipe::Error::NotFound { .. }) => {
                 Some("give a path to a recipe file, or run from the directory that holds `recipes/`".into())
             }

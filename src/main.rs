@@ -17,6 +17,7 @@ fn main() -> ExitCode {
         cli::Command::Outdated(args) => cli::verify::outdated(&cli.global, args),
         cli::Command::Push(args) => cli::push::run(&cli.global, args),
         cli::Command::Tags(args) => cli::push::tags(&cli.global, args),
+        cli::Command::Ship(args) => cli::ship::run(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

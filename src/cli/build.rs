@@ -57,7 +57,7 @@ pub fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Option
     })
 }
 
-fn parse_archs(list: &[String]) -> Result<Vec<Arch>, Error> {
+pub fn parse_archs(list: &[String]) -> Result<Vec<Arch>, Error> {
     list.iter().map(|a| a.parse::<Arch>().map_err(|e| Error::Usage(format!("--arch: {e}")))).collect()
 }
 

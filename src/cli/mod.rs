@@ -4,6 +4,7 @@
 pub mod build;
 pub mod inspect;
 pub mod push;
+pub mod ship;
 pub mod verify;
 
 use clap::{Args, Parser, Subcommand};
@@ -59,6 +60,8 @@ pub enum Command {
     Push(push::PushArgs),
     /// Show every image a recipe describes, with its tags and aliases
     Tags(push::TagsArgs),
+    /// Send images to a server over ssh (only the blobs it lacks) and load them there
+    Ship(ship::ShipArgs),
 }
 
 impl Global {
@@ -108,4 +111,36 @@ pub fn spinner(global: &Global, message: String) -> indicatif::ProgressBar {
     pb.set_message(message);
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
+}
+
+/// Whether a command-line target names an image already written (not a recipe).
+pub fn is_image_on_disk(t: &str) -> bool {
+    t.starts_with("oci:") || t.starts_with("oci-archive:")
+}
+
+/// The OCI layout directory and reference of `oci:DIR[:REF]`, or of `oci-archive:FILE`
+/// unpacked into the cache (the guard removes it).
+pub fn image_on_disk(
+    store: &assemble::store::Store,
+    source: &str,
+) -> Result<(Option<tempfile::TempDir>, PathBuf, Option<String>), assemble::Error> {
+    use assemble::Error;
+    match assemble::sink::Dest::parse(source)? {
+        assemble::sink::Dest::Oci { dir, reference } => Ok((None, dir, reference)),
+        assemble::sink::Dest::OciArchive(file) => {
+            let unpacked = tempfile::Builder::new()
+                .prefix("unpack-")
+                .tempdir_in(store.root().join("tmp"))
+                .map_err(|e| Error::Cache { path: store.root().into(), source: e })?;
+            let f = fs_err::File::open(&file).map_err(|e| Error::Usage(e.to_string()))?;
+            tar::Archive::new(f)
+                .unpack(unpacked.path())
+                .map_err(|e| Error::Usage(format!("cannot read `{}` as an OCI archive: {e}", file.display())))?;
+            let dir = unpacked.path().to_path_buf();
+            Ok((Some(unpacked), dir, None))
+        }
+        assemble::sink::Dest::DockerArchive(_) => {
+            Err(Error::Usage("an image on disk is read from oci:DIR or oci-archive:FILE".into()))
+        }
+    }
 }

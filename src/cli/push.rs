@@ -3,7 +3,6 @@
 use super::{Global, load_recipes, spinner};
 use assemble::registry::push::{self, Plan, Report, Settings};
 use assemble::registry::{self, Reference, auth};
-use assemble::sink::Dest;
 use assemble::{Error, build, recipe};
 use clap::Args;
 use serde_json::json;
@@ -75,10 +74,6 @@ pub fn tags(global: &Global, args: TagsArgs) -> Result<(), Error> {
     Ok(())
 }
 
-fn is_image_on_disk(t: &str) -> bool {
-    t.starts_with("oci:") || t.starts_with("oci-archive:")
-}
-
 pub fn run(global: &Global, args: PushArgs) -> Result<(), Error> {
     let opts = registry::Options {
         insecure: args.insecure,
@@ -88,14 +83,14 @@ pub fn run(global: &Global, args: PushArgs) -> Result<(), Error> {
     let store = global.store()?;
     let rt = registry::runtime()?;
     let mut reports = Vec::new();
-    if args.targets.len() == 1 && is_image_on_disk(&args.targets[0]) {
+    if args.targets.len() == 1 && super::is_image_on_disk(&args.targets[0]) {
         let to = args
             .to
             .as_deref()
             .ok_or_else(|| Error::Usage("pushing an image on disk needs --to REGISTRY/REPOSITORY[:TAG]".into()))?;
         reports.push(push_on_disk(global, &store, &rt, &args.targets[0], to, &opts, &settings, args.allow_secrets)?);
     } else {
-        if args.targets.iter().any(|t| is_image_on_disk(t)) {
+        if args.targets.iter().any(|t| super::is_image_on_disk(t)) {
             return Err(Error::Usage("push takes recipes, or one image on disk with --to".into()));
         }
         for r in &load_recipes(&args.targets)? {
@@ -193,23 +188,7 @@ fn push_on_disk(
     allow_secrets: bool,
 ) -> Result<serde_json::Value, Error> {
     let target = Reference::parse(to).map_err(Error::Usage)?;
-    let dest = Dest::parse(source)?;
-    let unpacked;
-    let (dir, reference) = match &dest {
-        Dest::Oci { dir, reference } => (dir.clone(), reference.clone()),
-        Dest::OciArchive(file) => {
-            unpacked = tempfile::Builder::new()
-                .prefix("push-")
-                .tempdir_in(store.root().join("tmp"))
-                .map_err(|e| Error::Cache { path: store.root().into(), source: e })?;
-            let f = fs_err::File::open(file).map_err(|e| Error::Usage(e.to_string()))?;
-            tar::Archive::new(f)
-                .unpack(unpacked.path())
-                .map_err(|e| Error::Usage(format!("cannot read `{}` as an OCI archive: {e}", file.display())))?;
-            (unpacked.path().to_path_buf(), None)
-        }
-        Dest::DockerArchive(_) => return Err(Error::Usage("push reads oci:DIR or oci-archive:FILE".into())),
-    };
+    let (_unpacked, dir, reference) = super::image_on_disk(store, source)?;
     let (mut plan, names, private) = Plan::of_layout(&dir, reference.as_deref(), &target.repository)?;
     if !private.is_empty() && !allow_secrets {
         let list: Vec<String> = private.iter().map(|d| d.to_string()).collect();

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod registry;
+pub mod ssh;
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;

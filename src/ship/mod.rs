@@ -1,0 +1,674 @@
+//! `assemble ship`: send an image to a server over the system `ssh`, into an OCI image
+//! layout there (the store), sending only the blobs the store lacks, then load it into the
+//! server's engine from the store.
+//!
+//! One ssh session does it all: the server's side (`remote.sh`, run by `sh -c`) reports the
+//! store's blobs and `index.json`; we answer with one tar stream of the missing blobs, the
+//! merged `index.json` and a load plan; it checks every blob's sha256 before moving any into
+//! place. The server needs a POSIX shell, `tar` and `sha256sum`.
+
+use crate::digest::Digest;
+use crate::oci::{MEDIA_INDEX, REF_NAME};
+use crate::platform::Arch;
+use crate::registry::push::Plan;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+const REMOTE: &str = include_str!("remote.sh");
+/// The annotation docker and containerd name an imported image by.
+const CONTAINERD_NAME: &str = "io.containerd.image.name";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("`{0}` is not a server: expected [USER@]HOST[:PORT]")]
+    Target(String),
+    #[error("cannot run `{program}`: {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{host}'s host key is unknown or has changed, and ship never accepts one silently")]
+    HostKey { host: String },
+    #[error("ssh to {host} failed (exit {code}): {message}")]
+    Ssh { host: String, code: i32, message: String },
+    #[error("{host}: {message}")]
+    Remote { host: String, message: String },
+    #[error("{host} answered something ship does not understand: {message}")]
+    Protocol { host: String, message: String },
+    #[error(
+        "{host} runs {arch}, and the image has no platform for it (it has: {have}); give --load-arch or --load none"
+    )]
+    NoPlatform { host: String, arch: String, have: String },
+    #[error("cannot read `{path}`")]
+    Io {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::HostKey { host } => Some(format!(
+                "check the key's fingerprint with the server's owner, then add it to known_hosts (for example by connecting once with `ssh {host}`)"
+            )),
+            _ => None,
+        }
+    }
+}
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where to ship: `[USER@]HOST[:PORT]`; a name from `~/.ssh/config` works as HOST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub host: String,
+    pub port: Option<u16>,
+}
+
+impl Target {
+    pub fn parse(s: &str) -> Result<Target> {
+        let bad = || Error::Target(s.to_string());
+        if s.is_empty() || s.starts_with('-') || s.contains(char::is_whitespace) {
+            return Err(bad());
+        }
+        let (user, rest) = match s.rsplit_once('@') {
+            Some((u, r)) if !u.is_empty() => (Some(u), r),
+            Some(_) => return Err(bad()),
+            None => (None, s),
+        };
+        // `[::1]:2222`, `host:2222`, `host`.
+        let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+            let (h, after) = v6.split_once(']').ok_or_else(bad)?;
+            match after.strip_prefix(':') {
+                Some(p) => (h, Some(p)),
+                None if after.is_empty() => (h, None),
+                None => return Err(bad()),
+            }
+        } else {
+            match rest.split_once(':') {
+                Some((h, p)) => (h, Some(p)),
+                None => (rest, None),
+            }
+        };
+        if host.is_empty() {
+            return Err(bad());
+        }
+        let port = port.map(|p| p.parse::<u16>().map_err(|_| bad())).transpose()?;
+        let host = match user {
+            Some(u) => format!("{u}@{host}"),
+            None => host.to_string(),
+        };
+        Ok(Target { host, port })
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.port {
+            Some(p) => write!(f, "{}:{p}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+/// Which engine on the server gets the image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Load {
+    /// podman, else docker, else containerd; none of them: the store only.
+    Auto,
+    Podman,
+    Docker,
+    Containerd,
+    None,
+}
+
+impl std::str::FromStr for Load {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Load, String> {
+        Ok(match s {
+            "auto" => Load::Auto,
+            "podman" => Load::Podman,
+            "docker" => Load::Docker,
+            "containerd" | "ctr" => Load::Containerd,
+            "none" => Load::None,
+            _ => return Err(format!("`{s}`: expected auto, podman, docker, containerd or none")),
+        })
+    }
+}
+
+impl Load {
+    fn word(self) -> &'static str {
+        match self {
+            Load::Auto => "auto",
+            Load::Podman => "podman",
+            Load::Docker => "docker",
+            Load::Containerd => "containerd",
+            Load::None => "none",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The store on the server (default: `~/.local/share/assemble/store` of the remote user).
+    pub store: Option<String>,
+    pub load: Load,
+    /// The platform to load (default: the server's own).
+    pub load_arch: Option<Arch>,
+    /// The ssh program and its arguments (`ASSEMBLE_SSH_COMMAND`, default `ssh`).
+    pub ssh: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        let ssh = std::env::var("ASSEMBLE_SSH_COMMAND")
+            .ok()
+            .map(|c| c.split_whitespace().map(String::from).collect::<Vec<_>>())
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| vec!["ssh".to_string()]);
+        Options { store: None, load: Load::Auto, load_arch: None, ssh }
+    }
+}
+
+/// One image to ship: what a push would send, under `name` with `tags`.
+pub struct Image<'a> {
+    pub name: &'a str,
+    pub tags: &'a [String],
+    pub plan: &'a Plan,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub host: String,
+    pub store: String,
+    pub image: String,
+    pub digest: String,
+    pub tags: Vec<String>,
+    /// The server's platform (`uname -m` as an OCI architecture).
+    pub server_arch: String,
+    pub blobs_present: usize,
+    pub blobs_sent: usize,
+    /// Bytes of blob content sent (the tar stream adds its headers).
+    pub bytes_sent: u64,
+    /// The engine the image was loaded into, and the platform.
+    pub loaded: Option<Loaded>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Loaded {
+    pub engine: String,
+    pub platform: String,
+}
+
+/// What the server said before `ready`.
+#[derive(Debug, Default)]
+struct Inventory {
+    store: String,
+    machine: String,
+    engine: Option<String>,
+    /// Whether the server can take the stream gzipped.
+    gzip: bool,
+    index: Vec<u8>,
+    have: BTreeSet<String>,
+}
+
+/// A blob to send: bytes in memory (manifests, index) or a file in the local store.
+enum Body<'a> {
+    Bytes(&'a [u8]),
+    File(&'a std::path::Path),
+}
+
+/// Ships one image to `target`. `progress` is told the bytes sent so far and the total.
+pub fn ship(target: &Target, image: &Image<'_>, opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Report> {
+    let host = target.to_string();
+    let mut cmd = Command::new(&opts.ssh[0]);
+    cmd.args(&opts.ssh[1..]);
+    // Batch mode: no prompt can hang a pipeline; an unknown host key is refused, whatever
+    // the user's config says about accepting new ones.
+    cmd.args(["-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"]);
+    if let Some(p) = target.port {
+        cmd.args(["-p", &p.to_string()]);
+    }
+    let store_arg = opts.store.clone().unwrap_or_default();
+    cmd.arg("--").arg(&target.host).arg(format!(
+        "sh -c {} assemble-ship {} {}",
+        quote(REMOTE),
+        quote(&store_arg),
+        quote(opts.load.word())
+    ));
+    cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    tracing::debug!("running {} … {} (the server's side of ship)", opts.ssh.join(" "), target.host);
+    let mut child = cmd.spawn().map_err(|source| Error::Spawn { program: opts.ssh[0].clone(), source })?;
+    let stderr = child.stderr.take().expect("piped");
+    let said = Arc::new(Mutex::new(String::new()));
+    let said2 = said.clone();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
+            tracing::debug!("{line}");
+            let mut s = said2.lock().expect("lock");
+            s.push_str(&line);
+            s.push('\n');
+        }
+    });
+    let mut out = BufReader::new(child.stdout.take().expect("piped"));
+    let mut stdin = child.stdin.take();
+
+    let result = (|| -> Result<Report> {
+        let inv = read_inventory(&mut out, &host)?;
+        let send = exchange(&host, &inv, image, opts, stdin.take().expect("piped"), progress)?;
+        let mut tail = String::new();
+        out.read_to_string(&mut tail).ok();
+        if !tail.lines().any(|l| l == "done") {
+            return Err(Error::Protocol { host: host.clone(), message: format!("no `done` after the stream: {tail}") });
+        }
+        Ok(Report { loaded: send.loaded.filter(|_| tail.lines().any(|l| l.starts_with("loaded "))), ..send })
+    })();
+    drop(stdin);
+    let status = child.wait().map_err(|source| Error::Spawn { program: opts.ssh[0].clone(), source })?;
+    reader.join().ok();
+    let said = said.lock().expect("lock").clone();
+    match result {
+        Ok(report) if status.success() => Ok(report),
+        // What the server or ssh said explains a failure better than a broken pipe does.
+        other => Err(failure(&host, status.code().unwrap_or(-1), &said).or(other.err()).unwrap_or_else(|| {
+            Error::Ssh { host: host.clone(), code: status.code().unwrap_or(-1), message: said.trim().to_string() }
+        })),
+    }
+}
+
+/// The error the server's side or ssh reported on stderr, if any.
+fn failure(host: &str, code: i32, said: &str) -> Option<Error> {
+    if let Some(m) = said.lines().find_map(|l| l.strip_prefix("assemble-ship: ")) {
+        return Some(Error::Remote { host: host.into(), message: m.to_string() });
+    }
+    if said.contains("Host key verification failed") || said.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        return Some(Error::HostKey { host: host.into() });
+    }
+    (code == 255).then(|| Error::Ssh { host: host.into(), code, message: said.trim().to_string() })
+}
+
+fn read_inventory(out: &mut impl BufRead, host: &str) -> Result<Inventory> {
+    let protocol = |message: String| Error::Protocol { host: host.into(), message };
+    let mut inv = Inventory::default();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        if out.read_line(&mut line).map_err(|e| protocol(e.to_string()))? == 0 {
+            return Err(protocol("the session ended before the store was ready".into()));
+        }
+        let l = line.trim_end_matches('\n');
+        let (key, value) = l.split_once(' ').unwrap_or((l, ""));
+        match key {
+            "store" => inv.store = value.into(),
+            "arch" => inv.machine = value.into(),
+            "engine" => inv.engine = Some(value.into()),
+            "gzip" => inv.gzip = true,
+            "have" => {
+                inv.have.insert(value.into());
+            }
+            "index" => {
+                let n: usize = value.parse().map_err(|_| protocol(format!("bad index size `{value}`")))?;
+                inv.index = vec![0; n];
+                out.read_exact(&mut inv.index).map_err(|e| protocol(e.to_string()))?;
+                out.read_line(&mut String::new()).map_err(|e| protocol(e.to_string()))?;
+            }
+            "ready" => return Ok(inv),
+            // A login banner or a shell's greeting: not ours.
+            _ => tracing::debug!("{host}: {l}"),
+        }
+    }
+}
+
+/// The OCI architecture `uname -m` names.
+fn machine_arch(m: &str) -> Option<Arch> {
+    match m {
+        "x86_64" | "amd64" => Some(Arch::Amd64),
+        "aarch64" | "arm64" | "armv8l" => Some(Arch::Arm64),
+        "armv7l" | "armv7" => Some(Arch::ArmV7),
+        "armv6l" => Some(Arch::ArmV6),
+        "i386" | "i686" => Some(Arch::I386),
+        "ppc64le" => Some(Arch::Ppc64le),
+        "s390x" => Some(Arch::S390x),
+        "riscv64" => Some(Arch::Riscv64),
+        _ => None,
+    }
+}
+
+/// Sends the stream (missing blobs, new index.json, load plan) and returns the report.
+fn exchange(
+    host: &str,
+    inv: &Inventory,
+    image: &Image<'_>,
+    opts: &Options,
+    stdin: std::process::ChildStdin,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Report> {
+    let plan = image.plan;
+    let index = &plan.index;
+    // Everything the store must hold for this image, each digest once.
+    let mut all: BTreeMap<Digest, (u64, Body<'_>)> = BTreeMap::new();
+    for b in &plan.blobs {
+        all.entry(b.digest).or_insert((b.size, Body::File(&b.path)));
+    }
+    for d in plan.manifests.iter().chain(std::iter::once(index)) {
+        all.entry(d.digest).or_insert((d.bytes.len() as u64, Body::Bytes(&d.bytes)));
+    }
+    let missing: Vec<(&Digest, &(u64, Body<'_>))> = all.iter().filter(|(d, _)| !inv.have.contains(&d.hex())).collect();
+    let total: u64 = missing.iter().map(|(_, (size, _))| size).sum();
+    tracing::info!(
+        "{host}: {} blob(s) to send ({}), {} already in the store",
+        missing.len(),
+        crate::inspect::human(total),
+        all.len() - missing.len()
+    );
+
+    let names: Vec<String> = image.tags.iter().map(|t| format!("{}:{t}", image.name)).collect();
+    let new_index = merged_index(host, &inv.index, index, &names)?;
+    let server = machine_arch(&inv.machine);
+    let load = match (&inv.engine, opts.load) {
+        (_, Load::None) | (None, _) => None,
+        (Some(engine), _) => Some((engine.clone(), load_plan(host, &inv.machine, server, image, opts.load_arch)?)),
+    };
+    if opts.load == Load::Auto && inv.engine.is_none() {
+        tracing::info!("{host}: no podman, docker or containerd found; the image stays in the store");
+    }
+
+    let mut w = Counting { inner: stdin, sent: 0, total, progress };
+    let old_sum = Digest::of(&inv.index);
+    let broke = |e: std::io::Error| Error::Protocol { host: host.into(), message: format!("the stream broke: {e}") };
+    let mode = if inv.gzip { " gzip" } else { "" };
+    w.inner.write_all(format!("go {}{mode}\n", old_sum.hex()).as_bytes()).map_err(broke)?;
+    let mut stream = Stream { out: w, gzip: inv.gzip, pending: Vec::new() };
+    for (digest, (size, body)) in &missing {
+        let name = format!("blobs/{}", digest.hex());
+        match body {
+            Body::Bytes(b) => stream.small(&name, b).map_err(broke)?,
+            Body::File(p) => {
+                let f = std::fs::File::open(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })?;
+                stream.file(&name, *size, f).map_err(broke)?;
+            }
+        }
+    }
+    stream.small("index.json", &new_index).map_err(broke)?;
+    let platform = if let Some((engine, (plan_text, load_index, platform))) = &load {
+        stream.small("load/index.json", load_index).map_err(broke)?;
+        stream.small("load/plan", format!("engine {engine}\n{plan_text}").as_bytes()).map_err(broke)?;
+        Some(platform.clone())
+    } else {
+        None
+    };
+    stream.finish().map_err(broke)?;
+    Ok(Report {
+        host: host.into(),
+        store: inv.store.clone(),
+        image: image.name.into(),
+        digest: index.digest.to_string(),
+        tags: image.tags.to_vec(),
+        server_arch: server.map_or(inv.machine.clone(), |a| a.name().to_string()),
+        blobs_present: all.len() - missing.len(),
+        blobs_sent: missing.len(),
+        bytes_sent: total,
+        loaded: load.zip(platform).map(|((engine, _), platform)| Loaded { engine, platform }),
+    })
+}
+
+/// The store's `index.json` with this image's names (`NAME:TAG`) pointing at it, and every
+/// other entry kept as it was.
+fn merged_index(host: &str, current: &[u8], index: &crate::oci::Doc, names: &[String]) -> Result<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(current).map_err(|e| Error::Protocol {
+        host: host.into(),
+        message: format!("the store's index.json is not JSON ({e}); repair or move it"),
+    })?;
+    let list = v["manifests"].as_array().cloned().unwrap_or_default();
+    let mut kept: Vec<Value> = list
+        .into_iter()
+        .filter(|m| m["annotations"][REF_NAME].as_str().is_none_or(|n| !names.iter().any(|x| x == n)))
+        .collect();
+    for n in names {
+        kept.push(json!({
+            "mediaType": index.media_type,
+            "digest": index.digest.to_string(),
+            "size": index.bytes.len(),
+            "annotations": {REF_NAME: n},
+        }));
+    }
+    v["schemaVersion"] = json!(2);
+    v["mediaType"] = json!(MEDIA_INDEX);
+    v["manifests"] = Value::Array(kept);
+    Ok(serde_json::to_vec(&v).expect("json"))
+}
+
+/// The load plan (names, digest, the blobs of the platform to load), the one-image
+/// `index.json` the engine reads, and the platform's name.
+fn load_plan(
+    host: &str,
+    machine: &str,
+    server: Option<Arch>,
+    image: &Image<'_>,
+    wanted: Option<Arch>,
+) -> Result<(String, Vec<u8>, String)> {
+    let plan = image.plan;
+    let index = &plan.index;
+    let manifest_blobs = |bytes: &[u8]| -> Vec<String> {
+        let v: Value = serde_json::from_slice(bytes).unwrap_or_default();
+        std::iter::once(&v["config"])
+            .chain(v["layers"].as_array().into_iter().flatten())
+            .filter_map(|d| d["digest"].as_str()?.strip_prefix("sha256:").map(String::from))
+            .collect()
+    };
+    let top: Value = serde_json::from_slice(&index.bytes).unwrap_or_default();
+    let names: Vec<String> = image.tags.iter().map(|t| format!("{}:{t}", image.name)).collect();
+    let (descriptor, mut blobs, platform) = match top["manifests"].as_array() {
+        // A single-platform image: load it as it is.
+        None => {
+            let arch = format!("{}/{}", top["config"]["platform"]["os"].as_str().unwrap_or("linux"), machine);
+            let d =
+                json!({"mediaType": index.media_type, "digest": index.digest.to_string(), "size": index.bytes.len()});
+            (d, manifest_blobs(&index.bytes), arch)
+        }
+        Some(entries) => {
+            let arch = wanted.or(server);
+            let found = entries.iter().find(|m| {
+                let p = &m["platform"];
+                arch.is_some_and(|a| {
+                    Arch::from_oci(p["architecture"].as_str().unwrap_or(""), p["variant"].as_str()) == Some(a)
+                })
+            });
+            let Some(entry) = found else {
+                let have: Vec<String> = entries
+                    .iter()
+                    .map(|m| {
+                        format!(
+                            "{}/{}",
+                            m["platform"]["os"].as_str().unwrap_or("?"),
+                            m["platform"]["architecture"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect();
+                return Err(Error::NoPlatform {
+                    host: host.into(),
+                    arch: arch.map_or(machine.to_string(), |a| a.name().to_string()),
+                    have: have.join(", "),
+                });
+            };
+            let a = arch.expect("found a platform for it");
+            let digest = entry["digest"].as_str().unwrap_or("");
+            let doc =
+                plan.manifests.iter().find(|m| m.digest.to_string() == digest).ok_or_else(|| Error::Protocol {
+                    host: host.into(),
+                    message: format!("the image's index names {digest}, which it does not carry"),
+                })?;
+            let mut blobs = manifest_blobs(&doc.bytes);
+            // The server's own platform: the engine gets the index and picks it (so the image
+            // is known by the index digest, as built); another: its manifest alone.
+            let d = if Some(a) == server {
+                blobs.extend(plan.manifests.iter().map(|m| m.digest.hex().to_string()));
+                json!({"mediaType": index.media_type, "digest": index.digest.to_string(), "size": index.bytes.len()})
+            } else {
+                blobs.push(doc.digest.hex().to_string());
+                json!({"mediaType": doc.media_type, "digest": doc.digest.to_string(), "size": doc.bytes.len()})
+            };
+            (d, blobs, format!("linux/{}", a.name()))
+        }
+    };
+    blobs.push(index.digest.hex().to_string());
+    blobs.sort();
+    blobs.dedup();
+    let mut descriptor = descriptor;
+    descriptor["annotations"] = json!({REF_NAME: names[0], CONTAINERD_NAME: names[0]});
+    let load_index = json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [descriptor]});
+    // What the engine will know the image by, to skip a load it already has.
+    let mut text = format!("digest {}\n", descriptor["digest"].as_str().unwrap_or(""));
+    for n in &names {
+        text.push_str(&format!("name {n}\n"));
+    }
+    for b in &blobs {
+        text.push_str(&format!("blob {b}\n"));
+    }
+    Ok((text, serde_json::to_vec(&load_index).expect("json"), platform))
+}
+
+fn header(path: &str, size: u64) -> tar::Header {
+    let mut h = tar::Header::new_ustar();
+    h.set_path(path).expect("a short path");
+    h.set_size(size);
+    // Owner-only on the server too: a configuration layer may hold secrets.
+    h.set_mode(0o600);
+    h.set_mtime(0);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_cksum();
+    h
+}
+
+/// Blobs larger than this are sent as they are (layers are compressed already); smaller
+/// ones, and every tar header, go through gzip when the server has it.
+const STORED_ABOVE: u64 = 64 << 10;
+
+/// The tar stream ship sends, ending with an `end` entry the server checks for. With `gzip`,
+/// it is a series of gzip members: tar headers, padding and small blobs compressed (a tar
+/// header is 512 bytes, mostly zeros), big blobs in stored (uncompressed) members, so a
+/// configuration-only change costs little more than its bytes and a big layer costs no CPU.
+struct Stream<W: Write> {
+    out: W,
+    gzip: bool,
+    /// Compressible bytes not yet written.
+    pending: Vec<u8>,
+}
+
+impl<W: Write> Stream<W> {
+    fn small(&mut self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
+        self.pending.extend_from_slice(header(path, bytes.len() as u64).as_bytes());
+        self.pending.extend_from_slice(bytes);
+        self.pad(bytes.len() as u64);
+        if !self.gzip {
+            self.flush_pending()?;
+        }
+        Ok(())
+    }
+
+    fn file(&mut self, path: &str, size: u64, mut f: std::fs::File) -> std::io::Result<()> {
+        if size <= STORED_ABOVE {
+            let mut bytes = Vec::with_capacity(size as usize);
+            f.read_to_end(&mut bytes)?;
+            return self.small(path, &bytes);
+        }
+        self.pending.extend_from_slice(header(path, size).as_bytes());
+        self.flush_pending()?;
+        let copied = if self.gzip {
+            let mut gz = flate2::write::GzEncoder::new(&mut self.out, flate2::Compression::none());
+            let n = std::io::copy(&mut f, &mut gz)?;
+            gz.finish()?;
+            n
+        } else {
+            std::io::copy(&mut f, &mut self.out)?
+        };
+        if copied != size {
+            return Err(std::io::Error::other(format!("{path} changed size while it was sent")));
+        }
+        self.pad(size);
+        Ok(())
+    }
+
+    fn pad(&mut self, size: u64) {
+        let rest = (512 - size % 512) % 512;
+        self.pending.resize(self.pending.len() + rest as usize, 0);
+    }
+
+    fn flush_pending(&mut self) -> std::io::Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        if self.gzip {
+            let mut gz = flate2::write::GzEncoder::new(&mut self.out, flate2::Compression::best());
+            gz.write_all(&self.pending)?;
+            gz.finish()?;
+        } else {
+            self.out.write_all(&self.pending)?;
+        }
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// The `end` marker and tar's two zero blocks.
+    fn finish(mut self) -> std::io::Result<()> {
+        self.small("end", b"")?;
+        self.pending.resize(self.pending.len() + 1024, 0);
+        self.flush_pending()?;
+        self.out.flush()
+    }
+}
+
+/// Counts blob bytes as they go, for the progress line.
+struct Counting<'a, W: Write> {
+    inner: W,
+    sent: u64,
+    total: u64,
+    progress: &'a mut dyn FnMut(u64, u64),
+}
+
+impl<W: Write> Write for Counting<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sent += n as u64;
+        (self.progress)(self.sent.min(self.total), self.total);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// One word for a POSIX shell: in single quotes, each `'` as `'\''`.
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse_user_host_and_port() {
+        let t = |s: &str| Target::parse(s).map(|t| (t.host, t.port));
+        assert_eq!(t("web1").unwrap(), ("web1".into(), None));
+        assert_eq!(t("root@10.0.0.5:2222").unwrap(), ("root@10.0.0.5".into(), Some(2222)));
+        assert_eq!(t("deploy@[::1]:22").unwrap(), ("deploy@::1".into(), Some(22)));
+        for bad in ["", "-oProxyCommand=x", "host:port", "@host", "a b", "[::1", "host:99999"] {
+            assert!(t(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn quoting_survives_single_quotes() {
+        assert_eq!(quote("it's"), "'it'\\''s'");
+    }
+}

@@ -1,0 +1,149 @@
+# assemble ship, the server's side: run by `sh -c` over ssh with the store path ($1, empty for
+# the default) and the load mode ($2). It needs a POSIX shell, tar and sha256sum, nothing else.
+#
+# 1. It makes sure the store is an OCI image layout, then tells what it has: `store PATH`,
+#    `arch MACHINE`, `engine NAME` (when one is usable), `index BYTES` followed by index.json,
+#    `have HEX` per blob, and `ready`.
+# 2. It reads one line, `go SHA256-OF-THAT-INDEX [gzip]`, then a tar stream (gzipped when it
+#    said `gzip`): `blobs/HEX` files, the new `index.json`, `load/plan`, and `end`. Every blob is checked against its name before any is
+#    moved into place, so a broken stream leaves nothing under a final name.
+# 3. It loads the image into the engine from the store, and says `stored`, `loaded`, `done`.
+set -u
+umask 077
+say() { printf '%s\n' "$*"; }
+fail() {
+    printf 'assemble-ship: %s\n' "$*" >&2
+    exit 3
+}
+store=${1:-}
+load=${2:-auto}
+if [ -z "$store" ]; then
+    [ -n "${HOME:-}" ] || fail "HOME is not set on the server; give --store PATH"
+    store="$HOME/.local/share/assemble/store"
+fi
+for tool in tar sha256sum; do
+    command -v "$tool" >/dev/null 2>&1 ||
+        fail "the server has no \`$tool\` on its PATH ($PATH); ship needs a POSIX shell, tar and sha256sum there"
+done
+if [ -e "$store" ] && [ ! -d "$store" ]; then
+    fail "the store \`$store\` exists and is not a directory"
+fi
+if [ -d "$store" ] && [ ! -f "$store/oci-layout" ] && [ -n "$(ls -A "$store" 2>/dev/null)" ]; then
+    fail "\`$store\` is not empty and is not an OCI image layout (it has no oci-layout file); give --store an empty or new directory, or an existing store"
+fi
+mkdir -p "$store/blobs/sha256" 2>/dev/null || fail "cannot create the store \`$store\`"
+[ -w "$store" ] && [ -w "$store/blobs/sha256" ] || fail "the store \`$store\` is not writable by $(id -un 2>/dev/null)"
+store=$(cd "$store" && pwd -P) || fail "cannot enter the store \`$store\`"
+[ -f "$store/oci-layout" ] || printf '{"imageLayoutVersion":"1.0.0"}' >"$store/oci-layout"
+[ -f "$store/index.json" ] ||
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}' >"$store/index.json"
+# What an earlier ship that was killed outright left behind.
+for d in "$store"/.incoming.*; do
+    [ -d "$d" ] || continue
+    kill -0 "${d##*.}" 2>/dev/null || rm -rf "$d"
+done
+
+usable() {
+    case $1 in
+    podman) command -v podman >/dev/null 2>&1 ;;
+    docker) command -v docker >/dev/null 2>&1 && docker version --format '{{.Server.Version}}' >/dev/null 2>&1 ;;
+    containerd) command -v ctr >/dev/null 2>&1 && ctr version >/dev/null 2>&1 ;;
+    *) return 1 ;;
+    esac
+}
+say "store $store"
+say "arch $(uname -m)"
+command -v gzip >/dev/null 2>&1 && say "gzip"
+case $load in
+none) ;;
+auto)
+    for e in podman docker containerd; do
+        if usable "$e"; then
+            say "engine $e"
+            break
+        fi
+    done
+    ;;
+*)
+    usable "$load" || fail "--load $load: \`$load\` is not installed or not running on the server"
+    say "engine $load"
+    ;;
+esac
+say "index $(wc -c <"$store/index.json" | tr -d ' ')"
+cat "$store/index.json"
+say ""
+for f in "$store"/blobs/sha256/*; do
+    [ -f "$f" ] && say "have ${f##*/}"
+done
+say ready
+
+IFS=' ' read -r verb oldsum gz || exit 0
+[ "$verb" = go ] || fail "unexpected request \`$verb\` from assemble"
+tmp="$store/.incoming.$$"
+trap 'rm -rf "$tmp"' EXIT
+trap 'exit 4' HUP INT TERM PIPE
+mkdir "$tmp" || fail "cannot create \`$tmp\`"
+broke="the stream from assemble broke off; nothing was moved into the store"
+if [ "$gz" = gzip ]; then
+    gzip -dc | tar -xf - -C "$tmp" || fail "$broke"
+else
+    tar -xf - -C "$tmp" || fail "$broke"
+fi
+[ -f "$tmp/end" ] || fail "$broke"
+for f in "$tmp"/blobs/*; do
+    [ -f "$f" ] || continue
+    sum=$(sha256sum <"$f") || fail "sha256sum failed on \`$f\`"
+    sum=${sum%% *}
+    [ "$sum" = "${f##*/}" ] ||
+        fail "blob sha256:${f##*/} arrived with sha256 $sum; nothing was moved into the store"
+done
+for f in "$tmp"/blobs/*; do
+    [ -f "$f" ] || continue
+    mv -f "$f" "$store/blobs/sha256/${f##*/}" || fail "cannot move a blob into \`$store/blobs/sha256\`"
+done
+cur=$(sha256sum <"$store/index.json")
+[ "${cur%% *}" = "$oldsum" ] ||
+    fail "\`$store/index.json\` changed while this ship ran (another ship at once?); the blobs are in place, run ship again"
+mv -f "$tmp/index.json" "$store/index.json" || fail "cannot replace \`$store/index.json\`"
+say stored
+
+[ -f "$tmp/load/plan" ] || {
+    say done
+    exit 0
+}
+engine='' digest='' first='' names=''
+mkdir -p "$tmp/load/blobs/sha256"
+while IFS=' ' read -r key value; do
+    case $key in
+    engine) engine=$value ;;
+    digest) digest=$value ;;
+    name) if [ -z "$first" ]; then first=$value; else names="$names $value"; fi ;;
+    blob)
+        ln "$store/blobs/sha256/$value" "$tmp/load/blobs/sha256/$value" 2>/dev/null ||
+            cp "$store/blobs/sha256/$value" "$tmp/load/blobs/sha256/$value" ||
+            fail "cannot stage blob $value for loading"
+        ;;
+    esac
+done <"$tmp/load/plan"
+printf '{"imageLayoutVersion":"1.0.0"}' >"$tmp/load/oci-layout"
+pack() { (cd "$tmp/load" && tar -cf - oci-layout index.json blobs); }
+case $engine in
+podman)
+    if [ "$(podman image inspect --format '{{.Digest}}' "$first" 2>/dev/null)" != "$digest" ]; then
+        pack | podman load -q >/dev/null || fail "podman load failed"
+    fi
+    for n in $names; do podman tag "$first" "$n" || fail "podman tag $first $n failed"; done
+    ;;
+docker)
+    pack | docker load -q >/dev/null || fail "docker load failed"
+    for n in $names; do docker tag "$first" "$n" || fail "docker tag $first $n failed"; done
+    ;;
+containerd)
+    ns=${CONTAINERD_NAMESPACE:-default}
+    pack | ctr -n "$ns" images import - >/dev/null || fail "ctr images import failed"
+    for n in $names; do ctr -n "$ns" images tag --force "$first" "$n" >/dev/null || fail "ctr images tag failed"; done
+    ;;
+*) fail "unknown engine \`$engine\`" ;;
+esac
+say "loaded $engine"
+say done

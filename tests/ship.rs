@@ -1,0 +1,317 @@
+//! `assemble ship` against a real sshd on 127.0.0.1 (throwaway keys) with podman as the
+//! server's engine: only missing blobs travel (counted on the wire by a relay), a killed ship
+//! leaves nothing under a final name, and unknown host keys, bad stores and a server without
+//! `sha256sum` are refused with clear messages.
+
+mod common;
+use common::ssh::{Relay, Server, Sshd};
+use common::*;
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+const SECRET: &str = "ship-secret-value-7731";
+
+/// A two-arch recipe: a data layer of `big` incompressible bytes, an app layer, and a
+/// configuration layer with a file and a secret.
+fn project(root: &Path, name: &str, big: usize) -> PathBuf {
+    let dir = root.join(name);
+    std::fs::create_dir_all(dir.join("files")).unwrap();
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let data: Vec<u8> = (0..big)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    std::fs::write(dir.join("files/big.bin"), data).unwrap();
+    std::fs::write(dir.join("files/hello.txt"), "hello\n").unwrap();
+    std::fs::write(dir.join("files/site.conf"), "listen 8080\n").unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.yml")),
+        format!(
+            "name: {name}\narchs: [amd64, arm64]\ntags: [\"2.0.1\", latest]\nlayers:\n  - name: data\n    files:\n      - {{path: files/big.bin, to: /srv/big.bin}}\n  - name: app\n    files:\n      - {{path: files/hello.txt, to: /srv/hello.txt}}\nconfig:\n  files:\n    - {{path: files/site.conf, to: /etc/site.conf}}\n  secrets:\n    - {{env: SHIP_TOKEN, to: /etc/token}}\n  entrypoint: [/bin/true]\n"
+        ),
+    )
+    .unwrap();
+    dir
+}
+
+struct Ship<'a> {
+    sshd: &'a Sshd,
+    config: PathBuf,
+    cache: PathBuf,
+}
+
+impl Ship<'_> {
+    fn run(&self, dir: &Path, args: &[&str]) -> Run {
+        let command = self.sshd.ssh_command(&self.config);
+        assemble(dir, &self.cache, args, &[("ASSEMBLE_SSH_COMMAND", &command), ("SHIP_TOKEN", SECRET)])
+    }
+}
+
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+/// Every blob in a store is named by its own sha256.
+fn blobs_verify(store: &Path) -> usize {
+    let mut n = 0;
+    for e in std::fs::read_dir(store.join("blobs/sha256")).unwrap() {
+        let p = e.unwrap().path();
+        assert_eq!(sha256_hex(&p), p.file_name().unwrap().to_str().unwrap(), "a blob under a wrong name");
+        n += 1;
+    }
+    n
+}
+
+/// The digests and total size of what a configuration-only change must send: the index,
+/// the manifests, the configs and the last (configuration) layer of each platform.
+fn config_change_payload(layout: &Path) -> u64 {
+    let read = |d: &str| std::fs::read(layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap();
+    let json = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap();
+    let top: Value = json(&std::fs::read(layout.join("index.json")).unwrap());
+    let index_digest = top["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let mut parts: BTreeSet<(String, u64)> = BTreeSet::new();
+    let index = read(&index_digest);
+    parts.insert((index_digest.clone(), index.len() as u64));
+    for m in json(&index)["manifests"].as_array().unwrap() {
+        let d = m["digest"].as_str().unwrap();
+        let manifest = json(&read(d));
+        parts.insert((d.into(), m["size"].as_u64().unwrap()));
+        let config = &manifest["config"];
+        parts.insert((config["digest"].as_str().unwrap().into(), config["size"].as_u64().unwrap()));
+        let last = manifest["layers"].as_array().unwrap().last().unwrap().clone();
+        parts.insert((last["digest"].as_str().unwrap().into(), last["size"].as_u64().unwrap()));
+    }
+    parts.iter().map(|(_, s)| s).sum()
+}
+
+/// `podman images` on the server: `repository:tag digest` lines.
+fn podman_images(sshd: &Sshd) -> BTreeSet<String> {
+    let out = sshd.on_server("podman images --format '{{.Repository}}:{{.Tag}} {{.Digest}}'");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    out.stdout.lines().map(String::from).collect()
+}
+
+/// oci-image-tool validates each name of the store in a one-entry copy of its index.json
+/// (it calls a descriptor that several names share "not unique").
+fn validate_store(store: &Path, scratch: &Path) {
+    require("oci-image-tool");
+    let index: Value = serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
+    for (i, m) in index["manifests"].as_array().unwrap().iter().enumerate() {
+        let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap();
+        let copy = scratch.join(format!("validate-{i}"));
+        std::fs::create_dir_all(&copy).unwrap();
+        std::fs::write(copy.join("index.json"), serde_json::json!({"schemaVersion": 2, "manifests": [m]}).to_string())
+            .unwrap();
+        std::fs::copy(store.join("oci-layout"), copy.join("oci-layout")).unwrap();
+        let link = sh(&copy, &format!("cp -r {} blobs", store.join("blobs").display()));
+        assert_eq!(link.code, 0);
+        let v = sh(&copy, &format!("oci-image-tool validate --type image --ref 'name={name}' ."));
+        assert_eq!(v.code, 0, "{name}: {}{}", v.stdout, v.stderr);
+    }
+}
+
+#[test]
+fn ships_two_archs_loads_the_servers_and_then_sends_only_what_changed() {
+    require("podman");
+    let sshd = Sshd::start(Server { without: None });
+    let relay = Relay::start(sshd.port, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let ship = Ship { sshd: &sshd, config: sshd.client_config(Some(relay.port)), cache: t.join("cache") };
+    let dir = project(t, "shipme", 300_000);
+    let store = t.join("server-store");
+    let store_arg = store.to_str().unwrap();
+
+    let first = ship.run(&dir, &["--json", "ship", "relay", "shipme.yml", "--store", store_arg]).ok();
+    let r = &first.json()[0];
+    let built = assemble(&dir, &ship.cache, &["--json", "build", "shipme.yml"], &[("SHIP_TOKEN", SECRET)]).ok();
+    let index = built.json()[0]["digest"].as_str().unwrap().to_string();
+    assert_eq!(r["digest"], index.as_str());
+    assert!(r["blobs_sent"].as_u64().unwrap() >= 8, "{r}");
+    assert_eq!(r["blobs_present"], 0);
+    assert_eq!(r["loaded"]["engine"], "podman");
+    assert_eq!(r["loaded"]["platform"], "linux/amd64");
+    assert!(!first.stdout.contains(SECRET) && !first.stderr.contains(SECRET));
+
+    // podman on the server knows the image under each tag, by the index digest.
+    let images = podman_images(&sshd);
+    for tag in ["2.0.1", "latest", "2", "2.0"] {
+        assert!(images.contains(&format!("localhost/shipme:{tag} {index}")), "{tag}: {images:#?}");
+    }
+    let arch = sshd.on_server("podman image inspect --format '{{.Architecture}}' shipme:latest");
+    assert_eq!(arch.stdout.trim(), "amd64");
+
+    // The store is an OCI layout holding both platforms; nothing in it is readable by others.
+    validate_store(&store, t);
+    blobs_verify(&store);
+    let open = sh(t, &format!("find {} -perm /077", store.display()));
+    assert_eq!(open.stdout, "", "files others could read");
+    let skopeo = sh(t, &format!("skopeo inspect --raw oci:{}:shipme:2.0.1", store.display()));
+    assert!(skopeo.stdout.contains("\"arm64\"") && skopeo.stdout.contains("\"amd64\""), "{}", skopeo.stdout);
+
+    // Unchanged: no blob goes; what the wire carries is the protocol's own overhead.
+    let before = relay.sent.load(Ordering::SeqCst);
+    let again = ship.run(&dir, &["--json", "ship", "relay", "shipme.yml", "--store", store_arg]).ok();
+    let overhead = relay.sent.load(Ordering::SeqCst) - before;
+    assert_eq!(again.json()[0]["blobs_sent"], 0, "{}", again.stdout);
+    assert_eq!(again.json()[0]["bytes_sent"], 0);
+
+    // One file of the configuration layer changes: that layer, the configs, the manifests
+    // and the index go, and the wire carries little more.
+    std::fs::write(dir.join("files/site.conf"), "listen 9090\n").unwrap();
+    let before = relay.sent.load(Ordering::SeqCst);
+    let changed = ship.run(&dir, &["--json", "ship", "relay", "shipme.yml", "--store", store_arg]).ok();
+    let wire = relay.sent.load(Ordering::SeqCst) - before;
+    assemble(&dir, &ship.cache, &["build", "shipme.yml"], &[("SHIP_TOKEN", SECRET)]).ok();
+    let payload = config_change_payload(&dir.join("out/shipme"));
+    let c = &changed.json()[0];
+    assert_eq!(c["blobs_sent"], 6, "one shared config layer, two configs, two manifests, the index: {c}");
+    eprintln!("config-only change: wire {wire} B, payload {payload} B, unchanged ship {overhead} B");
+    assert!(
+        wire as f64 <= 1.05 * payload as f64 + overhead as f64,
+        "wire {wire}, payload {payload}, overhead {overhead}"
+    );
+    assert!(wire > payload, "wire {wire} < payload {payload}");
+    let images = podman_images(&sshd);
+    let new_index = c["digest"].as_str().unwrap();
+    assert!(images.contains(&format!("localhost/shipme:latest {new_index}")), "{images:#?}");
+
+    // An image on disk ships too, named after its directory; arm64 loads on request.
+    let disk = ship
+        .run(
+            &dir,
+            &[
+                "--json",
+                "ship",
+                "server",
+                "oci:out/shipme",
+                "--store",
+                store_arg,
+                "--name",
+                "disk",
+                "--load-arch",
+                "arm64",
+            ],
+        )
+        .ok();
+    assert_eq!(disk.json()[0]["blobs_sent"], 0, "{}", disk.stdout);
+    assert_eq!(disk.json()[0]["loaded"]["platform"], "linux/arm64");
+    let arch = sshd.on_server("podman image inspect --format '{{.Architecture}}' disk:2.0.1");
+    assert_eq!(arch.stdout.trim(), "arm64", "{}", arch.stderr);
+}
+
+#[test]
+fn a_killed_ship_leaves_no_partial_blob_and_the_next_one_completes() {
+    let sshd = Sshd::start(Server { without: None });
+    // 2 MB/s: the 12 MB layer takes seconds, long enough to kill the ship in the middle.
+    let relay = Relay::start(sshd.port, Some(2_000_000));
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let ship = Ship { sshd: &sshd, config: sshd.client_config(Some(relay.port)), cache: t.join("cache") };
+    let dir = project(t, "slow", 12_000_000);
+    let store = t.join("server-store");
+    let store_arg = store.to_str().unwrap();
+    // Built first, so the ship that is killed is sending, not building.
+    assemble(&dir, &ship.cache, &["build", "slow.yml"], &[("SHIP_TOKEN", SECRET)]).ok();
+
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_assemble"))
+        .current_dir(&dir)
+        .args(["ship", "relay", "slow.yml", "--store", store_arg, "--load", "none"])
+        .env("ASSEMBLE_CACHE_DIR", &ship.cache)
+        .env("ASSEMBLE_SSH_COMMAND", sshd.ssh_command(&ship.config))
+        .env("SHIP_TOKEN", SECRET)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while relay.sent.load(Ordering::SeqCst) < 3_000_000 {
+        assert!(std::time::Instant::now() < deadline, "the ship never got going");
+        assert!(child.try_wait().unwrap().is_none(), "the ship ended before it could be killed");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The server's side notices the broken stream and removes what it received.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    let incoming = || sh(t, &format!("ls -a {} | grep -c '^.incoming' || true", store.display())).stdout;
+    while incoming().trim() != "0" {
+        assert!(std::time::Instant::now() < deadline, "the partial upload was not cleaned up");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(blobs_verify(&store), 0, "nothing of the killed ship is under a final name");
+
+    let done = ship.run(&dir, &["--json", "ship", "server", "slow.yml", "--store", store_arg, "--load", "none"]).ok();
+    assert!(done.json()[0]["blobs_sent"].as_u64().unwrap() >= 8, "{}", done.stdout);
+    assert!(done.json()[0]["loaded"].is_null());
+    assert!(blobs_verify(&store) >= 8);
+    validate_store(&store, t);
+}
+
+#[test]
+fn unknown_host_keys_bad_stores_and_missing_tools_are_refused_clearly() {
+    let sshd = Sshd::start(Server { without: None });
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let ship = Ship { sshd: &sshd, config: sshd.client_config(None), cache: t.join("cache") };
+    let dir = project(t, "refuse", 1000);
+    assemble(&dir, &ship.cache, &["build", "refuse.yml"], &[("SHIP_TOKEN", SECRET)]).ok();
+    let store = t.join("store");
+    let store_arg = store.to_str().unwrap();
+
+    let stranger = ship.run(&dir, &["ship", "stranger", "refuse.yml", "--store", store_arg]);
+    assert_ne!(stranger.code, 0);
+    assert!(stranger.stderr.contains("host key is unknown or has changed"), "{}", stranger.stderr);
+    assert!(stranger.stderr.contains("hint:"), "{}", stranger.stderr);
+    assert_eq!(std::fs::read_to_string(sshd.dir.path().join("empty_known_hosts")).unwrap(), "", "no key was added");
+    assert!(!store.exists(), "nothing was written on the server");
+
+    let file = t.join("a-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = ship.run(&dir, &["ship", "server", "refuse.yml", "--store", file.to_str().unwrap()]);
+    assert_ne!(out.code, 0);
+    assert!(
+        out.stderr.contains(&format!("the store `{}` exists and is not a directory", file.display())),
+        "{}",
+        out.stderr
+    );
+
+    let other = t.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let out = ship.run(&dir, &["ship", "server", "refuse.yml", "--store", other.to_str().unwrap()]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("is not empty and is not an OCI image layout"), "{}", out.stderr);
+    assert_eq!(sh(t, "ls other").stdout, "notes.txt\n", "the directory was left alone");
+
+    let out = ship.run(&dir, &["ship", "server", "refuse.yml", "--store", store_arg, "--load", "docker"]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("--load docker: `docker` is not installed or not running"), "{}", out.stderr);
+
+    // Without gzip the stream is plain tar, and the ship still completes.
+    let plain = Sshd::start(Server { without: Some("gzip") });
+    let plain_ship = Ship { sshd: &plain, config: plain.client_config(None), cache: t.join("cache") };
+    let plain_store = t.join("plain-store");
+    let out = plain_ship
+        .run(
+            &dir,
+            &["--json", "ship", "server", "refuse.yml", "--store", plain_store.to_str().unwrap(), "--load", "none"],
+        )
+        .ok();
+    assert_eq!(out.json()[0]["blobs_present"], 0);
+    assert_eq!(blobs_verify(&plain_store), out.json()[0]["blobs_sent"].as_u64().unwrap() as usize);
+
+    let bare = Sshd::start(Server { without: Some("sha256sum") });
+    let bare_ship = Ship { sshd: &bare, config: bare.client_config(None), cache: t.join("cache") };
+    let out = bare_ship.run(&dir, &["ship", "server", "refuse.yml", "--store", store_arg]);
+    assert_ne!(out.code, 0);
+    assert!(out.stderr.contains("the server has no `sha256sum` on its PATH"), "{}", out.stderr);
+}

@@ -45,6 +45,8 @@ pub struct Options {
     pub compare_outputs: bool,
     /// Resolve packages anew even when the lock covers the recipe (`lock --upgrade`).
     pub upgrade: bool,
+    /// The recipes being built on this one's image (`base: {recipe}`), to name a cycle.
+    pub children: Vec<PathBuf>,
 }
 
 impl Default for Options {
@@ -57,6 +59,7 @@ impl Default for Options {
             write_lock: true,
             compare_outputs: true,
             upgrade: false,
+            children: Vec::new(),
         }
     }
 }
@@ -105,6 +108,14 @@ pub enum Error {
     ArchNotInRecipe { arch: Arch, recipe: String, archs: String },
     #[error("--locked: there is no lock file `{0}`")]
     NoLock(PathBuf),
+    #[error("recipes build on each other in a cycle: {}", .0.join(" → "))]
+    Cycle(Vec<String>),
+    #[error("base recipe `{path}`")]
+    BaseRecipe {
+        path: PathBuf,
+        #[source]
+        source: Box<crate::recipe::Error>,
+    },
     #[error("--locked: `{path}` does not cover the recipe as it is now:\n{}", changes.iter().map(|c| format!("  - {c}")).collect::<Vec<_>>().join("\n"))]
     Stale { path: PathBuf, changes: Vec<String> },
 }
@@ -146,6 +157,37 @@ pub fn build(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
 
 fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
     let archs = select_archs(recipe, opts)?;
+    // A recipe base: its image, built first (from its own lock), stands in as a base image,
+    // and its package source is this recipe's unless it names its own.
+    let parent = match &recipe.base {
+        Base::Image(b) if b.recipe.is_some() => Some(parent_base(recipe, b, store, opts, &archs)?),
+        _ => None,
+    };
+    if let (Some((_, None)), Base::Image(b)) = (&parent, &recipe.base)
+        && b.packages.is_none()
+        && recipe.layers.iter().any(|l| !l.packages.is_empty())
+    {
+        return Err(Diagnostic::new(
+            b.loc.clone(),
+            "layers list `packages`, and the base recipe has no package source",
+        )
+        .with_hint("add `debian: {…}` or `alpine: {…}` beside `base.recipe`")
+        .into());
+    }
+    let inherited;
+    let recipe = match &parent {
+        Some((_, Some(source))) => {
+            let mut r = recipe.clone();
+            if let Base::Image(b) = &mut r.base
+                && b.packages.is_none()
+            {
+                b.packages = Some(Box::new(source.clone()));
+            }
+            inherited = r;
+            &inherited
+        }
+        _ => recipe,
+    };
     let epoch = epoch_of(recipe, opts);
     let lock_path = recipe.lock_path.clone();
 
@@ -165,13 +207,16 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
                 .and_then(|l| l.base_image.as_ref())
                 .filter(|p| p.reference == b.reference && !opts.upgrade)
                 .map(|p| p.digest);
-            if opts.locked && pinned.is_none() {
+            if opts.locked && pinned.is_none() && parent.is_none() {
                 return Err(Error::Stale {
                     path: lock_path,
                     changes: vec![format!("the lock pins no digest for the base image {}", b.reference)],
                 });
             }
-            let image = image::resolve(store, &b.reference, &archs, pinned)?;
+            let image = match &parent {
+                Some((image, _)) => image.clone(),
+                None => image::resolve(store, &b.reference, &archs, pinned)?,
+            };
             let mut views = BTreeMap::new();
             for (arch, p) in &image.platforms {
                 views.insert(*arch, image::view(store, &image.reference, p)?);
@@ -435,6 +480,24 @@ pub fn locked_index(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Op
     let archs = select_archs(recipe, opts)?;
     if archs.len() != recipe.archs.len() || image.inputs.is_none() {
         return Ok(None);
+    }
+    // On a recipe base: only while the parent, too, gives what this lock says it gave.
+    if let Base::Image(b) = &recipe.base
+        && let Some(path) = &b.recipe
+    {
+        if opts.children.contains(path) {
+            return Ok(None);
+        }
+        let parent = crate::recipe::load_all(path)
+            .map_err(|e| Error::BaseRecipe { path: path.clone(), source: Box::new(e) })?
+            .swap_remove(0);
+        let mut popts = opts.clone();
+        popts.archs = Some(archs.clone());
+        popts.children.push(recipe.path.clone());
+        let parent_index = locked_index(&parent, store, &popts)?;
+        if parent_index.is_none() || parent_index != lock.base_image.as_ref().map(|b| b.digest) {
+            return Ok(None);
+        }
     }
     let (_, plan_hash) = plan(recipe, store, &archs, epoch_of(recipe, opts))?;
     Ok((image.inputs == Some(inputs(&plan_hash, &lock))).then_some(image.index))
@@ -1298,6 +1361,58 @@ fn debian_requests(recipe: &Recipe, spec: &deb::Spec) -> lock::LockedDebian {
         requests,
         releases: Vec::new(),
     }
+}
+
+/// `base: {recipe: NAME}`: the parent recipe's image, built for `archs` from its own lock,
+/// as a base image (its layers reused as they are), and the package source its children
+/// inherit (the parent's, without its own package list).
+fn parent_base(
+    recipe: &Recipe,
+    b: &crate::recipe::ImageBase,
+    store: &Store,
+    opts: &Options,
+    archs: &[Arch],
+) -> Result<(image::BaseImage, Option<Base>)> {
+    let path = b.recipe.as_ref().expect("a recipe base");
+    let here = recipe.path.clone();
+    if opts.children.contains(path) || *path == here {
+        let mut names: Vec<String> = opts.children.iter().chain([&here, path]).map(|p| stem(p)).collect();
+        let start = names.iter().position(|n| *n == stem(path)).unwrap_or(0);
+        names.drain(..start);
+        return Err(Error::Cycle(names));
+    }
+    let parent = crate::recipe::load_all(path)
+        .map_err(|e| Error::BaseRecipe { path: path.clone(), source: Box::new(e) })?
+        .swap_remove(0);
+    let mut popts = opts.clone();
+    popts.archs = Some(archs.to_vec());
+    popts.children.push(here);
+    let built = build_in_pool(&parent, store, &popts)?;
+    let mut platforms = BTreeMap::new();
+    for p in &built.image.platforms {
+        let config = serde_json::from_slice(&p.config.bytes).expect("our own config is JSON");
+        let layers = p.layers.iter().map(|l| l.info.clone()).collect();
+        platforms.insert(p.arch, image::Platform { manifest: p.manifest.digest, config, layers });
+    }
+    let image = image::BaseImage { reference: b.reference.clone(), digest: built.image.index.digest, platforms };
+    let source = parent.base.packages().map(|p| match p {
+        Packages::Debian(spec) => {
+            let mut spec = spec.clone();
+            spec.packages.clear();
+            spec.essential = false;
+            Base::Debian(spec)
+        }
+        Packages::Alpine(spec) => {
+            let mut spec = spec.clone();
+            spec.packages.clear();
+            Base::Alpine(spec)
+        }
+    });
+    Ok((image, source))
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
 /// What the package resolvers need of the lock: the one on disk (if it may be reused),

@@ -233,6 +233,13 @@ impl Lock {
                 out.push(format!("the lock pins download `{}` ({}), which the recipe no longer uses", l.url, l.arch));
             }
         }
+        match (&self.base_image, &wanted.base_image) {
+            (Some(a), Some(b)) if a.reference == b.reference && a.digest != b.digest => out.push(format!(
+                "the base {} is now {}, the lock pins {} (rebuilt from a changed recipe?)",
+                b.reference, b.digest, a.digest
+            )),
+            _ => {}
+        }
         out
     }
 }

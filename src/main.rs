@@ -18,6 +18,7 @@ fn main() -> ExitCode {
         cli::Command::Push(args) => cli::push::run(&cli.global, args),
         cli::Command::Tags(args) => cli::push::tags(&cli.global, args),
         cli::Command::Ship(args) => cli::ship::run(&cli.global, args),
+        cli::Command::Graph(args) => cli::build::graph(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -680,3 +680,35 @@ fn packages_install_on_a_registry_image_base() {
         assert_eq!(b["action"], "mounted", "{b}");
     }
 }
+
+#[test]
+fn packages_install_on_a_recipe_base_from_its_source() {
+    require("umoci");
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let a = build_archive(t, &universe());
+    let cache = t.join("cache");
+    let base = recipe(&a, t, "base-passwd, libfoo", "").replace("name: fx", "name: fxbase");
+    std::fs::write(t.join("fxbase.yml"), base).unwrap();
+    std::fs::write(
+        t.join("onrecipe.yml"),
+        "name: onrecipe\nbase: {recipe: fxbase}\nlayers:\n  - name: extra\n    packages: [app]\n",
+    )
+    .unwrap();
+    let v = assemble(t, &cache, &["--json", "build", "onrecipe.yml", "-o", "oci:onrecipe"], &[]).ok().json();
+    let names: Vec<&str> =
+        v[0]["platforms"][0]["layers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["base", "extra"]);
+    // The base recipe's source (suite, mirror, keyring) is inherited; libfoo is not installed again.
+    assert_eq!(
+        locked(t, "onrecipe"),
+        set(&["extra:app 1.0", "extra:postfix-lite 1", "extra:perl 5", "extra:prelib 1"])
+    );
+    assert!(t.join("fxbase.lock").is_file(), "the base recipe was built from (and wrote) its own lock");
+    assert_eq!(sh(t, "umoci unpack --image onrecipe:latest u").code, 0);
+    let q = sh(
+        t,
+        &format!("dpkg-query --admindir={}/u/rootfs/var/lib/dpkg -W -f '${{Package}} ${{Version}}\\n'", t.display()),
+    );
+    assert_eq!(q.stdout, "app 1.0\nbase-passwd 1\nlibfoo 2.1\nperl 5\npostfix-lite 1\nprelib 1\n");
+}

@@ -230,12 +230,12 @@ const MORE: &[(&str, &str, &str)] = &[
     (
         "base_map",
         "name: x\nbase: {recipe: base-debian}\n",
-        "error: r.yml:2:8: base `recipe` is not supported by this version of assemble\n  |\n2 | base: {recipe: base-debian}\n  |        ^\nhint: use `base: scratch`, `base: {debian: …}`, `base: {alpine: …}` or `base: {image: REF}`\n",
+        "error: r.yml:2:16: no recipe `base-debian` beside this one (looked for `./base-debian.yml`)\n  |\n2 | base: {recipe: base-debian}\n  |                ^\nhint: `base.recipe` names a recipe file in the same directory, without `.yml`\n",
     ),
     (
         "base_image_own_packages",
         "name: x\nbase:\n  image: reg.example/a/b:1\n  alpine: {repositories: [r], keys: [k], packages: [busybox]}\n",
-        "error: r.yml:4:11: with `base.image`, `debian`/`alpine` only say where packages come from: list packages in a layer\n  |\n4 |   alpine: {repositories: [r], keys: [k], packages: [busybox]}\n  |           ^\nhint: move `packages` into a layer under `layers:`\n",
+        "error: r.yml:4:11: with `base.image` or `base.recipe`, `debian`/`alpine` only say where packages come from: list packages in a layer\n  |\n4 |   alpine: {repositories: [r], keys: [k], packages: [busybox]}\n  |           ^\nhint: move `packages` into a layer under `layers:`\n",
     ),
     (
         "base_image_ref",

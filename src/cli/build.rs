@@ -54,6 +54,7 @@ pub fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Option
         write_lock: true,
         compare_outputs: true,
         upgrade: false,
+        children: Vec::new(),
     })
 }
 
@@ -62,7 +63,8 @@ pub fn parse_archs(list: &[String]) -> Result<Vec<Arch>, Error> {
 }
 
 pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
-    let recipes = load_recipes(&args.recipes)?;
+    let levels = super::load_levels(&args.recipes)?;
+    let recipes: Vec<&assemble::recipe::Recipe> = levels.iter().flatten().collect();
     let dest = args.output.as_deref().map(Dest::parse).transpose()?;
     if dest.is_some() && recipes.iter().any(|r| r.name != recipes[0].name) {
         return Err(Error::Usage("--output takes one recipe; name it".into()));
@@ -81,37 +83,16 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
     let store = global.store()?;
     let opts = options(global, archs.clone(), args.locked)?;
     let mut results = Vec::new();
-    for r in &recipes {
-        let pb = spinner(global, format!("building {}", r.name));
-        let built = build::build(r, &store, &opts)?;
-        let dest = dest.clone().unwrap_or_else(|| Dest::default_for(&r.name));
-        pb.set_message(format!("writing {dest}"));
-        sink::write(&built.image, &dest, archs.first().copied().filter(|_| archs.len() == 1))?;
-        pb.finish_and_clear();
-        tracing::info!(
-            "built {} {} → {dest} ({} platform(s); {} layer(s) packed, {} from cache{})",
-            r.name,
-            built.image.index.digest,
-            built.image.platforms.len(),
-            built.packed,
-            built.reused,
-            if built.lock_written { format!("; wrote {}", built.lock_path.display()) } else { String::new() }
-        );
-        results.push(json!({
-            "recipe": r.name,
-            "digest": built.image.index.digest.to_string(),
-            "destination": dest.to_string(),
-            "tags": built.image.tags,
-            "platforms": built.image.platforms.iter().map(|p| json!({
-                "platform": p.arch.name(),
-                "manifest": p.manifest.digest.to_string(),
-                "config": p.config.digest.to_string(),
-                "layers": p.layers.iter().map(|l| json!({"name": l.name, "digest": l.info.digest.to_string(), "diffID": l.info.diff_id.to_string(), "size": l.info.size})).collect::<Vec<_>>(),
-            })).collect::<Vec<_>>(),
-            "packed": built.packed,
-            "reused": built.reused,
-            "lock": built.lock_path.display().to_string(),
-        }));
+    // Level by level; the recipes of one level build at the same time.
+    for level in levels {
+        let done: Vec<Result<serde_json::Value, Error>> = std::thread::scope(|s| {
+            let handles: Vec<_> =
+                level.iter().map(|r| s.spawn(|| build_one(global, &store, &opts, r, dest.as_ref(), &archs))).collect();
+            handles.into_iter().map(|h| h.join().expect("a build thread panicked")).collect()
+        });
+        for d in done {
+            results.push(d?);
+        }
     }
     if global.json {
         println!("{}", serde_json::to_string_pretty(&results).expect("json"));
@@ -119,6 +100,80 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
         for r in &results {
             println!("{} {}", r["recipe"].as_str().unwrap_or(""), r["digest"].as_str().unwrap_or(""));
         }
+    }
+    Ok(())
+}
+
+/// Builds one recipe's image and writes it to `dest` (default `oci:out/NAME`).
+fn build_one(
+    global: &Global,
+    store: &assemble::store::Store,
+    opts: &Options,
+    r: &assemble::recipe::Recipe,
+    dest: Option<&Dest>,
+    archs: &[Arch],
+) -> Result<serde_json::Value, Error> {
+    let pb = spinner(global, format!("building {}", r.name));
+    let built = build::build(r, store, opts)?;
+    let dest = dest.cloned().unwrap_or_else(|| Dest::default_for(&r.name));
+    pb.set_message(format!("writing {dest}"));
+    sink::write(&built.image, &dest, archs.first().copied().filter(|_| archs.len() == 1))?;
+    pb.finish_and_clear();
+    tracing::info!(
+        "built {} {} → {dest} ({} platform(s); {} layer(s) packed, {} from cache{})",
+        r.name,
+        built.image.index.digest,
+        built.image.platforms.len(),
+        built.packed,
+        built.reused,
+        if built.lock_written { format!("; wrote {}", built.lock_path.display()) } else { String::new() }
+    );
+    Ok(json!({
+        "recipe": r.name,
+        "digest": built.image.index.digest.to_string(),
+        "destination": dest.to_string(),
+        "tags": built.image.tags,
+        "platforms": built.image.platforms.iter().map(|p| json!({
+            "platform": p.arch.name(),
+            "manifest": p.manifest.digest.to_string(),
+            "config": p.config.digest.to_string(),
+            "layers": p.layers.iter().map(|l| json!({"name": l.name, "digest": l.info.digest.to_string(), "diffID": l.info.diff_id.to_string(), "size": l.info.size})).collect::<Vec<_>>(),
+        })).collect::<Vec<_>>(),
+        "packed": built.packed,
+        "reused": built.reused,
+        "lock": built.lock_path.display().to_string(),
+    }))
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    /// Recipe files or names in ./recipes/ (default: all of them)
+    pub recipes: Vec<String>,
+}
+
+/// `assemble graph`: the levels recipes build in.
+pub fn graph(global: &Global, args: GraphArgs) -> Result<(), Error> {
+    let levels = super::load_levels(&args.recipes)?;
+    let rows: Vec<serde_json::Value> = levels
+        .iter()
+        .enumerate()
+        .flat_map(|(i, level)| {
+            level.iter().map(move |r| {
+                let base = assemble::recipe::graph::parent(r)
+                    .and_then(|p| p.file_stem())
+                    .map(|s| s.to_string_lossy().into_owned());
+                json!({"level": i + 1, "recipe": r.name, "variant": r.variant, "base": base})
+            })
+        })
+        .collect();
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        return Ok(());
+    }
+    for row in &rows {
+        let variant = row["variant"].as_str().map(|v| format!(" [{v}]")).unwrap_or_default();
+        let on = row["base"].as_str().map(|b| format!("  (on {b})")).unwrap_or_default();
+        println!("{}. {}{variant}{on}", row["level"], row["recipe"].as_str().unwrap_or(""));
     }
     Ok(())
 }

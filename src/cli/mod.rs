@@ -62,6 +62,8 @@ pub enum Command {
     Tags(push::TagsArgs),
     /// Send images to a server over ssh (only the blobs it lacks) and load them there
     Ship(ship::ShipArgs),
+    /// Show the order recipes build in (each after the recipe it builds on)
+    Graph(build::GraphArgs),
 }
 
 impl Global {
@@ -92,13 +94,19 @@ pub fn recipe_paths(args: &[String]) -> Result<Vec<PathBuf>, assemble::Error> {
     Ok(found)
 }
 
-/// Every image of the recipes named (or of all in `./recipes/`), in order.
+/// Every image of the recipes named (or of all in `./recipes/`), each after the recipe it
+/// builds on.
 pub fn load_recipes(args: &[String]) -> Result<Vec<assemble::recipe::Recipe>, assemble::Error> {
-    let mut out = Vec::new();
+    Ok(load_levels(args)?.into_iter().flatten().collect())
+}
+
+/// The same, in levels of recipes that do not build on each other (`assemble graph`).
+pub fn load_levels(args: &[String]) -> Result<Vec<Vec<assemble::recipe::Recipe>>, assemble::Error> {
+    let mut all = Vec::new();
     for p in recipe_paths(args)? {
-        out.extend(assemble::recipe::load_all(&p)?);
+        all.extend(assemble::recipe::load_all(&p)?);
     }
-    Ok(out)
+    Ok(assemble::recipe::graph::levels(all)?)
 }
 
 /// A spinner on stderr when it is a terminal; nothing otherwise.

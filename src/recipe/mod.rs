@@ -5,6 +5,7 @@
 
 pub mod decode;
 pub mod diag;
+pub mod graph;
 pub mod schema;
 pub mod units;
 pub mod vars;
@@ -32,6 +33,8 @@ pub enum Error {
     NotFound { name: String, looked: String },
     #[error(transparent)]
     Invalid(#[from] Box<Diagnostic>),
+    #[error("recipes build on each other in a cycle: {}", .0.join(" → "))]
+    Cycle(Vec<String>),
 }
 
 impl From<Diagnostic> for Error {
@@ -267,6 +270,10 @@ impl Reader {
                     Some(n) => match base.packages() {
                         Some(Packages::Alpine(_)) => self.ctx.strings(n, "`packages`")?,
                         Some(Packages::Debian(_)) => self.package_names(n)?,
+                        // From the base recipe's source, known when it is read at build time.
+                        None if matches!(&base, Base::Image(b) if b.recipe.is_some()) => {
+                            self.ctx.strings(n, "`packages`")?
+                        }
                         None => {
                             return Err(self.ctx.err(n, "`packages` needs a package source such as `base: {debian: …}` (or `debian:` beside `base.image`)"));
                         }
@@ -377,9 +384,29 @@ impl Reader {
             Value::Scalar { text, .. } => Err(self.ctx.err(node, format!("unknown base `{text}`, expected `scratch` or a mapping with `debian`, `alpine`, `image` or `recipe`"))),
             _ => {
                 let m = self.ctx.map(node, "`base`", &["scratch", "debian", "alpine", "image", "recipe"])?;
-                if let Some(image) = m.get("image") {
-                    let reference = self.interp(image, "`base.image`")?;
-                    if let Err(e) = crate::registry::Reference::parse(&reference) {
+                if let (Some(_), Some(r)) = (m.get("image"), m.get("recipe")) {
+                    return Err(self.ctx.err(r, "a base is an `image` or a `recipe`, not both"));
+                }
+                let parent = match m.get("recipe") {
+                    Some(r) => {
+                        let name = self.interp(r, "`base.recipe`")?;
+                        let found = ["yml", "yaml"].iter().map(|e| self.recipe_dir.join(format!("{name}.{e}"))).find(|p| p.is_file());
+                        let Some(path) = found else {
+                            return Err(self.ctx.err(r, format!("no recipe `{name}` beside this one (looked for `{}`)", self.recipe_dir.join(format!("{name}.yml")).display()))
+                                .with_hint("`base.recipe` names a recipe file in the same directory, without `.yml`"));
+                        };
+                        Some((r, format!("recipe:{name}"), path))
+                    }
+                    None => None,
+                };
+                if let Some(image) = m.get("image").or(parent.as_ref().map(|(r, _, _)| *r)) {
+                    let reference = match &parent {
+                        Some((_, reference, _)) => reference.clone(),
+                        None => self.interp(image, "`base.image`")?,
+                    };
+                    if parent.is_none()
+                        && let Err(e) = crate::registry::Reference::parse(&reference)
+                    {
                         return Err(self.ctx.err(image, e));
                     }
                     let source = match (m.get("debian"), m.get("alpine")) {
@@ -395,10 +422,11 @@ impl Reader {
                     };
                     if own {
                         let at = m.get("debian").or(m.get("alpine")).unwrap_or(node);
-                        return Err(self.ctx.err(at, "with `base.image`, `debian`/`alpine` only say where packages come from: list packages in a layer")
+                        return Err(self.ctx.err(at, "with `base.image` or `base.recipe`, `debian`/`alpine` only say where packages come from: list packages in a layer")
                             .with_hint("move `packages` into a layer under `layers:`"));
                     }
-                    return Ok(Base::Image(ImageBase { reference, packages: source.map(Box::new), loc: self.ctx.loc(image) }));
+                    let recipe = parent.map(|(_, _, path)| path);
+                    return Ok(Base::Image(ImageBase { reference, packages: source.map(Box::new), loc: self.ctx.loc(image), recipe }));
                 }
                 let (key, _) = m.entries().next().ok_or_else(|| self.ctx.err(node, "`base` is empty"))?;
                 match key.name.as_str() {

@@ -79,6 +79,9 @@ pub struct ImageBase {
     /// Where packages of application layers come from (its own `packages` list is empty).
     pub packages: Option<Box<Base>>,
     pub loc: Loc,
+    /// `base: {recipe: NAME}`: the recipe file whose image this one builds on (the
+    /// reference is then `recipe:NAME`).
+    pub recipe: Option<std::path::PathBuf>,
 }
 
 /// Where a recipe's packages come from.

@@ -587,7 +587,8 @@ impl<'a> Planner<'a> {
         let mut accounts = Accounts::default();
         accounts.ensure_root();
         let lenient = !fetched && !matches!(recipe.base, Base::Scratch);
-        if !lenient {
+        // An image base's accounts come with its view (`all_trees`), the recipe's on top.
+        if !lenient && !matches!(recipe.base, Base::Image(_)) {
             add_recipe_accounts(&mut accounts, recipe)?;
         }
         Ok(Planner {
@@ -1115,7 +1116,11 @@ impl<'a> Planner<'a> {
         if !accounts.existed {
             accounts.ensure_root();
         }
-        add_recipe_accounts(&mut accounts, self.recipe)?;
+        // Planning over a base not read yet: its groups are unknown, the files come later.
+        match add_recipe_accounts(&mut accounts, self.recipe) {
+            Err(_) if self.lenient => return Ok(()),
+            other => other?,
+        }
         let loc = &self.recipe.loc;
         let files = [
             ("/etc/passwd", accounts.render_passwd(), 0o644, 0),

@@ -14,6 +14,7 @@
 //! - [`registry`]: the distribution-spec client (auth, pull, push) behind `push` and image bases.
 //! - [`ship`]: send an image over ssh into a store on a server, only the blobs it lacks, and load it.
 //! - [`inspect`]: read an image back for `assemble inspect`.
+//! - [`imagetest`]: a recipe's `tests:` against its image (files, user, size, commands via chroot/qemu).
 //! - [`diff`]: compare two images down to the file; [`verify`]: rebuild from the lock and compare.
 //!
 //! The CLI (`src/cli`) turns arguments into the plain option structs these modules take.
@@ -21,6 +22,7 @@
 pub mod build;
 pub mod diff;
 pub mod digest;
+pub mod imagetest;
 pub mod inspect;
 pub mod layer;
 pub mod lock;
@@ -61,6 +63,11 @@ pub enum Error {
     Registry(#[from] registry::Error),
     #[error(transparent)]
     Ship(#[from] ship::Error),
+    #[error(transparent)]
+    ImageTest(#[from] imagetest::Error),
+    /// Image tests that failed (or could not run, with `--strict`), already listed.
+    #[error("{0}")]
+    TestsFailed(String),
     #[error("{0}")]
     Usage(String),
 }

@@ -233,12 +233,19 @@ impl Lock {
                 out.push(format!("the lock pins download `{}` ({}), which the recipe no longer uses", l.url, l.arch));
             }
         }
-        match (&self.base_image, &wanted.base_image) {
-            (Some(a), Some(b)) if a.reference == b.reference && a.digest != b.digest => out.push(format!(
-                "the base {} is now {}, the lock pins {} (rebuilt from a changed recipe?)",
-                b.reference, b.digest, a.digest
-            )),
-            _ => {}
+        // Per platform: a build of fewer architectures resolves a base to another index.
+        if let (Some(a), Some(b)) = (&self.base_image, &wanted.base_image)
+            && a.reference == b.reference
+        {
+            for p in &b.platforms {
+                match a.platforms.iter().find(|q| q.arch == p.arch) {
+                    Some(q) if q.manifest != p.manifest => out.push(format!(
+                        "the base {} ({}) is now {}, the lock pins {} (rebuilt from a changed recipe?)",
+                        b.reference, p.arch, p.manifest, q.manifest
+                    )),
+                    _ => {}
+                }
+            }
         }
         out
     }

@@ -19,6 +19,7 @@ fn main() -> ExitCode {
         cli::Command::Tags(args) => cli::push::tags(&cli.global, args),
         cli::Command::Ship(args) => cli::ship::run(&cli.global, args),
         cli::Command::Graph(args) => cli::build::graph(&cli.global, args),
+        cli::Command::Test(args) => cli::build::test(&cli.global, args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -29,7 +29,7 @@ fn unknown_field_suggests_the_nearest() {
 fn unknown_field_without_a_near_name_lists_the_known_ones() {
     check(
         "name: x\nflavour: vanilla\n",
-        "error: r.yml:2:1: unknown field `flavour` in the recipe\n  |\n2 | flavour: vanilla\n  | ^\nhint: expected one of: name, archs, tags, variants, registry, variables, epoch, compression, metadata, annotations, base, layers, config\n",
+        "error: r.yml:2:1: unknown field `flavour` in the recipe\n  |\n2 | flavour: vanilla\n  | ^\nhint: expected one of: name, archs, tags, variants, registry, variables, epoch, compression, metadata, annotations, base, layers, config, tests\n",
     );
 }
 
@@ -236,6 +236,21 @@ const MORE: &[(&str, &str, &str)] = &[
         "base_image_own_packages",
         "name: x\nbase:\n  image: reg.example/a/b:1\n  alpine: {repositories: [r], keys: [k], packages: [busybox]}\n",
         "error: r.yml:4:11: with `base.image` or `base.recipe`, `debian`/`alpine` only say where packages come from: list packages in a layer\n  |\n4 |   alpine: {repositories: [r], keys: [k], packages: [busybox]}\n  |           ^\nhint: move `packages` into a layer under `layers:`\n",
+    ),
+    (
+        "test_two_kinds",
+        "name: x\ntests:\n  - {exists: /a, absent: /b}\n",
+        "error: r.yml:3:5: a test has exactly one of `exists`, `absent`, `non_root`, `max_size` or `run`\n  |\n3 |   - {exists: /a, absent: /b}\n  |     ^\n",
+    ),
+    (
+        "test_field_of_another_kind",
+        "name: x\ntests:\n  - {run: [/bin/true], mode: \"0755\"}\n",
+        "error: r.yml:3:24: `mode` does not apply to a `run` test\n  |\n3 |   - {run: [/bin/true], mode: \"0755\"}\n  |                        ^\n",
+    ),
+    (
+        "test_size",
+        "name: x\ntests:\n  - {max_size: lots}\n",
+        "error: r.yml:3:16: `max_size` is a size such as `80 MB` or `512KiB`, found `lots`\n  |\n3 |   - {max_size: lots}\n  |                ^\n",
     ),
     (
         "base_image_ref",

@@ -79,7 +79,7 @@ fn recipes_build_in_graph_order_on_each_others_layers() {
     let stale = assemble(t, &cache, &["build", "--locked", "c"], &[]);
     assert_ne!(stale.code, 0);
     assert!(stale.stderr.contains("`recipes/b.lock` does not cover"), "{}", stale.stderr);
-    assert!(stale.stderr.contains("the base recipe:a is now sha256:"), "{}", stale.stderr);
+    assert!(stale.stderr.contains("the base recipe:a (amd64) is now sha256:"), "{}", stale.stderr);
 }
 
 #[test]

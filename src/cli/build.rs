@@ -178,6 +178,76 @@ pub fn graph(global: &Global, args: GraphArgs) -> Result<(), Error> {
     Ok(())
 }
 
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    /// Recipe files or names in ./recipes/ (default: all of them)
+    #[arg(conflicts_with = "all")]
+    pub recipes: Vec<String>,
+    /// Every recipe in ./recipes/ (the same as naming none)
+    #[arg(long)]
+    pub all: bool,
+    /// Test only these architectures (comma-separated)
+    #[arg(long, value_delimiter = ',')]
+    pub arch: Vec<String>,
+    /// A test that cannot run here (no root for chroot, no qemu) fails instead of being skipped
+    #[arg(long)]
+    pub strict: bool,
+    /// Build from the lock only (fail if it is stale)
+    #[arg(long)]
+    pub locked: bool,
+}
+
+/// `assemble test`: builds each recipe (from the cache when nothing changed) and runs its
+/// `tests:` on each platform.
+pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
+    use assemble::imagetest::Status;
+    let recipes = load_recipes(&args.recipes)?;
+    let archs = parse_archs(&args.arch)?;
+    let store = global.store()?;
+    let opts = options(global, archs.clone(), args.locked)?;
+    let mut rows = Vec::new();
+    let (mut failed, mut not_run) = (0, 0);
+    for r in &recipes {
+        if r.tests.is_empty() {
+            tracing::info!("{}: no tests", r.name);
+            continue;
+        }
+        let pb = spinner(global, format!("building {}", r.name));
+        let built = build::build(r, &store, &opts)?;
+        pb.set_message(format!("testing {}", r.name));
+        let outcomes = assemble::imagetest::run(&built.image, &r.tests, &archs, &store.root().join("tmp"))?;
+        pb.finish_and_clear();
+        for o in outcomes {
+            match o.status {
+                Status::Failed => failed += 1,
+                Status::NotRun => not_run += 1,
+                Status::Passed => {}
+            }
+            if !global.json {
+                let word = match o.status {
+                    Status::Passed => "pass   ",
+                    Status::Failed => "FAIL   ",
+                    Status::NotRun => "not run",
+                };
+                println!("{word} {} [{}] {}: {}", r.name, o.arch, o.test, o.detail);
+            }
+            rows.push(json!({"recipe": r.name, "variant": r.variant, "arch": o.arch, "test": o.test, "status": o.status, "detail": o.detail}));
+        }
+    }
+    if global.json {
+        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+    }
+    let total = rows.len();
+    tracing::info!("{total} test(s): {} passed, {failed} failed, {not_run} not run", total - failed - not_run);
+    if failed > 0 || (args.strict && not_run > 0) {
+        return Err(Error::TestsFailed(format!(
+            "{failed} test(s) failed{}",
+            if not_run > 0 { format!(", {not_run} could not run") } else { String::new() }
+        )));
+    }
+    Ok(())
+}
+
 pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
     let recipes = load_recipes(&args.recipes)?;
     let store = global.store()?;

@@ -64,6 +64,8 @@ pub enum Command {
     Ship(ship::ShipArgs),
     /// Show the order recipes build in (each after the recipe it builds on)
     Graph(build::GraphArgs),
+    /// Build recipes and run their `tests:` against the images (chroot, qemu for other archs)
+    Test(build::TestArgs),
 }
 
 impl Global {

@@ -115,6 +115,11 @@ pub(crate) const TOP: &[&str] = &[
     "base",
     "layers",
     "config",
+    "tests",
+];
+const TEST: &[&str] = &[
+    "name", "exists", "kind", "mode", "owner", "group", "contains", "absent", "non_root", "max_size", "run", "exit",
+    "output", "archs",
 ];
 const LAYER: &[&str] = &["name", "packages", "files", "tree", "symlinks", "dirs"];
 const DEBIAN: &[&str] = &[
@@ -286,6 +291,10 @@ impl Reader {
             None => ConfigSpec::default(),
             Some(n) => self.config(n)?,
         };
+        let tests = match f.get("tests") {
+            None => Vec::new(),
+            Some(n) => self.ctx.seq(n, "`tests`")?.into_iter().map(|t| self.test(t, &archs)).collect::<Result<_>>()?,
+        };
         Ok(Recipe {
             path: path.to_path_buf(),
             dir,
@@ -304,8 +313,115 @@ impl Reader {
             base,
             layers,
             config,
+            tests,
             loc: self.ctx.loc(root),
         })
+    }
+
+    /// One item of `tests:`: exactly one of `exists`, `absent`, `non_root`, `max_size`, `run`.
+    fn test(&self, node: &Node, archs: &[Arch]) -> Result<TestSpec> {
+        let f = self.ctx.map(node, "a test", TEST)?;
+        let kinds: Vec<&str> =
+            ["exists", "absent", "non_root", "max_size", "run"].into_iter().filter(|k| f.has(k)).collect();
+        if kinds.len() != 1 {
+            return Err(self
+                .ctx
+                .err(node, "a test has exactly one of `exists`, `absent`, `non_root`, `max_size` or `run`"));
+        }
+        let text = |key: &str| f.get(key).map(|n| self.interp(n, &format!("`{key}`"))).transpose();
+        let path = |key: &str| -> Result<String> {
+            let n = f.required(key)?;
+            let p = self.interp(n, &format!("`{key}`"))?;
+            if !p.starts_with('/') {
+                return Err(self.ctx.err(n, format!("`{key}` is an absolute path in the image, found `{p}`")));
+            }
+            Ok(p)
+        };
+        let only = |allowed: &[&str]| -> Result<()> {
+            for (k, _) in f.entries() {
+                if !allowed.contains(&k.name.as_str()) && !["name", "archs", kinds[0]].contains(&k.name.as_str()) {
+                    return Err(Diagnostic::new(
+                        self.ctx.key_loc(k),
+                        format!("`{}` does not apply to a `{}` test", k.name, kinds[0]),
+                    ));
+                }
+            }
+            Ok(())
+        };
+        let check = match kinds[0] {
+            "exists" => {
+                only(&["kind", "mode", "owner", "group", "contains"])?;
+                let kind = text("kind")?;
+                if let (Some(k), Some(n)) = (&kind, f.get("kind"))
+                    && !["file", "dir", "symlink"].contains(&k.as_str())
+                {
+                    return Err(self.ctx.err(n, format!("`kind` is file, dir or symlink, found `{k}`")));
+                }
+                Check::Exists {
+                    path: path("exists")?,
+                    kind,
+                    mode: f.get("mode").map(|n| self.mode(n)).transpose()?,
+                    owner: text("owner")?,
+                    group: text("group")?,
+                    contains: text("contains")?,
+                }
+            }
+            "absent" => {
+                only(&[])?;
+                Check::Absent { path: path("absent")? }
+            }
+            "non_root" => {
+                only(&[])?;
+                let n = f.required("non_root")?;
+                if !self.ctx.bool(n, "`non_root`")? {
+                    return Err(self.ctx.err(n, "`non_root: false` checks nothing; leave the test out"));
+                }
+                Check::NonRoot
+            }
+            "max_size" => {
+                only(&[])?;
+                let n = f.required("max_size")?;
+                let s = self.ctx.str(n, "`max_size`")?;
+                let bytes = parse_size(&s).ok_or_else(|| {
+                    self.ctx.err(n, format!("`max_size` is a size such as `80 MB` or `512KiB`, found `{s}`"))
+                })?;
+                Check::MaxSize { bytes }
+            }
+            _ => {
+                only(&["exit", "output"])?;
+                let n = f.required("run")?;
+                let argv: Vec<String> =
+                    self.ctx.seq(n, "`run`")?.into_iter().map(|a| self.interp(a, "`run`")).collect::<Result<_>>()?;
+                if argv.is_empty() {
+                    return Err(self
+                        .ctx
+                        .err(n, "`run` is a command and its arguments, such as [/usr/bin/caddy, version]"));
+                }
+                let exit = f.get("exit").map(|n| self.ctx.uint(n, "`exit`")).transpose()?.unwrap_or(0);
+                Check::Run { argv, exit: exit as i32, output: text("output")? }
+            }
+        };
+        let mut only_archs = Vec::new();
+        if let Some(n) = f.get("archs") {
+            for item in self.ctx.seq(n, "`archs`")? {
+                let a = self.arch(item)?;
+                if !archs.contains(&a) {
+                    return Err(self.ctx.err(item, format!("the recipe does not build `{a}`")));
+                }
+                only_archs.push(a);
+            }
+        }
+        let name = match text("name")? {
+            Some(n) => n,
+            None => match &check {
+                Check::Exists { path, .. } => format!("exists {path}"),
+                Check::Absent { path } => format!("absent {path}"),
+                Check::NonRoot => "user is not root".into(),
+                Check::MaxSize { .. } => format!("size at most {}", f.str("max_size")?.unwrap_or_default()),
+                Check::Run { argv, .. } => format!("run {}", argv.join(" ")),
+            },
+        };
+        Ok(TestSpec { name, check, archs: only_archs, loc: self.ctx.loc(node) })
     }
 
     fn map_value<'a>(&self, map: &'a Node, key: &str) -> Result<&'a Node> {
@@ -1005,6 +1121,25 @@ pub fn parse_duration(s: &str) -> Option<u64> {
     Some(total.round() as u64)
 }
 
+/// `80 MB`, `80MB`, `512 KiB`, `1.5 GB`, or a number of bytes.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().ok()?;
+    let factor: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "kb" | "k" => 1e3,
+        "mb" | "m" => 1e6,
+        "gb" | "g" => 1e9,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some((n * factor).round() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1015,5 +1150,14 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
         assert_eq!(parse_duration("500ms"), Some(500_000_000));
         assert_eq!(parse_duration("5"), None);
+    }
+
+    #[test]
+    fn sizes_read_as_people_write_them() {
+        assert_eq!(super::parse_size("80 MB"), Some(80_000_000));
+        assert_eq!(super::parse_size("512KiB"), Some(524_288));
+        assert_eq!(super::parse_size("1.5 GB"), Some(1_500_000_000));
+        assert_eq!(super::parse_size("1200"), Some(1200));
+        assert_eq!(super::parse_size("12 parsecs"), None);
     }
 }

@@ -36,7 +36,48 @@ pub struct Recipe {
     pub base: Base,
     pub layers: Vec<LayerSpec>,
     pub config: ConfigSpec,
+    /// Checks `assemble test` runs against the built image.
+    pub tests: Vec<TestSpec>,
     pub loc: Loc,
+}
+
+/// One image test from the recipe's `tests:`.
+#[derive(Debug, Clone)]
+pub struct TestSpec {
+    /// As given, or made from the check (`exists /etc/passwd`).
+    pub name: String,
+    pub check: Check,
+    /// The platforms it applies to (empty: all of the image's).
+    pub archs: Vec<Arch>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone)]
+pub enum Check {
+    /// The path exists, with the kind, mode, owner, group and content given.
+    Exists {
+        path: String,
+        kind: Option<String>,
+        mode: Option<u32>,
+        owner: Option<String>,
+        group: Option<String>,
+        contains: Option<String>,
+    },
+    Absent {
+        path: String,
+    },
+    /// The configured user is not root.
+    NonRoot,
+    /// The platform's layers, compressed, take at most this many bytes.
+    MaxSize {
+        bytes: u64,
+    },
+    /// A command in the image (chroot, or qemu-user for other architectures).
+    Run {
+        argv: Vec<String>,
+        exit: i32,
+        output: Option<String>,
+    },
 }
 
 impl Recipe {

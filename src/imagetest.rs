@@ -1,0 +1,402 @@
+//! `assemble test`: a recipe's `tests:` against its built image, per platform. The image's
+//! layers are unpacked (whiteouts honoured) into a scratch root; file checks read the layers'
+//! own metadata and the unpacked bytes; commands run under `chroot` for the host's
+//! architecture and through `qemu-<arch>-static` for others. A command that cannot run is
+//! reported as not run, never as passed.
+
+use crate::oci::{Image, PlatformImage};
+use crate::platform::Arch;
+use crate::recipe::{Check, TestSpec};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot unpack layer {layer} of {arch}")]
+    Unpack {
+        layer: String,
+        arch: Arch,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot make a scratch directory under `{0}`")]
+    Scratch(PathBuf, #[source] std::io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Passed,
+    Failed,
+    NotRun,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub arch: String,
+    pub test: String,
+    pub status: Status,
+    pub detail: String,
+}
+
+/// What a layer said about one path (the last layer to mention it wins).
+#[derive(Debug, Clone)]
+struct Meta {
+    kind: &'static str,
+    mode: u32,
+    uid: u64,
+    gid: u64,
+}
+
+/// Runs `tests` on every platform of `image` (or those in `only`). `scratch` is where roots
+/// are unpacked (removed afterwards).
+pub fn run(image: &Image, tests: &[TestSpec], only: &[Arch], scratch: &Path) -> Result<Vec<Outcome>, Error> {
+    let mut out = Vec::new();
+    for p in &image.platforms {
+        if !only.is_empty() && !only.contains(&p.arch) {
+            continue;
+        }
+        let mine: Vec<&TestSpec> = tests.iter().filter(|t| t.archs.is_empty() || t.archs.contains(&p.arch)).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let dir = tempfile::Builder::new()
+            .prefix("test-root-")
+            .tempdir_in(scratch)
+            .map_err(|e| Error::Scratch(scratch.to_path_buf(), e))?;
+        let root = dir.path().join("rootfs");
+        let meta = unpack(p, &root)?;
+        let config: serde_json::Value = serde_json::from_slice(&p.config.bytes).unwrap_or_default();
+        for t in mine {
+            let (status, detail) = check(t, p, &root, &meta, &config);
+            out.push(Outcome { arch: p.arch.name().into(), test: t.name.clone(), status, detail });
+        }
+    }
+    Ok(out)
+}
+
+/// Unpacks the platform's layers into `root`, returning each path's metadata.
+fn unpack(p: &PlatformImage, root: &Path) -> Result<BTreeMap<String, Meta>, Error> {
+    std::fs::create_dir_all(root).map_err(|e| Error::Scratch(root.to_path_buf(), e))?;
+    let is_root = is_root();
+    let mut meta: BTreeMap<String, Meta> = BTreeMap::new();
+    for l in &p.layers {
+        let err = |source| Error::Unpack { layer: l.name.clone(), arch: p.arch, source };
+        let file = std::fs::File::open(&l.path).map_err(err)?;
+        let reader: Box<dyn Read> = if l.info.media_type.ends_with("+gzip") {
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
+        } else if l.info.media_type.ends_with("+zstd") {
+            Box::new(zstd::stream::read::Decoder::new(file).map_err(err)?)
+        } else {
+            Box::new(file)
+        };
+        let mut archive = tar::Archive::new(reader);
+        archive.set_preserve_permissions(true);
+        archive.set_preserve_ownerships(is_root);
+        archive.set_overwrite(true);
+        archive.set_unpack_xattrs(false);
+        for entry in archive.entries().map_err(err)? {
+            let mut entry = entry.map_err(err)?;
+            let raw =
+                entry.path().map_err(err)?.to_string_lossy().trim_start_matches("./").trim_end_matches('/').to_string();
+            let (parent, name) = raw.rsplit_once('/').unwrap_or(("", &raw));
+            if name == ".wh..wh..opq" {
+                let dir = root.join(parent);
+                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                    remove(&e.path());
+                }
+                let prefix = format!("{parent}/");
+                meta.retain(|k, _| !k.starts_with(&prefix));
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                let target = if parent.is_empty() { hidden.to_string() } else { format!("{parent}/{hidden}") };
+                remove(&root.join(&target));
+                let prefix = format!("{target}/");
+                meta.retain(|k, _| k != &target && !k.starts_with(&prefix));
+                continue;
+            }
+            let h = entry.header();
+            let kind = match h.entry_type() {
+                tar::EntryType::Directory => "dir",
+                tar::EntryType::Symlink => "symlink",
+                _ => "file",
+            };
+            let m = Meta {
+                kind,
+                mode: h.mode().map_err(err)? & 0o7777,
+                uid: h.uid().map_err(err)?,
+                gid: h.gid().map_err(err)?,
+            };
+            // A directory mode without owner write would stop the unpacking of its contents.
+            if kind != "dir" {
+                let target = root.join(&raw);
+                if target.symlink_metadata().is_ok_and(|md| !md.is_dir()) {
+                    let _ = std::fs::remove_file(&target);
+                }
+            }
+            entry.unpack_in(root).map_err(err)?;
+            if kind == "dir" {
+                use std::os::unix::fs::PermissionsExt;
+                let _ = std::fs::set_permissions(root.join(&raw), std::fs::Permissions::from_mode(m.mode | 0o700));
+            }
+            meta.insert(raw, m);
+        }
+    }
+    Ok(meta)
+}
+
+fn remove(p: &Path) {
+    match p.symlink_metadata() {
+        Ok(m) if m.is_dir() => {
+            let _ = std::fs::remove_dir_all(p);
+        }
+        Ok(_) => {
+            let _ = std::fs::remove_file(p);
+        }
+        Err(_) => {}
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn rel(path: &str) -> String {
+    path.trim_start_matches('/').trim_end_matches('/').to_string()
+}
+
+/// `name:x:id:…` lines of the image's `/etc/passwd` or `/etc/group`: name → id.
+fn ids(root: &Path, file: &str) -> BTreeMap<String, u64> {
+    let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+    text.lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            let name = f.next()?;
+            let id = f.nth(1)?.parse().ok()?;
+            Some((name.to_string(), id))
+        })
+        .collect()
+}
+
+fn check(
+    t: &TestSpec,
+    p: &PlatformImage,
+    root: &Path,
+    meta: &BTreeMap<String, Meta>,
+    config: &serde_json::Value,
+) -> (Status, String) {
+    let pass = |d: String| (Status::Passed, d);
+    let fail = |d: String| (Status::Failed, d);
+    match &t.check {
+        Check::Exists { path, kind, mode, owner, group, contains } => {
+            let Some(m) = meta.get(&rel(path)) else {
+                return fail(format!("{path} is not in the image"));
+            };
+            if let Some(k) = kind
+                && k != m.kind
+            {
+                return fail(format!("{path} is a {}, not a {k}", m.kind));
+            }
+            if let Some(want) = mode
+                && *want != m.mode
+            {
+                return fail(format!("{path} has mode {:04o}, not {want:04o}", m.mode));
+            }
+            for (who, wanted, have, file) in
+                [("owner", owner, m.uid, "etc/passwd"), ("group", group, m.gid, "etc/group")]
+            {
+                let Some(w) = wanted else { continue };
+                let id = w.parse::<u64>().ok().or_else(|| ids(root, file).get(w).copied());
+                match id {
+                    None => return fail(format!("{who} `{w}` is not in the image's /{file}")),
+                    Some(id) if id != have => return fail(format!("{path}'s {who} is {have}, not {w} ({id})")),
+                    Some(_) => {}
+                }
+            }
+            if let Some(text) = contains {
+                let bytes = std::fs::read(root.join(rel(path))).unwrap_or_default();
+                if !String::from_utf8_lossy(&bytes).contains(text.as_str()) {
+                    return fail(format!("{path} does not contain {text:?}"));
+                }
+            }
+            pass(format!("{path}: {} {:04o} {}:{}", m.kind, m.mode, m.uid, m.gid))
+        }
+        Check::Absent { path } => match meta.get(&rel(path)) {
+            Some(m) => fail(format!("{path} is in the image ({})", m.kind)),
+            None => pass(format!("{path} is not in the image")),
+        },
+        Check::NonRoot => {
+            let user = config["config"]["User"].as_str().unwrap_or("");
+            let name = user.split(':').next().unwrap_or("");
+            let uid = name.parse::<u64>().ok().or_else(|| ids(root, "etc/passwd").get(name).copied());
+            match uid {
+                _ if name.is_empty() => fail("the image sets no user: it runs as root".into()),
+                Some(0) => fail(format!("the user `{user}` is root")),
+                None => fail(format!("the user `{name}` is not in the image's /etc/passwd")),
+                Some(uid) => pass(format!("runs as {user} (uid {uid})")),
+            }
+        }
+        Check::MaxSize { bytes } => {
+            let size: u64 = p.layers.iter().map(|l| l.info.size).sum();
+            let human = crate::inspect::human;
+            if size <= *bytes {
+                pass(format!("{} of at most {}", human(size), human(*bytes)))
+            } else {
+                fail(format!("{} is more than {}", human(size), human(*bytes)))
+            }
+        }
+        Check::Run { argv, exit, output } => run_command(p.arch, root, config, argv, *exit, output.as_deref()),
+    }
+}
+
+/// The qemu-user program for `arch`, by the name Debian's qemu-user-static gives it.
+fn qemu_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Amd64 => "qemu-x86_64-static",
+        Arch::Arm64 => "qemu-aarch64-static",
+        Arch::ArmV7 | Arch::ArmV6 => "qemu-arm-static",
+        Arch::I386 => "qemu-i386-static",
+        Arch::Ppc64le => "qemu-ppc64le-static",
+        Arch::S390x => "qemu-s390x-static",
+        Arch::Riscv64 => "qemu-riscv64-static",
+    }
+}
+
+fn which(program: &str, path: &str, root: Option<&Path>) -> Option<PathBuf> {
+    for dir in path.split(':').filter(|d| !d.is_empty()) {
+        let inside = PathBuf::from(dir).join(program);
+        let on_disk = match root {
+            Some(r) => r.join(inside.strip_prefix("/").unwrap_or(&inside)),
+            None => inside.clone(),
+        };
+        if on_disk.exists() || on_disk.symlink_metadata().is_ok() {
+            return Some(inside);
+        }
+    }
+    None
+}
+
+fn run_command(
+    arch: Arch,
+    root: &Path,
+    config: &serde_json::Value,
+    argv: &[String],
+    want_exit: i32,
+    want_output: Option<&str>,
+) -> (Status, String) {
+    let not_run = |d: String| (Status::NotRun, d);
+    if !is_root() {
+        return not_run("chroot needs root".into());
+    }
+    let env: Vec<(String, String)> = config["config"]["Env"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.as_str()?.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect();
+    let path = env
+        .iter()
+        .find(|(k, _)| k == "PATH")
+        .map_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", |(_, v)| v.as_str());
+    // qemu-user does not search PATH: name the program by its path in the image.
+    let program = if argv[0].starts_with('/') {
+        PathBuf::from(&argv[0])
+    } else {
+        match which(&argv[0], path, Some(root)) {
+            Some(p) => p,
+            None => return (Status::Failed, format!("`{}` is not on the image's PATH ({path})", argv[0])),
+        }
+    };
+    let mut prefix: Vec<String> = Vec::new();
+    if Some(arch) != Arch::host() {
+        let qemu = qemu_name(arch);
+        let Some(found) = which(qemu, &std::env::var("PATH").unwrap_or_default(), None) else {
+            return not_run(format!("{qemu} is not installed (Debian package qemu-user-static)"));
+        };
+        let inside = root.join(".assemble-qemu");
+        if let Err(e) = std::fs::copy(&found, &inside) {
+            return not_run(format!("cannot copy {qemu} into the root: {e}"));
+        }
+        prefix.push("/.assemble-qemu".into());
+    }
+    let user = config["config"]["User"].as_str().unwrap_or("").to_string();
+    let spec = if user.is_empty() {
+        "0:0".to_string()
+    } else {
+        let (u, g) = user.split_once(':').map_or((user.as_str(), None), |(u, g)| (u, Some(g)));
+        let passwd = ids(root, "etc/passwd");
+        let uid = u.parse::<u64>().ok().or_else(|| passwd.get(u).copied()).unwrap_or(0);
+        let gid = match g {
+            Some(g) => g.parse::<u64>().ok().or_else(|| ids(root, "etc/group").get(g).copied()).unwrap_or(0),
+            None => primary_gid(root, u).unwrap_or(uid),
+        };
+        format!("{uid}:{gid}")
+    };
+    // Found on our PATH: the child's environment is the image's.
+    let Some(chroot) = which("chroot", &std::env::var("PATH").unwrap_or_default(), None) else {
+        return not_run("chroot is not installed".into());
+    };
+    let mut cmd = std::process::Command::new(chroot);
+    cmd.arg(format!("--userspec={spec}")).arg(root).args(&prefix).arg(&program).args(&argv[1..]);
+    cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
+    cmd.stdin(std::process::Stdio::null());
+    let label = if prefix.is_empty() { "chroot" } else { "chroot + qemu" };
+    let output = match output_with_timeout(cmd, Duration::from_secs(120)) {
+        Ok(o) => o,
+        Err(e) => return (Status::Failed, format!("{label}: {e}")),
+    };
+    let code = output.status.code().unwrap_or(-1);
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
+    if code != want_exit {
+        return (Status::Failed, format!("{label}: exit {code}, expected {want_exit}: {}", text.trim()));
+    }
+    if let Some(w) = want_output
+        && !text.contains(w)
+    {
+        return (Status::Failed, format!("{label}: the output does not contain {w:?}: {}", text.trim()));
+    }
+    (Status::Passed, format!("{label}, exit {code}: {first}"))
+}
+
+fn primary_gid(root: &Path, user: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(root.join("etc/passwd")).ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() > 3 && (f[0] == user || f[2] == user)).then(|| f[3].parse().ok()).flatten()
+    })
+}
+
+fn output_with_timeout(mut cmd: std::process::Command, limit: Duration) -> std::io::Result<std::process::Output> {
+    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let mut child = cmd.spawn()?;
+    let (mut out, mut err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
+    let o = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let e = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait()? {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(std::io::Error::other(format!("still running after {} s; killed", limit.as_secs())));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    Ok(std::process::Output { status, stdout: o.join().unwrap_or_default(), stderr: e.join().unwrap_or_default() })
+}

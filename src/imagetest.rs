@@ -312,17 +312,27 @@ fn run_command(
             None => return (Status::Failed, format!("`{}` is not on the image's PATH ({path})", argv[0])),
         }
     };
-    let mut prefix: Vec<String> = Vec::new();
-    if Some(arch) != Arch::host() {
+    if let Err(e) = minimal_dev(root) {
+        return not_run(format!("cannot make /dev/null and friends in the root: {e}"));
+    }
+    // What chroot runs: the program and its arguments, behind qemu-user for another arch.
+    let mut line: Vec<String> =
+        std::iter::once(program.display().to_string()).chain(argv[1..].iter().cloned()).collect();
+    let foreign = Some(arch) != Arch::host();
+    if foreign {
+        // qemu-user runs ELF files: a script goes to its interpreter, as the kernel would send
+        // it. (Without binfmt_misc, programs a command starts run natively, and fail.)
+        if let Some((interp, arg)) = shebang(&root.join(program.strip_prefix("/").unwrap_or(&program))) {
+            line.splice(0..0, std::iter::once(interp).chain(arg));
+        }
         let qemu = qemu_name(arch);
         let Some(found) = which(qemu, &std::env::var("PATH").unwrap_or_default(), None) else {
             return not_run(format!("{qemu} is not installed (Debian package qemu-user-static)"));
         };
-        let inside = root.join(".assemble-qemu");
-        if let Err(e) = std::fs::copy(&found, &inside) {
+        if let Err(e) = std::fs::copy(&found, root.join(".assemble-qemu")) {
             return not_run(format!("cannot copy {qemu} into the root: {e}"));
         }
-        prefix.push("/.assemble-qemu".into());
+        line.insert(0, "/.assemble-qemu".into());
     }
     let user = config["config"]["User"].as_str().unwrap_or("").to_string();
     let spec = if user.is_empty() {
@@ -342,10 +352,10 @@ fn run_command(
         return not_run("chroot is not installed".into());
     };
     let mut cmd = std::process::Command::new(chroot);
-    cmd.arg(format!("--userspec={spec}")).arg(root).args(&prefix).arg(&program).args(&argv[1..]);
+    cmd.arg(format!("--userspec={spec}")).arg(root).args(&line);
     cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(std::process::Stdio::null());
-    let label = if prefix.is_empty() { "chroot" } else { "chroot + qemu" };
+    let label = if foreign { "chroot + qemu" } else { "chroot" };
     let output = match output_with_timeout(cmd, Duration::from_secs(120)) {
         Ok(o) => o,
         Err(e) => return (Status::Failed, format!("{label}: {e}")),
@@ -362,6 +372,37 @@ fn run_command(
         return (Status::Failed, format!("{label}: the output does not contain {w:?}: {}", text.trim()));
     }
     (Status::Passed, format!("{label}, exit {code}: {first}"))
+}
+
+/// `/dev/null`, `zero`, `random` and `urandom` in the root, as a runtime provides them.
+fn minimal_dev(root: &Path) -> std::io::Result<()> {
+    let dev = root.join("dev");
+    std::fs::create_dir_all(&dev)?;
+    for (name, minor) in [("null", 3), ("zero", 5), ("random", 8), ("urandom", 9)] {
+        let path = dev.join(name);
+        if path.symlink_metadata().is_ok() {
+            continue;
+        }
+        let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+        // SAFETY: a valid NUL-terminated path; mknod only reads it.
+        let rc = unsafe { libc::mknod(c.as_ptr(), libc::S_IFCHR | 0o666, libc::makedev(1, minor)) };
+        if rc != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+    }
+    Ok(())
+}
+
+/// `#!INTERPRETER [ARG]` of a script in the image.
+fn shebang(file: &Path) -> Option<(String, Option<String>)> {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(file).and_then(|mut f| f.read(&mut head)).ok()?;
+    let text = String::from_utf8_lossy(&head[..n]);
+    let first = text.strip_prefix("#!")?.lines().next()?.trim().to_string();
+    let (interp, arg) = first.split_once(char::is_whitespace).map_or((first.as_str(), None), |(i, a)| (i, Some(a)));
+    Some((interp.to_string(), arg.map(|a| a.trim().to_string()).filter(|a| !a.is_empty())))
 }
 
 fn primary_gid(root: &Path, user: &str) -> Option<u64> {

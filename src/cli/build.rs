@@ -117,7 +117,12 @@ fn build_one(
     let built = build::build(r, store, opts)?;
     let dest = dest.cloned().unwrap_or_else(|| Dest::default_for(&r.name));
     pb.set_message(format!("writing {dest}"));
-    sink::write(&built.image, &dest, archs.first().copied().filter(|_| archs.len() == 1))?;
+    {
+        // Images of one recipe share a destination (`out/NAME`): one writer at a time.
+        static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+        sink::write(&built.image, &dest, archs.first().copied().filter(|_| archs.len() == 1))?;
+    }
     pb.finish_and_clear();
     tracing::info!(
         "built {} {} → {dest} ({} platform(s); {} layer(s) packed, {} from cache{})",

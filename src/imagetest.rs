@@ -351,17 +351,29 @@ fn run_command(
     let Some(chroot) = which("chroot", &std::env::var("PATH").unwrap_or_default(), None) else {
         return not_run("chroot is not installed".into());
     };
-    let mut cmd = std::process::Command::new(chroot);
+    // In its own mount and PID namespaces when unshare can make them, with /proc mounted,
+    // as a container runtime gives it; else plain chroot.
+    let unshare = which("unshare", &std::env::var("PATH").unwrap_or_default(), None);
+    let mut cmd = match &unshare {
+        Some(u) if std::fs::create_dir_all(root.join("proc")).is_ok() => {
+            let mut c = std::process::Command::new(u);
+            c.args(["--mount", "--pid", "--fork"]).arg(format!("--mount-proc={}", root.join("proc").display()));
+            c.arg(&chroot);
+            c
+        }
+        _ => std::process::Command::new(&chroot),
+    };
     cmd.arg(format!("--userspec={spec}")).arg(root).args(&line);
     cmd.env_clear().envs(env.iter().map(|(k, v)| (k, v)));
     cmd.stdin(std::process::Stdio::null());
     let label = if foreign { "chroot + qemu" } else { "chroot" };
-    let output = match output_with_timeout(cmd, Duration::from_secs(120)) {
+    let owner = spec.split_once(':').map_or((0, 0), |(u, g)| (u.parse().unwrap_or(0), g.parse().unwrap_or(0)));
+    let (status, text) = match output_with_timeout(cmd, Duration::from_secs(120), &root.join(".assemble-output"), owner)
+    {
         Ok(o) => o,
         Err(e) => return (Status::Failed, format!("{label}: {e}")),
     };
-    let code = output.status.code().unwrap_or(-1);
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let code = status.code().unwrap_or(-1);
     let first = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").to_string();
     if code != want_exit {
         return (Status::Failed, format!("{label}: exit {code}, expected {want_exit}: {}", text.trim()));
@@ -374,7 +386,8 @@ fn run_command(
     (Status::Passed, format!("{label}, exit {code}: {first}"))
 }
 
-/// `/dev/null`, `zero`, `random` and `urandom` in the root, as a runtime provides them.
+/// `/dev/null`, `zero`, `random`, `urandom` and the `/proc/self/fd` links in the root, as a
+/// runtime provides them.
 fn minimal_dev(root: &Path) -> std::io::Result<()> {
     let dev = root.join("dev");
     std::fs::create_dir_all(&dev)?;
@@ -391,6 +404,17 @@ fn minimal_dev(root: &Path) -> std::io::Result<()> {
         }
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+    }
+    for (name, target) in [
+        ("fd", "/proc/self/fd"),
+        ("stdin", "/proc/self/fd/0"),
+        ("stdout", "/proc/self/fd/1"),
+        ("stderr", "/proc/self/fd/2"),
+    ] {
+        let path = dev.join(name);
+        if path.symlink_metadata().is_err() {
+            std::os::unix::fs::symlink(target, path)?;
+        }
     }
     Ok(())
 }
@@ -413,20 +437,18 @@ fn primary_gid(root: &Path, user: &str) -> Option<u64> {
     })
 }
 
-fn output_with_timeout(mut cmd: std::process::Command, limit: Duration) -> std::io::Result<std::process::Output> {
-    cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+/// Runs `cmd` with its stdout and stderr in one file owned by the command's user (`uid:gid`),
+/// so that a program reopening `/dev/stdout` can, as under a container runtime.
+fn output_with_timeout(
+    mut cmd: std::process::Command,
+    limit: Duration,
+    output: &Path,
+    owner: (u32, u32),
+) -> std::io::Result<(std::process::ExitStatus, String)> {
+    let file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(output)?;
+    std::os::unix::fs::fchown(&file, Some(owner.0), Some(owner.1))?;
+    cmd.stdout(file.try_clone()?).stderr(file);
     let mut child = cmd.spawn()?;
-    let (mut out, mut err) = (child.stdout.take().expect("piped"), child.stderr.take().expect("piped"));
-    let o = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let e = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = err.read_to_end(&mut b);
-        b
-    });
     let start = std::time::Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait()? {
@@ -439,5 +461,7 @@ fn output_with_timeout(mut cmd: std::process::Command, limit: Duration) -> std::
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    Ok(std::process::Output { status, stdout: o.join().unwrap_or_default(), stderr: e.join().unwrap_or_default() })
+    let text = String::from_utf8_lossy(&std::fs::read(output)?).into_owned();
+    let _ = std::fs::remove_file(output);
+    Ok((status, text))
 }

@@ -84,6 +84,7 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         ("mail-debian", "postfix"),
         ("mail-debian", "dovecot-imapd"),
         ("postgres-debian", "postgresql-15"),
+        ("nginx-php-fpm", "supervisor"),
     ];
     for (name, package) in expected {
         let root = t.join(format!("u-{name}/rootfs"));

@@ -328,10 +328,10 @@ impl Reader {
                 .ctx
                 .err(node, "a test has exactly one of `exists`, `absent`, `non_root`, `max_size` or `run`"));
         }
-        let text = |key: &str| f.get(key).map(|n| self.interp(n, &format!("`{key}`"))).transpose();
+        let text = |key: &str| f.get(key).map(|n| self.fixed(n, &format!("`{key}`"))).transpose();
         let path = |key: &str| -> Result<String> {
             let n = f.required(key)?;
-            let p = self.interp(n, &format!("`{key}`"))?;
+            let p = self.fixed(n, &format!("`{key}`"))?;
             if !p.starts_with('/') {
                 return Err(self.ctx.err(n, format!("`{key}` is an absolute path in the image, found `{p}`")));
             }
@@ -391,7 +391,7 @@ impl Reader {
                 only(&["exit", "output"])?;
                 let n = f.required("run")?;
                 let argv: Vec<String> =
-                    self.ctx.seq(n, "`run`")?.into_iter().map(|a| self.interp(a, "`run`")).collect::<Result<_>>()?;
+                    self.ctx.seq(n, "`run`")?.into_iter().map(|a| self.fixed(a, "`run`")).collect::<Result<_>>()?;
                 if argv.is_empty() {
                     return Err(self
                         .ctx
@@ -464,6 +464,14 @@ impl Reader {
         vars::interpolate(&s, &vars).map_err(|e| {
             self.ctx.err(node, format!("in {what}: {e} (only the recipe's `variables` and `name` can be used here)"))
         })
+    }
+
+    /// A string interpolated now with the recipe's `variables` only (package names, suites:
+    /// what resolution needs before any architecture is chosen).
+    fn fixed(&self, node: &Node, what: &str) -> Result<String> {
+        let s = self.interp(node, what)?;
+        vars::interpolate(&s, &self.variables)
+            .map_err(|e| self.ctx.err(node, format!("in {what}: {e} (only the recipe's `variables` can be used here)")))
     }
 
     fn compression(&self, node: &Node) -> Result<Compression> {
@@ -559,7 +567,7 @@ impl Reader {
     fn package_names(&self, node: &Node) -> Result<Vec<String>> {
         let mut out = Vec::new();
         for item in self.ctx.seq(node, "`packages`")? {
-            let name = self.ctx.str(item, "a package name")?;
+            let name = self.fixed(item, "a package name")?;
             let ok = name.len() >= 2
                 && name.as_bytes()[0].is_ascii_alphanumeric()
                 && name
@@ -593,10 +601,11 @@ impl Reader {
 
     fn debian(&self, node: &Node) -> Result<Base> {
         let f = self.ctx.map(node, "`base.debian`", DEBIAN)?;
-        let suite = self.ctx.str(f.required("suite")?, "`suite`")?;
+        let suite = self.fixed(f.required("suite")?, "`suite`")?;
         let mut suites = vec![suite];
         if let Some(n) = f.get("suites") {
-            for s in self.ctx.strings(n, "`suites`")? {
+            let items = self.ctx.seq(n, "`suites`")?;
+            for s in items.into_iter().map(|i| self.fixed(i, "`suites`")).collect::<Result<Vec<_>>>()? {
                 if !suites.contains(&s) {
                     suites.push(s);
                 }

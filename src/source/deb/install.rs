@@ -80,7 +80,12 @@ pub fn lay_files(
     if merged_usr && first_layer {
         for d in MERGED {
             let target = format!("usr/{d}");
-            if pkgs.iter().any(|p| p.deb.entries.iter().any(|e| e.path == d || e.path.starts_with(&format!("{d}/")))) {
+            // Wherever a package ships the directory itself or its /usr twin: trixie's packages
+            // ship only /usr/lib, and the ELF interpreter is still found by /lib/….
+            let ships = |path: &str| {
+                [d.to_string(), format!("usr/{d}")].iter().any(|x| path == x || path.starts_with(&format!("{x}/")))
+            };
+            if pkgs.iter().any(|p| p.deb.entries.iter().any(|e| ships(&e.path))) {
                 let _ =
                     tree.insert(ImagePath::new(d).expect("static"), Entry::symlink(target, Arc::from("merged /usr")));
             }

@@ -85,7 +85,8 @@ fn deb822(text: &str) -> Vec<AptEntry> {
 
 /// The mirror for each suite: `explicit` (recipe or environment) for all of them, else the
 /// first apt entry listing the suite, else the entry of the suite's "base" (`bookworm` for
-/// `bookworm-updates`).
+/// `bookworm-updates`), else an entry of the same archive (one serves every release: a
+/// `-security` suite from the security archive's entry, others from the main archive's).
 pub fn mirrors(
     suites: &[String],
     explicit: Option<&str>,
@@ -101,6 +102,10 @@ pub fn mirrors(
                     .iter()
                     .find(|e| e.suites.iter().any(|x| x == s))
                     .or_else(|| entries.iter().find(|e| e.suites.iter().any(|x| x == base)))
+                    .or_else(|| {
+                        let security = |x: &str| x.ends_with("-security");
+                        entries.iter().find(|e| e.suites.iter().any(|x| security(x) == security(s)))
+                    })
                     .map(|e| e.uri.clone())
                     .ok_or_else(|| {
                         format!("no mirror for suite `{s}`: set `mirror:` in the recipe or ASSEMBLE_DEBIAN_MIRROR, or add the suite to apt's sources")
@@ -136,5 +141,10 @@ mod tests {
             mirrors(&["bookworm".into(), "bookworm-security".into(), "bookworm-backports".into()], None, &b).unwrap();
         assert_eq!(m["bookworm-security"], "http://s.example/debian-security");
         assert_eq!(m["bookworm-backports"], "http://m.example/debian");
+        // Another release comes from the same archives.
+        let m = mirrors(&["trixie".into(), "trixie-security".into()], None, &b).unwrap();
+        assert_eq!(m["trixie"], "http://m.example/debian");
+        assert_eq!(m["trixie-security"], "http://s.example/debian-security");
+        assert!(mirrors(&["trixie".into()], None, &[]).is_err());
     }
 }

@@ -1,0 +1,1 @@
+<?php echo "php " . PHP_VERSION . "\n";

@@ -225,18 +225,15 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         }
         _ => None,
     };
-    let installed: BTreeMap<Arch, Vec<deb::index::Package>> = base_image
-        .as_ref()
-        .map(|(_, views)| {
-            views
-                .iter()
-                .map(|(a, v)| {
-                    let status = v.read("/var/lib/dpkg/status").ok().flatten().unwrap_or_default();
-                    (*a, deb::installed(&String::from_utf8_lossy(&status), *a))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    // An image base's package databases, per architecture (empty without one).
+    let base_file = |path: &str| -> BTreeMap<Arch, String> {
+        let views = base_image.iter().flat_map(|(_, views)| views);
+        views
+            .map(|(a, v)| (*a, String::from_utf8_lossy(&v.read(path).ok().flatten().unwrap_or_default()).into_owned()))
+            .collect()
+    };
+    let installed: BTreeMap<Arch, Vec<deb::index::Package>> =
+        base_file("/var/lib/dpkg/status").into_iter().map(|(a, status)| (a, deb::installed(&status, a))).collect();
 
     // Packages: from the lock when it was made for these requests, else resolved anew.
     let (debian, pins) = match recipe.base.packages() {
@@ -256,18 +253,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     };
     let apk_pins = match recipe.base.packages() {
         Some(Packages::Alpine(spec)) => {
-            let installed = base_image
-                .as_ref()
-                .map(|(_, views)| {
-                    views
-                        .iter()
-                        .map(|(a, v)| {
-                            let db = v.read("/lib/apk/db/installed").ok().flatten().unwrap_or_default();
-                            (*a, String::from_utf8_lossy(&db).into_owned())
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
+            let installed = base_file("/lib/apk/db/installed");
             let facts = LockFacts { existing: existing.as_ref(), locked: opts.locked, path: &lock_path };
             alpine_pins(recipe, spec, store, &archs, &installed, facts)?
         }
@@ -428,6 +414,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         });
     }
     let lock_written = if opts.write_lock && !opts.locked && full { wanted.write(&lock_path)? } else { false };
+    BUILT.lock().unwrap_or_else(|e| e.into_inner()).insert(built_key(recipe, store, &archs, opts), image.clone());
     Ok(Built {
         image,
         lock: wanted,
@@ -1392,14 +1379,19 @@ fn parent_base(
     let mut popts = opts.clone();
     popts.archs = Some(archs.to_vec());
     popts.children.push(here);
-    let built = build_in_pool(&parent, store, &popts)?;
+    let key = built_key(&parent, store, archs, &popts);
+    let known = BUILT.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+    let built = match known {
+        Some(image) => image,
+        None => build_in_pool(&parent, store, &popts)?.image,
+    };
     let mut platforms = BTreeMap::new();
-    for p in &built.image.platforms {
+    for p in &built.platforms {
         let config = serde_json::from_slice(&p.config.bytes).expect("our own config is JSON");
         let layers = p.layers.iter().map(|l| l.info.clone()).collect();
         platforms.insert(p.arch, image::Platform { manifest: p.manifest.digest, config, layers });
     }
-    let image = image::BaseImage { reference: b.reference.clone(), digest: built.image.index.digest, platforms };
+    let image = image::BaseImage { reference: b.reference.clone(), digest: built.index.digest, platforms };
     let source = parent.base.packages().map(|p| match p {
         Packages::Debian(spec) => {
             let mut spec = spec.clone();
@@ -1414,6 +1406,20 @@ fn parent_base(
         }
     });
     Ok((image, source))
+}
+
+/// What decides a build's image: the store, the recipe (file and image), the architectures
+/// and the options that change resolution.
+type BuiltKey = (PathBuf, PathBuf, PathBuf, Vec<Arch>, bool, bool, Option<u64>);
+
+/// Images built by this process, for recipes built on them: `build --all` builds a base once,
+/// not again (warm) for every recipe on it.
+static BUILT: std::sync::Mutex<BTreeMap<BuiltKey, Image>> = std::sync::Mutex::new(BTreeMap::new());
+
+fn built_key(recipe: &Recipe, store: &Store, archs: &[Arch], opts: &Options) -> BuiltKey {
+    let path = recipe.path.canonicalize().unwrap_or_else(|_| recipe.path.clone());
+    let lock = recipe.lock_path.file_name().map(PathBuf::from).unwrap_or_default();
+    (store.root().to_path_buf(), path, lock, archs.to_vec(), opts.locked, opts.upgrade, opts.source_date_epoch)
 }
 
 fn stem(p: &Path) -> String {

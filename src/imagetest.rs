@@ -86,14 +86,7 @@ fn unpack(p: &PlatformImage, root: &Path) -> Result<BTreeMap<String, Meta>, Erro
     for l in &p.layers {
         let err = |source| Error::Unpack { layer: l.name.clone(), arch: p.arch, source };
         let file = std::fs::File::open(&l.path).map_err(err)?;
-        let reader: Box<dyn Read> = if l.info.media_type.ends_with("+gzip") {
-            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
-        } else if l.info.media_type.ends_with("+zstd") {
-            Box::new(zstd::stream::read::Decoder::new(file).map_err(err)?)
-        } else {
-            Box::new(file)
-        };
-        let mut archive = tar::Archive::new(reader);
+        let mut archive = tar::Archive::new(crate::layer::decoder(file, &l.info.media_type).map_err(err)?);
         archive.set_preserve_permissions(true);
         archive.set_preserve_ownerships(is_root);
         archive.set_overwrite(true);

@@ -5,7 +5,7 @@
 mod common;
 
 use common::registry::{Auth, Fault, Proxy, Registry, Rule, Signer, TokenServer, docker_config};
-use common::{Run, assemble, require, sh};
+use common::{Run, assemble, noise, require, sh};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,16 +15,7 @@ use std::sync::Arc;
 fn project(root: &Path, name: &str, note: &str) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(dir.join("files")).unwrap();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let big: Vec<u8> = (0..600_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(dir.join("files/big.bin"), big).unwrap();
+    std::fs::write(dir.join("files/big.bin"), noise(600_000, 0x9e37_79b9_7f4a_7c15)).unwrap();
     std::fs::write(dir.join("files/hello.txt"), "hello\n").unwrap();
     std::fs::write(dir.join("files/note.txt"), note).unwrap();
     std::fs::write(

@@ -18,16 +18,7 @@ const SECRET: &str = "ship-secret-value-7731";
 fn project(root: &Path, name: &str, big: usize) -> PathBuf {
     let dir = root.join(name);
     std::fs::create_dir_all(dir.join("files")).unwrap();
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let data: Vec<u8> = (0..big)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
-    std::fs::write(dir.join("files/big.bin"), data).unwrap();
+    std::fs::write(dir.join("files/big.bin"), noise(big, 0x2545_f491_4f6c_dd1d)).unwrap();
     std::fs::write(dir.join("files/hello.txt"), "hello\n").unwrap();
     std::fs::write(dir.join("files/site.conf"), "listen 8080\n").unwrap();
     std::fs::write(

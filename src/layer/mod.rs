@@ -27,6 +27,17 @@ pub fn media_type(c: Compression) -> &'static str {
     }
 }
 
+/// A reader of a layer blob's tar stream, decompressed as its media type says.
+pub fn decoder(file: std::fs::File, media_type: &str) -> io::Result<Box<dyn io::Read>> {
+    Ok(if media_type.ends_with("+gzip") {
+        Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(file)))
+    } else if media_type.ends_with("+zstd") {
+        Box::new(zstd::stream::read::Decoder::new(file)?)
+    } else {
+        Box::new(file)
+    })
+}
+
 /// Packs `tree` into `out`, returning the layer's digests and sizes.
 pub fn pack<W: Write>(
     tree: &Tree,

@@ -374,7 +374,9 @@ fn exchange(
     let server = machine_arch(&inv.machine);
     let load = match (&inv.engine, opts.load) {
         (_, Load::None) | (None, _) => None,
-        (Some(engine), _) => Some((engine.clone(), load_plan(host, &inv.machine, server, image, opts.load_arch)?)),
+        (Some(engine), _) => {
+            Some((engine.clone(), load_plan(host, &inv.machine, server, image, &names, opts.load_arch)?))
+        }
     };
     if opts.load == Load::Auto && inv.engine.is_none() {
         tracing::info!("{host}: no podman, docker or containerd found; the image stays in the store");
@@ -452,6 +454,7 @@ fn load_plan(
     machine: &str,
     server: Option<Arch>,
     image: &Image<'_>,
+    names: &[String],
     wanted: Option<Arch>,
 ) -> Result<(String, Vec<u8>, String)> {
     let plan = image.plan;
@@ -464,7 +467,6 @@ fn load_plan(
             .collect()
     };
     let top: Value = serde_json::from_slice(&index.bytes).unwrap_or_default();
-    let names: Vec<String> = image.tags.iter().map(|t| format!("{}:{t}", image.name)).collect();
     let (descriptor, mut blobs, platform) = match top["manifests"].as_array() {
         // A single-platform image: load it as it is.
         None => {
@@ -526,7 +528,7 @@ fn load_plan(
     let load_index = json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": [descriptor]});
     // What the engine will know the image by, to skip a load it already has.
     let mut text = format!("digest {}\n", descriptor["digest"].as_str().unwrap_or(""));
-    for n in &names {
+    for n in names {
         text.push_str(&format!("name {n}\n"));
     }
     for b in &blobs {

@@ -202,14 +202,7 @@ pub fn view(store: &Store, reference: &str, platform: &Platform) -> Result<View,
     for l in &platform.layers {
         let err = |source| Error::Layer { reference: reference.into(), digest: l.digest, source };
         let file = std::fs::File::open(store.blob_path(&l.digest)).map_err(err)?;
-        let reader: Box<dyn Read> = if l.media_type.ends_with("+gzip") {
-            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(file)))
-        } else if l.media_type.ends_with("+zstd") {
-            Box::new(zstd::stream::read::Decoder::new(file).map_err(err)?)
-        } else {
-            Box::new(file)
-        };
-        let mut archive = tar::Archive::new(reader);
+        let mut archive = tar::Archive::new(crate::layer::decoder(file, &l.media_type).map_err(err)?);
         let mut tree = Tree::default();
         for entry in archive.entries().map_err(err)? {
             let mut entry = entry.map_err(err)?;

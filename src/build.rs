@@ -156,6 +156,7 @@ pub fn build(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
 }
 
 fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
+    require_variables(recipe)?;
     let archs = select_archs(recipe, opts)?;
     // A recipe base: its image, built first (from its own lock), stands in as a base image,
     // and its package source is this recipe's unless it names its own.
@@ -433,7 +434,21 @@ fn outputs(images: &[LockedImage]) -> Vec<LockedImage> {
 /// The plan phase: every architecture's trees with downloads standing in by digest.
 /// Returns the downloads and a hash of everything the plan says (the recipe text, its
 /// variables and every planned layer's key), which [`inputs`] completes with the pins.
+/// Variables the recipe declares without a default must be given before anything is built.
+pub fn require_variables(recipe: &Recipe) -> Result<()> {
+    let Some((_, loc)) = recipe.unset_variables.first() else { return Ok(()) };
+    let names: Vec<&str> = recipe.unset_variables.iter().map(|(n, _)| n.as_str()).collect();
+    let what = if names.len() == 1 { "variable" } else { "variables" };
+    Err(Diagnostic::new(
+        loc.clone(),
+        format!("`{}` needs the {what} {} (declared without a default)", recipe.name, names.join(", ")),
+    )
+    .with_hint(format!("give each with `--var NAME=VALUE`, e.g. `--var {}=…`", names[0]))
+    .into())
+}
+
 fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64) -> Result<(Vec<(Arch, Download)>, Digest)> {
+    require_variables(recipe)?;
     let mut downloads = Vec::new();
     let mut h = Hasher::default();
     h.update(b"assemble-inputs-v1\0");
@@ -475,7 +490,7 @@ pub fn locked_index(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Op
         if opts.children.contains(path) {
             return Ok(None);
         }
-        let parent = crate::recipe::load_all(path)
+        let parent = crate::recipe::load_all_with(path, &recipe.given_variables)
             .map_err(|e| Error::BaseRecipe { path: path.clone(), source: Box::new(e) })?
             .swap_remove(0);
         let mut popts = opts.clone();
@@ -1373,7 +1388,7 @@ fn parent_base(
         names.drain(..start);
         return Err(Error::Cycle(names));
     }
-    let parent = crate::recipe::load_all(path)
+    let parent = crate::recipe::load_all_with(path, &recipe.given_variables)
         .map_err(|e| Error::BaseRecipe { path: path.clone(), source: Box::new(e) })?
         .swap_remove(0);
     let mut popts = opts.clone();

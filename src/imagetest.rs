@@ -315,7 +315,7 @@ fn run_command(
     if foreign {
         // qemu-user runs ELF files: a script goes to its interpreter, as the kernel would send
         // it. (Without binfmt_misc, programs a command starts run natively, and fail.)
-        if let Some((interp, arg)) = shebang(&root.join(program.strip_prefix("/").unwrap_or(&program))) {
+        if let Some((interp, arg)) = shebang(&in_root(root, &program)) {
             line.splice(0..0, std::iter::once(interp).chain(arg));
         }
         let qemu = qemu_name(arch);
@@ -412,6 +412,38 @@ fn minimal_dev(root: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Where `path` of the image is on disk under `root`, following the image's symlinks as the
+/// chroot would (an absolute target is relative to `root`, never the host's).
+fn in_root(root: &Path, path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut todo: Vec<std::ffi::OsString> =
+        path.components().rev().filter(|c| matches!(c, Component::Normal(_))).map(|c| c.as_os_str().into()).collect();
+    let mut at = PathBuf::new();
+    let mut hops = 0;
+    while let Some(part) = todo.pop() {
+        if part == ".." {
+            at.pop();
+            continue;
+        }
+        let next = at.join(&part);
+        match std::fs::read_link(root.join(&next)) {
+            Ok(target) if hops < 40 => {
+                hops += 1;
+                if target.is_absolute() {
+                    at = PathBuf::new();
+                }
+                todo.extend(target.components().rev().filter_map(|c| match c {
+                    Component::Normal(n) => Some(n.into()),
+                    Component::ParentDir => Some("..".into()),
+                    _ => None,
+                }));
+            }
+            _ => at = next,
+        }
+    }
+    root.join(at)
+}
+
 /// `#!INTERPRETER [ARG]` of a script in the image.
 fn shebang(file: &Path) -> Option<(String, Option<String>)> {
     let mut head = [0u8; 256];
@@ -457,4 +489,29 @@ fn output_with_timeout(
     let text = String::from_utf8_lossy(&std::fs::read(output)?).into_owned();
     let _ = std::fs::remove_file(output);
     Ok((status, text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn symlinks_resolve_inside_the_root() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        std::fs::create_dir_all(root.join("opt/tool")).unwrap();
+        std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
+        std::fs::write(root.join("opt/tool/run"), "#!/bin/bash\n").unwrap();
+        std::os::unix::fs::symlink("/opt/tool/run", root.join("usr/local/bin/abs")).unwrap();
+        std::os::unix::fs::symlink("../../../opt/tool/run", root.join("usr/local/bin/rel")).unwrap();
+        std::os::unix::fs::symlink("usr/local", root.join("local")).unwrap();
+        // A link out of the root stays in it, as under chroot.
+        std::os::unix::fs::symlink("/../../../etc/passwd", root.join("escape")).unwrap();
+        let want = root.join("opt/tool/run");
+        assert_eq!(in_root(root, Path::new("/usr/local/bin/abs")), want);
+        assert_eq!(in_root(root, Path::new("/usr/local/bin/rel")), want);
+        assert_eq!(in_root(root, Path::new("/local/bin/abs")), want);
+        assert_eq!(in_root(root, Path::new("/escape")), root.join("etc/passwd"));
+        assert_eq!(shebang(&in_root(root, Path::new("/local/bin/rel"))), Some(("/bin/bash".into(), None)));
+    }
 }

@@ -408,3 +408,45 @@ fn every_other_validation_error_has_its_exact_message() {
         assert_eq!(&run.stderr, expected, "{case}");
     }
 }
+
+/// A variable declared without a default (`~`) reads fine (`graph`, `tags`); building stops
+/// and names it until `--var` gives it, and `--var` replaces a default.
+#[test]
+fn variable_without_a_default_needs_var() {
+    let recipe = "name: x\nvariables:\n  greeting: hello\n  sha: ~\nlayers:\n  - files:\n      - {url: \"http://127.0.0.1:9/{greeting}\", sha256: \"{sha}\", to: /g}\nconfig:\n  env: {GREETING: \"{greeting}\"}\n";
+    check(
+        recipe,
+        "error: r.yml:4:3: `x` needs the variable sha (declared without a default)\n  |\n4 |   sha: ~\n  |   ^\nhint: give each with `--var NAME=VALUE`, e.g. `--var sha=…`\n",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let (t, cache) = (tmp.path(), tmp.path().join("cache"));
+    std::fs::write(
+        t.join("r.yml"),
+        recipe.replace("url: \"http://127.0.0.1:9/{greeting}\", sha256: \"{sha}\", to: /g", "path: r.yml, to: /g"),
+    )
+    .unwrap();
+    assemble(t, &cache, &["graph", "r.yml"], &[]).ok();
+    assemble(t, &cache, &["build", "r.yml", "--var", "sha=unused", "--var", "greeting=bonjour", "-o", "oci:out"], &[])
+        .ok();
+    let config = assemble(t, &cache, &["--json", "inspect", "oci:out"], &[]).ok().stdout;
+    assert!(config.contains("GREETING=bonjour"), "{config}");
+    let unused = assemble(t, &cache, &["build", "r.yml", "--var", "sha=x", "--var", "nope=1"], &[]).ok();
+    assert!(
+        unused
+            .stderr
+            .contains("`--var nope=…` is not used: no recipe read declares `nope` in its `variables` (read: x)"),
+        "{}",
+        unused.stderr
+    );
+    let digest = assemble(t, &cache, &["build", "r.yml", "--var", "sha=1234"], &[]);
+    assert_eq!(digest.code, 0, "an unused variable is not parsed: {}", digest.stderr);
+}
+
+/// A digest from a variable is checked as one, naming what the variable made of it.
+#[test]
+fn digest_from_a_variable_is_checked() {
+    check(
+        "name: x\nvariables: {sha: abc}\nlayers:\n  - files:\n      - {url: \"https://example.org/a\", sha256: \"{sha}\", to: /a}\n",
+        "error: r.yml:5:48: `sha256` is `{sha}`: `abc` is not a sha256 digest (expected 64 lowercase hex digits)\n  |\n5 |       - {url: \"https://example.org/a\", sha256: \"{sha}\", to: /a}\n  |                                                ^\n",
+    );
+}

@@ -26,6 +26,19 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         }
     }
     let cache = t.join("cache");
+    // `monitor` takes its service binaries from URLs and digests the user gives: stand-ins,
+    // served here, whose output names their architecture.
+    let standins = t.join("standins");
+    let pins = monitor_standins(&standins);
+    let server = HttpServer::serve(&standins);
+    let mut vars = Vec::new();
+    for (name, arch, file) in &pins {
+        vars.push(format!("--var={name}_url_{arch}={}", server.url(file)));
+        vars.push(format!("--var={name}_sha256_{arch}={}", sha256_file(&standins.join(file))));
+    }
+    let with_vars = |args: &[&'static str]| -> Vec<String> {
+        args.iter().map(|a| a.to_string()).chain(vars.iter().cloned()).collect()
+    };
     let graph = assemble(t, &cache, &["--json", "graph"], &[]).ok().json();
     let level: BTreeMap<String, u64> = graph
         .as_array()
@@ -33,11 +46,13 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         .iter()
         .map(|r| (r["recipe"].as_str().unwrap().to_string(), r["level"].as_u64().unwrap()))
         .collect();
-    for service in ["caddy", "apache-debian", "bind-debian", "certbot-debian", "mail-debian", "postgres-debian"] {
+    for service in
+        ["caddy", "apache-debian", "bind-debian", "certbot-debian", "mail-debian", "postgres-debian", "monitor"]
+    {
         assert!(level[service] > level["base-debian"], "{graph}");
     }
 
-    let built = assemble(t, &cache, &["--json", "build", "--all"], &[]).ok().json();
+    let built = assemble(t, &cache, &strs(&with_vars(&["--json", "build", "--all"])), &[]).ok().json();
     let names: Vec<&str> = built.as_array().unwrap().iter().map(|r| r["recipe"].as_str().unwrap()).collect();
     assert!(names.iter().position(|n| *n == "base-debian") < names.iter().position(|n| *n == "caddy"), "{names:?}");
     for r in built.as_array().unwrap() {
@@ -46,7 +61,7 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         assert_eq!(archs, ["amd64", "arm64"], "{}", r["recipe"]);
     }
 
-    let tested = assemble(t, &cache, &["--json", "test", "--all", "--strict"], &[]).ok().json();
+    let tested = assemble(t, &cache, &strs(&with_vars(&["--json", "test", "--all", "--strict"])), &[]).ok().json();
     let rows = tested.as_array().unwrap();
     assert!(rows.iter().all(|r| r["status"] == "passed"), "{tested:#}");
     for name in &names {
@@ -63,7 +78,18 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         }
     }
 
-    let verified = assemble(t, &cache, &["verify", "--all"], &[]);
+    // The stand-ins ran, one per architecture (the arm64 one through qemu).
+    for arch in ["amd64", "arm64"] {
+        let row = rows
+            .iter()
+            .find(|r| {
+                r["recipe"] == "monitor" && r["arch"] == arch && r["test"] == "run /usr/local/bin/tailscaled --version"
+            })
+            .unwrap_or_else(|| panic!("{tested:#}"));
+        assert!(row["detail"].as_str().unwrap().contains(&format!("stand-in tailscaled for linux/{arch}")), "{row}");
+    }
+
+    let verified = assemble(t, &cache, &strs(&with_vars(&["verify", "--all"])), &[]);
     assert_eq!(verified.code, 0, "{}{}", verified.stdout, verified.stderr);
 
     // dpkg-query reads each Debian image's database (umoci unpacks one platform: amd64,
@@ -85,12 +111,16 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         ("mail-debian", "dovecot-imapd"),
         ("postgres-debian", "postgresql-15"),
         ("nginx-php-fpm", "supervisor"),
+        ("monitor", "supervisor"),
     ];
     for (name, package) in expected {
         let root = t.join(format!("u-{name}/rootfs"));
         if !root.is_dir() {
             let one = format!("oci:one-{name}");
-            assemble(t, &cache, &["build", "--locked", "--arch", "amd64", name, "-o", &one], &[]).ok();
+            let args = with_vars(&["build", "--locked", "--arch", "amd64"]);
+            let mut args = strs(&args);
+            args.extend([name, "-o", &one]);
+            assemble(t, &cache, &args, &[]).ok();
             let out = sh(t, &format!("umoci unpack --image one-{name}:{} u-{name}", tag_of[name]));
             assert_eq!(out.code, 0, "{}", out.stderr);
         }
@@ -98,4 +128,33 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         assert_eq!(q.code, 0, "{}", q.stderr);
         assert!(q.stdout.lines().any(|l| l == package), "{name}: {}", q.stdout);
     }
+}
+
+fn strs(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+/// Stand-ins for the monitor's downloads, laid out as the real ones are: a plain `gatus`
+/// binary, and a Tailscale tarball with `tailscale_VERSION_ARCH/{tailscale,tailscaled}`.
+/// Returns (variable prefix, arch, file under `dir`).
+fn monitor_standins(dir: &std::path::Path) -> Vec<(&'static str, &'static str, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    let script = |what: String| format!("#!/bin/bash\necho \"{what}\"\n");
+    let mut pins = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let top = format!("tailscale_1.90.6_{arch}");
+        std::fs::create_dir_all(dir.join(&top).join("systemd")).unwrap();
+        for program in ["tailscale", "tailscaled"] {
+            let p = dir.join(&top).join(program);
+            std::fs::write(&p, script(format!("1.90.6 (stand-in {program} for linux/{arch})"))).unwrap();
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::write(dir.join(&top).join("systemd/tailscaled.service"), "[Unit]\n").unwrap();
+        let out = sh(dir, &format!("tar czf {top}.tgz {top}"));
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        std::fs::write(dir.join(format!("gatus-{arch}")), script(format!("stand-in gatus for linux/{arch}"))).unwrap();
+        pins.push(("tailscale", arch, format!("{top}.tgz")));
+        pins.push(("gatus", arch, format!("gatus-{arch}")));
+    }
+    pins
 }

@@ -63,8 +63,12 @@ pub fn parse_archs(list: &[String]) -> Result<Vec<Arch>, Error> {
 }
 
 pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
-    let levels = super::load_levels(&args.recipes)?;
+    let levels = super::load_levels(global, &args.recipes)?;
     let recipes: Vec<&assemble::recipe::Recipe> = levels.iter().flatten().collect();
+    // Before anything is built: every variable that has no default is given.
+    for r in &recipes {
+        build::require_variables(r)?;
+    }
     let dest = args.output.as_deref().map(Dest::parse).transpose()?;
     if dest.is_some() && recipes.iter().any(|r| r.name != recipes[0].name) {
         return Err(Error::Usage("--output takes one recipe; name it".into()));
@@ -158,7 +162,7 @@ pub struct GraphArgs {
 
 /// `assemble graph`: the levels recipes build in.
 pub fn graph(global: &Global, args: GraphArgs) -> Result<(), Error> {
-    let levels = super::load_levels(&args.recipes)?;
+    let levels = super::load_levels(global, &args.recipes)?;
     let rows: Vec<serde_json::Value> = levels
         .iter()
         .enumerate()
@@ -206,7 +210,7 @@ pub struct TestArgs {
 /// `tests:` on each platform.
 pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
     use assemble::imagetest::Status;
-    let recipes = load_recipes(&args.recipes)?;
+    let recipes = load_recipes(global, &args.recipes)?;
     let archs = parse_archs(&args.arch)?;
     let store = global.store()?;
     let opts = options(global, archs.clone(), args.locked)?;
@@ -254,7 +258,7 @@ pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
 }
 
 pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
-    let recipes = load_recipes(&args.recipes)?;
+    let recipes = load_recipes(global, &args.recipes)?;
     let store = global.store()?;
     let opts = Options { upgrade: args.upgrade, ..options(global, Vec::new(), false)? };
     for r in &recipes {

@@ -40,6 +40,17 @@ pub struct Global {
     /// Worker threads [default: the number of CPUs]; the output never depends on it
     #[arg(short = 'j', long, global = true, env = "ASSEMBLE_JOBS", value_name = "N")]
     pub jobs: Option<usize>,
+    /// Set a recipe variable, replacing its default in every recipe that declares it
+    #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = parse_var)]
+    pub vars: Vec<(String, String)>,
+}
+
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s.split_once('=').ok_or_else(|| format!("expected NAME=VALUE, found `{s}`"))?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        return Err(format!("`{name}` is not a variable name (letters, digits, `_`, `-`)"));
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,15 +109,25 @@ pub fn recipe_paths(args: &[String]) -> Result<Vec<PathBuf>, assemble::Error> {
 
 /// Every image of the recipes named (or of all in `./recipes/`), each after the recipe it
 /// builds on.
-pub fn load_recipes(args: &[String]) -> Result<Vec<assemble::recipe::Recipe>, assemble::Error> {
-    Ok(load_levels(args)?.into_iter().flatten().collect())
+pub fn load_recipes(global: &Global, args: &[String]) -> Result<Vec<assemble::recipe::Recipe>, assemble::Error> {
+    Ok(load_levels(global, args)?.into_iter().flatten().collect())
 }
 
 /// The same, in levels of recipes that do not build on each other (`assemble graph`).
-pub fn load_levels(args: &[String]) -> Result<Vec<Vec<assemble::recipe::Recipe>>, assemble::Error> {
+pub fn load_levels(global: &Global, args: &[String]) -> Result<Vec<Vec<assemble::recipe::Recipe>>, assemble::Error> {
+    let given: std::collections::BTreeMap<String, String> = global.vars.iter().cloned().collect();
     let mut all = Vec::new();
     for p in recipe_paths(args)? {
-        all.extend(assemble::recipe::load_all(&p)?);
+        all.extend(assemble::recipe::load_all_with(&p, &given)?);
+    }
+    // As docker does with an unused build argument: say so, and go on (one set of `--var`
+    // may serve several recipes, built one at a time).
+    for unknown in given.keys().filter(|k| !all.iter().any(|r| r.variables.contains_key(*k))) {
+        let names: std::collections::BTreeSet<&str> = all.iter().map(|r| r.name.as_str()).collect();
+        tracing::warn!(
+            "`--var {unknown}=…` is not used: no recipe read declares `{unknown}` in its `variables` (read: {})",
+            names.into_iter().collect::<Vec<_>>().join(", ")
+        );
     }
     Ok(assemble::recipe::graph::levels(all)?)
 }

@@ -44,7 +44,7 @@ pub struct TagsArgs {
 }
 
 pub fn tags(global: &Global, args: TagsArgs) -> Result<(), Error> {
-    let recipes = load_recipes(&args.recipes)?;
+    let recipes = load_recipes(global, &args.recipes)?;
     let rows: Vec<_> = recipes
         .iter()
         .map(|r| {
@@ -93,7 +93,7 @@ pub fn run(global: &Global, args: PushArgs) -> Result<(), Error> {
         if args.targets.iter().any(|t| super::is_image_on_disk(t)) {
             return Err(Error::Usage("push takes recipes, or one image on disk with --to".into()));
         }
-        for r in &load_recipes(&args.targets)? {
+        for r in &load_recipes(global, &args.targets)? {
             reports.push(push_recipe(global, &store, &rt, r, &args, &opts, &settings)?);
         }
     }

@@ -69,7 +69,7 @@ pub fn run(global: &Global, args: ShipArgs) -> Result<(), Error> {
             return Err(Error::Usage("ship takes recipes, or one image on disk".into()));
         }
         let bopts = super::build::options(global, super::build::parse_archs(&args.arch)?, args.locked)?;
-        for r in &load_recipes(&args.targets)? {
+        for r in &load_recipes(global, &args.targets)? {
             let pb = spinner(global, format!("building {}", r.name));
             let built = build::build(r, &store, &bopts)?;
             pb.finish_and_clear();

@@ -49,7 +49,7 @@ fn print_findings(global: &Global, findings: &[diff::Finding]) {
 
 /// Exit status 1 (through an error) when anything differs.
 pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
-    let recipes = load_recipes(&args.recipes)?;
+    let recipes = load_recipes(global, &args.recipes)?;
     let against = args.against.as_deref().map(Dest::parse).transpose()?;
     let store = global.store()?;
     let opts = super::build::options(global, Vec::new(), true)?;
@@ -94,7 +94,7 @@ pub fn diff(global: &Global, args: DiffArgs) -> Result<(), Error> {
 }
 
 pub fn outdated(global: &Global, args: OutdatedArgs) -> Result<(), Error> {
-    let recipes = load_recipes(&args.recipes)?;
+    let recipes = load_recipes(global, &args.recipes)?;
     let store = global.store()?;
     let mut rows = Vec::new();
     for r in &recipes {

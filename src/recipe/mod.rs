@@ -62,8 +62,15 @@ pub fn find(arg: &str) -> std::result::Result<PathBuf, Error> {
 /// Reads and validates the recipe at `path`: one [`Recipe`] per image it describes (see
 /// [`parse_all`]).
 pub fn load_all(path: &Path) -> std::result::Result<Vec<Recipe>, Error> {
+    load_all_with(path, &BTreeMap::new())
+}
+
+/// The same, with values given on the command line (`--var NAME=VALUE`) replacing the
+/// defaults of the recipe's `variables` that have those names. Tag and variant variables
+/// still win: they are what tells a recipe's images apart.
+pub fn load_all_with(path: &Path, given: &BTreeMap<String, String>) -> std::result::Result<Vec<Recipe>, Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
-    Ok(parse_all(path, text)?)
+    Ok(parse_all_with(path, text, given)?)
 }
 
 /// Reads a recipe that describes one image (the first, when it describes several).
@@ -82,6 +89,15 @@ pub fn parse(path: &Path, text: String) -> std::result::Result<Recipe, Diagnosti
 /// variant, later wins. Semver tags also get major and minor aliases naming the highest
 /// version of their variant.
 pub fn parse_all(path: &Path, text: String) -> std::result::Result<Vec<Recipe>, Diagnostic> {
+    parse_all_with(path, text, &BTreeMap::new())
+}
+
+/// [`parse_all`] with command-line variables (see [`load_all_with`]).
+pub fn parse_all_with(
+    path: &Path,
+    text: String,
+    given: &BTreeMap<String, String>,
+) -> std::result::Result<Vec<Recipe>, Diagnostic> {
     let source = Arc::new(Source { path: path.to_path_buf(), text });
     let ctx = Ctx { file: source.clone() };
     let root = yaml::parse(&source.text).map_err(|e| {
@@ -89,11 +105,11 @@ pub fn parse_all(path: &Path, text: String) -> std::result::Result<Vec<Recipe>, 
     })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    let reader = |variables| Reader { ctx: ctx.clone(), variables, recipe_dir: dir.clone() };
+    let reader = |variables| Reader { ctx: ctx.clone(), variables, unset: Vec::new(), recipe_dir: dir.clone() };
     let units = units::plan(&ctx, &root)?;
     let mut recipes = Vec::new();
     for (i, unit) in units.iter().enumerate() {
-        let mut r = reader(unit.overrides.clone()).recipe(&root, path, dir.clone(), unit)?;
+        let mut r = reader(unit.overrides.clone()).recipe(&root, path, dir.clone(), unit, given)?;
         r.lock_path = units::lock_path(path, i, unit);
         recipes.push(r);
     }
@@ -162,11 +178,20 @@ const METADATA: &[&str] =
 struct Reader {
     ctx: Ctx,
     variables: BTreeMap<String, String>,
+    /// Variables the recipe declares without a default and `--var` did not give.
+    unset: Vec<(String, Loc)>,
     recipe_dir: PathBuf,
 }
 
 impl Reader {
-    fn recipe(&mut self, root: &Node, path: &Path, dir: PathBuf, unit: &units::Unit<'_>) -> Result<Recipe> {
+    fn recipe(
+        &mut self,
+        root: &Node,
+        path: &Path,
+        dir: PathBuf,
+        unit: &units::Unit<'_>,
+        given: &BTreeMap<String, String>,
+    ) -> Result<Recipe> {
         let f = self.ctx.map(root, "the recipe", TOP)?;
         let name_node = f.required("name")?;
         let name = self.ctx.str(name_node, "`name`")?;
@@ -179,19 +204,30 @@ impl Reader {
             ));
         }
         if let Some(n) = f.get("variables") {
-            // The unit's tag and variant variables are already in place and win.
-            for (k, (v, _)) in self.ctx.string_map(n, "`variables`")? {
-                self.variables.entry(k).or_insert(v);
-            }
-            if let Value::Map(items) = &n.value {
-                for (k, _) in items {
-                    if vars::BUILTIN.contains(&k.name.as_str()) {
-                        return Err(Diagnostic::new(
-                            self.ctx.key_loc(k),
-                            format!("`{}` is a built-in variable and cannot be set", k.name),
-                        ));
-                    }
+            let Value::Map(items) = &n.value else {
+                return Err(self.ctx.err(n, format!("`variables` must be a mapping, found {}", n.kind())));
+            };
+            for (k, v) in items {
+                if vars::BUILTIN.contains(&k.name.as_str()) {
+                    return Err(Diagnostic::new(
+                        self.ctx.key_loc(k),
+                        format!("`{}` is a built-in variable and cannot be set", k.name),
+                    ));
                 }
+                // The unit's tag and variant variables are already in place and win; then
+                // `--var`; then the default here. No default (`~`): `--var` must give one.
+                if self.variables.contains_key(&k.name) {
+                    continue;
+                }
+                let value = match (given.get(&k.name), &v.value) {
+                    (Some(g), _) => g.clone(),
+                    (None, Value::Null) => {
+                        self.unset.push((k.name.clone(), self.ctx.key_loc(k)));
+                        String::new()
+                    }
+                    (None, _) => self.ctx.str(v, &format!("`{}` in `variables`", k.name))?,
+                };
+                self.variables.insert(k.name.clone(), value);
             }
         }
         let archs = match f.get("archs") {
@@ -307,6 +343,8 @@ impl Reader {
             registry,
             lock_path: PathBuf::new(),
             variables: self.variables.clone(),
+            given_variables: given.clone(),
+            unset_variables: self.unset.clone(),
             epoch,
             compression,
             annotations,
@@ -464,6 +502,21 @@ impl Reader {
         vars::interpolate(&s, &vars).map_err(|e| {
             self.ctx.err(node, format!("in {what}: {e} (only the recipe's `variables` and `name` can be used here)"))
         })
+    }
+
+    /// `s` with the recipe's variables put in and the per-architecture built-ins left as
+    /// they are (to check the parts that do not depend on the architecture).
+    fn variables_in(&self, s: &str) -> String {
+        let mut vars = self.variables.clone();
+        for b in vars::BUILTIN {
+            vars.insert(b.to_string(), format!("<{b}>"));
+        }
+        vars::interpolate(s, &vars).unwrap_or_else(|_| s.to_string())
+    }
+
+    /// Whether `s` uses a variable that has no value (declared `~`, no `--var`).
+    fn leaves_unset(&self, s: &str) -> bool {
+        self.unset.iter().any(|(name, _)| s.contains(&format!("{{{name}}}")))
     }
 
     /// A string interpolated now with the recipe's `variables` only (package names, suites:
@@ -697,7 +750,9 @@ impl Reader {
             (None, Some(u)) => {
                 let url = self.per_arch(u, "`url`", &|n| {
                     let s = self.interp(n, "`url`")?;
-                    if !(s.starts_with("https://") || s.starts_with("http://")) {
+                    let head = self.variables_in(&s);
+                    let fine = head.starts_with("https://") || head.starts_with("http://");
+                    if !fine && !self.leaves_unset(&s) {
                         return Err(self.ctx.err(n, format!("`url` must start with https:// or http://, found `{s}`")));
                     }
                     Ok(s)
@@ -709,8 +764,14 @@ impl Reader {
                         .with_hint("downloads are pinned: add `sha256: <64 hex digits>` (or one per architecture)"));
                 };
                 let sha256 = self.per_arch(sha, "`sha256`", &|n| {
-                    let s = self.ctx.str(n, "`sha256`")?;
-                    s.parse::<Digest>().map_err(|e| self.ctx.err(n, e))
+                    let raw = self.ctx.str(n, "`sha256`")?;
+                    if self.leaves_unset(&raw) {
+                        // Never used: building needs the variable (see `unset_variables`).
+                        return Ok(Digest::of(raw.as_bytes()));
+                    }
+                    let s = self.fixed(n, "`sha256`")?;
+                    s.parse::<Digest>()
+                        .map_err(|e| self.ctx.err(n, if s == raw { e } else { format!("`sha256` is `{raw}`: {e}") }))
                 })?;
                 if let (PerArch::Each(urls), PerArch::Each(shas)) = (&url, &sha256)
                     && let Some(a) = urls.keys().find(|a| !shas.contains_key(a))

@@ -28,6 +28,11 @@ pub struct Recipe {
     /// This image's lock file.
     pub lock_path: PathBuf,
     pub variables: BTreeMap<String, String>,
+    /// The `--var` values it was read with; a recipe it builds on is read with them too.
+    pub given_variables: BTreeMap<String, String>,
+    /// Variables declared without a default (`~`) that no `--var` gave: reading works
+    /// (`graph`, `tags`), building stops and names them.
+    pub unset_variables: Vec<(String, Loc)>,
     /// Timestamp for every file and for `created`; `SOURCE_DATE_EPOCH` overrides it.
     pub epoch: Option<u64>,
     pub compression: Compression,

@@ -68,6 +68,44 @@ pub fn parse(text: &str) -> Vec<Paragraph> {
     out
 }
 
+/// The paragraphs of `text` as borrowed `(field, value)` pairs, for large indexes where most
+/// fields are never read: nothing is copied. A value with continuation lines is the raw span
+/// (newlines and leading blanks kept), which suits fields made of comma-separated lists.
+pub fn borrowed(text: &str) -> impl Iterator<Item = Vec<(&str, &str)>> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let mut fields: Vec<(&str, &str)> = Vec::with_capacity(24);
+        while !rest.is_empty() {
+            let (line, next) = rest.split_once('\n').unwrap_or((rest, ""));
+            if line.trim().is_empty() {
+                rest = next;
+                if fields.is_empty() {
+                    continue;
+                }
+                return Some(fields);
+            }
+            if line.starts_with([' ', '\t']) {
+                if let Some((_, v)) = fields.last_mut() {
+                    if v.is_empty() {
+                        *v = line.trim();
+                    } else {
+                        // Extend the value's span over this continuation line.
+                        let start = v.as_ptr() as usize - text.as_ptr() as usize;
+                        let end = line.as_ptr() as usize - text.as_ptr() as usize + line.trim_end().len();
+                        *v = &text[start..end];
+                    }
+                }
+            } else if !line.starts_with('#')
+                && let Some((k, v)) = line.split_once(':')
+            {
+                fields.push((k.trim(), v.trim()));
+            }
+            rest = next;
+        }
+        (!fields.is_empty()).then_some(fields)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -77,5 +115,14 @@ mod tests {
         assert_eq!(p[0].get("description"), Some("short\nlong\n\nmore"));
         assert_eq!(p[0].render(), "Package: a\nDescription: short\n long\n .\n more\n");
         assert_eq!(p[1].get("Package"), Some("b"));
+    }
+
+    #[test]
+    fn borrowed_paragraphs_keep_spans() {
+        let text = "Package: a\nDepends: x,\n y (>= 1)\nDescription: d\n\n\n# note\nPackage: b\nEmpty:\n more\n";
+        let p: Vec<_> = super::borrowed(text).collect();
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0], [("Package", "a"), ("Depends", "x,\n y (>= 1)"), ("Description", "d")]);
+        assert_eq!(p[1], [("Package", "b"), ("Empty", "more")]);
     }
 }

@@ -26,34 +26,45 @@ pub struct Package {
     /// Which suite and mirror it came from.
     pub suite: String,
     pub mirror: String,
-    pub paragraph: Paragraph,
+    /// `Multi-Arch: same` (dpkg's status names such packages with their architecture).
+    pub multi_arch_same: bool,
 }
 
 impl Package {
-    pub fn from_paragraph(p: Paragraph, arch: &str, suite: &str, mirror: &str) -> Result<Package, String> {
-        let name = p.get("Package").ok_or("entry without `Package`")?.to_string();
+    pub fn from_paragraph(p: &Paragraph, arch: &str, suite: &str, mirror: &str) -> Result<Package, String> {
+        Package::from_fields(&|f| p.get(f), arch, suite, mirror)
+    }
+
+    /// An entry of a `Packages` index, read through `get` (a field by name, any case).
+    pub fn from_fields<'t>(
+        get: &dyn Fn(&str) -> Option<&'t str>,
+        arch: &str,
+        suite: &str,
+        mirror: &str,
+    ) -> Result<Package, String> {
+        let name = get("Package").ok_or("entry without `Package`")?.to_string();
         let version =
-            p.get("Version").and_then(Version::parse).ok_or_else(|| format!("`{name}` has no valid `Version`"))?;
-        let rel = |f: &str| relation::parse(p.get(f).unwrap_or(""), arch).map_err(|e| format!("`{name}` {f}: {e}"));
+            get("Version").and_then(Version::parse).ok_or_else(|| format!("`{name}` has no valid `Version`"))?;
+        let rel = |f: &str| relation::parse(get(f).unwrap_or(""), arch).map_err(|e| format!("`{name}` {f}: {e}"));
         let provides = rel("Provides")?.into_iter().flatten().collect();
         Ok(Package {
-            essential: p.get("Essential").is_some_and(|e| e.eq_ignore_ascii_case("yes")),
-            priority: p.get("Priority").unwrap_or("optional").to_string(),
+            essential: get("Essential").is_some_and(|e| e.eq_ignore_ascii_case("yes")),
+            priority: get("Priority").unwrap_or("optional").to_string(),
             pre_depends: rel("Pre-Depends")?,
             depends: rel("Depends")?,
             recommends: rel("Recommends")?,
             conflicts: rel("Conflicts")?,
             breaks: rel("Breaks")?,
             provides,
-            arch: p.get("Architecture").unwrap_or(arch).to_string(),
-            filename: p.get("Filename").ok_or_else(|| format!("`{name}` has no `Filename`"))?.to_string(),
-            size: p.get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
-            sha256: p.get("SHA256").ok_or_else(|| format!("`{name}` has no `SHA256`"))?.to_string(),
+            arch: get("Architecture").unwrap_or(arch).to_string(),
+            filename: get("Filename").ok_or_else(|| format!("`{name}` has no `Filename`"))?.to_string(),
+            size: get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
+            sha256: get("SHA256").ok_or_else(|| format!("`{name}` has no `SHA256`"))?.to_string(),
             suite: suite.into(),
             mirror: mirror.into(),
+            multi_arch_same: get("Multi-Arch") == Some("same"),
             version,
             name,
-            paragraph: p,
         })
     }
 

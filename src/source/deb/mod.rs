@@ -167,28 +167,53 @@ pub fn open(store: &Store, spec: &Spec, archs: &[Arch], origin: &str) -> Result<
         }
         other => Error::Fetch(other),
     })?;
+    // Each index is decompressed and read on its own thread (they are independent), then
+    // added in the order of `wanted`, so the universe does not depend on the threads.
+    let read: Vec<Result<Vec<index::Package>, Error>> = std::thread::scope(|s| {
+        let jobs: Vec<_> = wanted
+            .iter()
+            .map(|(arch, suite, mirror, path, d)| s.spawn(move || read_index(store, *arch, suite, mirror, path, d)))
+            .collect();
+        jobs.into_iter().map(|j| j.join().expect("an index reader panicked")).collect()
+    });
     let mut universes: BTreeMap<Arch, index::Universe> =
         archs.iter().map(|a| (*a, index::Universe::default())).collect();
-    for (arch, suite, mirror, path, d) in &wanted {
-        let ierr = |source| Error::Index { url: d.url.clone(), source };
-        let f = std::fs::File::open(store.blob_path(&d.sha256)).map_err(ierr)?;
-        let mut text = String::new();
-        let mut r: Box<dyn Read> = if path.ends_with(".xz") {
-            Box::new(liblzma::read::XzDecoder::new(std::io::BufReader::new(f)))
-        } else if path.ends_with(".gz") {
-            Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)))
-        } else {
-            Box::new(f)
-        };
-        r.read_to_string(&mut text).map_err(ierr)?;
+    for ((arch, ..), packages) in wanted.iter().zip(read) {
         let u = universes.get_mut(arch).expect("every arch has a universe");
-        for p in control::parse(&text) {
-            if let Ok(pkg) = index::Package::from_paragraph(p, arch.debian(), suite, mirror) {
-                u.add(pkg);
-            }
+        for pkg in packages? {
+            u.add(pkg);
         }
     }
     Ok(Archive { universes, releases })
+}
+
+/// One `Packages` file from the store, decompressed and read into the entries resolution
+/// needs (unusable entries are skipped, as apt does).
+fn read_index(
+    store: &Store,
+    arch: Arch,
+    suite: &str,
+    mirror: &str,
+    path: &str,
+    d: &Download,
+) -> Result<Vec<index::Package>, Error> {
+    let ierr = |source| Error::Index { url: d.url.clone(), source };
+    let f = std::fs::File::open(store.blob_path(&d.sha256)).map_err(ierr)?;
+    let mut text = String::new();
+    let mut r: Box<dyn Read> = if path.ends_with(".xz") {
+        Box::new(liblzma::read::XzDecoder::new(std::io::BufReader::new(f)))
+    } else if path.ends_with(".gz") {
+        Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)))
+    } else {
+        Box::new(f)
+    };
+    r.read_to_string(&mut text).map_err(ierr)?;
+    Ok(control::borrowed(&text)
+        .filter_map(|fields| {
+            let get = |name: &str| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+            index::Package::from_fields(&get, arch.debian(), suite, mirror).ok()
+        })
+        .collect())
 }
 
 /// The packages a dpkg status database says are installed (an image base's), as the
@@ -203,7 +228,7 @@ pub fn installed(status: &str, arch: Arch) -> Vec<index::Package> {
                     p.fields.push((field.into(), String::new()));
                 }
             }
-            index::Package::from_paragraph(p, arch.debian(), "installed", "").ok()
+            index::Package::from_paragraph(&p, arch.debian(), "installed", "").ok()
         })
         .collect()
 }
@@ -245,7 +270,7 @@ pub fn resolve(
                 url: p.url(),
                 sha256: p.sha256.clone(),
                 size: p.size,
-                multi_arch_same: p.paragraph.get("Multi-Arch") == Some("same"),
+                multi_arch_same: p.multi_arch_same,
             });
         }
         below = r.installed();

@@ -32,9 +32,48 @@ pub struct Entry {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Deb {
     /// `control`, `md5sums`, `conffiles`, `postinst`, … from control.tar.
+    #[serde(with = "text_or_bytes")]
     pub control: BTreeMap<String, Vec<u8>>,
     /// data.tar entries in archive order.
     pub entries: Vec<Entry>,
+}
+
+/// Control files in the cached listing as JSON strings when they are UTF-8 (they nearly
+/// always are; a list of numbers per byte made reading a warm cache slow), else as bytes.
+mod text_or_bytes {
+    use std::collections::BTreeMap;
+
+    #[derive(serde::Serialize, serde::Deserialize)]
+    #[serde(untagged)]
+    enum Member<'a> {
+        Text(std::borrow::Cow<'a, str>),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn serialize<S: serde::Serializer>(m: &BTreeMap<String, Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(m.len()))?;
+        for (k, v) in m {
+            match std::str::from_utf8(v) {
+                Ok(t) => map.serialize_entry(k, &Member::Text(t.into()))?,
+                Err(_) => map.serialize_entry(k, &Member::Bytes(v.clone()))?,
+            }
+        }
+        map.end()
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<BTreeMap<String, Vec<u8>>, D::Error> {
+        let m: BTreeMap<String, Member<'de>> = serde::Deserialize::deserialize(d)?;
+        Ok(m.into_iter()
+            .map(|(k, v)| {
+                let bytes = match v {
+                    Member::Text(t) => t.into_owned().into_bytes(),
+                    Member::Bytes(b) => b,
+                };
+                (k, bytes)
+            })
+            .collect())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -156,4 +195,24 @@ pub fn read(store: &Store, file: &Path, display: &str) -> Result<Deb, Error> {
         return Err(fmt("missing control.tar or data.tar member"));
     }
     Ok(deb)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_files_round_trip_as_text_or_bytes() {
+        let mut deb = Deb::default();
+        deb.control.insert("md5sums".into(), b"d41d8cd98f00b204e9800998ecf8427e  usr/x\n".to_vec());
+        deb.control.insert("postinst".into(), vec![0xff, 0x00, b'a']);
+        let json = serde_json::to_string(&deb).unwrap();
+        assert!(json.contains(r#""md5sums":"d41d8cd98f00b204e9800998ecf8427e  usr/x\n""#), "{json}");
+        assert!(json.contains(r#""postinst":[255,0,97]"#), "{json}");
+        let back: Deb = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.control, deb.control);
+        // Listings cached before control files went as text still read.
+        let old: Deb = serde_json::from_str(r#"{"control":{"conffiles":[47,101]},"entries":[]}"#).unwrap();
+        assert_eq!(old.control["conffiles"], b"/e");
+    }
 }

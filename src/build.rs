@@ -339,7 +339,12 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
                 return Ok((*key, info, false));
             }
             let tmp = store.temp()?;
-            let (tmp, info) = layer::pack(tree, epoch, recipe.compression, rayon::current_num_threads(), tmp)
+            let known: layer::tar::Known = {
+                let store = store.clone();
+                std::sync::Arc::new(move |p: &Path| store.known_digest(p))
+            };
+            let threads = rayon::current_num_threads();
+            let (tmp, info) = layer::pack(tree, epoch, recipe.compression, threads, Some(known), tmp)
                 .map_err(|source| Error::Pack { layer: name.clone(), arch: *arch, source })?;
             tmp.as_file().sync_data()?;
             store.commit(tmp, &info.digest, tree.has_secrets())?;

@@ -112,7 +112,31 @@ impl Store {
 
     /// The sha256 and size of a host file, from the stat cache when the file's identity
     /// (device, inode, size, mtime, ctime) is unchanged, else by reading it.
+    /// A file changed in the last [`RACY`] is hashed but not remembered: file timestamps
+    /// are coarse, and a write within the same tick as the hash would keep its identity.
     pub fn file_digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
+        let (key, size, changed) = self.stat_key(path)?;
+        if let Some(d) = read_digest(&key) {
+            return Ok((d, size));
+        }
+        let (d, n) = hash_reader(fs::File::open(path)?)?;
+        let settled = std::time::SystemTime::now().duration_since(changed).is_ok_and(|age| age >= RACY);
+        if settled && self.stat_key(path)?.0 == key {
+            let mut tmp = self.temp()?;
+            tmp.write_all(d.to_string().as_bytes())?;
+            tmp.persist(&key).map_err(|e| e.error)?;
+        }
+        Ok((d, n))
+    }
+
+    /// The digest the stat cache holds for the file as it is now (same identity as when it
+    /// was hashed), without reading it.
+    pub fn known_digest(&self, path: &Path) -> Option<Digest> {
+        read_digest(&self.stat_key(path).ok()?.0)
+    }
+
+    /// The stat cache's entry for a file's identity, the file's size and when it last changed.
+    fn stat_key(&self, path: &Path) -> io::Result<(PathBuf, u64, std::time::SystemTime)> {
         let meta = fs::metadata(path)?;
         let canon = fs::canonicalize(path)?;
         let id = format!(
@@ -126,17 +150,10 @@ impl Store {
             meta.ctime(),
             meta.ctime_nsec()
         );
-        let key = self.root.join("stat").join(Digest::of(id.as_bytes()).hex());
-        if let Ok(s) = std::fs::read_to_string(&key)
-            && let Ok(d) = s.trim().parse::<Digest>()
-        {
-            return Ok((d, meta.size()));
-        }
-        let (d, n) = hash_reader(fs::File::open(path)?)?;
-        let mut tmp = self.temp()?;
-        tmp.write_all(d.to_string().as_bytes())?;
-        tmp.persist(&key).map_err(|e| e.error)?;
-        Ok((d, n))
+        let changed = std::time::UNIX_EPOCH
+            + std::time::Duration::new(meta.mtime().max(meta.ctime()).max(0) as u64, 0)
+            + std::time::Duration::from_secs(1);
+        Ok((self.root.join("stat").join(Digest::of(id.as_bytes()).hex()), meta.size(), changed))
     }
 
     fn repositories_file(&self, registry: &str, d: &Digest) -> PathBuf {
@@ -171,5 +188,34 @@ impl Store {
         if let Err(e) = write() {
             tracing::debug!("cannot record where {d} was pushed: {e}");
         }
+    }
+}
+
+/// How long a file must have been left alone before its digest is remembered by identity.
+const RACY: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn read_digest(key: &Path) -> Option<Digest> {
+    std::fs::read_to_string(key).ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file's digest is remembered by identity only once the file has settled, and only
+    /// while that identity holds.
+    #[test]
+    fn the_stat_cache_remembers_only_settled_files() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("cache")).unwrap();
+        let f = t.path().join("f");
+        fs::write(&f, b"fresh").unwrap();
+        assert_eq!(store.file_digest(&f).unwrap(), (Digest::of(b"fresh"), 5));
+        assert_eq!(store.known_digest(&f), None, "a file written just now is racy");
+        std::thread::sleep(RACY + std::time::Duration::from_secs(1));
+        assert_eq!(store.file_digest(&f).unwrap().0, Digest::of(b"fresh"));
+        assert_eq!(store.known_digest(&f), Some(Digest::of(b"fresh")));
+        fs::write(&f, b"fresh").unwrap();
+        assert_eq!(store.known_digest(&f), None, "a rewrite moves mtime and ctime");
     }
 }

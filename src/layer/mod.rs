@@ -39,16 +39,22 @@ pub fn decoder(file: std::fs::File, media_type: &str) -> io::Result<Box<dyn io::
 }
 
 /// Packs `tree` into `out`, returning the layer's digests and sizes.
+/// `known` (the build's stat cache) spares host files it vouches for a second hash.
 pub fn pack<W: Write>(
     tree: &Tree,
     epoch: u64,
     c: Compression,
     threads: usize,
+    known: Option<tar::Known>,
     out: W,
 ) -> Result<(W, LayerInfo), tar::Error> {
     let compressed = HashWriter::new(out);
     let compressor = Compressor::new(compressed, c, threads).map_err(tar::Error::Write)?;
-    let mut tw = tar::TarWriter::new(HashWriter::new(io::BufWriter::with_capacity(256 * 1024, compressor)));
+    let uncompressed = HashWriter::new(io::BufWriter::with_capacity(256 * 1024, compressor));
+    let mut tw = match known {
+        Some(k) => tar::TarWriter::trusting(uncompressed, k),
+        None => tar::TarWriter::new(uncompressed),
+    };
     for (path, entry) in tree.iter() {
         tw.entry(path, entry, epoch)?;
     }

@@ -11,7 +11,12 @@ const BLOCK: usize = 512;
 
 pub struct TarWriter<W> {
     out: W,
+    known: Option<Known>,
 }
+
+/// What the build already knows of a host file as it is now (its stat cache): the digest it
+/// had when it was hashed with the same device, inode, size, mtime and ctime, if it was.
+pub type Known = std::sync::Arc<dyn Fn(&std::path::Path) -> Option<crate::digest::Digest> + Send + Sync>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -32,7 +37,14 @@ pub enum Error {
 
 impl<W: Write> TarWriter<W> {
     pub fn new(out: W) -> Self {
-        TarWriter { out }
+        TarWriter { out, known: None }
+    }
+
+    /// A writer that does not hash a host file again when `known` vouches for it: its
+    /// identity is the one it had when hashed for the plan, before and after it is read (a
+    /// write in between changes its mtime and ctime, and is refused).
+    pub fn trusting(out: W, known: Known) -> Self {
+        TarWriter { out, known: Some(known) }
     }
 
     /// Writes one entry; regular files are read from their content source and checked
@@ -104,6 +116,9 @@ impl<W: Write> TarWriter<W> {
                 }
                 Content::InBaseLayer => unreachable!("refused above"),
                 Content::Host(p) | Content::Stored(p) => {
+                    let known = self.known.clone().filter(|_| matches!(content, Content::Host(_)));
+                    let vouched = |p: &std::path::Path| known.as_ref().is_some_and(|k| k(p) == Some(*digest));
+                    let trusted = vouched(p);
                     let read_err = |source| Error::Read { path: p.clone(), entry: path.clone(), source };
                     let mut f = std::fs::File::open(p).map_err(read_err)?;
                     let mut buf = vec![0u8; 256 * 1024];
@@ -114,7 +129,9 @@ impl<W: Write> TarWriter<W> {
                         if n == 0 {
                             break;
                         }
-                        hasher.update(&buf[..n]);
+                        if !trusted {
+                            hasher.update(&buf[..n]);
+                        }
                         self.write(&buf[..n])?;
                         left -= n as u64;
                     }
@@ -127,6 +144,18 @@ impl<W: Write> TarWriter<W> {
                             expected: format!("{size} bytes"),
                             actual: format!("{} bytes", size - left + extra as u64),
                         });
+                    }
+                    if trusted {
+                        if !vouched(p) {
+                            return Err(Error::Changed {
+                                path: p.clone(),
+                                entry: path.clone(),
+                                expected: digest.to_string(),
+                                actual: "a file written to while it was read (its mtime or ctime moved)".into(),
+                            });
+                        }
+                        self.pad(*size)?;
+                        return Ok(());
                     }
                 }
             }
@@ -228,5 +257,33 @@ mod tests {
         let r = pax_records(&[("path".into(), vec![b'a'; 92])]);
         assert_eq!(r.len(), 102);
         assert!(r.starts_with(b"102 path="));
+    }
+
+    /// A host file the stat cache vouches for is not hashed again; one whose identity moves
+    /// while it is read is refused; without a voucher the digest is checked.
+    #[test]
+    fn host_files_are_trusted_only_while_their_identity_holds() {
+        use crate::digest::Digest;
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        std::fs::write(&p, b"now").unwrap();
+        // The plan hashed other bytes under this identity: trusted, the digest is not recomputed.
+        let claimed = Digest::of(b"old");
+        let entry = Entry::file(Content::Host(p.clone()), 3, claimed, 0o644, Arc::from("test"));
+        let path = ImagePath::new("f").unwrap();
+        let always: Known = Arc::new(move |_| Some(claimed));
+        TarWriter::trusting(Vec::new(), always).entry(&path, &entry, 0).unwrap();
+        // The identity moves between the check before reading and the one after.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let seen = calls.clone();
+        let moving: Known = Arc::new(move |_| (seen.fetch_add(1, Ordering::SeqCst) == 0).then_some(claimed));
+        let err = TarWriter::trusting(Vec::new(), moving).entry(&path, &entry, 0).unwrap_err();
+        assert!(err.to_string().contains("changed while the layer was built"), "{err}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        // No voucher: the bytes are hashed and the mismatch found.
+        let err = TarWriter::new(Vec::new()).entry(&path, &entry, 0).unwrap_err();
+        assert!(err.to_string().contains(&Digest::of(b"now").to_string()), "{err}");
     }
 }

@@ -198,7 +198,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     }
 
     // Plan: every tree once, with downloads standing in by digest.
-    let (mut downloads, plan_hash) = plan(recipe, store, &archs, epoch)?;
+    let Plan { mut downloads, hash: mut plan_hash, deferred } = plan(recipe, store, &archs, epoch, true)?;
 
     // An image base: the digest the lock pins for this reference, else what it names now.
     let base_image = match &recipe.base {
@@ -313,6 +313,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         let arch_apk: Vec<apk::Pin> = apk_pins.iter().filter(|p| p.arch == arch.name()).cloned().collect();
         let mut planner = Planner::new(recipe, arch, store, true, &arch_pins, epoch)?;
         planner.apk_pins = &arch_apk;
+        planner.defer = true;
         if let Some((image, views)) = &base_image {
             planner.base = Some(&image.platforms[&arch]);
             planner.view = views[&arch].clone();
@@ -332,6 +333,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         }
         keys.push(k);
     }
+    let files = Arc::new(BuildFiles { store: store.clone(), learned: Default::default() });
     let packed: Vec<(Digest, LayerInfo, bool)> = jobs
         .par_iter()
         .map(|(key, (name, arch, tree))| {
@@ -339,22 +341,40 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
                 return Ok((*key, info, false));
             }
             let tmp = store.temp()?;
-            let known: layer::tar::Known = {
-                let store = store.clone();
-                std::sync::Arc::new(move |p: &Path| store.known_digest(p))
-            };
             let threads = rayon::current_num_threads();
-            let (tmp, info) = layer::pack(tree, epoch, recipe.compression, threads, Some(known), tmp)
+            let (tmp, info) = layer::pack(tree, epoch, recipe.compression, threads, Some(files.clone()), tmp)
                 .map_err(|source| Error::Pack { layer: name.clone(), arch: *arch, source })?;
             tmp.as_file().sync_data()?;
             store.commit(tmp, &info.digest, tree.has_secrets())?;
-            store.put_layer(key, &info)?;
+            // A key made with identities standing in for digests is recorded once they are known.
+            if !files.stood_in(tree) {
+                store.put_layer(key, &info)?;
+            }
             tracing::debug!("packed layer `{name}` ({arch}): {} ({} bytes)", info.digest, info.size);
             Ok((*key, info, true))
         })
         .collect::<Result<_>>()?;
-    let by_key: BTreeMap<Digest, (LayerInfo, bool)> = packed.into_iter().map(|(k, i, p)| (k, (i, p))).collect();
+    drop(jobs);
+    let mut by_key: BTreeMap<Digest, (LayerInfo, bool)> = packed.into_iter().map(|(k, i, p)| (k, (i, p))).collect();
     let packed_count = by_key.values().filter(|(_, p)| *p).count();
+    let reused_count = by_key.len() - packed_count;
+    // Files hashed as they were packed: their layers' keys, and the plan, are known now.
+    let learned = std::mem::take(&mut *files.learned.lock().unwrap_or_else(|e| e.into_inner()));
+    if !learned.is_empty() {
+        for ((_, trees, _), keys) in per_arch.iter_mut().zip(&mut keys) {
+            for ((_, tree), key) in trees.iter_mut().zip(keys.iter_mut()) {
+                if learn_digests(tree, &learned) {
+                    let info = by_key[key].clone();
+                    *key = layer_key(tree, epoch, recipe.compression);
+                    store.put_layer(key, &info.0)?;
+                    by_key.insert(*key, info);
+                }
+            }
+        }
+    }
+    if deferred {
+        plan_hash = plan(recipe, store, &archs, epoch, false)?.hash;
+    }
 
     let mut platforms = Vec::new();
     for ((arch, trees, run), keys) in per_arch.iter().zip(&keys) {
@@ -421,14 +441,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     }
     let lock_written = if opts.write_lock && !opts.locked && full { wanted.write(&lock_path)? } else { false };
     BUILT.lock().unwrap_or_else(|e| e.into_inner()).insert(built_key(recipe, store, &archs, opts), image.clone());
-    Ok(Built {
-        image,
-        lock: wanted,
-        lock_path,
-        lock_written,
-        packed: packed_count,
-        reused: by_key.len() - packed_count,
-    })
+    Ok(Built { image, lock: wanted, lock_path, lock_written, packed: packed_count, reused: reused_count })
 }
 
 /// What a build produced, without the inputs hash (which older locks lack).
@@ -436,9 +449,6 @@ fn outputs(images: &[LockedImage]) -> Vec<LockedImage> {
     images.iter().map(|i| LockedImage { inputs: None, ..i.clone() }).collect()
 }
 
-/// The plan phase: every architecture's trees with downloads standing in by digest.
-/// Returns the downloads and a hash of everything the plan says (the recipe text, its
-/// variables and every planned layer's key), which [`inputs`] completes with the pins.
 /// Variables the recipe declares without a default must be given before anything is built.
 pub fn require_variables(recipe: &Recipe) -> Result<()> {
     let Some((_, loc)) = recipe.unset_variables.first() else { return Ok(()) };
@@ -452,8 +462,21 @@ pub fn require_variables(recipe: &Recipe) -> Result<()> {
     .into())
 }
 
-fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64) -> Result<(Vec<(Arch, Download)>, Digest)> {
+/// What [`plan`] finds: the downloads and a hash of everything the plan says (the recipe
+/// text, its variables and every planned layer's key), which [`inputs`] completes with the pins.
+struct Plan {
+    downloads: Vec<(Arch, Download)>,
+    hash: Digest,
+    /// Whether a large unhashed host file stood in by its identity (then `hash` is not the
+    /// inputs' hash, which needs every file's digest).
+    deferred: bool,
+}
+
+/// The plan phase: every architecture's trees with downloads standing in by digest. With
+/// `defer`, large host files the stat cache does not know stand in by their identity.
+fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64, defer: bool) -> Result<Plan> {
     require_variables(recipe)?;
+    let mut deferred = false;
     let mut downloads = Vec::new();
     let mut h = Hasher::default();
     h.update(b"assemble-inputs-v1\0");
@@ -461,12 +484,14 @@ fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64) -> Result<(V
     h.update(format!("\0{:?}\0{:?}\0{epoch}\0", recipe.variables, recipe.tags).as_bytes());
     for &arch in archs {
         let mut planner = Planner::new(recipe, arch, store, false, &[], epoch)?;
+        planner.defer = defer;
         for (name, tree) in planner.all_trees()? {
             h.update(format!("{arch}\0{name}\0{}\n", layer_key(&tree, epoch, recipe.compression)).as_bytes());
         }
+        deferred |= planner.deferred.get();
         downloads.append(&mut planner.downloads);
     }
-    Ok((downloads, h.finish().0))
+    Ok(Plan { downloads, hash: h.finish().0, deferred })
 }
 
 /// What a lock records as the image's inputs: the plan's hash and the lock's pins.
@@ -506,7 +531,7 @@ pub fn locked_index(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Op
             return Ok(None);
         }
     }
-    let (_, plan_hash) = plan(recipe, store, &archs, epoch_of(recipe, opts))?;
+    let plan_hash = plan(recipe, store, &archs, epoch_of(recipe, opts), false)?.hash;
     Ok((image.inputs == Some(inputs(&plan_hash, &lock))).then_some(image.index))
 }
 
@@ -572,6 +597,11 @@ struct Planner<'a> {
     epoch: u64,
     /// An image base's platform (`view` then starts as the merged view of its layers).
     base: Option<&'a image::Platform>,
+    /// Large host files the stat cache does not know are left unhashed, standing in by
+    /// their identity, to be hashed once, as they are packed.
+    defer: bool,
+    /// Whether any was.
+    deferred: std::cell::Cell<bool>,
 }
 
 impl<'a> Planner<'a> {
@@ -612,6 +642,8 @@ impl<'a> Planner<'a> {
             lenient,
             epoch,
             base: None,
+            defer: false,
+            deferred: Default::default(),
         })
     }
 
@@ -1019,7 +1051,7 @@ impl<'a> Planner<'a> {
             let target = std::fs::read_link(host)?;
             Entry::symlink(target.to_string_lossy().into_owned(), origin)
         } else if meta.is_file() {
-            let (digest, size) = self.store.file_digest(host)?;
+            let (digest, size) = self.host_digest(host, &meta, &dest, tree)?;
             let default = if meta.permissions().mode() & 0o100 != 0 { 0o755 } else { 0o644 };
             Entry::file(Bytes::Host(host.to_path_buf()), size, digest, mode.unwrap_or(default), origin)
         } else {
@@ -1031,6 +1063,40 @@ impl<'a> Planner<'a> {
         };
         (e.uid, e.gid) = owner;
         insert(tree, dest, e, loc)
+    }
+
+    /// A host file's content digest and size; or, for a large file the stat cache does not
+    /// know, its identity in place of the digest (see [`Planner::defer`]). A file is never
+    /// deferred where the tree has another entry, so equal files from two sources still agree.
+    fn host_digest(
+        &self,
+        host: &Path,
+        meta: &std::fs::Metadata,
+        dest: &ImagePath,
+        tree: &mut Tree,
+    ) -> Result<(Digest, u64)> {
+        if self.defer && meta.len() >= DEFER_HASH && self.store.known_digest(host).is_none() {
+            match tree.get(dest) {
+                None => {
+                    let id = self.store.identity(host)?;
+                    tracing::debug!("{} is hashed as it is packed", host.display());
+                    self.deferred.set(true);
+                    return Ok((id.digest, id.size));
+                }
+                // Another source's deferred file at the same path: hashed after all.
+                Some(Entry { kind: Kind::File { content: Bytes::Host(other), digest, .. }, .. })
+                    if self.store.identity(other)?.digest == *digest =>
+                {
+                    let other = other.clone();
+                    let (d, _) = self.store.file_digest(&other)?;
+                    if let Some(Entry { kind: Kind::File { digest, .. }, .. }) = tree.get_mut(dest) {
+                        *digest = d;
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        Ok(self.store.file_digest(host)?)
     }
 
     /// Copies a host directory: files keep only their executable bit (0755 or 0644, or
@@ -1321,6 +1387,61 @@ fn place(to: &str, source: &str) -> String {
     } else {
         to.to_string()
     }
+}
+
+/// Large host files are left unhashed by the plan when the stat cache does not know them
+/// (hashed once, as they are packed), from this size up.
+const DEFER_HASH: u64 = 16 << 20;
+
+/// What the build knows of host files (the stat cache) and learns while packing.
+struct BuildFiles {
+    store: Store,
+    /// Content digests of files left unhashed by the plan, by identity.
+    learned: std::sync::Mutex<BTreeMap<Digest, Digest>>,
+}
+
+impl BuildFiles {
+    /// Whether an identity stands in for a digest in `tree` (learned once it is packed).
+    fn stood_in(&self, tree: &Tree) -> bool {
+        let learned = self.learned.lock().unwrap_or_else(|e| e.into_inner());
+        tree.iter().any(|(_, e)| matches!(&e.kind, Kind::File { content: Bytes::Host(_), digest, .. } if learned.contains_key(digest)))
+    }
+}
+
+impl layer::tar::HostFiles for BuildFiles {
+    fn known(&self, path: &Path) -> Option<Digest> {
+        self.store.known_digest(path)
+    }
+
+    fn identity(&self, path: &Path) -> Option<Digest> {
+        self.store.identity(path).ok().map(|id| id.digest)
+    }
+
+    fn learned(&self, path: &Path, identity: Digest, digest: Digest) {
+        // Remembering is best effort: the digest serves this build either way.
+        if let Err(e) = self.store.remember(path, &identity, &digest) {
+            tracing::debug!("cannot remember the digest of {}: {e}", path.display());
+        }
+        self.learned.lock().unwrap_or_else(|e| e.into_inner()).insert(identity, digest);
+    }
+}
+
+/// Puts learned content digests in place of the identities deferred files stood in by;
+/// says whether the tree had any.
+fn learn_digests(tree: &mut Tree, learned: &BTreeMap<Digest, Digest>) -> bool {
+    let deferred: Vec<(ImagePath, Digest)> = tree
+        .iter()
+        .filter_map(|(p, e)| match &e.kind {
+            Kind::File { content: Bytes::Host(_), digest, .. } => learned.get(digest).map(|d| (p.clone(), *d)),
+            _ => None,
+        })
+        .collect();
+    for (p, d) in &deferred {
+        if let Some(Entry { kind: Kind::File { digest, .. }, .. }) = tree.get_mut(p) {
+            *digest = *d;
+        }
+    }
+    !deferred.is_empty()
 }
 
 /// Hard links must point at a path written earlier in the tar; where an archive linked

@@ -63,13 +63,14 @@ impl Store {
         tempfile::Builder::new().prefix(".partial-").tempfile_in(self.root.join("tmp"))
     }
 
-    /// Moves a finished temporary file to its digest's place. `private` keeps it 0600
-    /// (blobs holding secrets); others become 0644.
+    /// Moves a finished temporary file, which the caller hashed as it wrote it, to its
+    /// digest's place. `private` keeps it 0600 (blobs holding secrets); others become 0644.
     pub fn commit(&self, tmp: tempfile::NamedTempFile, d: &Digest, private: bool) -> io::Result<PathBuf> {
         let mode = if private { 0o600 } else { 0o644 };
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         let path = self.blob_path(d);
         tmp.persist(&path).map_err(|e| e.error)?;
+        WRITTEN_HERE.lock().unwrap_or_else(|e| e.into_inner()).insert((path.clone(), *d));
         Ok(path)
     }
 
@@ -112,31 +113,39 @@ impl Store {
 
     /// The sha256 and size of a host file, from the stat cache when the file's identity
     /// (device, inode, size, mtime, ctime) is unchanged, else by reading it.
-    /// A file changed in the last [`RACY`] is hashed but not remembered: file timestamps
-    /// are coarse, and a write within the same tick as the hash would keep its identity.
     pub fn file_digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
-        let (key, size, changed) = self.stat_key(path)?;
-        if let Some(d) = read_digest(&key) {
-            return Ok((d, size));
+        let id = self.identity(path)?;
+        if let Some(d) = read_digest(&self.stat_path(&id.digest)) {
+            return Ok((d, id.size));
         }
         let (d, n) = hash_reader(fs::File::open(path)?)?;
-        let settled = std::time::SystemTime::now().duration_since(changed).is_ok_and(|age| age >= RACY);
-        if settled && self.stat_key(path)?.0 == key {
-            let mut tmp = self.temp()?;
-            tmp.write_all(d.to_string().as_bytes())?;
-            tmp.persist(&key).map_err(|e| e.error)?;
-        }
+        self.remember(path, &id.digest, &d)?;
         Ok((d, n))
     }
 
     /// The digest the stat cache holds for the file as it is now (same identity as when it
     /// was hashed), without reading it.
     pub fn known_digest(&self, path: &Path) -> Option<Digest> {
-        read_digest(&self.stat_key(path).ok()?.0)
+        read_digest(&self.stat_path(&self.identity(path).ok()?.digest))
     }
 
-    /// The stat cache's entry for a file's identity, the file's size and when it last changed.
-    fn stat_key(&self, path: &Path) -> io::Result<(PathBuf, u64, std::time::SystemTime)> {
+    /// Remembers `digest` for the file whose identity was `before`, if it still is and the
+    /// file has settled. A file changed in the last [`RACY`] is not remembered: file
+    /// timestamps are coarse, and a write within the same tick would keep its identity.
+    pub fn remember(&self, path: &Path, before: &Digest, digest: &Digest) -> io::Result<()> {
+        let now = self.identity(path)?;
+        let settled = std::time::SystemTime::now().duration_since(now.changed).is_ok_and(|age| age >= RACY);
+        if settled && now.digest == *before {
+            let mut tmp = self.temp()?;
+            tmp.write_all(digest.to_string().as_bytes())?;
+            tmp.persist(self.stat_path(before)).map_err(|e| e.error)?;
+        }
+        Ok(())
+    }
+
+    /// A host file's identity: a digest of its canonical path, device, inode, size, mtime
+    /// and ctime (not of its bytes).
+    pub fn identity(&self, path: &Path) -> io::Result<Identity> {
         let meta = fs::metadata(path)?;
         let canon = fs::canonicalize(path)?;
         let id = format!(
@@ -150,10 +159,14 @@ impl Store {
             meta.ctime(),
             meta.ctime_nsec()
         );
-        let changed = std::time::UNIX_EPOCH
-            + std::time::Duration::new(meta.mtime().max(meta.ctime()).max(0) as u64, 0)
-            + std::time::Duration::from_secs(1);
-        Ok((self.root.join("stat").join(Digest::of(id.as_bytes()).hex()), meta.size(), changed))
+        // Whole seconds, rounded up.
+        let changed =
+            std::time::UNIX_EPOCH + std::time::Duration::from_secs(meta.mtime().max(meta.ctime()).max(0) as u64 + 1);
+        Ok(Identity { digest: Digest::of(id.as_bytes()), size: meta.size(), changed })
+    }
+
+    fn stat_path(&self, identity: &Digest) -> PathBuf {
+        self.root.join("stat").join(identity.hex())
     }
 
     fn repositories_file(&self, registry: &str, d: &Digest) -> PathBuf {
@@ -189,6 +202,25 @@ impl Store {
             tracing::debug!("cannot record where {d} was pushed: {e}");
         }
     }
+}
+
+/// Blobs this process wrote under their digest after hashing them itself: copies of them
+/// need no second check. A blob found in the cache from an earlier run is checked as it is
+/// copied (the cache may have been damaged since).
+static WRITTEN_HERE: std::sync::Mutex<std::collections::BTreeSet<(PathBuf, Digest)>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// Whether this process wrote `path` as the blob `d` (see [`Store::commit`]).
+pub fn written_here(path: &Path, d: &Digest) -> bool {
+    WRITTEN_HERE.lock().unwrap_or_else(|e| e.into_inner()).contains(&(path.to_path_buf(), *d))
+}
+
+/// See [`Store::identity`].
+pub struct Identity {
+    pub digest: Digest,
+    pub size: u64,
+    /// When the file last changed, rounded up to the second.
+    changed: std::time::SystemTime,
 }
 
 /// How long a file must have been left alone before its digest is remembered by identity.

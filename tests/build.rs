@@ -224,3 +224,50 @@ fn secrets_land_only_in_private_files() {
     assert_eq!(std::fs::read_to_string(root.join("etc/app/db.pass")).unwrap(), secret);
     assert!(listing(&root.join("etc/app")).contains("-0400 100:100 /db.pass"));
 }
+
+/// A large local file the cache does not know is read once, hashed as it is packed; the
+/// image and the lock (its inputs too) are the same as when it was hashed first, and the
+/// next build knows the layer.
+#[test]
+fn a_large_new_local_file_is_read_once_and_builds_the_same_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mut x: u64 = 1;
+    let bytes: Vec<u8> = (0..(20 << 20))
+        .map(|_| {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (x >> 59) as u8
+        })
+        .collect();
+    std::fs::write(dir.join("big.bin"), &bytes).unwrap();
+    std::fs::write(dir.join("r.yml"), "name: big\nlayers:\n  - files:\n      - {path: big.bin, to: /big.bin}\n")
+        .unwrap();
+    let build = |cache: &str, out: &str| {
+        let run =
+            assemble(dir, &dir.join(cache), &["--json", "build", "r.yml", "-o", out], &[("ASSEMBLE_LOG", "debug")]);
+        let run = run.ok();
+        let deferred = run.stderr.contains("big.bin is hashed as it is packed");
+        let v = run.json();
+        (v[0]["digest"].as_str().unwrap().to_string(), v[0]["packed"].as_u64().unwrap(), deferred)
+    };
+    let lock = || std::fs::read_to_string(dir.join("r.lock")).unwrap();
+    // Just written: deferred, and not remembered (its timestamps are too fresh to vouch for it).
+    let (cold, packed, deferred) = build("c1", "oci:o1");
+    assert!(deferred && packed == 1);
+    let first_lock = lock();
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    // Settled, in a new cache: deferred again, now remembered.
+    let (again, packed, deferred) = build("c2", "oci:o2");
+    assert!(deferred && packed == 1);
+    assert_eq!(again, cold);
+    assert_eq!(lock(), first_lock, "the lock's inputs do not depend on when the file was hashed");
+    // The cache knows the file and the layer: nothing deferred, nothing packed, same image.
+    let (warm, packed, deferred) = build("c2", "oci:o3");
+    assert!(!deferred && packed == 0, "deferred {deferred}, packed {packed}");
+    assert_eq!(warm, cold);
+    assert_eq!(lock(), first_lock);
+    // Without the stat cache, hashed while planning: the same again.
+    std::fs::remove_dir_all(dir.join("c2/stat")).unwrap();
+    let (planned, packed, _) = build("c2", "oci:o4");
+    assert_eq!((planned, packed), (cold, 1), "an unknown identity is a new layer key: packed again");
+}

@@ -39,20 +39,20 @@ pub fn decoder(file: std::fs::File, media_type: &str) -> io::Result<Box<dyn io::
 }
 
 /// Packs `tree` into `out`, returning the layer's digests and sizes.
-/// `known` (the build's stat cache) spares host files it vouches for a second hash.
+/// With `files`, host files are read once: see [`tar::TarWriter::with_host_files`].
 pub fn pack<W: Write>(
     tree: &Tree,
     epoch: u64,
     c: Compression,
     threads: usize,
-    known: Option<tar::Known>,
+    files: Option<std::sync::Arc<dyn tar::HostFiles>>,
     out: W,
 ) -> Result<(W, LayerInfo), tar::Error> {
     let compressed = HashWriter::new(out);
     let compressor = Compressor::new(compressed, c, threads).map_err(tar::Error::Write)?;
     let uncompressed = HashWriter::new(io::BufWriter::with_capacity(256 * 1024, compressor));
-    let mut tw = match known {
-        Some(k) => tar::TarWriter::trusting(uncompressed, k),
+    let mut tw = match files {
+        Some(f) => tar::TarWriter::with_host_files(uncompressed, f),
         None => tar::TarWriter::new(uncompressed),
     };
     for (path, entry) in tree.iter() {

@@ -3,20 +3,40 @@
 //! PAX records for long names, large ids and `SCHILY.xattr.*`, no user or group names, no
 //! atime or ctime, mtime from the tree or the build epoch.
 
-use crate::digest::Hasher;
+use crate::digest::{Digest, Hasher};
 use crate::tree::{Content, Entry, ImagePath, Kind};
 use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
 
 const BLOCK: usize = 512;
 
 pub struct TarWriter<W> {
     out: W,
-    known: Option<Known>,
+    files: Option<Arc<dyn HostFiles>>,
 }
 
-/// What the build already knows of a host file as it is now (its stat cache): the digest it
-/// had when it was hashed with the same device, inode, size, mtime and ctime, if it was.
-pub type Known = std::sync::Arc<dyn Fn(&std::path::Path) -> Option<crate::digest::Digest> + Send + Sync>;
+/// What the build knows of host files as they are now, by identity (device, inode, size,
+/// mtime, ctime): a file's entry carries either its content digest or, for a file the plan
+/// left unhashed, its identity, and is then hashed here, as it is packed.
+pub trait HostFiles: Send + Sync {
+    /// The content digest of the file as it is now, when it was hashed before.
+    fn known(&self, path: &Path) -> Option<Digest>;
+    /// The file's identity now.
+    fn identity(&self, path: &Path) -> Option<Digest>;
+    /// The content digest of a file read whole while its identity held.
+    fn learned(&self, path: &Path, identity: Digest, digest: Digest);
+}
+
+/// How a host file's bytes are checked as they are packed.
+enum Check {
+    /// Hashed and compared with the entry's digest.
+    Digest,
+    /// Known by identity: not hashed, the identity checked again once read.
+    Trusted,
+    /// Left unhashed by the plan: hashed here, the identity checked again once read.
+    Learn,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -37,14 +57,15 @@ pub enum Error {
 
 impl<W: Write> TarWriter<W> {
     pub fn new(out: W) -> Self {
-        TarWriter { out, known: None }
+        TarWriter { out, files: None }
     }
 
-    /// A writer that does not hash a host file again when `known` vouches for it: its
-    /// identity is the one it had when hashed for the plan, before and after it is read (a
-    /// write in between changes its mtime and ctime, and is refused).
-    pub fn trusting(out: W, known: Known) -> Self {
-        TarWriter { out, known: Some(known) }
+    /// A writer that reads each host file once: one `files` vouches for is not hashed again,
+    /// one the plan left unhashed is hashed now and its digest handed to `files`. Either way
+    /// the file's identity must be the same before and after it is read (a write in between
+    /// moves its mtime and ctime, and is refused).
+    pub fn with_host_files(out: W, files: Arc<dyn HostFiles>) -> Self {
+        TarWriter { out, files: Some(files) }
     }
 
     /// Writes one entry; regular files are read from their content source and checked
@@ -116,9 +137,12 @@ impl<W: Write> TarWriter<W> {
                 }
                 Content::InBaseLayer => unreachable!("refused above"),
                 Content::Host(p) | Content::Stored(p) => {
-                    let known = self.known.clone().filter(|_| matches!(content, Content::Host(_)));
-                    let vouched = |p: &std::path::Path| known.as_ref().is_some_and(|k| k(p) == Some(*digest));
-                    let trusted = vouched(p);
+                    let files = self.files.clone().filter(|_| matches!(content, Content::Host(_)));
+                    let check = match &files {
+                        Some(f) if f.known(p) == Some(*digest) => Check::Trusted,
+                        Some(f) if f.identity(p) == Some(*digest) => Check::Learn,
+                        _ => Check::Digest,
+                    };
                     let read_err = |source| Error::Read { path: p.clone(), entry: path.clone(), source };
                     let mut f = std::fs::File::open(p).map_err(read_err)?;
                     let mut buf = vec![0u8; 256 * 1024];
@@ -129,7 +153,7 @@ impl<W: Write> TarWriter<W> {
                         if n == 0 {
                             break;
                         }
-                        if !trusted {
+                        if !matches!(check, Check::Trusted) {
                             hasher.update(&buf[..n]);
                         }
                         self.write(&buf[..n])?;
@@ -145,14 +169,21 @@ impl<W: Write> TarWriter<W> {
                             actual: format!("{} bytes", size - left + extra as u64),
                         });
                     }
-                    if trusted {
-                        if !vouched(p) {
+                    if let Some(known) = files.filter(|_| !matches!(check, Check::Digest)) {
+                        let held = match check {
+                            Check::Trusted => known.known(p) == Some(*digest),
+                            _ => known.identity(p) == Some(*digest),
+                        };
+                        if !held {
                             return Err(Error::Changed {
                                 path: p.clone(),
                                 entry: path.clone(),
-                                expected: digest.to_string(),
+                                expected: "the file as the build planned it".into(),
                                 actual: "a file written to while it was read (its mtime or ctime moved)".into(),
                             });
+                        }
+                        if matches!(check, Check::Learn) {
+                            known.learned(p, *digest, hasher.finish().0);
                         }
                         self.pad(*size)?;
                         return Ok(());
@@ -259,31 +290,71 @@ mod tests {
         assert!(r.starts_with(b"102 path="));
     }
 
-    /// A host file the stat cache vouches for is not hashed again; one whose identity moves
-    /// while it is read is refused; without a voucher the digest is checked.
+    /// What a build knows of host files, scripted: the digest `known` returns, an identity
+    /// that moves after `moves_after` calls, and what was learned.
+    struct Scripted {
+        known: Option<Digest>,
+        identity: Digest,
+        moves_after: usize,
+        calls: std::sync::Mutex<usize>,
+        learned: std::sync::Mutex<Vec<Digest>>,
+    }
+
+    impl Scripted {
+        fn new(known: Option<Digest>, moves_after: usize) -> Arc<Scripted> {
+            let identity = Digest::of(b"identity");
+            Arc::new(Scripted { known, identity, moves_after, calls: Default::default(), learned: Default::default() })
+        }
+
+        fn now(&self) -> bool {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            *calls <= self.moves_after
+        }
+    }
+
+    impl HostFiles for Scripted {
+        fn known(&self, _: &Path) -> Option<Digest> {
+            self.known.filter(|_| self.now())
+        }
+        fn identity(&self, _: &Path) -> Option<Digest> {
+            Some(self.identity).filter(|_| self.now())
+        }
+        fn learned(&self, _: &Path, identity: Digest, digest: Digest) {
+            assert_eq!(identity, self.identity);
+            self.learned.lock().unwrap().push(digest);
+        }
+    }
+
+    /// A host file the build vouches for is not hashed again, one the plan left unhashed is
+    /// hashed as it is packed, and either is refused when its identity moves while it is read;
+    /// without a voucher the digest is checked.
     #[test]
-    fn host_files_are_trusted_only_while_their_identity_holds() {
-        use crate::digest::Digest;
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
+    fn host_files_are_read_once_and_only_while_their_identity_holds() {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("f");
         std::fs::write(&p, b"now").unwrap();
-        // The plan hashed other bytes under this identity: trusted, the digest is not recomputed.
-        let claimed = Digest::of(b"old");
-        let entry = Entry::file(Content::Host(p.clone()), 3, claimed, 0o644, Arc::from("test"));
         let path = ImagePath::new("f").unwrap();
-        let always: Known = Arc::new(move |_| Some(claimed));
-        TarWriter::trusting(Vec::new(), always).entry(&path, &entry, 0).unwrap();
-        // The identity moves between the check before reading and the one after.
-        let calls = Arc::new(AtomicUsize::new(0));
-        let seen = calls.clone();
-        let moving: Known = Arc::new(move |_| (seen.fetch_add(1, Ordering::SeqCst) == 0).then_some(claimed));
-        let err = TarWriter::trusting(Vec::new(), moving).entry(&path, &entry, 0).unwrap_err();
-        assert!(err.to_string().contains("changed while the layer was built"), "{err}");
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
+        let entry = |digest| Entry::file(Content::Host(p.clone()), 3, digest, 0o644, Arc::from("test"));
+        // Vouched for under other bytes: trusted, the digest is not recomputed.
+        let claimed = Digest::of(b"old");
+        let files = Scripted::new(Some(claimed), usize::MAX);
+        TarWriter::with_host_files(Vec::new(), files).entry(&path, &entry(claimed), 0).unwrap();
+        // Unhashed by the plan: the entry carries the identity; the bytes are hashed now.
+        let files = Scripted::new(None, usize::MAX);
+        let unhashed = entry(files.identity);
+        TarWriter::with_host_files(Vec::new(), files.clone()).entry(&path, &unhashed, 0).unwrap();
+        assert_eq!(*files.learned.lock().unwrap(), vec![Digest::of(b"now")]);
+        // The identity moves between the look before reading and the one after.
+        for (known, moves_after) in [(Some(claimed), 1), (None, 1)] {
+            let files = Scripted::new(known, moves_after);
+            let e = if known.is_some() { entry(claimed) } else { entry(files.identity) };
+            let err = TarWriter::with_host_files(Vec::new(), files.clone()).entry(&path, &e, 0).unwrap_err();
+            assert!(err.to_string().contains("changed while the layer was built"), "{err}");
+            assert!(files.learned.lock().unwrap().is_empty());
+        }
         // No voucher: the bytes are hashed and the mismatch found.
-        let err = TarWriter::new(Vec::new()).entry(&path, &entry, 0).unwrap_err();
+        let err = TarWriter::new(Vec::new()).entry(&path, &entry(claimed), 0).unwrap_err();
         assert!(err.to_string().contains(&Digest::of(b"now").to_string()), "{err}");
     }
 }

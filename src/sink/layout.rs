@@ -67,15 +67,24 @@ fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {
     write_atomic(&path, &doc.bytes, false)
 }
 
-/// Copies a blob, checking its digest on the way; a blob already present with the right
-/// size is left alone (blobs are immutable by name).
+/// Copies a blob, checking its digest on the way unless this process wrote it from bytes
+/// it hashed itself (then the kernel copies it); a blob already present with the right size
+/// is left alone (blobs are immutable by name).
 pub fn copy_blob(from: &Path, digest: &Digest, size: u64, blobs: &Path, private: bool) -> Result<(), Error> {
     let path = blobs.join(digest.hex());
     if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
         return Ok(());
     }
     let w = werr(&path);
-    let tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(blobs).map_err(&w)?;
+    let mut tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(blobs).map_err(&w)?;
+    if crate::store::written_here(from, digest) {
+        let mut src = std::fs::File::open(from).map_err(&w)?;
+        let n = std::io::copy(&mut src, tmp.as_file_mut()).map_err(&w)?;
+        if n != size {
+            return Err(Error::Damaged { digest: digest.to_string(), actual: format!("{n} bytes, {size} expected") });
+        }
+        return persist(tmp, &path, private);
+    }
     let mut hw = HashWriter::new(std::io::BufWriter::new(tmp));
     let mut src = fs_err::File::open(from).map_err(&w)?;
     std::io::copy(&mut src, &mut hw).map_err(&w)?;
@@ -83,9 +92,13 @@ pub fn copy_blob(from: &Path, digest: &Digest, size: u64, blobs: &Path, private:
     if actual != *digest {
         return Err(Error::Damaged { digest: digest.to_string(), actual: actual.to_string() });
     }
-    let tmp = buf.into_inner().map_err(|e| w(e.into_error()))?;
+    persist(buf.into_inner().map_err(|e| w(e.into_error()))?, &path, private)
+}
+
+fn persist(tmp: tempfile::NamedTempFile, path: &Path, private: bool) -> Result<(), Error> {
+    let w = werr(path);
     tmp.as_file().set_permissions(std::fs::Permissions::from_mode(if private { 0o600 } else { 0o644 })).map_err(&w)?;
-    tmp.persist(&path).map_err(|e| w(e.error))?;
+    tmp.persist(path).map_err(|e| w(e.error))?;
     Ok(())
 }
 
@@ -95,7 +108,5 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), Erro
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(dir).map_err(&w)?;
     tmp.write_all(bytes).map_err(&w)?;
-    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(if private { 0o600 } else { 0o644 })).map_err(&w)?;
-    tmp.persist(path).map_err(|e| w(e.error))?;
-    Ok(())
+    persist(tmp, path, private)
 }

@@ -271,3 +271,29 @@ fn a_large_new_local_file_is_read_once_and_builds_the_same_image() {
     let (planned, packed, _) = build("c2", "oci:o4");
     assert_eq!((planned, packed), (cold, 1), "an unknown identity is a new layer key: packed again");
 }
+
+/// Two sources may put equal files at one path; with large new files (left unhashed while
+/// planning) that still holds, and unequal ones still conflict.
+#[test]
+fn equal_large_new_files_at_one_path_agree_and_unequal_ones_conflict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let big = vec![7u8; 17 << 20];
+    std::fs::write(dir.join("a.bin"), &big).unwrap();
+    std::fs::write(dir.join("b.bin"), &big).unwrap();
+    let mut other = big.clone();
+    other[0] = 8;
+    std::fs::write(dir.join("c.bin"), &other).unwrap();
+    let recipe = |second: &str| {
+        format!(
+            "name: twice\nlayers:\n  - files:\n      - {{path: a.bin, to: /x.bin}}\n      - {{path: {second}, to: /x.bin}}\n"
+        )
+    };
+    std::fs::write(dir.join("same.yml"), recipe("b.bin")).unwrap();
+    std::fs::write(dir.join("differ.yml"), recipe("c.bin")).unwrap();
+    let run = assemble(dir, &dir.join("c"), &["--json", "build", "same.yml"], &[]).ok();
+    assert_eq!(run.json()[0]["packed"], 1);
+    let run = assemble(dir, &dir.join("c"), &["-q", "build", "differ.yml"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("/x.bin") && run.stderr.contains("c.bin"), "{}", run.stderr);
+}

@@ -47,6 +47,14 @@ impl Opened {
     pub fn layer_path(&self, file: &str) -> PathBuf {
         self.root.join(file)
     }
+
+    /// An OCI layout written into `dir` from `name` (a registry reference), kept while the
+    /// image is open.
+    pub fn pulled(dir: tempfile::TempDir, name: &str) -> Result<Opened, Error> {
+        let mut summary = inspect::inspect(&Dest::Oci { dir: dir.path().to_path_buf(), reference: None })?;
+        summary.destination = name.to_string();
+        Ok(Opened { summary, root: dir.path().to_path_buf(), _tmp: Some(dir) })
+    }
 }
 
 fn unpack_tar(file: &Path) -> Result<tempfile::TempDir, Error> {

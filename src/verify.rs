@@ -43,18 +43,22 @@ fn platform_label(arch: crate::platform::Arch) -> String {
 }
 
 /// Rebuilds `recipe` from its lock in a fresh cache and compares.
-pub fn verify(recipe: &Recipe, user_store: &Store, opts: &Options, against: Option<&Dest>) -> Result<Outcome, Error> {
+pub fn verify(
+    recipe: &Recipe,
+    user_store: &Store,
+    opts: &Options,
+    against: Option<&diff::Opened>,
+) -> Result<Outcome, Error> {
     let fresh_dir = tempfile::Builder::new().prefix("assemble-verify-").tempdir()?;
     let fresh = Store::open(fresh_dir.path())?;
     let opts = Options { locked: true, compare_outputs: false, write_lock: false, upgrade: false, ..opts.clone() };
     let built = build::build(recipe, &fresh, &opts).map_err(Box::new)?;
     let findings = match against {
-        Some(dest) => {
+        Some(theirs) => {
             let layout = fresh_dir.path().join("built");
             sink::layout::write(&built.image, &layout)?;
-            let theirs = diff::open(dest)?;
             let ours = diff::open(&Dest::Oci { dir: layout, reference: None })?;
-            diff::images(&theirs, &ours)?
+            diff::images(theirs, &ours)?
         }
         None => {
             let recorded = lock::read(&built.lock_path)?

@@ -437,3 +437,50 @@ config:
         assert!(listing.stdout.contains(&format!("\"{tag}\"")), "{tag} in {}", listing.stdout);
     }
 }
+
+/// `diff` and `verify --against` read an image straight from a registry (`docker://REF`,
+/// every blob checked), and `outdated` says when an image base's tag has moved.
+#[test]
+fn diff_verify_and_outdated_read_images_in_a_registry() {
+    let reg = Registry::start(Auth::None);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "web", "one\n");
+    env.run(&dir, &["push", "web.yml", "--to", &format!("{}/team", reg.addr)], &[]).ok();
+    let remote = format!("docker://{}/team/web:2.4.1", reg.addr);
+    env.run(&dir, &["build", "web.yml"], &[]).ok();
+    env.run(&dir, &["diff", &remote, "oci:out/web"], &[]).ok();
+    env.run(&dir, &["verify", "web.yml", "--against", &remote], &[]).ok();
+
+    // A recipe on that image, locked to its digest: nothing is outdated yet.
+    std::fs::write(
+        dir.join("onweb.yml"),
+        format!(
+            "name: onweb\narchs: [amd64, arm64]\nbase:\n  image: {}/team/web:2.4.1\nconfig:\n  env: {{MINE: \"1\"}}\n",
+            reg.addr
+        ),
+    )
+    .unwrap();
+    env.run(&dir, &["build", "onweb.yml"], &[]).ok();
+    let quiet = env.run(&dir, &["--json", "outdated", "onweb.yml"], &[]).ok();
+    assert_eq!(quiet.json(), serde_json::json!([]));
+
+    // One file of the configuration layer changes and the tag moves to the new image.
+    std::fs::write(dir.join("files/note.txt"), "two\n").unwrap();
+    let pushed = env.run(&dir, &["--json", "push", "web.yml", "--to", &format!("{}/team", reg.addr)], &[]).ok();
+    let moved_to = pushed.json()[0]["digest"].as_str().unwrap().to_string();
+    let diff = env.run(&dir, &["diff", &remote, "oci:out/web"], &[]);
+    assert_eq!(diff.code, 1, "{}", diff.stderr);
+    assert!(diff.stdout.contains("/etc/note.txt"), "{}", diff.stdout);
+    assert!(!diff.stdout.contains("/srv/"), "only the configuration layer differs:\n{}", diff.stdout);
+    let outdated = env.run(&dir, &["--json", "outdated", "onweb.yml"], &[]).ok().json();
+    assert_eq!(outdated[0]["recipe"], "onweb");
+    assert_eq!(outdated[0]["base_image"]["available"], moved_to.as_str());
+    let text = env.run(&dir, &["outdated", "onweb.yml"], &[]).ok();
+    assert!(text.stdout.starts_with(&format!("onweb base {}/team/web:2.4.1: sha256:", reg.addr)), "{}", text.stdout);
+
+    // A digest that is not in the registry is named in the error.
+    let missing = format!("docker://{}/team/web@sha256:{}", reg.addr, "0".repeat(64));
+    let run = env.run(&dir, &["diff", &missing, "oci:out/web"], &[]);
+    assert_ne!(run.code, 0);
+    assert!(run.stderr.contains(&"0".repeat(64)) && run.stderr.contains("404"), "{}", run.stderr);
+}

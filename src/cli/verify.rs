@@ -1,7 +1,8 @@
 use super::{Global, load_recipes};
 use assemble::diff;
+use assemble::registry::{Reference, pull};
 use assemble::sink::Dest;
-use assemble::source::deb;
+use assemble::source::{apk, deb, image};
 use assemble::{Error, build, lock, recipe, verify};
 use clap::Args;
 use serde_json::json;
@@ -14,14 +15,16 @@ pub struct VerifyArgs {
     /// Every recipe in ./recipes/ (the same as naming none)
     #[arg(long)]
     pub all: bool,
-    /// Compare with this image (oci:DIR, oci-archive:FILE, docker-archive:FILE) instead of the lock
-    #[arg(long, value_name = "DEST")]
+    /// Compare with this image (oci:DIR[:REF], oci-archive:FILE, docker-archive:FILE or
+    /// docker://REGISTRY/REPOSITORY[:TAG|@DIGEST]) instead of the lock
+    #[arg(long, value_name = "IMAGE")]
     pub against: Option<String>,
 }
 
 #[derive(Args, Debug)]
 pub struct DiffArgs {
-    /// The first image (oci:DIR[:REF], oci-archive:FILE or docker-archive:FILE)
+    /// The first image (oci:DIR[:REF], oci-archive:FILE, docker-archive:FILE or
+    /// docker://REGISTRY/REPOSITORY[:TAG|@DIGEST])
     pub a: String,
     /// The second image
     pub b: String,
@@ -37,6 +40,21 @@ pub struct OutdatedArgs {
     pub all: bool,
 }
 
+/// An image to compare: on disk, or in a registry (`docker://REF`, pulled into a layout in
+/// the cache's temporary directory, every blob checked against its digest).
+fn open_image(global: &Global, image: &str) -> Result<diff::Opened, Error> {
+    let Some(reference) = image.strip_prefix("docker://") else {
+        return Ok(diff::open(&Dest::parse(image)?)?);
+    };
+    let r = Reference::parse(reference).map_err(Error::Usage)?;
+    let store = global.store()?;
+    let cache = |source| Error::Cache { path: store.root().into(), source };
+    let dir = tempfile::Builder::new().prefix("pulled-").tempdir_in(store.root().join("tmp")).map_err(cache)?;
+    let digest = pull::to_layout(&store, &r, dir.path())?;
+    tracing::info!("pulled {r}: {digest}");
+    Ok(diff::Opened::pulled(dir, image)?)
+}
+
 fn print_findings(global: &Global, findings: &[diff::Finding]) {
     if global.json {
         println!("{}", serde_json::to_string_pretty(&findings).expect("json"));
@@ -50,7 +68,7 @@ fn print_findings(global: &Global, findings: &[diff::Finding]) {
 /// Exit status 1 (through an error) when anything differs.
 pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
     let recipes = load_recipes(global, &args.recipes)?;
-    let against = args.against.as_deref().map(Dest::parse).transpose()?;
+    let against = args.against.as_deref().map(|a| open_image(global, a)).transpose()?;
     let store = global.store()?;
     let opts = super::build::options(global, Vec::new(), true)?;
     let mut failed = Vec::new();
@@ -82,7 +100,7 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
 }
 
 pub fn diff(global: &Global, args: DiffArgs) -> Result<(), Error> {
-    let (a, b) = (diff::open(&Dest::parse(&args.a)?)?, diff::open(&Dest::parse(&args.b)?)?);
+    let (a, b) = (open_image(global, &args.a)?, open_image(global, &args.b)?);
     let findings = diff::images(&a, &b)?;
     print_findings(global, &findings);
     if findings.is_empty() {
@@ -97,27 +115,62 @@ pub fn outdated(global: &Global, args: OutdatedArgs) -> Result<(), Error> {
     let recipes = load_recipes(global, &args.recipes)?;
     let store = global.store()?;
     let mut rows = Vec::new();
+    let mut moved = Vec::new();
     for r in &recipes {
-        let recipe::Base::Debian(spec) = &r.base else { continue };
+        let (deb_spec, apk_spec) = match r.base.packages() {
+            Some(recipe::Packages::Debian(spec)) => (Some(spec), None),
+            Some(recipe::Packages::Alpine(spec)) => (None, Some(spec)),
+            None => (None, None),
+        };
+        let image = match &r.base {
+            recipe::Base::Image(b) if b.recipe.is_none() => Some(b),
+            _ => None,
+        };
+        if deb_spec.is_none() && apk_spec.is_none() && image.is_none() {
+            continue;
+        }
         let Some(l) = lock::read(&r.lock_path).map_err(|e| Error::from(build::Error::from(e)))? else {
             return Err(Error::Usage(format!("`{}` has no lock yet: build it first", r.name)));
         };
-        let archs: Vec<assemble::platform::Arch> = r.archs.clone();
-        let archive =
-            deb::open(&store, spec, &archs, &r.loc.to_string()).map_err(|e| Error::from(build::Error::from(e)))?;
-        for n in deb::newer(&archive, &l.packages) {
-            rows.push((r.name.clone(), n));
+        if let Some(spec) = deb_spec {
+            let archs: Vec<assemble::platform::Arch> = r.archs.clone();
+            let archive =
+                deb::open(&store, spec, &archs, &r.loc.to_string()).map_err(|e| Error::from(build::Error::from(e)))?;
+            for n in deb::newer(&archive, &l.packages) {
+                rows.push((r.name.clone(), n));
+            }
+        }
+        if let Some(spec) = apk_spec {
+            let releases = store.root().join("releases");
+            let newer = apk::newer(spec, &l.apk_packages, &r.dir, &releases)
+                .map_err(|e| Error::from(build::Error::Alpine(e)))?;
+            rows.extend(newer.into_iter().map(|n| (r.name.clone(), n)));
+        }
+        // An image base: whether its reference names another image than the lock pins.
+        if let Some(b) = image
+            && let Some(pinned) = l.base_image.as_ref().filter(|p| p.reference == b.reference)
+        {
+            let now = image::current_digest(&b.reference).map_err(|e| Error::from(build::Error::from(e)))?;
+            if now != pinned.digest {
+                moved.push((r.name.clone(), b.reference.clone(), pinned.digest, now));
+            }
         }
     }
     if global.json {
-        let v: Vec<_> = rows.iter().map(|(r, n)| json!({"recipe": r, "package": n})).collect();
+        let mut v: Vec<_> = rows.iter().map(|(r, n)| json!({"recipe": r, "package": n})).collect();
+        v.extend(moved.iter().map(|(r, reference, locked, now)| {
+            json!({"recipe": r, "base_image": {"reference": reference, "locked": locked.to_string(), "available": now.to_string()}})
+        }));
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
     } else {
         for (r, n) in &rows {
             println!("{r} {} {}: {} → {} ({})", n.name, n.arch, n.locked, n.available, n.suite);
         }
-        if rows.is_empty() {
-            tracing::info!("every locked package is the archive's current version");
+        for (r, reference, locked, now) in &moved {
+            println!("{r} base {reference}: {locked} → {now}");
+        }
+        if rows.is_empty() && moved.is_empty() {
+            tracing::info!("every locked package is the archive's current version, every image base its tag's");
         }
     }
     Ok(())

@@ -171,6 +171,15 @@ pub fn resolve(store: &Store, reference: &str, archs: &[Arch], pinned: Option<Di
     })
 }
 
+/// The digest `reference` names in its registry now (its index, or its one manifest).
+pub fn current_digest(reference: &str) -> Result<Digest, Error> {
+    let r = Reference::parse(reference).map_err(|message| Error::Invalid { reference: reference.into(), message })?;
+    let reg = |source| Error::Registry { reference: reference.into(), source };
+    let client = registry::Client::new(&r.registry, &r.repository, &registry::Options::default()).map_err(reg)?;
+    let rt = registry::runtime().map_err(reg)?;
+    rt.block_on(async { Ok(pull::manifest(&client, &r, &r.reference()).await.map_err(reg)?.digest) })
+}
+
 /// Docker's layer media types name the same bytes as OCI's.
 fn oci_media_type(m: &str) -> &str {
     match m {

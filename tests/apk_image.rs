@@ -287,3 +287,43 @@ fn alpine_packages_install_on_a_registry_image_base() {
     let lock = std::fs::read_to_string(t.join("onalp.lock")).unwrap();
     assert!(lock.contains("name = \"replayout\"") && !lock.contains("name = \"pretend-baselayout\""), "{lock}");
 }
+
+/// `outdated` reads the repositories' indexes: a locked package older than the index's is
+/// listed, for each architecture, and nothing else is.
+#[test]
+fn outdated_lists_alpine_packages_the_index_has_newer() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo_dir = melange();
+    std::fs::write(t.join("alp.yml"), recipe(&repo_dir, &repo_dir.join("melange.rsa.pub"), "replayout")).unwrap();
+    let cache = t.join("cache");
+    assemble(t, &cache, &["build", "alp.yml", "-o", "oci:both"], &[]).ok();
+    let none = assemble(t, &cache, &["--json", "outdated", "alp.yml"], &[]).ok();
+    assert_eq!(none.json(), serde_json::json!([]));
+    // The lock is made to pin an older replayout than the index has.
+    let lock = std::fs::read_to_string(t.join("alp.lock")).unwrap();
+    let mut current = None;
+    let older: Vec<String> = lock
+        .split("\n\n")
+        .map(|block| {
+            if !block.contains("name = \"replayout\"") {
+                return block.to_string();
+            }
+            let line = block.lines().find(|l| l.starts_with("version = ")).unwrap();
+            current = Some(line.trim_start_matches("version = ").trim_matches('"').to_string());
+            block.replace(line, "version = \"0.0.1-r0\"")
+        })
+        .collect();
+    std::fs::write(t.join("alp.lock"), older.join("\n\n")).unwrap();
+    let current = current.expect("the lock pins replayout");
+    let listed = assemble(t, &cache, &["--json", "outdated", "alp.yml"], &[]).ok().json();
+    let rows = listed.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{listed}");
+    for (row, arch) in rows.iter().zip(["amd64", "arm64"]) {
+        assert_eq!(row["recipe"], "alp");
+        assert_eq!(row["package"]["name"], "replayout");
+        assert_eq!(row["package"]["arch"], arch);
+        assert_eq!(row["package"]["locked"], "0.0.1-r0");
+        assert_eq!(row["package"]["available"], current.as_str());
+    }
+}

@@ -370,6 +370,64 @@ pub fn fetch_location(location: &str, dir: &Path, cache: &Path) -> Result<Vec<u8
 /// agree on versions. `installed` is an image base's `lib/apk/db/installed` per architecture:
 /// what it lists satisfies dependencies and is not installed again. Returns the pins (without
 /// their sha256, known once fetched).
+/// Each repository's signed index for `arch` (`x86_64`, `aarch64`, …): (tag, location, index).
+fn indexes(
+    spec: &Spec,
+    arch: &str,
+    keys: &Keys,
+    dir: &Path,
+    cache: &Path,
+) -> Result<Vec<(Option<String>, String, Index)>, String> {
+    let mut out = Vec::new();
+    for (tag, loc) in &spec.repositories {
+        let where_ = format!("{}/{arch}/APKINDEX.tar.gz", loc.trim_end_matches('/'));
+        let bytes = fetch_location(&where_, dir, cache)?;
+        let idx = read_index(&bytes, keys, &where_).map_err(|e| e.to_string())?;
+        out.push((tag.clone(), loc.clone(), idx));
+    }
+    Ok(out)
+}
+
+/// For every pin, the highest version the repositories' indexes now have, when it is newer
+/// than the locked one (`suite` names the repository).
+pub fn newer(spec: &Spec, pins: &[Pin], dir: &Path, cache: &Path) -> Result<Vec<crate::source::deb::Newer>, String> {
+    let key_paths: Vec<&Path> = spec.keys.iter().map(|p| p.as_path()).collect();
+    let keys = Keys::load(&key_paths).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    let archs: std::collections::BTreeSet<&str> = pins.iter().map(|p| p.arch.as_str()).collect();
+    for arch in archs {
+        let Ok(a) = arch.parse::<crate::platform::Arch>() else { continue };
+        let mut best: BTreeMap<&str, (version::Version, &str)> = BTreeMap::new();
+        let indexes = indexes(spec, arch_name(a), &keys, dir, cache)?;
+        for (_, loc, idx) in &indexes {
+            for r in &idx.records {
+                let Some(v) = version::Version::parse(r.version()) else { continue };
+                if best.get(r.name()).is_none_or(|(b, _)| v > *b) {
+                    best.insert(r.name(), (v, loc.as_str()));
+                }
+            }
+        }
+        for p in pins.iter().filter(|p| p.arch == arch) {
+            let (Some((v, loc)), Some(locked)) = (best.get(p.name.as_str()), version::Version::parse(&p.version))
+            else {
+                continue;
+            };
+            if *v > locked {
+                out.push(crate::source::deb::Newer {
+                    arch: p.arch.clone(),
+                    name: p.name.clone(),
+                    locked: p.version.clone(),
+                    available: v.as_str().to_string(),
+                    suite: loc.to_string(),
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (&a.name, &a.arch).cmp(&(&b.name, &b.arch)));
+    out.dedup();
+    Ok(out)
+}
+
 pub fn resolve_all(
     spec: &Spec,
     layers: &[(String, Vec<String>)],
@@ -384,13 +442,7 @@ pub fn resolve_all(
     let mut per_arch: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for &a in archs {
         let arch = arch_name(a);
-        let mut indexes = Vec::new();
-        for (tag, loc) in &spec.repositories {
-            let where_ = format!("{}/{arch}/APKINDEX.tar.gz", loc.trim_end_matches('/'));
-            let bytes = fetch_location(&where_, dir, cache)?;
-            let idx = read_index(&bytes, &keys, &where_).map_err(|e| e.to_string())?;
-            indexes.push((tag.clone(), loc.clone(), idx));
-        }
+        let indexes = indexes(spec, arch, &keys, dir, cache)?;
         let available: Vec<resolve::Available<'_>> = indexes
             .iter()
             .flat_map(|(tag, _, idx)| {

@@ -6,6 +6,10 @@
 //! After fetching, the trees are built for real, keyed, and packed in parallel; a layer
 //! whose key the cache knows is reused without compressing anything. Identical layers of
 //! different architectures (typically the configuration layer) are packed once.
+//!
+//! Local files are read once: a large file the stat cache does not know stands in by its
+//! identity while planning and is hashed as it is packed; the keys of its layers and the
+//! plan's hash (the lock's `inputs`) are completed with what the packer learned.
 
 use crate::digest::{Digest, Hasher};
 use crate::layer::{self, LayerInfo};
@@ -198,7 +202,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     }
 
     // Plan: every tree once, with downloads standing in by digest.
-    let Plan { mut downloads, hash: mut plan_hash, deferred } = plan(recipe, store, &archs, epoch, true)?;
+    let Plan { mut downloads, hash: mut plan_hash, deferred } = plan(recipe, store, &archs, epoch, LargeFiles::Defer)?;
 
     // An image base: the digest the lock pins for this reference, else what it names now.
     let base_image = match &recipe.base {
@@ -313,7 +317,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         let arch_apk: Vec<apk::Pin> = apk_pins.iter().filter(|p| p.arch == arch.name()).cloned().collect();
         let mut planner = Planner::new(recipe, arch, store, true, &arch_pins, epoch)?;
         planner.apk_pins = &arch_apk;
-        planner.defer = true;
+        planner.large = LargeFiles::Defer;
         if let Some((image, views)) = &base_image {
             planner.base = Some(&image.platforms[&arch]);
             planner.view = views[&arch].clone();
@@ -366,14 +370,17 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
                 if learn_digests(tree, &learned) {
                     let info = by_key[key].clone();
                     *key = layer_key(tree, epoch, recipe.compression);
-                    store.put_layer(key, &info.0)?;
-                    by_key.insert(*key, info);
+                    // Architectures sharing the layer share the key: recorded once.
+                    if !by_key.contains_key(key) {
+                        store.put_layer(key, &info.0)?;
+                        by_key.insert(*key, info);
+                    }
                 }
             }
         }
     }
     if deferred {
-        plan_hash = plan(recipe, store, &archs, epoch, false)?.hash;
+        plan_hash = plan(recipe, store, &archs, epoch, LargeFiles::Learned(&learned))?.hash;
     }
 
     let mut platforms = Vec::new();
@@ -472,9 +479,19 @@ struct Plan {
     deferred: bool,
 }
 
-/// The plan phase: every architecture's trees with downloads standing in by digest. With
-/// `defer`, large host files the stat cache does not know stand in by their identity.
-fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64, defer: bool) -> Result<Plan> {
+/// How the planner gets the digests of large host files the stat cache does not know.
+#[derive(Clone, Copy)]
+enum LargeFiles<'a> {
+    /// Hashed on the spot.
+    Hash,
+    /// Left unhashed, standing in by their identity, to be hashed once as they are packed.
+    Defer,
+    /// As the packer learned them (identity → digest), else hashed.
+    Learned(&'a BTreeMap<Digest, Digest>),
+}
+
+/// The plan phase: every architecture's trees with downloads standing in by digest.
+fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64, large: LargeFiles<'_>) -> Result<Plan> {
     require_variables(recipe)?;
     let mut deferred = false;
     let mut downloads = Vec::new();
@@ -484,7 +501,7 @@ fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64, defer: bool)
     h.update(format!("\0{:?}\0{:?}\0{epoch}\0", recipe.variables, recipe.tags).as_bytes());
     for &arch in archs {
         let mut planner = Planner::new(recipe, arch, store, false, &[], epoch)?;
-        planner.defer = defer;
+        planner.large = large;
         for (name, tree) in planner.all_trees()? {
             h.update(format!("{arch}\0{name}\0{}\n", layer_key(&tree, epoch, recipe.compression)).as_bytes());
         }
@@ -531,7 +548,7 @@ pub fn locked_index(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Op
             return Ok(None);
         }
     }
-    let plan_hash = plan(recipe, store, &archs, epoch_of(recipe, opts), false)?.hash;
+    let plan_hash = plan(recipe, store, &archs, epoch_of(recipe, opts), LargeFiles::Hash)?.hash;
     Ok((image.inputs == Some(inputs(&plan_hash, &lock))).then_some(image.index))
 }
 
@@ -597,10 +614,9 @@ struct Planner<'a> {
     epoch: u64,
     /// An image base's platform (`view` then starts as the merged view of its layers).
     base: Option<&'a image::Platform>,
-    /// Large host files the stat cache does not know are left unhashed, standing in by
-    /// their identity, to be hashed once, as they are packed.
-    defer: bool,
-    /// Whether any was.
+    /// Large host files the stat cache does not know: see [`LargeFiles`].
+    large: LargeFiles<'a>,
+    /// Whether any was left unhashed.
     deferred: std::cell::Cell<bool>,
 }
 
@@ -642,7 +658,7 @@ impl<'a> Planner<'a> {
             lenient,
             epoch,
             base: None,
-            defer: false,
+            large: LargeFiles::Hash,
             deferred: Default::default(),
         })
     }
@@ -1066,8 +1082,8 @@ impl<'a> Planner<'a> {
     }
 
     /// A host file's content digest and size; or, for a large file the stat cache does not
-    /// know, its identity in place of the digest (see [`Planner::defer`]). A file is never
-    /// deferred where the tree has another entry, so equal files from two sources still agree.
+    /// know, what [`Planner::large`] says. A file is never deferred where the tree has another
+    /// entry, so equal files from two sources still agree.
     fn host_digest(
         &self,
         host: &Path,
@@ -1075,10 +1091,21 @@ impl<'a> Planner<'a> {
         dest: &ImagePath,
         tree: &mut Tree,
     ) -> Result<(Digest, u64)> {
-        if self.defer && meta.len() >= DEFER_HASH && self.store.known_digest(host).is_none() {
-            match tree.get(dest) {
+        if meta.len() < DEFER_HASH || matches!(self.large, LargeFiles::Hash) {
+            return Ok(self.store.file_digest(host)?);
+        }
+        let id = self.store.identity(host)?;
+        if let Some(d) = self.store.remembered(&id) {
+            return Ok((d, id.size));
+        }
+        match self.large {
+            LargeFiles::Learned(learned) => {
+                if let Some(d) = learned.get(&id.digest) {
+                    return Ok((*d, id.size));
+                }
+            }
+            LargeFiles::Defer => match tree.get(dest) {
                 None => {
-                    let id = self.store.identity(host)?;
                     tracing::debug!("{} is hashed as it is packed", host.display());
                     self.deferred.set(true);
                     return Ok((id.digest, id.size));
@@ -1094,7 +1121,8 @@ impl<'a> Planner<'a> {
                     }
                 }
                 Some(_) => {}
-            }
+            },
+            LargeFiles::Hash => {}
         }
         Ok(self.store.file_digest(host)?)
     }
@@ -1392,6 +1420,8 @@ fn place(to: &str, source: &str) -> String {
 /// Large host files are left unhashed by the plan when the stat cache does not know them
 /// (hashed once, as they are packed), from this size up.
 const DEFER_HASH: u64 = 16 << 20;
+// The packer must look such files up to learn their digests.
+const _: () = assert!(DEFER_HASH >= layer::tar::LOOKUP_MIN);
 
 /// What the build knows of host files (the stat cache) and learns while packing.
 struct BuildFiles {

@@ -1,6 +1,7 @@
 //! The local cache: a content-addressed blob store plus small indexes that let a rebuild
 //! skip work — the layer cache (layer key → packed layer) and the stat cache (file
-//! identity → content digest). Every write lands in `tmp/` first and is renamed into place,
+//! identity → content digest; a file changed in the last 2 s is not remembered, as file
+//! timestamps are coarse). Every write lands in `tmp/` first and is renamed into place,
 //! so two builds sharing the cache never see a half-written file, and a crash leaves none.
 //!
 //! ```text
@@ -115,7 +116,7 @@ impl Store {
     /// (device, inode, size, mtime, ctime) is unchanged, else by reading it.
     pub fn file_digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
         let id = self.identity(path)?;
-        if let Some(d) = read_digest(&self.stat_path(&id.digest)) {
+        if let Some(d) = self.remembered(&id) {
             return Ok((d, id.size));
         }
         let (d, n) = hash_reader(fs::File::open(path)?)?;
@@ -126,7 +127,12 @@ impl Store {
     /// The digest the stat cache holds for the file as it is now (same identity as when it
     /// was hashed), without reading it.
     pub fn known_digest(&self, path: &Path) -> Option<Digest> {
-        read_digest(&self.stat_path(&self.identity(path).ok()?.digest))
+        self.remembered(&self.identity(path).ok()?)
+    }
+
+    /// The digest the stat cache holds for a file with this identity.
+    pub fn remembered(&self, id: &Identity) -> Option<Digest> {
+        read_digest(&self.stat_path(&id.digest))
     }
 
     /// Remembers `digest` for the file whose identity was `before`, if it still is and the

@@ -28,6 +28,10 @@ pub trait HostFiles: Send + Sync {
     fn learned(&self, path: &Path, identity: Digest, digest: Digest);
 }
 
+/// Host files smaller than this are simply hashed as they are packed: looking up a file's
+/// identity (stat, canonical path, a stat-cache read, twice) costs more than hashing it.
+pub const LOOKUP_MIN: u64 = 256 << 10;
+
 /// How a host file's bytes are checked as they are packed.
 enum Check {
     /// Hashed and compared with the entry's digest.
@@ -137,7 +141,8 @@ impl<W: Write> TarWriter<W> {
                 }
                 Content::InBaseLayer => unreachable!("refused above"),
                 Content::Host(p) | Content::Stored(p) => {
-                    let files = self.files.clone().filter(|_| matches!(content, Content::Host(_)));
+                    let files =
+                        self.files.clone().filter(|_| matches!(content, Content::Host(_)) && *size >= LOOKUP_MIN);
                     let check = match &files {
                         Some(f) if f.known(p) == Some(*digest) => Check::Trusted,
                         Some(f) if f.identity(p) == Some(*digest) => Check::Learn,
@@ -333,9 +338,10 @@ mod tests {
     fn host_files_are_read_once_and_only_while_their_identity_holds() {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("f");
-        std::fs::write(&p, b"now").unwrap();
+        let now = vec![b'n'; LOOKUP_MIN as usize];
+        std::fs::write(&p, &now).unwrap();
         let path = ImagePath::new("f").unwrap();
-        let entry = |digest| Entry::file(Content::Host(p.clone()), 3, digest, 0o644, Arc::from("test"));
+        let entry = |digest| Entry::file(Content::Host(p.clone()), LOOKUP_MIN, digest, 0o644, Arc::from("test"));
         // Vouched for under other bytes: trusted, the digest is not recomputed.
         let claimed = Digest::of(b"old");
         let files = Scripted::new(Some(claimed), usize::MAX);
@@ -344,7 +350,7 @@ mod tests {
         let files = Scripted::new(None, usize::MAX);
         let unhashed = entry(files.identity);
         TarWriter::with_host_files(Vec::new(), files.clone()).entry(&path, &unhashed, 0).unwrap();
-        assert_eq!(*files.learned.lock().unwrap(), vec![Digest::of(b"now")]);
+        assert_eq!(*files.learned.lock().unwrap(), vec![Digest::of(&now)]);
         // The identity moves between the look before reading and the one after.
         for (known, moves_after) in [(Some(claimed), 1), (None, 1)] {
             let files = Scripted::new(known, moves_after);
@@ -355,6 +361,12 @@ mod tests {
         }
         // No voucher: the bytes are hashed and the mismatch found.
         let err = TarWriter::new(Vec::new()).entry(&path, &entry(claimed), 0).unwrap_err();
+        assert!(err.to_string().contains(&Digest::of(&now).to_string()), "{err}");
+        // A small file is hashed, vouched for or not: looking it up would cost more.
+        std::fs::write(&p, b"now").unwrap();
+        let small = Entry::file(Content::Host(p.clone()), 3, claimed, 0o644, Arc::from("test"));
+        let files = Scripted::new(Some(claimed), usize::MAX);
+        let err = TarWriter::with_host_files(Vec::new(), files).entry(&path, &small, 0).unwrap_err();
         assert!(err.to_string().contains(&Digest::of(b"now").to_string()), "{err}");
     }
 }

@@ -366,10 +366,6 @@ pub fn fetch_location(location: &str, dir: &Path, cache: &Path) -> Result<Vec<u8
     }
 }
 
-/// Resolves every layer's requests for every architecture and checks the architectures
-/// agree on versions. `installed` is an image base's `lib/apk/db/installed` per architecture:
-/// what it lists satisfies dependencies and is not installed again. Returns the pins (without
-/// their sha256, known once fetched).
 /// Each repository's signed index for `arch` (`x86_64`, `aarch64`, …): (tag, location, index).
 fn indexes(
     spec: &Spec,
@@ -428,6 +424,10 @@ pub fn newer(spec: &Spec, pins: &[Pin], dir: &Path, cache: &Path) -> Result<Vec<
     Ok(out)
 }
 
+/// Resolves every layer's requests for every architecture and checks the architectures
+/// agree on versions. `installed` is an image base's `lib/apk/db/installed` per architecture:
+/// what it lists satisfies dependencies and is not installed again. Returns the pins (without
+/// their sha256, known once fetched).
 pub fn resolve_all(
     spec: &Spec,
     layers: &[(String, Vec<String>)],

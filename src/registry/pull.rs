@@ -113,48 +113,41 @@ pub async fn blob(client: &Client, store: &Store, repository: &str, digest: &Dig
 /// and writes it as an OCI layout in `dir`, named by the reference's tag; returns the digest
 /// of the image's top manifest or index.
 pub fn to_layout(store: &Store, r: &Reference, dir: &std::path::Path) -> Result<Digest> {
+    use crate::sink::layout;
     let client = Client::new(&r.registry, &r.repository, &super::Options::default())?;
     let blobs = dir.join("blobs/sha256");
-    let io = |path: &std::path::Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Io { path: path.clone(), source }
-    };
-    std::fs::create_dir_all(&blobs).map_err(io(&blobs))?;
-    let put = |bytes: &[u8], d: &Digest| {
-        let path = blobs.join(d.hex());
-        crate::sink::layout::write_atomic(&path, bytes, false)
-            .map_err(|e| Error::Io { path, source: std::io::Error::other(e.to_string()) })
-    };
+    std::fs::create_dir_all(&blobs).map_err(|source| Error::Io { path: blobs.clone(), source })?;
+    let written = |e: crate::sink::Error| Error::Io { path: dir.to_path_buf(), source: std::io::Error::other(e) };
     let invalid = |what: String| Error::Invalid(format!("{r}: {what}"));
+    let parse = |bytes: &[u8], d: &Digest| -> Result<serde_json::Value> {
+        layout::write_atomic(&blobs.join(d.hex()), bytes, false).map_err(written)?;
+        serde_json::from_slice(bytes).map_err(|e| invalid(format!("manifest {d} is not JSON: {e}")))
+    };
+    let descriptor = |d: &serde_json::Value| -> Result<(Digest, u64)> {
+        let digest = d["digest"].as_str().and_then(|x| x.parse().ok());
+        digest
+            .map(|x| (x, d["size"].as_u64().unwrap_or(0)))
+            .ok_or_else(|| invalid("a descriptor has no valid digest".into()))
+    };
     super::runtime()?.block_on(async {
         let top = manifest(&client, r, &r.reference()).await?;
-        put(&top.bytes, &top.digest)?;
-        let v: serde_json::Value =
-            serde_json::from_slice(&top.bytes).map_err(|e| invalid(format!("its manifest is not JSON: {e}")))?;
-        let digest_of = |d: &serde_json::Value| -> Result<(Digest, u64)> {
-            let digest = d["digest"].as_str().and_then(|x| x.parse().ok());
-            digest
-                .map(|x| (x, d["size"].as_u64().unwrap_or(0)))
-                .ok_or_else(|| invalid("a descriptor has no valid digest".into()))
-        };
-        let mut manifests = vec![v.clone()];
-        if let Some(list) = v["manifests"].as_array() {
-            manifests.clear();
-            for m in list {
-                let (d, _) = digest_of(m)?;
-                let fetched = manifest(&client, r, &d.to_string()).await?;
-                put(&fetched.bytes, &d)?;
-                manifests.push(
-                    serde_json::from_slice(&fetched.bytes)
-                        .map_err(|e| invalid(format!("manifest {d} is not JSON: {e}")))?,
-                );
+        let v = parse(&top.bytes, &top.digest)?;
+        let manifests = match v["manifests"].as_array() {
+            None => vec![v.clone()],
+            Some(list) => {
+                let mut out = Vec::new();
+                for m in list {
+                    let (d, _) = descriptor(m)?;
+                    out.push(parse(&manifest(&client, r, &d.to_string()).await?.bytes, &d)?);
+                }
+                out
             }
-        }
+        };
         let mut wanted: Vec<(Digest, u64)> = Vec::new();
         for m in &manifests {
-            wanted.push(digest_of(&m["config"])?);
+            wanted.push(descriptor(&m["config"])?);
             for l in m["layers"].as_array().into_iter().flatten() {
-                wanted.push(digest_of(l)?);
+                wanted.push(descriptor(l)?);
             }
         }
         wanted.sort();
@@ -166,26 +159,16 @@ pub fn to_layout(store: &Store, r: &Reference, dir: &std::path::Path) -> Result<
             .await;
         results.into_iter().collect::<Result<()>>()?;
         for (d, size) in &wanted {
-            crate::sink::layout::copy_blob(&store.blob_path(d), d, *size, &blobs, false)
-                .map_err(|e| Error::Io { path: blobs.join(d.hex()), source: std::io::Error::other(e.to_string()) })?;
+            layout::copy_blob(&store.blob_path(d), d, *size, &blobs, false).map_err(written)?;
         }
-        let name = r.tag.clone().unwrap_or_else(|| "latest".into());
-        let index = serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.index.v1+json",
-            "manifests": [{
-                "mediaType": top.media_type,
-                "digest": top.digest.to_string(),
-                "size": top.bytes.len(),
-                "annotations": {crate::oci::REF_NAME: name},
-            }],
+        let entry = serde_json::json!({
+            "mediaType": top.media_type,
+            "digest": top.digest.to_string(),
+            "size": top.bytes.len(),
+            "annotations": {crate::oci::REF_NAME: r.tag.as_deref().unwrap_or("latest")},
         });
-        let write = |name: &str, bytes: &[u8]| {
-            crate::sink::layout::write_atomic(&dir.join(name), bytes, false)
-                .map_err(|e| Error::Io { path: dir.join(name), source: std::io::Error::other(e.to_string()) })
-        };
-        write("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        write("index.json", &serde_json::to_vec(&index).expect("json"))?;
+        layout::write_atomic(&dir.join("oci-layout"), layout::LAYOUT_FILE, false).map_err(written)?;
+        layout::write_atomic(&dir.join("index.json"), &layout::index_of(vec![entry]), false).map_err(written)?;
         Ok(top.digest)
     })
 }

@@ -50,7 +50,8 @@ fn tag_entries(image: &Image) -> impl Iterator<Item = Value> + '_ {
     })
 }
 
-fn index_of(manifests: Vec<Value>) -> Vec<u8> {
+/// `index.json` listing `manifests`.
+pub fn index_of(manifests: Vec<Value>) -> Vec<u8> {
     json::canonical(&json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}))
 }
 

@@ -3,7 +3,7 @@
 //! diff` and `assemble verify` both report through here.
 //!
 //! Images are read from any destination `inspect` reads; archives are unpacked into a
-//! temporary directory first. A layer is listed by reading its tar once (decompressing gzip
+//! temporary directory first, and registry images pulled into one ([`Opened::pulled`]). A layer is listed by reading its tar once (decompressing gzip
 //! or zstd as its first bytes say) and hashing each file's content.
 
 use crate::digest::{Digest, Hasher};

@@ -1,5 +1,6 @@
 //! Reading from a registry: manifests as their exact bytes, blobs streamed into the store
-//! and checked against their digest before they get their final name.
+//! and checked against their digest before they get their final name; a whole image (every
+//! platform) written as an OCI layout for `diff` and `verify --against`.
 
 use super::{ACCEPT, Client, Error, Reference, Request, Result, scope};
 use crate::digest::{Digest, Hasher};

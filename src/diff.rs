@@ -2,13 +2,12 @@
 //! manifest), then which entries differ and in which header field or content. `assemble
 //! diff` and `assemble verify` both report through here.
 //!
-//! Images are read from any destination `inspect` reads; archives are unpacked into a
-//! temporary directory first, and registry images pulled into one ([`Opened::pulled`]). A layer is listed by reading its tar once (decompressing gzip
+//! Images are opened through [`crate::oci::read`], which checks every blob first, so equal
+//! digests mean equal bytes. A layer is listed by reading its tar once (decompressing gzip
 //! or zstd as its first bytes say) and hashing each file's content.
 
 use crate::digest::{Digest, Hasher};
-use crate::inspect::{self, Summary};
-use crate::sink::Dest;
+use crate::oci::read::Stored;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -20,68 +19,12 @@ pub const SHOWN: usize = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error(transparent)]
-    Inspect(#[from] inspect::Error),
     #[error("cannot read layer `{path}`")]
     Layer {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
-    #[error("cannot unpack `{path}`")]
-    Unpack {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// An image opened for comparison: its summary and where its blobs are.
-pub struct Opened {
-    pub summary: Summary,
-    root: PathBuf,
-    _tmp: Option<tempfile::TempDir>,
-}
-
-impl Opened {
-    pub fn layer_path(&self, file: &str) -> PathBuf {
-        self.root.join(file)
-    }
-
-    /// An OCI layout written into `dir` from `name` (a registry reference), kept while the
-    /// image is open.
-    pub fn pulled(dir: tempfile::TempDir, name: &str) -> Result<Opened, Error> {
-        let mut summary = inspect::inspect(&Dest::Oci { dir: dir.path().to_path_buf(), reference: None })?;
-        summary.destination = name.to_string();
-        Ok(Opened { summary, root: dir.path().to_path_buf(), _tmp: Some(dir) })
-    }
-}
-
-fn unpack_tar(file: &Path) -> Result<tempfile::TempDir, Error> {
-    let err = |source| Error::Unpack { path: file.to_path_buf(), source };
-    let tmp = tempfile::tempdir().map_err(err)?;
-    let f = std::fs::File::open(file).map_err(err)?;
-    let mut ar = tar::Archive::new(std::io::BufReader::new(f));
-    ar.set_preserve_permissions(false);
-    ar.unpack(tmp.path()).map_err(err)?;
-    Ok(tmp)
-}
-
-pub fn open(dest: &Dest) -> Result<Opened, Error> {
-    match dest {
-        Dest::Oci { dir, .. } => Ok(Opened { summary: inspect::inspect(dest)?, root: dir.clone(), _tmp: None }),
-        Dest::OciArchive(p) => {
-            let tmp = unpack_tar(p)?;
-            let mut summary = inspect::inspect(&Dest::Oci { dir: tmp.path().to_path_buf(), reference: None })?;
-            summary.destination = dest.to_string();
-            Ok(Opened { summary, root: tmp.path().to_path_buf(), _tmp: Some(tmp) })
-        }
-        Dest::DockerArchive(p) => {
-            let tmp = unpack_tar(p)?;
-            let summary = inspect::inspect(dest)?;
-            Ok(Opened { summary, root: tmp.path().to_path_buf(), _tmp: Some(tmp) })
-        }
-    }
 }
 
 /// One tar entry as far as the image's bytes are concerned.
@@ -332,9 +275,9 @@ pub fn layer_finding(
 }
 
 /// Every difference between two opened images, platform by platform.
-pub fn images(a: &Opened, b: &Opened) -> Result<Vec<Finding>, Error> {
+pub fn images(a: &Stored, b: &Stored) -> Result<Vec<Finding>, Error> {
     let mut out = Vec::new();
-    let (sa, sb) = (&a.summary, &b.summary);
+    let (sa, sb) = (&crate::inspect::summary(a), &crate::inspect::summary(b));
     if sa.digest.is_some() && sa.digest == sb.digest {
         return Ok(out);
     }
@@ -365,8 +308,8 @@ pub fn images(a: &Opened, b: &Opened) -> Result<Vec<Finding>, Error> {
             out.push(layer_finding(
                 &x.platform,
                 i,
-                (&la.digest, la.diff_id.as_deref(), la.file.as_deref().map(|f| a.layer_path(f))),
-                (&lb.digest, lb.diff_id.as_deref(), lb.file.as_deref().map(|f| b.layer_path(f))),
+                (&la.digest, la.diff_id.as_deref(), la.file.as_deref().map(|f| a.root.join(f))),
+                (&lb.digest, lb.diff_id.as_deref(), lb.file.as_deref().map(|f| b.root.join(f))),
             )?);
         }
         if out.iter().all(|f| f.platform != x.platform) && x.manifest != y.manifest {

@@ -48,7 +48,7 @@ pub enum Error {
     #[error(transparent)]
     Sink(#[from] sink::Error),
     #[error(transparent)]
-    Inspect(#[from] inspect::Error),
+    Read(#[from] oci::read::Error),
     #[error(transparent)]
     Diff(#[from] diff::Error),
     #[error(transparent)]
@@ -68,6 +68,9 @@ pub enum Error {
     /// Image tests that failed (or could not run, with `--strict`), already listed.
     #[error("{0}")]
     TestsFailed(String),
+    /// Two images, or a rebuild and its lock, that differ (the differences already listed).
+    #[error("{0}")]
+    Differs(String),
     #[error("{0}")]
     Usage(String),
 }
@@ -87,7 +90,39 @@ impl From<verify::Error> for Error {
     }
 }
 
+/// The exit status of a command, by what went wrong (README, "Exit status").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    Success = 0,
+    /// Anything not listed below: a network failure, a bad recipe, a full disk, …
+    Failure = 1,
+    /// The command line is wrong (also clap's own status for a bad flag).
+    Usage = 2,
+    /// `diff` or `verify` found differences.
+    Differs = 3,
+    /// An image read back from disk or a registry is damaged or malformed: a blob missing,
+    /// of the wrong size, or not matching its digest or diff_id.
+    InvalidImage = 4,
+    /// `assemble test` ran tests that failed (or, with `--strict`, could not run).
+    TestsFailed = 5,
+}
+
 impl Error {
+    /// The exit status this error ends the command with.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Usage(_) => Exit::Usage,
+            Error::Differs(_) => Exit::Differs,
+            Error::TestsFailed(_) => Exit::TestsFailed,
+            Error::Read(e) if e.is_invalid_image() => Exit::InvalidImage,
+            Error::Verify(v) if matches!(v.as_ref(), verify::Error::Read(e) if e.is_invalid_image()) => {
+                Exit::InvalidImage
+            }
+            Error::Registry(registry::Error::Mismatch { .. }) => Exit::InvalidImage,
+            _ => Exit::Failure,
+        }
+    }
+
     /// The recipe diagnostic behind this error, if it is one (for the snippet).
     pub fn diagnostic(&self) -> Option<&recipe::Diagnostic> {
         match self {

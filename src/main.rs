@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprint!("{}", render_error(&e));
-            ExitCode::FAILURE
+            ExitCode::from(e.exit() as u8)
         }
     }
 }

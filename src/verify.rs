@@ -10,7 +10,7 @@ use crate::digest::Digest;
 use crate::lock::{self, LockedImage};
 use crate::oci::Image;
 use crate::recipe::Recipe;
-use crate::sink::{self, Dest};
+use crate::sink;
 use crate::store::Store;
 
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +23,8 @@ pub enum Error {
     Sink(#[from] sink::Error),
     #[error(transparent)]
     Lock(#[from] lock::Error),
+    #[error(transparent)]
+    Read(#[from] crate::oci::read::Error),
     #[error("cannot make a fresh cache")]
     Io(#[from] std::io::Error),
     #[error("the lock `{0}` records no image; build the recipe once to record it")]
@@ -47,7 +49,7 @@ pub fn verify(
     recipe: &Recipe,
     user_store: &Store,
     opts: &Options,
-    against: Option<&diff::Opened>,
+    against: Option<&crate::oci::read::Stored>,
 ) -> Result<Outcome, Error> {
     let fresh_dir = tempfile::Builder::new().prefix("assemble-verify-").tempdir()?;
     let fresh = Store::open(fresh_dir.path())?;
@@ -57,7 +59,11 @@ pub fn verify(
         Some(theirs) => {
             let layout = fresh_dir.path().join("built");
             sink::layout::write(&built.image, &layout)?;
-            let ours = diff::open(&Dest::Oci { dir: layout, reference: None })?;
+            let ours = crate::oci::read::open(
+                crate::oci::read::Location::Layout { dir: &layout, reference: None },
+                "the rebuilt image",
+                &fresh_dir.path().join("tmp"),
+            )?;
             diff::images(theirs, &ours)?
         }
         None => {
@@ -91,6 +97,7 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
         if old.config != p.config.digest {
             let old_config = std::fs::read(user_store.blob_path(&old.config))
                 .ok()
+                .filter(|b| Digest::of(b) == old.config)
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
             let new_config = p.config.value();
             let entries = match &old_config {
@@ -117,7 +124,7 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
             let mut f = diff::layer_finding(
                 &label,
                 i,
-                (&od, Some(&odi), Some(user_store.blob_path(&ol.digest))),
+                (&od, Some(&odi), intact(user_store, &ol.digest)),
                 (&nd, Some(&ndi), Some(nl.path.clone())),
             )?;
             f.part = format!("layer {} ({})", i + 1, nl.name);
@@ -136,6 +143,14 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
         out.push(Finding::new("", "index", summary));
     }
     Ok(out)
+}
+
+/// A blob of the user's cache, when it is still what its name says (the cache may have been
+/// damaged or tampered with since; a listing from other bytes would mislead).
+fn intact(store: &Store, d: &Digest) -> Option<std::path::PathBuf> {
+    let path = store.blob_path(d);
+    let file = std::fs::File::open(&path).ok()?;
+    (crate::digest::hash_reader(file).ok()?.0 == *d).then_some(path)
 }
 
 fn short(d: &Digest) -> String {

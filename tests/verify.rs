@@ -80,7 +80,7 @@ fn one_change_is_named_exactly() {
         let f = one(tmp.path());
         edit(&f.join(file), from, to);
         let run = verify(&f, tmp.path());
-        assert_eq!(run.code, 1, "{case}");
+        assert_eq!(run.code, 3, "{case}");
         assert_eq!(run.stderr, "error: `one` does not reproduce its lock\n", "{case}");
         assert_eq!(run.stdout, expected, "{case}");
     }
@@ -164,7 +164,7 @@ fn diff_names_one_mtime_and_one_xattr() {
     for (case, expected) in [("mtime", "mtime 1700000000 → 1700000001"), ("xattr", "xattr user.note (none) → \"hi\"")]
     {
         let run = assemble(t, &t.join("cache"), &["-q", "diff", "oci:built", &format!("oci:{case}")], &[]);
-        assert_eq!(run.code, 1, "{case}");
+        assert_eq!(run.code, 3, "{case}");
         let lines: Vec<&str> = run.stdout.lines().collect();
         assert_eq!(lines.len(), 4, "{case}:\n{}", run.stdout);
         assert!(lines[0].starts_with("linux/amd64 config: sha256:85fcbd9dae7a → sha256:"), "{case}: {}", lines[0]);
@@ -178,4 +178,123 @@ fn diff_names_one_mtime_and_one_xattr() {
     }
     let same = assemble(t, &t.join("cache"), &["diff", "oci:built", "oci:built"], &[]).ok();
     assert!(same.stderr.contains("identical"));
+}
+
+/// The digest, as `sha256:<hex>`, of the first platform's layer `n` in the layout at `dir`.
+fn layer_digest(dir: &Path, n: usize) -> String {
+    let read = |d: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap())
+            .unwrap()
+    };
+    let top: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let index = read(top["manifests"][0]["digest"].as_str().unwrap());
+    let manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
+    manifest["layers"][n]["digest"].as_str().unwrap().to_string()
+}
+
+/// A layout copy whose first layer blob had one byte flipped, was cut short, deleted, or
+/// replaced by another valid gzip whose digest the manifest names but whose content the
+/// config's diff_id does not: `verify --against`, `diff` (layout and oci-archive) and
+/// `inspect` each refuse it as an invalid image (exit 4), naming the platform, the layer,
+/// the blob and what was expected and found; `diff` never says "identical".
+#[test]
+fn damaged_layer_blob_is_an_invalid_image() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let f = one(t);
+    let digest = layer_digest(&t.join("built"), 0);
+    let hex = digest.trim_start_matches("sha256:").to_string();
+    type Damage<'a> = &'a dyn Fn(&Path);
+    let cases: [(&str, Damage, &str); 4] = [
+        (
+            "flipped",
+            &|blob: &Path| {
+                let mut b = std::fs::read(blob).unwrap();
+                let mid = b.len() / 2;
+                b[mid] ^= 0x01;
+                std::fs::write(blob, b).unwrap();
+            },
+            "does not match its digest: expected",
+        ),
+        (
+            "truncated",
+            &|blob: &Path| {
+                let b = std::fs::read(blob).unwrap();
+                std::fs::write(blob, &b[..b.len() / 2]).unwrap();
+            },
+            "has the wrong size: expected",
+        ),
+        ("deleted", &|blob: &Path| std::fs::remove_file(blob).unwrap(), "is missing"),
+        ("lying-diff-id", &|_: &Path| {}, "decompresses to other content than the config says: expected diff_id"),
+    ];
+    for (case, damage, says) in cases {
+        let copy = t.join(case);
+        if case == "lying-diff-id" {
+            // Layer 1 is replaced by a valid gzip of other files; the manifest names its
+            // digest and size (and the index the new manifest), the config keeps the old diff_id.
+            lie_about_layer(&t.join("built"), &copy);
+        } else {
+            copy_dir(&t.join("built"), &copy);
+            damage(&copy.join("blobs/sha256").join(&hex));
+        }
+        assert_eq!(sh(t, &format!("tar -C {case} -cf {case}.tar .")).code, 0);
+        let runs = [
+            (
+                "verify",
+                vec!["verify".to_string(), "golden/one.yml".into(), "--against".into(), format!("oci:../{case}")],
+            ),
+            ("diff", vec!["diff".to_string(), "oci:../built".into(), format!("oci:../{case}")]),
+            ("diff archive", vec!["diff".to_string(), "oci:../built".into(), format!("oci-archive:../{case}.tar")]),
+            ("inspect", vec!["inspect".to_string(), format!("oci:../{case}")]),
+        ];
+        for (what, args) in runs {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            let run = assemble(&f, &t.join("cache"), &args, &[]);
+            assert_eq!(run.code, 4, "{case}, {what}: {}{}", run.stdout, run.stderr);
+            assert!(
+                run.stderr.contains("is not a valid image: linux/amd64 layer 1 (files): blob sha256:"),
+                "{case}, {what}: {}",
+                run.stderr
+            );
+            assert!(run.stderr.contains(says), "{case}, {what}: {}", run.stderr);
+            if case != "lying-diff-id" {
+                assert!(run.stderr.contains(&digest), "{case}, {what}: {}", run.stderr);
+            }
+            assert!(!run.stderr.contains("identical") && !run.stderr.contains("verified"), "{case}, {what}");
+        }
+    }
+}
+
+/// Copies the layout at `from` to `to` with layer 1 replaced by a gzip of other content; the
+/// manifest and index are fixed to name it, the config's diff_ids are left as they were.
+fn lie_about_layer(from: &Path, to: &Path) {
+    copy_dir(from, to);
+    let blobs = to.join("blobs/sha256");
+    let read = |d: &str| -> Value {
+        serde_json::from_slice(&std::fs::read(blobs.join(d.trim_start_matches("sha256:"))).unwrap()).unwrap()
+    };
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(f.path(), bytes).unwrap();
+        let hex = sha256_file(f.path());
+        std::fs::write(blobs.join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let mut top: Value = serde_json::from_slice(&std::fs::read(to.join("index.json")).unwrap()).unwrap();
+    let mut index = read(top["manifests"][0]["digest"].as_str().unwrap());
+    let mut manifest = read(index["manifests"][0]["digest"].as_str().unwrap());
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw_tar(&[("evil".into(), b"not what the config says\n".to_vec(), b'0', String::new())])).unwrap();
+    let (layer, size) = put(&gz.finish().unwrap());
+    manifest["layers"][0]["digest"] = json!(layer);
+    manifest["layers"][0]["size"] = json!(size);
+    let (m, msize) = put(&serde_json::to_vec(&manifest).unwrap());
+    index["manifests"][0]["digest"] = json!(m);
+    index["manifests"][0]["size"] = json!(msize);
+    let (i, isize) = put(&serde_json::to_vec(&index).unwrap());
+    for e in top["manifests"].as_array_mut().unwrap() {
+        e["digest"] = json!(i);
+        e["size"] = json!(isize);
+    }
+    std::fs::write(to.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
 }

@@ -149,29 +149,28 @@ pub fn is_image_on_disk(t: &str) -> bool {
     t.starts_with("oci:") || t.starts_with("oci-archive:")
 }
 
-/// The OCI layout directory and reference of `oci:DIR[:REF]`, or of `oci-archive:FILE`
-/// unpacked into the cache (the guard removes it).
-pub fn image_on_disk(
-    store: &assemble::store::Store,
-    source: &str,
-) -> Result<(Option<tempfile::TempDir>, PathBuf, Option<String>), assemble::Error> {
+/// An image already written, opened with every blob checked: `oci:DIR[:REF]`,
+/// `oci-archive:FILE`, `docker-archive:FILE`, or `docker://REGISTRY/REPO[:TAG|@DIGEST]`
+/// (pulled into a layout in the cache's temporary directory first).
+pub fn open_image(global: &Global, image: &str) -> Result<assemble::oci::read::Stored, assemble::Error> {
     use assemble::Error;
-    match assemble::sink::Dest::parse(source)? {
-        assemble::sink::Dest::Oci { dir, reference } => Ok((None, dir, reference)),
-        assemble::sink::Dest::OciArchive(file) => {
-            let unpacked = tempfile::Builder::new()
-                .prefix("unpack-")
-                .tempdir_in(store.root().join("tmp"))
-                .map_err(|e| Error::Cache { path: store.root().into(), source: e })?;
-            let f = fs_err::File::open(&file).map_err(|e| Error::Usage(e.to_string()))?;
-            tar::Archive::new(f)
-                .unpack(unpacked.path())
-                .map_err(|e| Error::Usage(format!("cannot read `{}` as an OCI archive: {e}", file.display())))?;
-            let dir = unpacked.path().to_path_buf();
-            Ok((Some(unpacked), dir, None))
-        }
-        assemble::sink::Dest::DockerArchive(_) => {
-            Err(Error::Usage("an image on disk is read from oci:DIR or oci-archive:FILE".into()))
-        }
+    use assemble::oci::read::{self, Location};
+    let store = global.store()?;
+    let tmp = store.root().join("tmp");
+    if let Some(reference) = image.strip_prefix("docker://") {
+        let r = assemble::registry::Reference::parse(reference).map_err(Error::Usage)?;
+        let cache = |source| Error::Cache { path: store.root().into(), source };
+        let dir = tempfile::Builder::new().prefix("pulled-").tempdir_in(&tmp).map_err(cache)?;
+        let digest = assemble::registry::pull::to_layout(&store, &r, dir.path())?;
+        tracing::info!("pulled {r}: {digest}");
+        return Ok(read::open_pulled(dir, image)?);
     }
+    let stored = match assemble::sink::Dest::parse(image)? {
+        assemble::sink::Dest::Oci { dir, reference } => {
+            read::open(Location::Layout { dir: &dir, reference: reference.as_deref() }, image, &tmp)?
+        }
+        assemble::sink::Dest::OciArchive(file) => read::open(Location::OciArchive(&file), image, &tmp)?,
+        assemble::sink::Dest::DockerArchive(file) => read::open(Location::DockerArchive(&file), image, &tmp)?,
+    };
+    Ok(stored)
 }

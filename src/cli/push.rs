@@ -188,8 +188,11 @@ fn push_on_disk(
     allow_secrets: bool,
 ) -> Result<serde_json::Value, Error> {
     let target = Reference::parse(to).map_err(Error::Usage)?;
-    let (_unpacked, dir, reference) = super::image_on_disk(store, source)?;
-    let (mut plan, names, private) = Plan::of_layout(&dir, reference.as_deref(), &target.repository)?;
+    let image = super::open_image(global, source)?;
+    let mut plan = Plan::of_stored(&image, &target.repository)?;
+    let names = image.tags.clone();
+    let private: Vec<_> =
+        image.platforms.iter().flat_map(|p| &p.layers).filter(|l| l.private).map(|l| l.digest).collect();
     if !private.is_empty() && !allow_secrets {
         let list: Vec<String> = private.iter().map(|d| d.to_string()).collect();
         return Err(Error::Usage(format!(

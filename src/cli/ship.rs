@@ -54,8 +54,9 @@ pub fn run(global: &Global, args: ShipArgs) -> Result<(), Error> {
     let mut reports = Vec::new();
     if args.targets.len() == 1 && super::is_image_on_disk(&args.targets[0]) {
         let source = &args.targets[0];
-        let (_unpacked, dir, reference) = super::image_on_disk(&store, source)?;
-        let (plan, mut tags, _) = Plan::of_layout(&dir, reference.as_deref(), "")?;
+        let stored = super::open_image(global, source)?;
+        let plan = Plan::of_stored(&stored, "")?;
+        let mut tags = stored.tags.clone();
         if tags.is_empty() {
             tags.push("latest".into());
         }

@@ -1,7 +1,5 @@
 use super::{Global, load_recipes};
 use assemble::diff;
-use assemble::registry::{Reference, pull};
-use assemble::sink::Dest;
 use assemble::source::{apk, deb, image};
 use assemble::{Error, build, lock, recipe, verify};
 use clap::Args;
@@ -40,21 +38,6 @@ pub struct OutdatedArgs {
     pub all: bool,
 }
 
-/// An image to compare: on disk, or in a registry (`docker://REF`, pulled into a layout in
-/// the cache's temporary directory, every blob checked against its digest).
-fn open_image(global: &Global, image: &str) -> Result<diff::Opened, Error> {
-    let Some(reference) = image.strip_prefix("docker://") else {
-        return Ok(diff::open(&Dest::parse(image)?)?);
-    };
-    let r = Reference::parse(reference).map_err(Error::Usage)?;
-    let store = global.store()?;
-    let cache = |source| Error::Cache { path: store.root().into(), source };
-    let dir = tempfile::Builder::new().prefix("pulled-").tempdir_in(store.root().join("tmp")).map_err(cache)?;
-    let digest = pull::to_layout(&store, &r, dir.path())?;
-    tracing::info!("pulled {r}: {digest}");
-    Ok(diff::Opened::pulled(dir, image)?)
-}
-
 fn print_findings(global: &Global, findings: &[diff::Finding]) {
     if global.json {
         println!("{}", serde_json::to_string_pretty(&findings).expect("json"));
@@ -68,7 +51,7 @@ fn print_findings(global: &Global, findings: &[diff::Finding]) {
 /// Exit status 1 (through an error) when anything differs.
 pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
     let recipes = load_recipes(global, &args.recipes)?;
-    let against = args.against.as_deref().map(|a| open_image(global, a)).transpose()?;
+    let against = args.against.as_deref().map(|a| super::open_image(global, a)).transpose()?;
     let store = global.store()?;
     let opts = super::build::options(global, Vec::new(), true)?;
     let mut failed = Vec::new();
@@ -92,7 +75,7 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
         Ok(())
     } else {
         let what = if against.is_some() { "the image it was compared with" } else { "its lock" };
-        Err(Error::Usage(format!(
+        Err(Error::Differs(format!(
             "{} does not reproduce {what}",
             failed.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
         )))
@@ -100,14 +83,14 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
 }
 
 pub fn diff(global: &Global, args: DiffArgs) -> Result<(), Error> {
-    let (a, b) = (open_image(global, &args.a)?, open_image(global, &args.b)?);
+    let (a, b) = (super::open_image(global, &args.a)?, super::open_image(global, &args.b)?);
     let findings = diff::images(&a, &b)?;
     print_findings(global, &findings);
     if findings.is_empty() {
-        tracing::info!("identical: {}", a.summary.digest.as_deref().unwrap_or(""));
+        tracing::info!("identical: {}", a.digest().map(|d| d.to_string()).unwrap_or_default());
         Ok(())
     } else {
-        Err(Error::Usage(format!("the images differ in {} place(s)", findings.len())))
+        Err(Error::Differs(format!("the images differ in {} place(s)", findings.len())))
     }
 }
 

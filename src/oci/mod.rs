@@ -3,6 +3,7 @@
 //! inputs always give the same bytes and digests.
 
 pub mod json;
+pub mod read;
 
 use crate::digest::Digest;
 use crate::layer::LayerInfo;

@@ -305,96 +305,21 @@ impl Plan {
         }
     }
 
-    /// The plan for an image in an OCI layout directory: the entry of `index.json` named
-    /// `reference`, or its only image. Also returns the tags that name that image there,
-    /// and the blobs written readable by their owner only (layers holding secrets).
-    pub fn of_layout(
-        dir: &std::path::Path,
-        reference: Option<&str>,
-        repository: &str,
-    ) -> Result<(Plan, Vec<String>, Vec<Digest>)> {
-        let blob_path = |d: &Digest| dir.join("blobs/sha256").join(d.hex());
-        let read = |path: PathBuf| std::fs::read(&path).map_err(|source| Error::Io { path, source });
-        let json = |bytes: &[u8], what: &str| -> Result<serde_json::Value> {
-            serde_json::from_slice(bytes)
-                .map_err(|e| Error::Invalid(format!("{what} in `{}` is not JSON: {e}", dir.display())))
-        };
-        let digest_of = |v: &serde_json::Value, what: &str| -> Result<Digest> {
-            v["digest"]
-                .as_str()
-                .and_then(|d| d.parse().ok())
-                .ok_or_else(|| Error::Invalid(format!("{what} in `{}` has no valid digest", dir.display())))
-        };
-        let index = json(&read(dir.join("index.json"))?, "index.json")?;
-        let entries = index["manifests"].as_array().cloned().unwrap_or_default();
-        let name_of = |m: &serde_json::Value| m["annotations"][crate::oci::REF_NAME].as_str().map(String::from);
-        let chosen: Vec<&serde_json::Value> = match reference {
-            Some(r) => entries.iter().filter(|m| name_of(m).as_deref() == Some(r)).collect(),
-            None => entries.iter().collect(),
-        };
-        let digests: std::collections::BTreeSet<String> =
-            chosen.iter().filter_map(|m| m["digest"].as_str().map(String::from)).collect();
-        if digests.len() != 1 {
-            let known = entries.iter().filter_map(name_of).collect::<Vec<_>>().join(", ");
-            return Err(Error::Invalid(match reference {
-                Some(r) if digests.is_empty() => {
-                    format!("`{}` has no image named `{r}` (it has: {known})", dir.display())
-                }
-                _ => format!(
-                    "`{}` holds {} images; name one as oci:DIR:REF (it has: {known})",
-                    dir.display(),
-                    digests.len()
-                ),
-            }));
+    /// The plan for an image read back from disk (every blob already checked, see
+    /// [`crate::oci::read`]): a single manifest is pushed in the index's place.
+    pub fn of_stored(image: &crate::oci::read::Stored, repository: &str) -> Result<Plan> {
+        let top = image.top.clone().ok_or_else(|| {
+            Error::Invalid(format!(
+                "{} is a docker archive; push and ship take oci: and oci-archive: images",
+                image.source
+            ))
+        })?;
+        let mut manifests: Vec<Doc> = Vec::new();
+        if image.platforms.iter().any(|p| p.manifest.as_ref() != Some(&top)) {
+            manifests.extend(image.platforms.iter().filter_map(|p| p.manifest.clone()));
+            manifests.extend(image.artifacts.iter().map(|a| a.manifest.clone()));
         }
-        let top = chosen[0];
-        let top_digest = digest_of(top, "the index.json entry")?;
-        let tags: Vec<String> = entries
-            .iter()
-            .filter(|m| m["digest"].as_str() == Some(&top_digest.to_string()))
-            .filter_map(name_of)
-            .collect();
-        let load = |d: &Digest, media: &str| -> Result<Doc> {
-            let bytes = read(blob_path(d))?;
-            let actual = Digest::of(&bytes);
-            if actual != *d {
-                return Err(Error::Mismatch { what: format!("blob in `{}`", dir.display()), expected: *d, actual });
-            }
-            Ok(Doc { bytes, digest: *d, media_type: media.into() })
-        };
-        let top_media = top["mediaType"].as_str().unwrap_or(crate::oci::MEDIA_INDEX);
-        let top_doc = load(&top_digest, top_media)?;
-        let top_value = json(&top_doc.bytes, "the top manifest")?;
-        // An index is pushed after its manifests; a single manifest stands in its place.
-        let (manifests, walked): (Vec<Doc>, Vec<Doc>) = match top_value["manifests"].as_array() {
-            Some(list) => {
-                let docs = list
-                    .iter()
-                    .map(|m| {
-                        let media = m["mediaType"].as_str().unwrap_or(crate::oci::MEDIA_MANIFEST);
-                        load(&digest_of(m, "a manifest entry")?, media)
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                (docs.clone(), docs)
-            }
-            None => (Vec::new(), vec![top_doc.clone()]),
-        };
-        let mut blobs = Vec::new();
-        let mut private = Vec::new();
-        for doc in &walked {
-            let v = json(&doc.bytes, "a manifest")?;
-            for part in std::iter::once(&v["config"]).chain(v["layers"].as_array().into_iter().flatten()) {
-                let d = digest_of(part, "a layer or config")?;
-                let path = blob_path(&d);
-                let meta = std::fs::metadata(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-                use std::os::unix::fs::PermissionsExt;
-                if meta.permissions().mode() & 0o077 == 0 {
-                    private.push(d);
-                }
-                blobs.push(Blob { digest: d, size: meta.len(), path });
-            }
-        }
-        let plan = Plan { repository: repository.into(), blobs, manifests, index: top_doc, tags: Vec::new() };
-        Ok((plan, tags, private))
+        let blobs = image.blobs().into_iter().map(|(digest, size, path)| Blob { digest, size, path }).collect();
+        Ok(Plan { repository: repository.into(), blobs, manifests, index: top, tags: Vec::new() })
     }
 }

@@ -106,6 +106,8 @@ pub enum Error {
     Alpine(String),
     #[error(transparent)]
     BaseImage(#[from] image::Error),
+    #[error("{0}")]
+    Blob(#[source] crate::store::BlobError),
     #[error("cache error")]
     Io(#[from] std::io::Error),
     #[error("`--arch {arch}`: the recipe `{recipe}` builds only {archs}")]
@@ -138,6 +140,12 @@ impl Error {
     }
 }
 
+impl From<crate::store::BlobError> for Error {
+    fn from(e: crate::store::BlobError) -> Error {
+        Error::Blob(e)
+    }
+}
+
 impl From<Diagnostic> for Error {
     fn from(d: Diagnostic) -> Error {
         Error::Recipe(Box::new(d))
@@ -154,9 +162,23 @@ pub fn epoch_of(recipe: &Recipe, opts: &Options) -> u64 {
 }
 
 /// Builds the recipe's image into the store.
+/// A damaged cache entry is removed where it is found (see [`crate::store`]); the build then
+/// starts again, fetching or making it anew, at most this many times.
+const HEALS: usize = 3;
+
 pub fn build(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads.max(1)).build().expect("thread pool");
-    pool.install(|| build_in_pool(recipe, store, opts))
+    let mut healed = 0;
+    loop {
+        match pool.install(|| build_in_pool(recipe, store, opts)) {
+            Err(e) if healed < HEALS => {
+                let Some(d) = crate::store::damaged_in(&e) else { return Err(e) };
+                healed += 1;
+                tracing::warn!("{d}: building `{}` again", recipe.name);
+            }
+            other => return other,
+        }
+    }
 }
 
 fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
@@ -804,7 +826,7 @@ impl<'a> Planner<'a> {
         let mut packages = Vec::new();
         for p in &pins {
             let sha: Digest = p.sha256.parse().map_err(|e: String| Error::Alpine(e))?;
-            let bytes = std::fs::read(self.store.blob_path(&sha))?;
+            let bytes = std::fs::read(self.store.verify_blob(&sha)?)?;
             let record = apk::Record {
                 fields: vec![
                     ('P', p.name.clone()),
@@ -965,7 +987,7 @@ impl<'a> Planner<'a> {
                             archive::detect(name, &blob).ok_or_else(|| archive::Error::Unknown(fetch::redact(&url)))?
                         }
                     };
-                    let members = self.unpack_cached(&blob, sha, kind, &url)?;
+                    let members = self.unpack_cached(sha, kind, &url)?;
                     return self.members(&members, f, to.as_deref().unwrap_or("/"), (uid, gid), &what, tree);
                 }
                 let to = to.expect("validated: non-extract files have `to`");
@@ -980,7 +1002,7 @@ impl<'a> Planner<'a> {
     }
 
     /// Archive members from the cache's listing when this archive was unpacked before.
-    fn unpack_cached(&self, blob: &Path, sha: &Digest, kind: recipe::ArchiveKind, url: &str) -> Result<Vec<Member>> {
+    fn unpack_cached(&self, sha: &Digest, kind: recipe::ArchiveKind, url: &str) -> Result<Vec<Member>> {
         let listing = self.store.root().join("layers").join(format!("{}-{kind:?}.members.json", sha.hex()));
         if let Ok(bytes) = std::fs::read(&listing)
             && let Ok(members) = serde_json::from_slice::<Vec<Member>>(&bytes)
@@ -993,7 +1015,9 @@ impl<'a> Planner<'a> {
                 return Ok(members);
             }
         }
-        let members = archive::unpack(self.store, blob, kind, &fetch::redact(url))?;
+        // The download in the cache must still be what its pin names.
+        let blob = self.store.verify_blob(sha)?;
+        let members = archive::unpack(self.store, &blob, kind, &fetch::redact(url))?;
         let mut tmp = self.store.temp()?;
         std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&members).expect("serialisable"))?;
         tmp.persist(&listing).map_err(|e| e.error)?;

@@ -142,6 +142,9 @@ impl Error {
         match self {
             Error::Build(b) => b.hint(),
             Error::Ship(s) => s.hint(),
+            Error::Registry(registry::Error::Rejected { .. }) => Some(
+                "check the user and password given with --creds or ASSEMBLE_CREDS, or log in again with `docker login` or `podman login`".into(),
+            ),
             Error::Recipe(recipe::Error::NotFound { .. }) => {
                 Some("give a path to a recipe file, or run from the directory that holds `recipes/`".into())
             }

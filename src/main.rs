@@ -85,8 +85,14 @@ fn render_error(e: &assemble::Error) -> String {
         out.push('\n');
     }
     let mut source = std::error::Error::source(e);
+    let mut last = e.to_string();
     while let Some(s) = source {
-        out.push_str(&format!("  Caused by: {s}\n"));
+        // A wrapper that shows its cause's words says nothing new: one line for both.
+        let line = s.to_string();
+        if line != last {
+            out.push_str(&format!("  Caused by: {line}\n"));
+        }
+        last = line;
         source = s.source();
     }
     if let Some(h) = e.hint() {

@@ -2,7 +2,16 @@
 //! skip work — the layer cache (layer key → packed layer) and the stat cache (file
 //! identity → content digest; a file changed in the last 2 s is not remembered, as file
 //! timestamps are coarse). Every write lands in `tmp/` first and is renamed into place,
-//! so two builds sharing the cache never see a half-written file, and a crash leaves none.
+//! so two builds sharing the cache never see a half-written file, and a crash leaves none
+//! under a final name. A writer holds an exclusive lock on its temporary file while it
+//! lives; what a killed run left in `tmp/` is removed by the next [`Store::open`] once no
+//! process holds it.
+//!
+//! The cache is not trusted (a CI cache restored from shared storage is input like any
+//! other): a blob is re-hashed whenever it is read into a layer or sent anywhere
+//! ([`Store::verify_blob`]); one that does not match its name is removed on the spot and
+//! reported as [`Damaged`], and the build fetches or makes it again. What a writer of the
+//! cache directory can still do is in docs/security.md.
 //!
 //! ```text
 //! <cache>/blobs/sha256/<hex>   blobs: downloads, packages, packed layers, extracted files,
@@ -39,12 +48,118 @@ pub fn default_dir() -> PathBuf {
     home.join(".cache").join("assemble")
 }
 
+/// A cache entry that does not hold what its name says. It has already been removed.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "cache entry damaged: `{path}` should hold {expected}, but holds {actual} (removed; it is fetched or made again)"
+)]
+pub struct Damaged {
+    pub path: PathBuf,
+    pub expected: Digest,
+    pub actual: Digest,
+}
+
+/// Why a blob could not be read back: it is missing or unreadable, or damaged.
+#[derive(Debug, thiserror::Error)]
+pub enum BlobError {
+    #[error("cannot read the cached blob `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{0}")]
+    Damaged(#[source] Damaged),
+}
+
+impl From<Damaged> for BlobError {
+    fn from(d: Damaged) -> BlobError {
+        BlobError::Damaged(d)
+    }
+}
+
+/// The [`Damaged`] entry behind an error, if any link of its chain is one (also inside an
+/// `io::Error`, as file reads report it).
+pub fn damaged_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Damaged> {
+    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(d) = err.downcast_ref::<Damaged>() {
+            return Some(d);
+        }
+        if let Some(d) = err.downcast_ref::<Box<Damaged>>() {
+            return Some(d);
+        }
+        if let Some(d) = err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref()) {
+            return Some(d);
+        }
+        cur = err.source();
+    }
+    None
+}
+
 impl Store {
     pub fn open(root: &Path) -> io::Result<Store> {
         for sub in ["blobs/sha256", "layers", "stat", "tmp"] {
             fs::create_dir_all(root.join(sub))?;
         }
-        Ok(Store { root: root.to_path_buf() })
+        let store = Store { root: root.to_path_buf() };
+        store.clean_tmp();
+        Ok(store)
+    }
+
+    /// Removes what killed runs left in `tmp/`: files and directories no live process
+    /// holds a lock on, and that have not changed for a minute (a writer takes its lock
+    /// just after creating its file; the minute covers that instant).
+    fn clean_tmp(&self) {
+        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else { return };
+        let stale = |m: &std::fs::Metadata| {
+            m.modified()
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= std::time::Duration::from_secs(60))
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            if !stale(&meta) {
+                continue;
+            }
+            let lock = if meta.is_dir() { path.join(LOCK_FILE) } else { path.clone() };
+            let free = match std::fs::File::open(&lock) {
+                Ok(f) => try_lock(&f),
+                // A directory without its lock file: made by no writer of ours that lives.
+                Err(_) => meta.is_dir(),
+            };
+            if !free {
+                continue;
+            }
+            let removed = if meta.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            match removed {
+                Ok(()) => tracing::debug!("removed `{}`, left by an interrupted run", path.display()),
+                Err(e) => tracing::debug!("cannot remove `{}`: {e}", path.display()),
+            }
+        }
+    }
+
+    /// A new temporary directory in `tmp/`, locked while the guard lives (see [`Store::open`]).
+    pub fn temp_dir(&self, prefix: &str) -> io::Result<TempDir> {
+        let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(self.root.join("tmp"))?;
+        let lock = std::fs::File::create(dir.path().join(LOCK_FILE))?;
+        lock_file(&lock)?;
+        Ok(TempDir { dir, _lock: lock })
+    }
+
+    /// The blob `d`, re-hashed: a blob that does not match its name is removed and
+    /// reported as [`Damaged`].
+    pub fn verify_blob(&self, d: &Digest) -> Result<PathBuf, BlobError> {
+        let path = self.blob_path(d);
+        let io_err = |source| BlobError::Io { path: path.clone(), source };
+        let (actual, _) = hash_reader(fs::File::open(&path).map_err(io_err)?).map_err(io_err)?;
+        if actual != *d {
+            return Err(remove_damaged(&path, *d, actual).into());
+        }
+        mark_checked(&path, d);
+        Ok(path)
     }
 
     pub fn root(&self) -> &Path {
@@ -59,9 +174,12 @@ impl Store {
         self.blob_path(d).is_file()
     }
 
-    /// A new temporary file in the store's own file system, removed unless committed.
+    /// A new temporary file in the store's own file system, removed unless committed, and
+    /// locked while it is open (see [`Store::open`]).
     pub fn temp(&self) -> io::Result<tempfile::NamedTempFile> {
-        tempfile::Builder::new().prefix(".partial-").tempfile_in(self.root.join("tmp"))
+        let tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(self.root.join("tmp"))?;
+        lock_file(tmp.as_file())?;
+        Ok(tmp)
     }
 
     /// Moves a finished temporary file, which the caller hashed as it wrote it, to its
@@ -86,10 +204,14 @@ impl Store {
         Ok((digest, size))
     }
 
+    /// Stores `bytes` under their digest. A copy already there is kept only while it holds
+    /// the same bytes (small documents: comparing costs less than trusting).
     pub fn put_bytes(&self, bytes: &[u8], private: bool) -> io::Result<(Digest, PathBuf)> {
         let d = Digest::of(bytes);
         let path = self.blob_path(&d);
-        if !path.is_file() {
+        if std::fs::read(&path).ok().as_deref() == Some(bytes) {
+            mark_checked(&path, &d);
+        } else {
             let mut tmp = self.temp()?;
             tmp.write_all(bytes)?;
             self.commit(tmp, &d, private)?;
@@ -97,12 +219,27 @@ impl Store {
         Ok((d, path))
     }
 
+    /// The layer recorded for `key`, while its blob is still there and intact: the blob is
+    /// re-hashed (a damaged one is removed with its record, and the layer is packed again).
     pub fn layer(&self, key: &Digest) -> Option<LayerInfo> {
-        let bytes = fs::read(self.root.join("layers").join(format!("{}.json", key.hex()))).ok()?;
+        let record = self.root.join("layers").join(format!("{}.json", key.hex()));
+        let bytes = fs::read(&record).ok()?;
         let info: LayerInfo = serde_json::from_slice(&bytes).ok()?;
-        // A record is only good while its blob is still there with the right size.
         let meta = std::fs::metadata(self.blob_path(&info.digest)).ok()?;
-        (meta.len() == info.size).then_some(info)
+        if meta.len() != info.size {
+            return None;
+        }
+        if !written_here(&self.blob_path(&info.digest), &info.digest) {
+            match self.verify_blob(&info.digest) {
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::debug!("layer record {}: {e}", key.hex());
+                    let _ = std::fs::remove_file(&record);
+                    return None;
+                }
+            }
+        }
+        Some(info)
     }
 
     pub fn put_layer(&self, key: &Digest, info: &LayerInfo) -> io::Result<()> {
@@ -216,9 +353,58 @@ impl Store {
 static WRITTEN_HERE: std::sync::Mutex<std::collections::BTreeSet<(PathBuf, Digest)>> =
     std::sync::Mutex::new(std::collections::BTreeSet::new());
 
-/// Whether this process wrote `path` as the blob `d` (see [`Store::commit`]).
+/// Whether this process wrote `path` as the blob `d` (see [`Store::commit`]), or hashed it
+/// whole and found it intact ([`mark_checked`]).
 pub fn written_here(path: &Path, d: &Digest) -> bool {
     WRITTEN_HERE.lock().unwrap_or_else(|e| e.into_inner()).contains(&(path.to_path_buf(), *d))
+}
+
+/// Records that this process hashed `path` whole and found it to be the blob `d`: copies of
+/// it need no second check.
+pub fn mark_checked(path: &Path, d: &Digest) {
+    WRITTEN_HERE.lock().unwrap_or_else(|e| e.into_inner()).insert((path.to_path_buf(), *d));
+}
+
+/// Removes a damaged cache entry and says what it was.
+pub fn remove_damaged(path: &Path, expected: Digest, actual: Digest) -> Damaged {
+    tracing::warn!("cache entry damaged: `{}` should hold {expected}, but holds {actual}; removed", path.display());
+    if let Err(e) = std::fs::remove_file(path)
+        && e.kind() != io::ErrorKind::NotFound
+    {
+        tracing::warn!("cannot remove the damaged cache entry `{}`: {e}", path.display());
+    }
+    Damaged { path: path.to_path_buf(), expected, actual }
+}
+
+/// The lock file inside a temporary directory of `tmp/`.
+const LOCK_FILE: &str = ".lock";
+
+/// A temporary directory of the store, removed on drop, locked while it lives.
+pub struct TempDir {
+    dir: tempfile::TempDir,
+    _lock: std::fs::File,
+}
+
+impl TempDir {
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+fn lock_file(f: &std::fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function borrows; no memory is involved.
+    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Whether an exclusive lock on `f` can be had now (no live process holds one).
+fn try_lock(f: &std::fs::File) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: as in `lock_file`; the lock is released when `f` is closed.
+    unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
 /// See [`Store::identity`].

@@ -297,3 +297,103 @@ fn equal_large_new_files_at_one_path_agree_and_unequal_ones_conflict() {
     assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(run.stderr.contains("/x.bin") && run.stderr.contains("c.bin"), "{}", run.stderr);
 }
+
+/// Every cached blob of the cache `c` whose name is one of `digests` (hex).
+fn flip_first_byte(c: &Path, hex: &str) {
+    let p = c.join("blobs/sha256").join(hex);
+    let mut b = std::fs::read(&p).unwrap();
+    b[0] ^= 0xff;
+    std::fs::write(&p, b).unwrap();
+}
+
+/// Removes the cache's records and listings, so the next build reads its downloads again.
+fn forget_records(c: &Path) {
+    for e in std::fs::read_dir(c.join("layers")).unwrap() {
+        std::fs::remove_file(e.unwrap().path()).unwrap();
+    }
+}
+
+/// A pinned download and an archive damaged in the cache (a byte flipped, as a poisoned CI
+/// cache would have it): the next build that reads them says "cache entry damaged", removes
+/// them, fetches them again and gives the same image; the lock does not change.
+#[test]
+fn damaged_download_in_the_cache_is_fetched_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let server = archive_server(t);
+    let served = t.join("served");
+    let (raw, archive) = (sha256_file(&served.join("pkg.tar")), sha256_file(&served.join("pkg.tar.xz")));
+    std::fs::write(
+        t.join("r.yml"),
+        format!(
+            "name: dl\nlayers:\n  - files:\n      - {{url: \"{}\", sha256: {raw}, to: /x}}\n      - {{url: \"{}\", sha256: {archive}, extract: true, to: /opt}}\n",
+            server.url("pkg.tar"),
+            server.url("pkg.tar.xz")
+        ),
+    )
+    .unwrap();
+    let c = t.join("c");
+    let first = assemble(t, &c, &["--json", "build", "r.yml"], &[]).ok().json();
+    let lock = std::fs::read_to_string(t.join("r.lock")).unwrap();
+    assert_eq!(server.count(), 2);
+    for (n, hex) in [raw.as_str(), archive.as_str()].into_iter().enumerate() {
+        flip_first_byte(&c, hex);
+        forget_records(&c);
+        let again = assemble(t, &c, &["--json", "build", "r.yml"], &[]).ok();
+        assert!(again.stderr.contains("cache entry damaged"), "{}", again.stderr);
+        assert!(again.stderr.contains(hex), "{}", again.stderr);
+        assert!(!again.stderr.contains("lzma") && !again.stderr.contains("data error"), "{}", again.stderr);
+        assert_eq!(again.json()[0]["digest"], first[0]["digest"]);
+        assert_eq!(server.count(), 3 + n, "the damaged file was fetched again");
+        assert_eq!(std::fs::read_to_string(t.join("r.lock")).unwrap(), lock);
+        assert_eq!(sha256_file(&c.join("blobs/sha256").join(hex)), hex, "the cache holds the right bytes again");
+    }
+}
+
+/// A packed layer damaged in the cache is never copied out or reused: the build packs it
+/// again (the same bytes) instead of trusting the layer record.
+#[test]
+fn damaged_layer_blob_in_the_cache_is_packed_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures(tmp.path());
+    let c = tmp.path().join("c");
+    let first = assemble(&f, &c, &["--json", "build", "golden/golden.yml", "-o", "oci:../a"], &[]).ok().json();
+    let layer =
+        first[0]["platforms"][0]["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    flip_first_byte(&c, &layer);
+    let second = assemble(&f, &c, &["--json", "build", "golden/golden.yml", "-o", "oci:../b"], &[]).ok().json();
+    assert_eq!(second[0]["digest"], first[0]["digest"]);
+    assert_eq!(second[0]["packed"], 1, "the damaged layer was packed again, nothing else");
+    assert_eq!(sha256_file(&tmp.path().join("b/blobs/sha256").join(&layer)), layer);
+    assert_eq!(sha256_file(&c.join("blobs/sha256").join(&layer)), layer);
+}
+
+/// What a killed run left in the cache's `tmp/` is removed by the next run, but never a
+/// file another live run still holds (it keeps a lock on it).
+#[test]
+fn partial_files_left_by_a_killed_run_are_removed_but_not_a_live_ones() {
+    require("flock");
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures(tmp.path());
+    let c = tmp.path().join("c");
+    assemble(&f, &c, &["build", "golden/golden.yml"], &[]).ok();
+    let t = c.join("tmp");
+    std::fs::write(t.join(".partial-killed"), "half a blob").unwrap();
+    std::fs::create_dir_all(t.join("unpack-killed/blobs")).unwrap();
+    std::fs::write(t.join(".partial-live"), "being written").unwrap();
+    std::fs::write(t.join(".partial-fresh"), "just created").unwrap();
+    let old = "touch -h -d '2 hours ago'";
+    assert_eq!(sh(&t, &format!("{old} .partial-killed .partial-live unpack-killed unpack-killed/blobs")).code, 0);
+    // Another run holds `.partial-live` (as `Store::temp` does) for the whole build.
+    let mut holder =
+        std::process::Command::new("flock").arg(t.join(".partial-live")).args(["sleep", "30"]).spawn().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assemble(&f, &c, &["build", "golden/golden.yml"], &[]).ok();
+    let left: std::collections::BTreeSet<String> =
+        std::fs::read_dir(&t).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let expected: std::collections::BTreeSet<String> =
+        [".partial-fresh", ".partial-live"].iter().map(|s| s.to_string()).collect();
+    assert_eq!(left, expected, "the killed run's leftovers are gone; a live or fresh file stays");
+}

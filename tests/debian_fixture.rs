@@ -598,6 +598,52 @@ fn package_images_are_identical_across_caches_threads_tz_umask_and_directories()
     .json();
     assert_eq!(first[0]["digest"], second[0]["digest"]);
     assert_eq!(second[0]["packed"], 1, "the second cache really packed the base layer again");
+    deb_swapped_in_the_cache_is_fetched_again_not_installed(t, &first[0]["digest"]);
+}
+
+/// A `.deb` swapped in the cache under the pinned name (another package's bytes, as a
+/// poisoned CI cache would have it), and a file unpacked from one that was damaged later:
+/// the next build says "cache entry damaged", fetches or unpacks it again, and gives the
+/// same image; the lock still pins what it pinned.
+fn deb_swapped_in_the_cache_is_fetched_again_not_installed(t: &Path, digest: &serde_json::Value) {
+    let c = t.join("c1");
+    let lock_text = std::fs::read_to_string(t.join("rep.lock")).unwrap();
+    let lock: toml::Value = toml::from_str(&lock_text).unwrap();
+    let sha = |name: &str| -> String {
+        let pins = lock["package"].as_array().unwrap();
+        let p = pins.iter().find(|p| p["name"].as_str() == Some(name)).unwrap();
+        p["sha256"].as_str().unwrap().to_string()
+    };
+    let (app, mawk) = (sha("app"), sha("mawk-lite"));
+    let blob = |hex: &str| c.join("blobs/sha256").join(hex);
+    std::fs::copy(blob(&mawk), blob(&app)).unwrap();
+    let forget = || {
+        for e in std::fs::read_dir(c.join("layers")).unwrap() {
+            std::fs::remove_file(e.unwrap().path()).unwrap();
+        }
+    };
+    forget();
+    let again = assemble(t, &c, &["--json", "build", "rep.yml", "-o", "oci:r3"], &[]).ok();
+    assert!(again.stderr.contains("cache entry damaged") && again.stderr.contains(&app), "{}", again.stderr);
+    assert_eq!(&again.json()[0]["digest"], digest, "the swapped package did not reach the image");
+    assert_eq!(std::fs::read_to_string(t.join("rep.lock")).unwrap(), lock_text);
+    assert_eq!(sha256_file(&blob(&app)), app);
+
+    // A file unpacked from a package, damaged after its listing was made.
+    let app_bin = sha256_of(b"#!/bin/sh\n");
+    let forget_layers = || {
+        for e in std::fs::read_dir(c.join("layers")).unwrap() {
+            let p = e.unwrap().path();
+            if !p.to_string_lossy().ends_with(".deb.json") {
+                std::fs::remove_file(p).unwrap();
+            }
+        }
+    };
+    forget_layers();
+    std::fs::write(blob(&app_bin), "#!/bin/sh\nevil\n").unwrap();
+    let healed = assemble(t, &c, &["--json", "build", "rep.yml", "-o", "oci:r4"], &[]).ok();
+    assert!(healed.stderr.contains("cache entry damaged") && healed.stderr.contains(&app_bin), "{}", healed.stderr);
+    assert_eq!(&healed.json()[0]["digest"], digest);
 }
 
 /// A registry image as a base: its layers are reused byte for byte, the lock pins its

@@ -183,6 +183,12 @@ fn basic_auth_push_uses_credentials_from_flag_and_docker_config_and_never_prints
     let wrong = env.run(&dir, &["push", "mail.yml", "--to", &to, "--creds", "alice:nope"], &[]);
     assert_ne!(wrong.code, 0);
     assert!(!wrong.stderr.contains("nope"), "{}", wrong.stderr);
+    assert!(
+        wrong.stderr.contains(&format!("error: credentials for {} were rejected", reg.addr))
+            && !wrong.stderr.contains("asks for credentials"),
+        "{}",
+        wrong.stderr
+    );
 
     let creds = format!("alice:{password}");
     let ok = env.run(&dir, &["-vv", "--json", "push", "mail.yml", "--to", &to], &[("ASSEMBLE_CREDS", &creds)]).ok();
@@ -483,4 +489,81 @@ fn diff_verify_and_outdated_read_images_in_a_registry() {
     let run = env.run(&dir, &["diff", &missing, "oci:out/web"], &[]);
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains(&"0".repeat(64)) && run.stderr.contains("404"), "{}", run.stderr);
+}
+
+/// An upload `Location` on another host (scheme, host or port other than the registry's):
+/// the upload goes there without the registry's credentials, whatever that costs the push.
+#[test]
+fn upload_location_on_another_host_gets_no_credentials() {
+    let password = "upl0ad-s3cret";
+    let reg = Registry::start(Auth::Htpasswd { user: "dave".into(), password: password.into() });
+    let elsewhere = Proxy::start_on("127.0.0.2", &reg.addr, vec![]);
+    let rules = vec![Rule {
+        method: "POST",
+        path_contains: "/blobs/uploads/",
+        fault: Fault::RewriteLocation(format!("http://{}", elsewhere.addr)),
+        times: 100,
+    }];
+    let front = Proxy::start(&reg.addr, rules);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "upl", "u\n");
+    let creds = format!("dave:{password}");
+    let run =
+        env.run(&dir, &["push", "upl.yml", "--to", &format!("{}/team", front.addr)], &[("ASSEMBLE_CREDS", &creds)]);
+    assert_ne!(run.code, 0, "the other host refuses an upload without credentials");
+    assert!(!run.stderr.contains(password) && !run.stderr.contains(&base64_of(&creds)), "{}", run.stderr);
+    let (front, elsewhere) = (front.seen.lock().unwrap(), elsewhere.seen.lock().unwrap());
+    assert!(front.authorized.iter().any(|r| r.contains("/blobs/uploads/")), "the registry itself got credentials");
+    assert!(!elsewhere.requests.is_empty(), "the upload went to the Location given");
+    assert_eq!(elsewhere.authorized, Vec::<String>::new(), "credentials went to another host");
+}
+
+/// A layer damaged in the cache after it was packed (a byte flipped) is never uploaded: the
+/// push packs it again and the registry holds exactly the image the lock records.
+#[test]
+fn damaged_cached_layer_is_never_pushed() {
+    let reg = Registry::start(Auth::None);
+    let counting = Proxy::start(&reg.addr, vec![]);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "dmg", "d\n");
+    let built = env.run(&dir, &["--json", "build", "dmg.yml"], &[]).ok().json();
+    let layer =
+        built[0]["platforms"][0]["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let blob = env.cache.join("blobs/sha256").join(&layer);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x20;
+    std::fs::write(&blob, bytes).unwrap();
+    let pushed = env.run(&dir, &["--json", "push", "dmg.yml", "--to", &format!("{}/team", counting.addr)], &[]).ok();
+    assert_eq!(pushed.json()[0]["digest"], built[0]["digest"]);
+    let seen = counting.seen.lock().unwrap();
+    let puts = seen.requests.iter().filter(|r| r.starts_with("PUT") && r.contains(&layer)).count();
+    assert_eq!(puts, 1, "the layer went up once: {:#?}", seen.requests);
+    drop(seen);
+    check_pushed(
+        &format!("{}/team/dmg", reg.addr),
+        &["2.4.1"],
+        built[0]["digest"].as_str().unwrap(),
+        &dir.join("out/dmg"),
+        None,
+    );
+}
+
+/// A layout whose layer was damaged on disk is refused before anything is sent (exit 4).
+#[test]
+fn damaged_image_on_disk_is_never_pushed() {
+    let reg = Registry::start(Auth::None);
+    let counting = Proxy::start(&reg.addr, vec![]);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "bad", "b\n");
+    let built = env.run(&dir, &["--json", "build", "bad.yml"], &[]).ok().json();
+    let layer =
+        built[0]["platforms"][0]["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let blob = dir.join("out/bad/blobs/sha256").join(&layer);
+    let bytes = std::fs::read(&blob).unwrap();
+    std::fs::write(&blob, &bytes[..bytes.len() - 1]).unwrap();
+    let run = env.run(&dir, &["push", "oci:out/bad", "--to", &format!("{}/team/bad:1", counting.addr)], &[]);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("blob sha256:{layer} has the wrong size")), "{}", run.stderr);
+    assert_eq!(counting.seen.lock().unwrap().requests, Vec::<String>::new(), "nothing reached the registry");
 }

@@ -57,6 +57,14 @@ pub enum Error {
     Write(#[source] io::Error),
     #[error("`/{0}` is a file of the base image, whose bytes stay in the base's own layer")]
     BaseFile(ImagePath),
+    /// A file of the cache's content store (a download, a package's member) that does not
+    /// hold what its name says; it has been removed.
+    #[error("cannot pack `{entry}`")]
+    Damaged {
+        entry: ImagePath,
+        #[source]
+        source: Box<crate::store::Damaged>,
+    },
 }
 
 impl<W: Write> TarWriter<W> {
@@ -166,6 +174,9 @@ impl<W: Write> TarWriter<W> {
                     }
                     // One more byte means the file grew.
                     let extra = f.read(&mut buf[..1]).map_err(read_err)?;
+                    if (left > 0 || extra > 0) && matches!(content, Content::Stored(_)) {
+                        return Err(damaged(p, path, *digest));
+                    }
                     if left > 0 || extra > 0 {
                         return Err(Error::Changed {
                             path: p.clone(),
@@ -196,6 +207,11 @@ impl<W: Write> TarWriter<W> {
                 }
             }
             let (got, _) = hasher.finish();
+            if got != *digest
+                && let Content::Stored(p) = content
+            {
+                return Err(damaged(p, path, *digest));
+            }
             if got != *digest {
                 let p = match content {
                     Content::Host(p) | Content::Stored(p) => p.clone(),
@@ -230,6 +246,14 @@ impl<W: Write> TarWriter<W> {
         }
         Ok(())
     }
+}
+
+/// A stored blob that is not what its name says: removed, and reported with what it holds.
+fn damaged(p: &Path, entry: &ImagePath, expected: Digest) -> Error {
+    let actual = std::fs::File::open(p)
+        .and_then(crate::digest::hash_reader)
+        .map_or_else(|_| Digest::of(b"(unreadable)"), |(d, _)| d);
+    Error::Damaged { entry: entry.clone(), source: Box::new(crate::store::remove_damaged(p, expected, actual)) }
 }
 
 fn truncate(b: &[u8], n: usize) -> &[u8] {

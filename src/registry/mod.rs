@@ -7,8 +7,11 @@
 //! Every request goes through [`Client::send`]: it answers a 401 by reading the
 //! `WWW-Authenticate` challenge (Basic, or a Bearer token fetched for the request's scope
 //! and cached per scope), and retries 408/429/5xx and broken connections with backoff,
-//! honouring `Retry-After`. Redirects to another host drop the `Authorization` header
-//! (reqwest's redirect policy does this); nothing here logs a header, a token or a password.
+//! honouring `Retry-After`. Credentials go only to the registry itself: a request to any
+//! other scheme, host or port (an upload `Location` elsewhere, a blob URL) carries no
+//! `Authorization`, and redirects to another host drop it (reqwest's redirect policy);
+//! Basic credentials go to a token realm as the distribution token spec has it, over HTTPS
+//! unless the realm is on this machine. Nothing here logs a header, a token or a password.
 
 pub mod auth;
 pub mod pull;
@@ -41,6 +44,8 @@ pub enum Error {
     },
     #[error("{registry} asks for credentials{detail}")]
     Unauthorized { registry: String, detail: String },
+    #[error("credentials for {registry} were rejected{detail}")]
+    Rejected { registry: String, detail: String },
     #[error("getting a token for {registry} from {realm} failed: {message}")]
     Token { registry: String, realm: String, message: String },
     #[error("{what} does not match its digest: expected {expected}, got {actual}")]
@@ -155,6 +160,8 @@ pub struct Client {
     pub registry: String,
     base: String,
     credential: Option<Credential>,
+    /// `--insecure`: plain HTTP allowed to hosts that are not this machine.
+    insecure: bool,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<String, Secret>>,
 }
@@ -184,6 +191,7 @@ impl Client {
             registry: registry.into(),
             base: format!("{scheme}://{}", reference::api_host(registry)),
             credential,
+            insecure: opts.insecure,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
         })
@@ -209,7 +217,10 @@ impl Client {
             for (k, v) in &req.headers {
                 rb = rb.header(k, v);
             }
-            if let Some(h) = self.authorization(&req.scope) {
+            let ours = self.is_registry_url(&url);
+            let sent = self.authorization(&req.scope).filter(|_| ours);
+            let had_auth = sent.is_some();
+            if let Some(h) = sent {
                 rb = rb.header(header::AUTHORIZATION, h);
             }
             if !matches!(req.body, Body::Empty) || matches!(req.method, Method::PUT | Method::PATCH | Method::POST) {
@@ -231,13 +242,14 @@ impl Client {
             };
             let status = resp.status();
             tracing::debug!("{} {shown} → {}", req.method, status.as_u16());
-            if status == StatusCode::UNAUTHORIZED {
+            if status == StatusCode::UNAUTHORIZED && ours {
                 let header =
                     resp.headers().get(header::WWW_AUTHENTICATE).and_then(|v| v.to_str().ok()).map(String::from);
-                let had_auth = self.authorization(&req.scope).is_some();
-                if let Some(c) = header.as_deref().and_then(Challenge::parse)
-                    && (!had_auth || !refreshed)
-                {
+                let challenge = header.as_deref().and_then(Challenge::parse);
+                // A Bearer token may have expired: one new token. Basic credentials that
+                // were sent and refused are simply wrong.
+                let retry = !had_auth || (!refreshed && challenge.as_ref().is_some_and(|c| c.scheme == "bearer"));
+                if let Some(c) = challenge.filter(|_| retry) {
                     refreshed = had_auth;
                     self.tokens.lock().expect("token cache").remove(&req.scope);
                     *self.challenge.lock().expect("challenge") = Some(c.clone());
@@ -245,6 +257,9 @@ impl Client {
                     continue;
                 }
                 let detail = error_detail(resp).await;
+                if had_auth {
+                    return Err(Error::Rejected { registry: self.registry.clone(), detail });
+                }
                 return Err(Error::Unauthorized { registry: self.registry.clone(), detail });
             }
             let transient = matches!(status.as_u16(), 408 | 429 | 500 | 502 | 503 | 504);
@@ -261,6 +276,12 @@ impl Client {
             }
             return Ok(resp);
         }
+    }
+
+    /// Whether `url` is on the registry itself (same scheme, host and port): only then may a
+    /// request carry its credentials.
+    fn is_registry_url(&self, url: &str) -> bool {
+        same_origin(url, &self.base)
     }
 
     /// Like [`Client::send`], but a status outside `ok` is an error naming the request.
@@ -313,8 +334,18 @@ impl Client {
     async fn fetch_token(&self, c: &Challenge, scope: &str) -> Result<Secret> {
         let realm = c.params.get("realm").cloned().unwrap_or_default();
         let err = |message: String| Error::Token { registry: self.registry.clone(), realm: loggable(&realm), message };
-        if !(realm.starts_with("https://") || realm.starts_with("http://")) {
-            return Err(err("the challenge names no usable realm".into()));
+        let realm_url = reqwest::Url::parse(&realm).map_err(|_| err("the challenge names no usable realm".into()))?;
+        let plain_ok = realm_url.host_str().is_some_and(reference::is_loopback) || self.insecure;
+        match realm_url.scheme() {
+            "https" => {}
+            "http" if plain_ok => {}
+            "http" => {
+                return Err(err(
+                    "the realm is plain HTTP on another machine; credentials are sent to it only over HTTPS (or with --insecure)"
+                        .into(),
+                ));
+            }
+            _ => return Err(err("the challenge names no usable realm".into())),
         }
         let service = c.params.get("service").cloned().unwrap_or_default();
         let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
@@ -357,9 +388,14 @@ impl Client {
             }
         };
         let status = resp.status();
+        if status.as_u16() == 401 && self.credential.is_some() {
+            return Err(Error::Rejected {
+                registry: self.registry.clone(),
+                detail: format!(" by its token service {}", loggable(&realm)),
+            });
+        }
         if !status.is_success() {
-            let hint = if status.as_u16() == 401 { " (the credentials were refused)" } else { "" };
-            return Err(err(format!("HTTP {}{hint}", status.as_u16())));
+            return Err(err(format!("HTTP {}", status.as_u16())));
         }
         let body = resp.bytes().await.map_err(|e| err(e.without_url().to_string()))?;
         let v: serde_json::Value = serde_json::from_slice(&body).map_err(|_| err("the answer is not JSON".into()))?;
@@ -374,6 +410,15 @@ impl Client {
     pub async fn ping(&self, scope: &str) -> Result<()> {
         self.expect(&Request::new(Method::GET, "/v2/", scope), &[200]).await.map(|_| ())
     }
+}
+
+/// Whether two URLs have the same scheme, host and port (default ports filled in).
+pub fn same_origin(a: &str, b: &str) -> bool {
+    let origin = |u: &str| {
+        let u = reqwest::Url::parse(u).ok()?;
+        Some((u.scheme().to_string(), u.host_str()?.to_ascii_lowercase(), u.port_or_known_default()))
+    };
+    matches!((origin(a), origin(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// `repository:NAME:ACTIONS`.

@@ -66,7 +66,8 @@ pub async fn has_manifest(client: &Client, repository: &str, digest: &Digest) ->
 /// Downloads a blob into the store unless it is there already; the digest is checked
 /// while the bytes arrive.
 pub async fn blob(client: &Client, store: &Store, repository: &str, digest: &Digest, size: u64) -> Result<()> {
-    if store.has_blob(digest) {
+    // A copy in the cache is used only while it is intact (a damaged one is removed here).
+    if store.has_blob(digest) && store.verify_blob(digest).is_ok() {
         return Ok(());
     }
     let io = |source| Error::Io { path: store.root().join("tmp"), source };

@@ -358,7 +358,16 @@ impl View {
         };
         match &entry.kind {
             Kind::File { content: Content::Bytes(b), .. } => Ok(Some(b.to_vec())),
-            Kind::File { content: Content::Host(p) | Content::Stored(p), .. } => fs_err::read(p).map(Some),
+            Kind::File { content: Content::Host(p), .. } => fs_err::read(p).map(Some),
+            // A blob of the cache: read only while it is what its name says.
+            Kind::File { content: Content::Stored(p), digest, .. } => {
+                let bytes = fs_err::read(p)?;
+                let actual = Digest::of(&bytes);
+                if actual != *digest {
+                    return Err(std::io::Error::other(crate::store::remove_damaged(p, *digest, actual)));
+                }
+                Ok(Some(bytes))
+            }
             Kind::File { content: Content::InBaseLayer, .. } => {
                 Err(std::io::Error::other(format!("the bytes of `/{path}` were not kept from the base image's layer")))
             }

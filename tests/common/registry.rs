@@ -319,6 +319,9 @@ pub enum Fault {
     ResetMidBody,
     /// Answer `307` to the same path on this base URL (another host).
     Redirect(String),
+    /// Forward the request, then point the answer's `Location` at the same path on this
+    /// base URL (an upload location on another host).
+    RewriteLocation(String),
 }
 
 /// A rule: the first `times` requests whose method is `method` and whose path contains
@@ -414,7 +417,7 @@ fn serve(stream: TcpStream, upstream: &str, seen: &Mutex<Seen>, rules: &Mutex<Ve
             respond(&mut s, "307 Temporary Redirect", &[("Location", format!("{base}{target}"))], b"");
             return;
         }
-        None => {}
+        Some(Fault::RewriteLocation(_)) | None => {}
     }
     let mut body = vec![0; len];
     if r.read_exact(&mut body).is_err() {
@@ -440,7 +443,33 @@ fn serve(stream: TcpStream, upstream: &str, seen: &Mutex<Seen>, rules: &Mutex<Ve
     }
     let mut answer = Vec::new();
     let _ = up.read_to_end(&mut answer);
+    if let Some(Fault::RewriteLocation(base)) = &fault {
+        answer = rewrite_location(&answer, base);
+    }
     let _ = s.write_all(&answer);
+}
+
+/// The HTTP answer with its `Location` header's path put on `base`.
+fn rewrite_location(answer: &[u8], base: &str) -> Vec<u8> {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else { return answer.to_vec() };
+    let head = String::from_utf8_lossy(&answer[..end]).into_owned();
+    let lines: Vec<String> = head
+        .split("\r\n")
+        .map(|l| match l.split_once(':') {
+            Some((k, v)) if k.eq_ignore_ascii_case("location") => {
+                let v = v.trim();
+                let path = match v.split_once("://") {
+                    Some((_, rest)) => rest.find('/').map_or("/", |i| &rest[i..]).to_string(),
+                    None => v.to_string(),
+                };
+                format!("Location: {base}{path}")
+            }
+            _ => l.to_string(),
+        })
+        .collect();
+    let mut out = lines.join("\r\n").into_bytes();
+    out.extend_from_slice(&answer[end..]);
+    out
 }
 
 /// Writes a docker `config.json` with `auths` for `registry` into `dir`.

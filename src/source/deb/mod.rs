@@ -87,8 +87,16 @@ pub enum Error {
     Unpack(#[from] unpack::Error),
     #[error(transparent)]
     Install(#[from] install::Error),
+    #[error("{0}")]
+    Blob(#[source] crate::store::BlobError),
     #[error("cache error")]
     Io(#[from] std::io::Error),
+}
+
+impl From<crate::store::BlobError> for Error {
+    fn from(e: crate::store::BlobError) -> Error {
+        Error::Blob(e)
+    }
 }
 
 /// Every architecture's package universe and the verified releases behind them.
@@ -198,7 +206,7 @@ fn read_index(
     d: &Download,
 ) -> Result<Vec<index::Package>, Error> {
     let ierr = |source| Error::Index { url: d.url.clone(), source };
-    let f = std::fs::File::open(store.blob_path(&d.sha256)).map_err(ierr)?;
+    let f = std::fs::File::open(store.verify_blob(&d.sha256)?).map_err(ierr)?;
     let mut text = String::new();
     let mut r: Box<dyn Read> = if path.ends_with(".xz") {
         Box::new(liblzma::read::XzDecoder::new(std::io::BufReader::new(f)))
@@ -306,8 +314,10 @@ pub fn unpacked(store: &Store, pin: &Pin) -> Result<unpack::Deb, Error> {
         }
     }
     let sha: crate::digest::Digest = pin.sha256.parse().map_err(|e: String| Error::Sources(e))?;
-    let deb =
-        unpack::read(store, &store.blob_path(&sha), &format!("{}_{}_{}.deb", pin.name, pin.version, pin.architecture))?;
+    // The `.deb` in the cache must still be the one the pin names (a damaged or swapped one
+    // is removed here and fetched again).
+    let path = store.verify_blob(&sha)?;
+    let deb = unpack::read(store, &path, &format!("{}_{}_{}.deb", pin.name, pin.version, pin.architecture))?;
     let mut tmp = store.temp()?;
     std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&deb).expect("serialisable"))?;
     tmp.persist(&listing).map_err(|e| e.error)?;

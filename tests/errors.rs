@@ -335,7 +335,7 @@ const MORE: &[(&str, &str, &str)] = &[
     (
         "uid_range",
         "name: x\nconfig:\n  users:\n    - {name: a, uid: 4294967295}\n",
-        "error: r.yml:4:22: `uid` 4294967295 is out of range\n  |\n4 |     - {name: a, uid: 4294967295}\n  |                      ^\n",
+        "error: r.yml:4:22: `uid` 4294967295 is out of range (0 to 2147483647)\n  |\n4 |     - {name: a, uid: 4294967295}\n  |                      ^\n",
     ),
     (
         "healthcheck",
@@ -448,5 +448,135 @@ fn digest_from_a_variable_is_checked() {
     check(
         "name: x\nvariables: {sha: abc}\nlayers:\n  - files:\n      - {url: \"https://example.org/a\", sha256: \"{sha}\", to: /a}\n",
         "error: r.yml:5:48: `sha256` is `{sha}`: `abc` is not a sha256 digest (expected 64 lowercase hex digits)\n  |\n5 |       - {url: \"https://example.org/a\", sha256: \"{sha}\", to: /a}\n  |                                                ^\n",
+    );
+}
+
+/// Recipe values that would add a line (a uid-0 account with no password) or a field to
+/// /etc/passwd, /etc/group or /etc/shadow are refused with `file:line`, whether written in
+/// the recipe or brought in by a variable.
+#[test]
+fn account_fields_cannot_inject_passwd_lines() {
+    let fields = "/etc/passwd and /etc/group are lines of `:`-separated fields";
+    let name = "expected letters, digits, `_`, `-`, `.`, not starting with a digit or `-`";
+    let cases = [
+        (
+            "name: x\nconfig:\n  users: [{name: a, uid: 5, shell: \"/bin/sh\\nevil::0:0::/:/bin/sh\"}]\n",
+            format!(
+                "error: r.yml:3:36: `shell` `/bin/sh\\nevil::0:0::/:/bin/sh` holds a newline; {fields}\n  |\n3 |   users: [{{name: a, uid: 5, shell: \"/bin/sh\\nevil::0:0::/:/bin/sh\"}}]\n  |                                    ^\n"
+            ),
+        ),
+        (
+            "name: x\nconfig:\n  users: [{name: a, uid: 5, home: \"/home/a:0\"}]\n",
+            format!(
+                "error: r.yml:3:35: `home` `/home/a:0` holds `:`; {fields}\n  |\n3 |   users: [{{name: a, uid: 5, home: \"/home/a:0\"}}]\n  |                                   ^\n"
+            ),
+        ),
+        (
+            "name: x\nconfig:\n  users: [{name: a, uid: 5, gecos: \"A\\rroot\"}]\n",
+            format!(
+                "error: r.yml:3:36: `gecos` `A\\rroot` holds the control character U+000D; {fields}\n  |\n3 |   users: [{{name: a, uid: 5, gecos: \"A\\rroot\"}}]\n  |                                    ^\n"
+            ),
+        ),
+        (
+            "name: x\nconfig:\n  groups: [{name: g, gid: 5, members: [\"a\\nroot\"]}]\n",
+            format!(
+                "error: r.yml:3:40: bad user or group name `a\\nroot`: {name}\n  |\n3 |   groups: [{{name: g, gid: 5, members: [\"a\\nroot\"]}}]\n  |                                        ^\n"
+            ),
+        ),
+        (
+            "name: x\nconfig:\n  users: [{name: a, uid: 5, groups: [\"x:y\"]}]\n",
+            format!(
+                "error: r.yml:3:38: bad user or group name `x:y`: {name}\n  |\n3 |   users: [{{name: a, uid: 5, groups: [\"x:y\"]}}]\n  |                                      ^\n"
+            ),
+        ),
+    ];
+    for (recipe, expected) in &cases {
+        check(recipe, expected);
+    }
+    // Through a variable given on the command line.
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("r.yml"),
+        "name: x\nvariables: {sh: /bin/sh}\nconfig:\n  users: [{name: a, uid: 5, shell: \"{sh}\"}]\n",
+    )
+    .unwrap();
+    let run = assemble(
+        tmp.path(),
+        &tmp.path().join("c"),
+        &["build", "r.yml", "--var", "sh=/bin/sh\nroot::0:0::/:/bin/sh"],
+        &[],
+    );
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with("error: r.yml:4:36: `shell` `/bin/sh\\nroot::0:0::/:/bin/sh` holds a newline"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Values that every reader must be able to read: times within RFC 3339's four-digit years,
+/// durations within Go's `time.Duration`, ids within 0..2^31-1, exit statuses within a byte;
+/// and a YAML alias bomb or a NUL byte, each refused with `file:line`.
+#[test]
+fn values_beyond_what_readers_take_are_refused() {
+    let cases = [
+        (
+            "name: x\nepoch: 9223372036854775807\n",
+            "error: r.yml:2:8: `epoch` 9223372036854775807 is after the year 9999 (at most 253402300799); image times are RFC 3339 dates, which end there\n",
+        ),
+        (
+            "name: x\nconfig:\n  healthcheck: {test: [CMD, /x], interval: 99999999999999999999h}\n",
+            "error: r.yml:3:44: duration `99999999999999999999h` is longer than Go's time.Duration holds (about 292 years), which docker and podman read it into\n",
+        ),
+        (
+            "name: x\nconfig:\n  healthcheck: {test: [CMD, /x], timeout: 2562048h}\n",
+            "error: r.yml:3:43: duration `2562048h` is longer than Go's time.Duration holds (about 292 years), which docker and podman read it into\n",
+        ),
+        (
+            "name: x\nconfig:\n  users: [{name: a, uid: 2147483648}]\n",
+            "error: r.yml:3:26: `uid` 2147483648 is out of range (0 to 2147483647)\n",
+        ),
+        (
+            "name: x\nconfig:\n  groups: [{name: a, gid: 4294967295}]\n",
+            "error: r.yml:3:27: `gid` 4294967295 is out of range (0 to 2147483647)\n",
+        ),
+        (
+            "name: x\nlayers:\n  - dirs: [{path: /d, owner: \"4294967295\"}]\n",
+            "error: r.yml:3:30: bad owner `4294967295`: the id 4294967295 is out of range (0 to 2147483647)\n",
+        ),
+        (
+            "name: x\ntests:\n  - {run: [/bin/true], exit: 256}\n",
+            "error: r.yml:3:30: `exit` is an exit status, 0 to 255; found 256\n",
+        ),
+        (
+            "name: x\nlayers:\n  - dirs: [\"/a\\0b\"]\n",
+            "error: r.yml:3:12: invalid YAML: a NUL byte in a value: recipe values end up in file names, account files and command lines, where NUL cuts them short\n",
+        ),
+    ];
+    for (recipe, first_line) in cases {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("r.yml"), recipe).unwrap();
+        let run = assemble(tmp.path(), &tmp.path().join("c"), &["build", "r.yml"], &[]);
+        assert_eq!(run.code, 1, "{recipe}");
+        assert_eq!(run.stderr.lines().next().unwrap_or(""), first_line.trim_end(), "{recipe}");
+    }
+}
+
+/// A 400-byte "billion laughs" document: `assemble tags` refuses it at once.
+#[test]
+fn yaml_alias_bomb_is_refused() {
+    let mut doc = String::from("name: x\nvariables:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        doc.push_str(&format!("  a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", ")));
+    }
+    assert!(doc.len() < 600);
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("r.yml"), &doc).unwrap();
+    let run = assemble(tmp.path(), &tmp.path().join("c"), &["tags", "r.yml"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.starts_with("error: r.yml:") && run.stderr.contains("the recipe expands to more than 100000 values"),
+        "{}",
+        run.stderr
     );
 }

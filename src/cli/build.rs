@@ -41,9 +41,14 @@ pub struct LockArgs {
 pub fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Options, Error> {
     let source_date_epoch =
         match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) if !v.is_empty() => Some(v.parse().map_err(|_| {
-                Error::Usage(format!("SOURCE_DATE_EPOCH must be a whole number of seconds, found `{v}`"))
-            })?),
+            Ok(v) if !v.is_empty() => Some(
+                v.parse::<u64>().ok().filter(|e| *e <= assemble::recipe::MAX_EPOCH).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "SOURCE_DATE_EPOCH must be a whole number of seconds up to {} (the end of the year 9999), found `{v}`",
+                        assemble::recipe::MAX_EPOCH
+                    ))
+                })?,
+            ),
             _ => None,
         };
     Ok(Options {

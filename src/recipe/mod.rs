@@ -69,7 +69,14 @@ pub fn load_all(path: &Path) -> std::result::Result<Vec<Recipe>, Error> {
 /// defaults of the recipe's `variables` that have those names. Tag and variant variables
 /// still win: they are what tells a recipe's images apart.
 pub fn load_all_with(path: &Path, given: &BTreeMap<String, String>) -> std::result::Result<Vec<Recipe>, Error> {
-    let text = std::fs::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+    let read_err = |source| Error::Read { path: path.to_path_buf(), source };
+    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    if len > MAX_RECIPE_BYTES {
+        return Err(read_err(std::io::Error::other(format!(
+            "it is {len} bytes; a recipe is at most {MAX_RECIPE_BYTES} bytes"
+        ))));
+    }
+    let text = std::fs::read_to_string(path).map_err(read_err)?;
     Ok(parse_all_with(path, text, given)?)
 }
 
@@ -272,7 +279,19 @@ impl Reader {
                 Ok(r)
             })
             .transpose()?;
-        let epoch = f.get("epoch").map(|n| self.ctx.uint(n, "`epoch`")).transpose()?;
+        let epoch = match f.get("epoch") {
+            None => None,
+            Some(n) => {
+                let e = self.ctx.uint(n, "`epoch`")?;
+                if e > MAX_EPOCH {
+                    return Err(self.ctx.err(
+                        n,
+                        format!("`epoch` {e} is after the year 9999 (at most {MAX_EPOCH}); image times are RFC 3339 dates, which end there"),
+                    ));
+                }
+                Some(e)
+            }
+        };
         let compression = match f.get("compression") {
             None => Compression::GZIP_DEFAULT,
             Some(n) => self.compression(n)?,
@@ -435,7 +454,16 @@ impl Reader {
                         .ctx
                         .err(n, "`run` is a command and its arguments, such as [/usr/bin/caddy, version]"));
                 }
-                let exit = f.get("exit").map(|n| self.ctx.uint(n, "`exit`")).transpose()?.unwrap_or(0);
+                let exit = match f.get("exit") {
+                    None => 0,
+                    Some(n) => {
+                        let e = self.ctx.uint(n, "`exit`")?;
+                        if e > 255 {
+                            return Err(self.ctx.err(n, format!("`exit` is an exit status, 0 to 255; found {e}")));
+                        }
+                        e
+                    }
+                };
                 Check::Run { argv, exit: exit as i32, output: text("output")? }
             }
         };
@@ -928,17 +956,28 @@ impl Reader {
             if part.is_empty() {
                 None
             } else if part.bytes().all(|b| b.is_ascii_digit()) {
-                part.parse().ok().map(IdRef::Id)
+                part.parse().ok().filter(|n| *n <= MAX_ID).map(IdRef::Id)
             } else if valid_account_name(part) {
                 Some(IdRef::Name(part.to_string()))
             } else {
                 None
             }
         };
-        let user = id(user).ok_or_else(bad)?;
+        let too_big = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+        let range =
+            |part: &str| self.ctx.err(node, format!("bad owner `{s}`: the id {part} is out of range (0 to {MAX_ID})"));
+        let user = match id(user) {
+            Some(u) => u,
+            None if too_big(user) => return Err(range(user)),
+            None => return Err(bad()),
+        };
         let group = match group {
             None => None,
-            Some(g) => Some(id(g).ok_or_else(bad)?),
+            Some(g) => Some(match id(g) {
+                Some(g) => g,
+                None if too_big(g) => return Err(range(g)),
+                None => return Err(bad()),
+            }),
         };
         Ok(Owner { user, group, loc: self.ctx.loc(node) })
     }
@@ -986,11 +1025,15 @@ impl Reader {
                 c.groups.push(GroupSpec {
                     name: self.account_name(g.required("name")?)?,
                     gid: self.id(g.required("gid")?, "`gid`")?,
-                    members: g
-                        .get("members")
-                        .map(|m| self.ctx.strings(m, "`members`"))
-                        .transpose()?
-                        .unwrap_or_default(),
+                    members: match g.get("members") {
+                        None => Vec::new(),
+                        Some(m) => self
+                            .ctx
+                            .seq(m, "`members`")?
+                            .into_iter()
+                            .map(|n| self.account_name(n))
+                            .collect::<Result<_>>()?,
+                    },
                     loc: self.ctx.loc(item),
                 });
             }
@@ -1002,8 +1045,8 @@ impl Reader {
                     None => None,
                     Some(g) => {
                         let s = self.ctx.str(g, "`group`")?;
-                        Some(match s.parse::<u32>() {
-                            Ok(id) => IdRef::Id(id),
+                        Some(match s.parse::<u64>() {
+                            Ok(_) => IdRef::Id(self.id(g, "`group`")?),
                             Err(_) => IdRef::Name(self.account_name(g)?),
                         })
                     }
@@ -1012,10 +1055,21 @@ impl Reader {
                     name: self.account_name(u.required("name")?)?,
                     uid: self.id(u.required("uid")?, "`uid`")?,
                     group,
-                    groups: u.get("groups").map(|m| self.ctx.strings(m, "`groups`")).transpose()?.unwrap_or_default(),
-                    home: u.get("home").map(|n| self.abs_path(n, "`home`")).transpose()?,
-                    shell: u.get("shell").map(|n| self.abs_path(n, "`shell`")).transpose()?,
-                    gecos: u.str("gecos")?.unwrap_or_default(),
+                    groups: match u.get("groups") {
+                        None => Vec::new(),
+                        Some(m) => self
+                            .ctx
+                            .seq(m, "`groups`")?
+                            .into_iter()
+                            .map(|n| self.account_name(n))
+                            .collect::<Result<_>>()?,
+                    },
+                    home: u.get("home").map(|n| self.account_path(n, "`home`")).transpose()?,
+                    shell: u.get("shell").map(|n| self.account_path(n, "`shell`")).transpose()?,
+                    gecos: match u.get("gecos") {
+                        None => String::new(),
+                        Some(n) => self.account_field(n, "`gecos`")?,
+                    },
                     loc: self.ctx.loc(item),
                 });
             }
@@ -1106,9 +1160,14 @@ impl Reader {
             f.get(name)
                 .map(|n| {
                     let s = self.ctx.str(n, &format!("`{name}`"))?;
-                    parse_duration(&s).ok_or_else(|| {
-                        self.ctx.err(n, format!("bad duration `{s}`: expected e.g. `30s`, `1m30s`, `500ms`"))
-                    })
+                    match duration_syntax(&s) {
+                        None => Err(self.ctx.err(n, format!("bad duration `{s}`: expected e.g. `30s`, `1m30s`, `500ms`"))),
+                        Some(ns) if ns > i64::MAX as u128 => Err(self.ctx.err(
+                            n,
+                            format!("duration `{s}` is longer than Go's time.Duration holds (about 292 years), which docker and podman read it into"),
+                        )),
+                        Some(ns) => Ok(ns as u64),
+                    }
                 })
                 .transpose()
         };
@@ -1117,28 +1176,80 @@ impl Reader {
             timeout_ns: dur("timeout")?,
             start_period_ns: dur("start_period")?,
             start_interval_ns: dur("start_interval")?,
-            retries: f.get("retries").map(|n| self.ctx.uint(n, "`retries`")).transpose()?,
+            retries: match f.get("retries") {
+                None => None,
+                Some(n) => {
+                    let r = self.ctx.uint(n, "`retries`")?;
+                    if r > i32::MAX as u64 {
+                        return Err(self.ctx.err(n, format!("`retries` {r} is out of range (0 to {})", i32::MAX)));
+                    }
+                    Some(r)
+                }
+            },
             test,
         })
     }
 
+    /// A field of `/etc/passwd` (`gecos`), with the recipe's variables put in: one line of
+    /// `:`-separated fields, so no `:`, newline or other control character.
+    fn account_field(&self, node: &Node, what: &str) -> Result<String> {
+        let s = self.fixed(node, what)?;
+        if let Some(c) = s.chars().find(|c| *c == ':' || c.is_control()) {
+            return Err(self.ctx.err(
+                node,
+                format!(
+                    "{what} `{}` holds {}; /etc/passwd and /etc/group are lines of `:`-separated fields",
+                    s.escape_debug(),
+                    describe_char(c)
+                ),
+            ));
+        }
+        Ok(s)
+    }
+
+    /// `home` or `shell`: an absolute path that is also a valid account field.
+    fn account_path(&self, node: &Node, what: &str) -> Result<String> {
+        let s = self.account_field(node, what)?;
+        self.abs_str(&s, &self.ctx.loc(node))
+    }
+
     fn account_name(&self, node: &Node) -> Result<String> {
-        let s = self.ctx.str(node, "a user or group name")?;
+        let s = self.fixed(node, "a user or group name")?;
         if valid_account_name(&s) {
             Ok(s)
         } else {
-            Err(self.ctx.err(node, format!("bad user or group name `{s}`: expected letters, digits, `_`, `-`, `.`, not starting with a digit or `-`")))
+            Err(self.ctx.err(node, format!("bad user or group name `{}`: expected letters, digits, `_`, `-`, `.`, not starting with a digit or `-`", s.escape_debug())))
         }
     }
 
+    /// A uid or gid: 0..=2^31-1, what every libc, tar reader and container runtime takes.
     fn id(&self, node: &Node, what: &str) -> Result<u32> {
         let n = self.ctx.uint(node, what)?;
         u32::try_from(n)
             .ok()
-            .filter(|n| *n < u32::MAX)
-            .ok_or_else(|| self.ctx.err(node, format!("{what} {n} is out of range")))
+            .filter(|n| *n <= MAX_ID)
+            .ok_or_else(|| self.ctx.err(node, format!("{what} {n} is out of range (0 to {MAX_ID})")))
     }
 }
+
+/// How a message names a character that may not be printable.
+fn describe_char(c: char) -> String {
+    match c {
+        ':' => "`:`".into(),
+        '\n' => "a newline".into(),
+        '\0' => "a NUL byte".into(),
+        c => format!("the control character U+{:04X}", c as u32),
+    }
+}
+
+/// The largest recipe file read (recipes are a few kB).
+pub const MAX_RECIPE_BYTES: u64 = 4 << 20;
+
+/// The largest uid or gid a recipe may name.
+pub const MAX_ID: u32 = (1 << 31) - 1;
+
+/// The last second of the year 9999 (`9999-12-31T23:59:59Z`): RFC 3339 has four-digit years.
+pub const MAX_EPOCH: u64 = 253_402_300_799;
 
 fn valid_account_name(s: &str) -> bool {
     !s.is_empty()
@@ -1164,31 +1275,54 @@ pub fn valid_tag(s: &str) -> bool {
         && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
-/// `1h2m3s`, `30s`, `500ms`, `1.5s` → nanoseconds.
+/// `1h2m3s`, `30s`, `500ms`, `1.5s` → nanoseconds, computed exactly in integers, and only up
+/// to what Go's `time.Duration` holds (2^63-1 ns), which docker and podman read it into.
 pub fn parse_duration(s: &str) -> Option<u64> {
-    let mut total: f64 = 0.0;
+    duration_syntax(s).filter(|ns| *ns <= i64::MAX as u128).map(|ns| ns as u64)
+}
+
+/// The nanoseconds a duration string says, however many (`None`: not a duration).
+fn duration_syntax(s: &str) -> Option<u128> {
+    let mut total: u128 = 0;
     let mut rest = s.trim();
     if rest.is_empty() {
         return None;
     }
     while !rest.is_empty() {
         let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let value: f64 = rest[..num_end].parse().ok()?;
+        let (whole, frac) = match rest[..num_end].split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (&rest[..num_end], ""),
+        };
+        if (whole.is_empty() && frac.is_empty()) || whole.len() > 30 {
+            return None;
+        }
         rest = &rest[num_end..];
         let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let scale = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
+        let scale: u128 = match &rest[..unit_end] {
+            "ns" => 1,
+            "us" | "µs" => 1_000,
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             _ => return None,
         };
-        total += value * scale;
         rest = &rest[unit_end..];
+        let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+        let mut part = whole.checked_mul(scale)?;
+        // The fraction, digit by digit, to the nanosecond.
+        let mut unit = scale;
+        for d in frac.bytes() {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            unit /= 10;
+            part = part.checked_add(u128::from(d - b'0') * unit)?;
+        }
+        total = total.checked_add(part)?;
     }
-    Some(total.round() as u64)
+    Some(total)
 }
 
 /// `80 MB`, `80MB`, `512 KiB`, `1.5 GB`, or a number of bytes.
@@ -1220,6 +1354,12 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Some(90_000_000_000));
         assert_eq!(parse_duration("500ms"), Some(500_000_000));
         assert_eq!(parse_duration("5"), None);
+        assert_eq!(parse_duration("1.5s"), Some(1_500_000_000));
+        assert_eq!(parse_duration(".5ms"), Some(500_000));
+        assert_eq!(parse_duration("2562047h47m16.854775807s"), Some(i64::MAX as u64));
+        assert_eq!(parse_duration("2562047h47m16.854775808s"), None, "one past time.Duration");
+        assert_eq!(parse_duration("99999999999999999999h"), None);
+        assert_eq!(parse_duration("1..5s"), None);
     }
 
     #[test]

@@ -59,7 +59,15 @@ fn pos_of(span: &Span) -> Pos {
     Pos { line: span.start.line(), col: span.start.col() + 1 }
 }
 
-/// Parses one YAML document. Anchors and aliases are resolved by copying the anchored node.
+/// The most nodes a recipe may expand to, aliases counted as copies: a recipe has hundreds;
+/// a "billion laughs" document of a few hundred bytes would have billions.
+pub const MAX_NODES: usize = 100_000;
+/// The deepest nesting of lists and mappings (recipes nest a handful of levels).
+pub const MAX_DEPTH: usize = 64;
+
+/// Parses one YAML document. Anchors and aliases are resolved by copying the anchored node,
+/// within [`MAX_NODES`] and [`MAX_DEPTH`]. A NUL byte in any scalar is refused: recipe values
+/// end up in tar headers, account files and command lines, where NUL ends a string early.
 pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     let mut parser = Parser::new_from_str(text);
     let mut builder = Builder::default();
@@ -74,16 +82,19 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
 }
 
 enum Frame {
-    Seq(Pos, usize, Vec<Node>),
-    Map(Pos, usize, Vec<(Key, Node)>, Option<Key>),
+    Seq(Pos, usize, Vec<Node>, usize),
+    Map(Pos, usize, Vec<(Key, Node)>, Option<Key>, usize),
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    anchors: std::collections::HashMap<usize, Node>,
+    /// Anchored nodes and how many nodes each holds (itself included).
+    anchors: std::collections::HashMap<usize, (Node, usize)>,
     root: Option<Node>,
     documents: usize,
+    /// Nodes made so far, alias copies included.
+    nodes: usize,
 }
 
 impl Builder {
@@ -100,29 +111,44 @@ impl Builder {
                 }
             }
             Event::Scalar(text, style, anchor, _tag) => {
+                if text.contains('\0') {
+                    return Err(SyntaxError {
+                        pos,
+                        message: "a NUL byte in a value: recipe values end up in file names, account files and command lines, where NUL cuts them short".into(),
+                    });
+                }
                 let quoted = style != ScalarStyle::Plain;
                 let value = if !quoted && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
                     Value::Null
                 } else {
                     Value::Scalar { text: text.into_owned(), quoted }
                 };
-                self.push(Node { value, pos }, anchor)?;
+                self.count(1, pos)?;
+                self.push(Node { value, pos }, anchor, 1)?;
             }
             Event::Alias(id) => {
-                let node =
-                    self.anchors.get(&id).cloned().ok_or(SyntaxError { pos, message: "unknown alias".into() })?;
-                self.push(Node { pos, ..node }, 0)?;
+                let size = self.anchors.get(&id).ok_or(SyntaxError { pos, message: "unknown alias".into() })?.1;
+                // Counted before the copy is made, so a bomb is refused before it costs memory.
+                self.count(size, pos)?;
+                let node = self.anchors[&id].0.clone();
+                self.push(Node { pos, ..node }, 0, size)?;
             }
-            Event::SequenceStart(anchor, _) => self.stack.push(Frame::Seq(pos, anchor, Vec::new())),
-            Event::MappingStart(anchor, _) => self.stack.push(Frame::Map(pos, anchor, Vec::new(), None)),
+            Event::SequenceStart(anchor, _) => {
+                self.open(pos)?;
+                self.stack.push(Frame::Seq(pos, anchor, Vec::new(), 1));
+            }
+            Event::MappingStart(anchor, _) => {
+                self.open(pos)?;
+                self.stack.push(Frame::Map(pos, anchor, Vec::new(), None, 1));
+            }
             Event::SequenceEnd => {
-                if let Some(Frame::Seq(pos, anchor, items)) = self.stack.pop() {
-                    self.push(Node { value: Value::Seq(items), pos }, anchor)?;
+                if let Some(Frame::Seq(pos, anchor, items, size)) = self.stack.pop() {
+                    self.push(Node { value: Value::Seq(items), pos }, anchor, size)?;
                 }
             }
             Event::MappingEnd => {
-                if let Some(Frame::Map(pos, anchor, items, _)) = self.stack.pop() {
-                    self.push(Node { value: Value::Map(items), pos }, anchor)?;
+                if let Some(Frame::Map(pos, anchor, items, _, size)) = self.stack.pop() {
+                    self.push(Node { value: Value::Map(items), pos }, anchor, size)?;
                 }
             }
             _ => {}
@@ -130,14 +156,38 @@ impl Builder {
         Ok(())
     }
 
-    fn push(&mut self, node: Node, anchor: usize) -> Result<(), SyntaxError> {
+    fn count(&mut self, n: usize, pos: Pos) -> Result<(), SyntaxError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            return Err(SyntaxError {
+                pos,
+                message: format!(
+                    "the recipe expands to more than {MAX_NODES} values (aliases counted as the copies they make)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, pos: Pos) -> Result<(), SyntaxError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(SyntaxError { pos, message: format!("lists and mappings nest more than {MAX_DEPTH} deep") });
+        }
+        self.count(1, pos)
+    }
+
+    /// Adds a finished node (of `size` nodes) to its parent.
+    fn push(&mut self, node: Node, anchor: usize, size: usize) -> Result<(), SyntaxError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors.insert(anchor, (node.clone(), size));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
-            Some(Frame::Seq(_, _, items)) => items.push(node),
-            Some(Frame::Map(_, _, items, pending)) => match pending.take() {
+            Some(Frame::Seq(_, _, items, total)) => {
+                *total += size;
+                items.push(node)
+            }
+            Some(Frame::Map(_, _, items, pending, total)) => match pending.take() {
                 None => {
                     let name = match node.value {
                         Value::Scalar { text, .. } => text,
@@ -157,7 +207,10 @@ impl Builder {
                     }
                     *pending = Some(Key { name, pos: node.pos });
                 }
-                Some(key) => items.push((key, node)),
+                Some(key) => {
+                    *total += size;
+                    items.push((key, node))
+                }
             },
         }
         Ok(())
@@ -176,6 +229,25 @@ mod tests {
         let Value::Map(inner) = &items[1].1.value else { panic!() };
         assert_eq!(inner[0].1.pos, Pos { line: 3, col: 9 });
         assert!(matches!(&inner[0].1.value, Value::Scalar { quoted: true, .. }));
+    }
+
+    /// "Billion laughs": nine levels of ten aliases each, a few hundred bytes of YAML.
+    #[test]
+    fn alias_bombs_are_refused_before_they_cost_memory() {
+        let mut doc = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let prev = format!("*a{}", i - 1);
+            doc.push_str(&format!("a{i}: &a{i} [{}]\n", [prev.as_str(); 10].join(", ")));
+        }
+        assert!(doc.len() < 1000);
+        let err = parse(&doc).unwrap_err();
+        assert!(err.message.contains("more than 100000 values"), "{}", err.message);
+        let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        let e = parse(&deep).unwrap_err();
+        assert!(e.message.contains("nest more than 64 deep"), "{}", e.message);
+        let very = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert!(parse(&very).is_err(), "the parser's own limit holds too");
+        assert!(parse("a: \"x\\0y\"\n").unwrap_err().message.contains("NUL"));
     }
 
     #[test]

@@ -47,6 +47,17 @@ pub enum Error {
     UnknownUser { name: String, known: String },
     #[error("unknown group `{name}`; known groups: {known}")]
     UnknownGroup { name: String, known: String },
+    #[error("{what} `{value}` cannot go into the account files: it holds `:`, `,` or a control character")]
+    BadField { what: &'static str, value: String },
+}
+
+/// Refuses what would break a line or field of passwd, group or shadow (the recipe reader
+/// already refuses these with `file:line`; this holds for every caller).
+fn field(what: &'static str, value: &str, comma: bool) -> Result<(), Error> {
+    if value.chars().any(|c| c == ':' || c.is_control() || (!comma && c == ',')) {
+        return Err(Error::BadField { what, value: value.escape_debug().to_string() });
+    }
+    Ok(())
 }
 
 impl Accounts {
@@ -110,6 +121,7 @@ impl Accounts {
     }
 
     pub fn add_group(&mut self, name: &str, gid: u32) -> Result<(), Error> {
+        field("group name", name, false)?;
         if let Some(g) = self.group(name) {
             if g.gid == gid {
                 return Ok(());
@@ -124,6 +136,7 @@ impl Accounts {
     }
 
     pub fn add_member(&mut self, group: &str, user: &str) -> Result<(), Error> {
+        field("group member", user, false)?;
         let known = self.group_names();
         let g = self
             .groups
@@ -149,6 +162,10 @@ impl Accounts {
     }
 
     pub fn add_user(&mut self, user: User) -> Result<(), Error> {
+        field("user name", &user.name, false)?;
+        field("gecos", &user.gecos, true)?;
+        field("home", &user.home, false)?;
+        field("shell", &user.shell, false)?;
         self.check_user(&user.name, user.uid)?;
         if self.user(&user.name).is_some() {
             return Ok(());
@@ -248,6 +265,16 @@ mod tests {
         a.add_member("certgroup", "app").unwrap();
         assert_eq!(a.render_group(), "root:x:0:\ndaemon:x:1:\ncertgroup:x:9999:app\n");
         assert_eq!(a.render_shadow(), "root:*:19000:0:99999:7:::\ndaemon:!::0:99999:7:::\napp:!::0:99999:7:::\n");
+        let evil = User {
+            name: "e".into(),
+            uid: 7,
+            gid: 7,
+            gecos: String::new(),
+            home: "/".into(),
+            shell: "/bin/sh\nevil::0:0::/:/bin/sh".into(),
+        };
+        assert!(matches!(a.add_user(evil), Err(Error::BadField { what: "shell", .. })));
+        assert!(matches!(a.add_member("certgroup", "x\nroot"), Err(Error::BadField { .. })));
         assert_eq!(
             a.add_user(User {
                 name: "x".into(),

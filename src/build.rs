@@ -51,6 +51,9 @@ pub struct Options {
     pub upgrade: bool,
     /// The recipes being built on this one's image (`base: {recipe}`), to name a cycle.
     pub children: Vec<PathBuf>,
+    /// `--context DIR`: the directory local files must be inside, for every recipe
+    /// (otherwise the recipe's `context:`, else its own directory).
+    pub context: Option<PathBuf>,
 }
 
 impl Default for Options {
@@ -64,6 +67,7 @@ impl Default for Options {
             compare_outputs: true,
             upgrade: false,
             children: Vec::new(),
+            context: None,
         }
     }
 }
@@ -114,6 +118,8 @@ pub enum Error {
     ArchNotInRecipe { arch: Arch, recipe: String, archs: String },
     #[error("--locked: there is no lock file `{0}`")]
     NoLock(PathBuf),
+    #[error("the build context `{0}` is not a directory")]
+    Context(PathBuf),
     #[error("recipes build on each other in a cycle: {}", .0.join(" → "))]
     Cycle(Vec<String>),
     #[error("base recipe `{path}`")]
@@ -224,7 +230,9 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     }
 
     // Plan: every tree once, with downloads standing in by digest.
-    let Plan { mut downloads, hash: mut plan_hash, deferred } = plan(recipe, store, &archs, epoch, LargeFiles::Defer)?;
+    let context = context_of(recipe, opts)?;
+    let Plan { mut downloads, hash: mut plan_hash, deferred } =
+        plan(recipe, store, &archs, epoch, LargeFiles::Defer, &context)?;
 
     // An image base: the digest the lock pins for this reference, else what it names now.
     let base_image = match &recipe.base {
@@ -337,7 +345,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     for &arch in &archs {
         let arch_pins: Vec<deb::Pin> = pins.iter().filter(|p| p.arch == arch.name()).cloned().collect();
         let arch_apk: Vec<apk::Pin> = apk_pins.iter().filter(|p| p.arch == arch.name()).cloned().collect();
-        let mut planner = Planner::new(recipe, arch, store, true, &arch_pins, epoch)?;
+        let mut planner = Planner::new(recipe, arch, store, true, &arch_pins, epoch, &context)?;
         planner.apk_pins = &arch_apk;
         planner.large = LargeFiles::Defer;
         if let Some((image, views)) = &base_image {
@@ -402,7 +410,7 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
         }
     }
     if deferred {
-        plan_hash = plan(recipe, store, &archs, epoch, LargeFiles::Learned(&learned))?.hash;
+        plan_hash = plan(recipe, store, &archs, epoch, LargeFiles::Learned(&learned), &context)?.hash;
     }
 
     let mut platforms = Vec::new();
@@ -513,7 +521,14 @@ enum LargeFiles<'a> {
 }
 
 /// The plan phase: every architecture's trees with downloads standing in by digest.
-fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64, large: LargeFiles<'_>) -> Result<Plan> {
+fn plan(
+    recipe: &Recipe,
+    store: &Store,
+    archs: &[Arch],
+    epoch: u64,
+    large: LargeFiles<'_>,
+    context: &Path,
+) -> Result<Plan> {
     require_variables(recipe)?;
     let mut deferred = false;
     let mut downloads = Vec::new();
@@ -522,7 +537,7 @@ fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64, large: Large
     h.update(&std::fs::read(&recipe.path)?);
     h.update(format!("\0{:?}\0{:?}\0{epoch}\0", recipe.variables, recipe.tags).as_bytes());
     for &arch in archs {
-        let mut planner = Planner::new(recipe, arch, store, false, &[], epoch)?;
+        let mut planner = Planner::new(recipe, arch, store, false, &[], epoch, context)?;
         planner.large = large;
         for (name, tree) in planner.all_trees()? {
             h.update(format!("{arch}\0{name}\0{}\n", layer_key(&tree, epoch, recipe.compression)).as_bytes());
@@ -531,6 +546,26 @@ fn plan(recipe: &Recipe, store: &Store, archs: &[Arch], epoch: u64, large: Large
         downloads.append(&mut planner.downloads);
     }
     Ok(Plan { downloads, hash: h.finish().0, deferred })
+}
+
+/// The build context: `--context`, else the recipe's `context:` (relative to its directory),
+/// else the recipe's directory; canonical, so symlinks cannot lead out of it unseen.
+fn context_of(recipe: &Recipe, opts: &Options) -> Result<PathBuf> {
+    let (dir, loc) = match (&opts.context, &recipe.context) {
+        (Some(c), _) => (c.clone(), None),
+        (None, Some((c, loc))) => (recipe.dir.join(c), Some(loc)),
+        (None, None) => (recipe.dir.clone(), None),
+    };
+    match (fs_err::canonicalize(&dir), loc) {
+        (Ok(c), _) if c.is_dir() => Ok(c),
+        (_, Some(loc)) => Err(Diagnostic::new(
+            loc.clone(),
+            format!("`context` `{}` is not a directory (looked for `{}`)", dir.display(), dir.display()),
+        )
+        .with_hint("`context` is a directory, relative to the recipe's, that holds every local file it uses")
+        .into()),
+        (_, None) => Err(Error::Context(dir)),
+    }
 }
 
 /// What a lock records as the image's inputs: the plan's hash and the lock's pins.
@@ -570,7 +605,8 @@ pub fn locked_index(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Op
             return Ok(None);
         }
     }
-    let plan_hash = plan(recipe, store, &archs, epoch_of(recipe, opts), LargeFiles::Hash)?.hash;
+    let context = context_of(recipe, opts)?;
+    let plan_hash = plan(recipe, store, &archs, epoch_of(recipe, opts), LargeFiles::Hash, &context)?.hash;
     Ok((image.inputs == Some(inputs(&plan_hash, &lock))).then_some(image.index))
 }
 
@@ -640,6 +676,8 @@ struct Planner<'a> {
     large: LargeFiles<'a>,
     /// Whether any was left unhashed.
     deferred: std::cell::Cell<bool>,
+    /// The build context (canonical): local files must be inside it.
+    context: PathBuf,
 }
 
 impl<'a> Planner<'a> {
@@ -650,6 +688,7 @@ impl<'a> Planner<'a> {
         fetched: bool,
         pins: &'a [deb::Pin],
         epoch: u64,
+        context: &Path,
     ) -> Result<Self> {
         let mut vars = recipe.variables.clone();
         vars.insert("name".into(), recipe.name.clone());
@@ -682,6 +721,7 @@ impl<'a> Planner<'a> {
             base: None,
             large: LargeFiles::Hash,
             deferred: Default::default(),
+            context: context.to_path_buf(),
         })
     }
 
@@ -894,17 +934,42 @@ impl<'a> Planner<'a> {
         }
     }
 
-    fn host_path(&self, rel: &str, loc: &Loc, what: &str) -> Result<PathBuf> {
+    /// `rel` (relative to the recipe's directory) on this machine: it must exist and lie
+    /// inside the build context. With `follow`, every symlink is resolved (the path is read
+    /// as what it points to); without, only its parent is, and a final symlink is copied
+    /// as a link, never followed.
+    fn host_path(&self, rel: &str, loc: &Loc, what: &str, follow: bool) -> Result<PathBuf> {
         let p = self.recipe.dir.join(rel);
-        if std::fs::symlink_metadata(&p).is_err() {
+        let Ok(meta) = std::fs::symlink_metadata(&p) else {
             return Err(Diagnostic::new(
                 loc.clone(),
                 format!("{what} `{rel}` does not exist (looked for `{}`)", p.display()),
             )
             .with_hint("relative paths are relative to the recipe's directory")
             .into());
+        };
+        let unreadable =
+            |e: std::io::Error| Diagnostic::new(loc.clone(), format!("{what} `{rel}` cannot be resolved: {e}"));
+        let resolved = if follow || !meta.file_type().is_symlink() {
+            fs_err::canonicalize(&p).map_err(unreadable)?
+        } else {
+            let parent = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let name = p.file_name().ok_or_else(|| unreadable(std::io::Error::other("it has no file name")))?;
+            fs_err::canonicalize(parent).map_err(unreadable)?.join(name)
+        };
+        if !resolved.starts_with(&self.context) {
+            return Err(Diagnostic::new(
+                loc.clone(),
+                format!(
+                    "{what} `{rel}` is outside the build context `{}` (it resolves to `{}`)",
+                    self.context.display(),
+                    resolved.display()
+                ),
+            )
+            .with_hint("local files come from the recipe's directory; widen the context on purpose with `context:` in the recipe or `--context DIR`")
+            .into());
         }
-        Ok(p)
+        Ok(resolved)
     }
 
     fn content(&mut self, c: &Content, tree: &mut Tree) -> Result<()> {
@@ -913,7 +978,7 @@ impl<'a> Planner<'a> {
         }
         for t in &c.trees {
             let rel = self.interp(&t.path, &t.loc)?;
-            let host = self.host_path(&rel, &t.loc, "tree")?;
+            let host = self.host_path(&rel, &t.loc, "tree", true)?;
             if !host.is_dir() {
                 return Err(Diagnostic::new(t.loc.clone(), format!("tree `{rel}` is not a directory")).into());
             }
@@ -950,7 +1015,12 @@ impl<'a> Planner<'a> {
                     return Ok(());
                 };
                 let rel = self.interp(rel, &f.loc)?;
-                let host = self.host_path(&rel, &f.loc, "local file")?;
+                // A symlink given as a plain file is copied as a link; anything read through
+                // (an archive, a directory) is resolved first.
+                let link = f.extract == Extract::No
+                    && std::fs::symlink_metadata(self.recipe.dir.join(&rel)).is_ok_and(|m| m.file_type().is_symlink())
+                    && !self.recipe.dir.join(&rel).is_dir();
+                let host = self.host_path(&rel, &f.loc, "local file", !link)?;
                 let what = format!("{} (`{rel}`)", f.loc);
                 if f.extract != Extract::No {
                     let kind = match f.extract {
@@ -1194,7 +1264,7 @@ impl<'a> Planner<'a> {
         self.content(&c.content, &mut tree)?;
         for t in &c.templates {
             let rel = self.interp(&t.src, &t.loc)?;
-            let host = self.host_path(&rel, &t.loc, "template")?;
+            let host = self.host_path(&rel, &t.loc, "template", true)?;
             let text = std::fs::read_to_string(&host)?;
             let rendered = template::render(&rel, &text, &self.vars, &self.recipe.tags)
                 .map_err(|e| Diagnostic::new(t.loc.clone(), e.to_string()))?;
@@ -1219,7 +1289,7 @@ impl<'a> Planner<'a> {
                     .into_encoded_bytes(),
                 SecretSource::File(p) => {
                     let rel = self.interp(p, &s.loc)?;
-                    std::fs::read(self.host_path(&rel, &s.loc, "secret file")?)?
+                    std::fs::read(self.host_path(&rel, &s.loc, "secret file", true)?)?
                 }
             };
             let (uid, gid) = self.owner(s.owner.as_ref())?;

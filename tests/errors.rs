@@ -29,7 +29,7 @@ fn unknown_field_suggests_the_nearest() {
 fn unknown_field_without_a_near_name_lists_the_known_ones() {
     check(
         "name: x\nflavour: vanilla\n",
-        "error: r.yml:2:1: unknown field `flavour` in the recipe\n  |\n2 | flavour: vanilla\n  | ^\nhint: expected one of: name, archs, tags, variants, registry, variables, epoch, compression, metadata, annotations, base, layers, config, tests\n",
+        "error: r.yml:2:1: unknown field `flavour` in the recipe\n  |\n2 | flavour: vanilla\n  | ^\nhint: expected one of: name, context, archs, tags, variants, registry, variables, epoch, compression, metadata, annotations, base, layers, config, tests\n",
     );
 }
 
@@ -579,4 +579,109 @@ fn yaml_alias_bomb_is_refused() {
         "{}",
         run.stderr
     );
+}
+
+/// Local files come from the build context (the recipe's directory) only: an absolute path,
+/// `../…`, a tree or archive reached through a symlink that leads out, a template or secret
+/// file outside — each refused with file:line. A symlink given as a plain file is copied as
+/// the link it is. `context:` in the recipe or `--context` widens the context on purpose.
+#[test]
+fn local_files_come_from_the_build_context_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let (proj, outside) = (t.join("proj"), t.join("outside"));
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::create_dir_all(outside.join("dir")).unwrap();
+    std::fs::write(outside.join("secret.txt"), "host secret\n").unwrap();
+    std::fs::write(outside.join("dir/inner.txt"), "inner\n").unwrap();
+    std::os::unix::fs::symlink("../outside/dir", proj.join("linked-dir")).unwrap();
+    std::os::unix::fs::symlink("../outside/secret.txt", proj.join("linked-file")).unwrap();
+    let abs = outside.join("secret.txt");
+    let context = std::fs::canonicalize(&proj).unwrap();
+    let outside_c = std::fs::canonicalize(&outside).unwrap();
+    let cases = [
+        (
+            "layers:\n  - files:\n      - {path: ../outside/secret.txt, to: /s}\n",
+            "local file `../outside/secret.txt`",
+            format!("{}/secret.txt", outside_c.display()),
+            "4:9",
+        ),
+        (
+            &*format!("layers:\n  - files:\n      - {{path: {}, to: /s}}\n", abs.display()),
+            &*format!("local file `{}`", abs.display()),
+            format!("{}/secret.txt", outside_c.display()),
+            "4:9",
+        ),
+        ("layers:\n  - tree: linked-dir\n", "tree `linked-dir`", format!("{}/dir", outside_c.display()), "3:11"),
+        (
+            "layers:\n  - files:\n      - {path: linked-dir, to: /d}\n",
+            "local file `linked-dir`",
+            format!("{}/dir", outside_c.display()),
+            "4:9",
+        ),
+        (
+            "config:\n  templates:\n    - {src: linked-file, to: /t}\n",
+            "template `linked-file`",
+            format!("{}/secret.txt", outside_c.display()),
+            "4:7",
+        ),
+        (
+            "config:\n  secrets:\n    - {file: ../outside/secret.txt, to: /s}\n",
+            "secret file `../outside/secret.txt`",
+            format!("{}/secret.txt", outside_c.display()),
+            "4:7",
+        ),
+        (
+            "layers:\n  - files:\n      - {path: linked-file, extract: tar, to: /x}\n",
+            "local file `linked-file`",
+            format!("{}/secret.txt", outside_c.display()),
+            "4:9",
+        ),
+    ];
+    for (body, what, resolved, at) in cases {
+        std::fs::write(proj.join("r.yml"), format!("name: x\n{body}")).unwrap();
+        let run = assemble(&proj, &t.join("c"), &["build", "r.yml"], &[]);
+        assert_eq!(run.code, 1, "{body}");
+        let first = run.stderr.lines().next().unwrap_or("");
+        assert_eq!(
+            first,
+            format!(
+                "error: r.yml:{at}: {what} is outside the build context `{}` (it resolves to `{resolved}`)",
+                context.display()
+            ),
+            "{body}"
+        );
+        assert!(run.stderr.contains("hint: local files come from the recipe's directory; widen the context on purpose with `context:` in the recipe or `--context DIR`"), "{}", run.stderr);
+    }
+    // A symlink given as a file is copied as a link (its target is the image's business).
+    std::fs::write(proj.join("r.yml"), "name: x\nlayers:\n  - files:\n      - {path: linked-file, to: /etc/l}\n")
+        .unwrap();
+    assemble(&proj, &t.join("c"), &["build", "r.yml", "-o", "oci:../link"], &[]).ok();
+    let mut links = Vec::new();
+    for blob in std::fs::read_dir(t.join("link/blobs/sha256")).unwrap() {
+        let bytes = std::fs::read(blob.unwrap().path()).unwrap();
+        assert!(!bytes.windows(11).any(|w| w == b"host secret"), "the secret's bytes are not in the image");
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut ar = tar::Archive::new(flate2::read::GzDecoder::new(&bytes[..]));
+            for e in ar.entries().unwrap() {
+                let e = e.unwrap();
+                if e.header().entry_type().is_symlink() {
+                    links.push((
+                        e.path().unwrap().display().to_string(),
+                        e.link_name().unwrap().unwrap().display().to_string(),
+                    ));
+                }
+                let mut content = String::new();
+                let _ = std::io::Read::read_to_string(&mut { e }, &mut content);
+                assert!(!content.contains("host secret"), "the secret's bytes are not in a layer");
+            }
+        }
+    }
+    assert_eq!(links, vec![("etc/l".to_string(), "../outside/secret.txt".to_string())]);
+    // Widened on purpose: in the recipe, and on the command line.
+    let widened = "name: x\nlayers:\n  - files:\n      - {path: ../outside/secret.txt, to: /s}\n";
+    std::fs::write(proj.join("r.yml"), format!("context: ..\n{widened}")).unwrap();
+    assemble(&proj, &t.join("c"), &["build", "r.yml"], &[]).ok();
+    std::fs::write(proj.join("r.yml"), widened).unwrap();
+    assemble(&proj, &t.join("c"), &["--context", "..", "build", "r.yml"], &[]).ok();
 }

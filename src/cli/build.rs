@@ -60,6 +60,7 @@ pub fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Option
         compare_outputs: true,
         upgrade: false,
         children: Vec::new(),
+        context: global.context.clone(),
     })
 }
 

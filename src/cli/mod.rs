@@ -40,6 +40,10 @@ pub struct Global {
     /// Worker threads [default: the number of CPUs]; the output never depends on it
     #[arg(short = 'j', long, global = true, env = "ASSEMBLE_JOBS", value_name = "N")]
     pub jobs: Option<usize>,
+    /// The build context: the directory local files must be inside, for every recipe
+    /// [default: the recipe's `context:`, else the recipe's own directory]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub context: Option<PathBuf>,
     /// Set a recipe variable, replacing its default in every recipe that declares it
     #[arg(long = "var", global = true, value_name = "NAME=VALUE", value_parser = parse_var)]
     pub vars: Vec<(String, String)>,

@@ -126,6 +126,7 @@ pub fn parse_all_with(
 
 pub(crate) const TOP: &[&str] = &[
     "name",
+    "context",
     "archs",
     "tags",
     "variants",
@@ -314,6 +315,10 @@ impl Reader {
             None => Base::Scratch,
             Some(n) => self.base(n)?,
         };
+        let context = match f.get("context") {
+            None => None,
+            Some(n) => Some((PathBuf::from(self.fixed(n, "`context`")?), self.ctx.loc(n))),
+        };
         let mut layers = Vec::new();
         if let Some(n) = f.get("layers") {
             for (i, item) in self.ctx.seq(n, "`layers`")?.into_iter().enumerate() {
@@ -353,6 +358,7 @@ impl Reader {
         Ok(Recipe {
             path: path.to_path_buf(),
             dir,
+            context,
             name,
             archs,
             explicit_tags: tags.clone(),

@@ -13,6 +13,9 @@ pub struct Recipe {
     pub path: PathBuf,
     /// Relative paths in the recipe are relative to this directory.
     pub dir: PathBuf,
+    /// `context:` — the directory local files must be inside (default: `dir`), as the
+    /// recipe gives it, relative to `dir`.
+    pub context: Option<(PathBuf, Loc)>,
     pub name: String,
     pub archs: Vec<Arch>,
     /// Every tag of this image: its own, then the aliases that name it.

@@ -793,16 +793,20 @@ impl<'a> Planner<'a> {
                 )
                 .into());
             }
-            for parent in path.ancestors() {
-                if let Some(e) = tree.get(&parent)
-                    && !e.is_dir()
-                {
-                    return Err(Diagnostic::new(
-                        loc.clone(),
-                        format!("`{path}` would be placed below `{parent}`, which is not a directory ({})", e.origin),
-                    )
-                    .into());
-                }
+            // Every ancestor is in the tree now (`add_parents`), so the parent alone tells:
+            // looking at every ancestor of every path made deep paths cost cubic time.
+            if let Some(parent) = path.parent()
+                && let Some(e) = tree.get(&parent)
+                && !e.is_dir()
+            {
+                return Err(Diagnostic::new(
+                    loc.clone(),
+                    format!("`{path}` would be placed below `{parent}`, which is not a directory ({})", e.origin),
+                )
+                .into());
+            }
+            if let Kind::Hardlink(target) = &entry.kind {
+                check_hardlink(tree, path, target, entry, loc)?;
             }
         }
         normalize_hardlinks(tree);
@@ -820,8 +824,10 @@ impl<'a> Planner<'a> {
         if pins.is_empty() || !self.fetched {
             return Ok(());
         }
-        let debs: Vec<deb::unpack::Deb> =
-            pins.par_iter().map(|p| deb::unpacked(self.store, p)).collect::<std::result::Result<_, _>>()?;
+        let debs: Vec<deb::unpack::Deb> = pins
+            .par_iter()
+            .map(|p| deb::unpacked(self.store, p, self.recipe.unpack_limit))
+            .collect::<std::result::Result<_, _>>()?;
         let pkgs: Vec<deb::install::Pkg<'_>> = pins
             .iter()
             .zip(&debs)
@@ -1002,7 +1008,15 @@ impl<'a> Planner<'a> {
     fn dest(&self, p: &str, loc: &Loc) -> Result<ImagePath> {
         let s = self.interp(p, loc)?;
         ImagePath::new(&s).ok_or_else(|| {
-            Diagnostic::new(loc.clone(), format!("`{s}` is not a path a file can have in the image")).into()
+            use crate::source::archive::{NAME_MAX, PATH_MAX};
+            let why = if s.len() > PATH_MAX || s.split('/').any(|c| c.len() > NAME_MAX) {
+                format!(
+                    " (longer than PATH_MAX ({PATH_MAX} bytes) or with a component longer than NAME_MAX ({NAME_MAX}))"
+                )
+            } else {
+                String::new()
+            };
+            Diagnostic::new(loc.clone(), format!("`{s}` is not a path a file can have in the image{why}")).into()
         })
     }
 
@@ -1027,7 +1041,7 @@ impl<'a> Planner<'a> {
                         Extract::As(k) => k,
                         _ => archive::detect(&rel, &host).ok_or_else(|| archive::Error::Unknown(rel.clone()))?,
                     };
-                    let members = archive::unpack(self.store, &host, kind, &rel)?;
+                    let members = archive::unpack(self.store, &host, kind, &rel, self.recipe.unpack_limit)?;
                     return self.members(&members, f, to.as_deref().unwrap_or("/"), (uid, gid), &what, tree);
                 }
                 let to = to.expect("validated: non-extract files have `to`");
@@ -1087,7 +1101,7 @@ impl<'a> Planner<'a> {
         }
         // The download in the cache must still be what its pin names.
         let blob = self.store.verify_blob(sha)?;
-        let members = archive::unpack(self.store, &blob, kind, &fetch::redact(url))?;
+        let members = archive::unpack(self.store, &blob, kind, &fetch::redact(url), self.recipe.unpack_limit)?;
         let mut tmp = self.store.temp()?;
         std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&members).expect("serialisable"))?;
         tmp.persist(&listing).map_err(|e| e.error)?;
@@ -1133,7 +1147,14 @@ impl<'a> Planner<'a> {
                 MemberKind::Symlink(t) => Entry::symlink(t.clone(), origin),
                 MemberKind::Hardlink(t) => {
                     let Some(target) = stripped(t).and_then(|t| at(&t)) else {
-                        continue;
+                        return Err(Diagnostic::new(
+                            f.loc.clone(),
+                            format!(
+                                "{what}: `{}` is a hard link to `{t}`, which `strip_components` leaves out",
+                                m.path
+                            ),
+                        )
+                        .into());
                     };
                     Entry { kind: Kind::Hardlink(target), mode: m.mode, ..Entry::dir(0, 0, 0, origin) }
                 }
@@ -1566,6 +1587,39 @@ fn learn_digests(tree: &mut Tree, learned: &BTreeMap<Digest, Digest>) -> bool {
         }
     }
     !deferred.is_empty()
+}
+
+/// A hard link in a layer must name a regular file of the same layer (not itself, not a
+/// directory or symlink, not something only a lower layer has); its parents are directories
+/// of the layer by now, so it cannot lead through a symlink.
+fn check_hardlink(tree: &Tree, path: &ImagePath, target: &ImagePath, entry: &Entry, loc: &Loc) -> Result<()> {
+    let refuse = |why: String| -> Result<()> {
+        Err(Diagnostic::new(loc.clone(), format!("`{path}` ({}) is a hard link to `{target}`, {why}", entry.origin))
+            .into())
+    };
+    if target == path {
+        return refuse("itself".into());
+    }
+    let mut seen = 0;
+    let mut at = target.clone();
+    loop {
+        match tree.get(&at).map(|e| &e.kind) {
+            Some(Kind::File { .. }) => return Ok(()),
+            Some(Kind::Hardlink(next)) if seen < 64 && next != path => {
+                seen += 1;
+                at = next.clone();
+            }
+            Some(Kind::Hardlink(_)) => return refuse("which leads round in a circle of hard links".into()),
+            Some(other) => {
+                let what = match other {
+                    Kind::Dir => "a directory",
+                    _ => "a symlink",
+                };
+                return refuse(format!("which is {what}; a hard link names a regular file"));
+            }
+            None => return refuse("which is not in the same layer (links name a file the layer itself holds)".into()),
+        }
+    }
 }
 
 /// Hard links must point at a path written earlier in the tar; where an archive linked

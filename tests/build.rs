@@ -397,3 +397,162 @@ fn partial_files_left_by_a_killed_run_are_removed_but_not_a_live_ones() {
         [".partial-fresh", ".partial-live"].iter().map(|s| s.to_string()).collect();
     assert_eq!(left, expected, "the killed run's leftovers are gone; a live or fresh file stays");
 }
+
+/// Builds `archive` (bytes, file name) as a local file extracted to /opt, with `extra` recipe
+/// lines, and returns the run.
+fn extract(t: &Path, name: &str, bytes: &[u8], extra: &str) -> Run {
+    let dir = t.join(format!("p-{name}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(name), bytes).unwrap();
+    std::fs::write(
+        dir.join("r.yml"),
+        format!("name: x\n{extra}layers:\n  - files:\n      - {{path: {name}, extract: true, to: /opt}}\n"),
+    )
+    .unwrap();
+    assemble(&dir, &t.join("c"), &["build", "r.yml"], &[])
+}
+
+fn entry(name: &str, data: &[u8], typeflag: u8, link: &str) -> (String, Vec<u8>, u8, String) {
+    (name.to_string(), data.to_vec(), typeflag, link.to_string())
+}
+
+/// Hard links in an archive must name an earlier regular file of the same archive: a link
+/// to nothing, to itself, to a directory, or through one of the archive's symlinks is
+/// refused, naming the member (an image `podman load` would reject is never written).
+#[test]
+fn hardlink_to_missing_self_directory_or_through_symlink_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cases = [
+        (
+            "missing",
+            vec![entry("h", b"", b'1', "nowhere")],
+            "`h`, which is a hard link to `nowhere`, which is not a regular file earlier in the archive",
+        ),
+        ("self", vec![entry("h", b"", b'1', "h")], "`h`, which is a hard link to itself"),
+        (
+            "dir",
+            vec![entry("d/", b"", b'5', ""), entry("h", b"", b'1', "d")],
+            "`h`, which is a hard link to `d`, which is not a regular file earlier in the archive",
+        ),
+        (
+            "through-symlink",
+            vec![
+                entry("real/", b"", b'5', ""),
+                entry("real/f", b"x\n", b'0', ""),
+                entry("s", b"", b'2', "real"),
+                entry("h", b"", b'1', "s/f"),
+            ],
+            "`h`, which is a hard link to `s/f`, which goes through the symlink `s`",
+        ),
+        (
+            "later",
+            vec![entry("h", b"", b'1', "f"), entry("f", b"x\n", b'0', "")],
+            "`h`, which is a hard link to `f`, which is not a regular file earlier in the archive",
+        ),
+    ];
+    for (case, members, says) in cases {
+        let run = extract(t, &format!("{case}.tar"), &raw_tar(&members), "");
+        assert_eq!(run.code, 1, "{case}: {}", run.stderr);
+        assert!(run.stderr.contains(&format!("`{case}.tar` holds {says}")), "{case}: {}", run.stderr);
+    }
+    // A hard link to an earlier file is fine, and kept as a link.
+    let good = raw_tar(&[entry("f", b"x\n", b'0', ""), entry("g", b"", b'1', "f")]);
+    extract(t, "good.tar", &good, "").ok();
+}
+
+/// A decompression bomb stops at the recipe's `unpack_limit` (default 4 GiB) with a message
+/// that says how to raise it, having written nothing of it under a final name; a zip entry
+/// that holds more than its header says, a name given twice in a zip, and an empty archive
+/// are refused.
+#[test]
+fn decompression_bombs_zip_lies_duplicates_and_empty_archives_are_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    // 64 MiB of zeros in a tar.gz of a few tens of kB, against a 16 MiB limit.
+    let zeros = vec![0u8; 64 << 20];
+    let tar = raw_tar(&[entry("zeros", &zeros, b'0', "")]);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    let bomb = gz.finish().unwrap();
+    assert!(bomb.len() < 1 << 20);
+    let run = extract(t, "bomb.tar.gz", &bomb, "unpack_limit: 16 MiB\n");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`bomb.tar.gz` expands to more than 16777216 bytes; if it really is that large, raise `unpack_limit` in the recipe"),
+        "{}",
+        run.stderr
+    );
+    let big: Vec<_> = std::fs::read_dir(t.join("c/blobs/sha256"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().metadata().unwrap().len() > 1 << 20)
+        .collect();
+    assert!(big.is_empty(), "nothing of the bomb was kept in the cache");
+    assert_eq!(std::fs::read_dir(t.join("c/tmp")).unwrap().count(), 0, "nor left in tmp/");
+    // Raised, it builds.
+    extract(t, "bomb2.tar.gz", &bomb, "unpack_limit: 100 MiB\n").ok();
+
+    require("python3");
+    let py = |script: &str| assert_eq!(sh(t, &format!("python3 -c '{script}'")).code, 0, "{script}");
+    // A zip whose headers say 10 bytes for an entry that inflates to 2 MB.
+    py("import zipfile,struct
+z=zipfile.ZipFile(\"liar.zip\",\"w\",zipfile.ZIP_DEFLATED); z.writestr(\"f\", b\"a\"*2000000); z.close()
+b=bytearray(open(\"liar.zip\",\"rb\").read())
+i=b.find(b\"PK\\x03\\x04\"); struct.pack_into(\"<I\", b, i+22, 10)
+j=b.find(b\"PK\\x01\\x02\"); struct.pack_into(\"<I\", b, j+24, 10)
+open(\"liar.zip\",\"wb\").write(b)");
+    let run = extract(t, "liar.zip", &std::fs::read(t.join("liar.zip")).unwrap(), "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`liar.zip` holds `f`, which is 11 bytes or more where its header says 10")
+            || run
+                .stderr
+                .contains("`liar.zip` holds `f`, which is content that does not match the CRC-32 its header gives"),
+        "{}",
+        run.stderr
+    );
+    py("import zipfile,warnings
+warnings.simplefilter(\"ignore\")
+z=zipfile.ZipFile(\"dup.zip\",\"w\"); z.writestr(\"f\", b\"one\"); z.writestr(\"f\", b\"two\"); z.close()");
+    let run = extract(t, "dup.zip", &std::fs::read(t.join("dup.zip")).unwrap(), "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("`dup.zip` holds `f`, which is in the archive twice"), "{}", run.stderr);
+    let run = extract(t, "empty.tar", &[0u8; 1024], "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("archive `empty.tar` is empty"), "{}", run.stderr);
+}
+
+/// Entry paths: a 2,000-level path (within PATH_MAX) builds, in linear time; one longer
+/// than PATH_MAX, a component longer than NAME_MAX, or a NUL byte in a name is refused
+/// naming the member; `dirs:` with a path longer than PATH_MAX too.
+#[test]
+fn deep_long_and_nul_entry_paths() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let deep = vec!["a"; 2000].join("/");
+    let ok = pax_tar(&[(format!("{deep}/f").into_bytes(), b"deep\n".to_vec(), b'0', vec![])]);
+    extract(t, "deep.tar", &ok, "").ok();
+    let too_deep = vec!["a"; 3000].join("/");
+    let long_name = "n".repeat(300);
+    let cases: [(&str, Vec<u8>, &str); 3] = [
+        ("too-deep", too_deep.into_bytes(), "a path longer than 4095 bytes or with a component longer than 255"),
+        ("long-name", long_name.into_bytes(), "a path longer than 4095 bytes or with a component longer than 255"),
+        ("nul", b"a\0b".to_vec(), "a name with a NUL byte in it"),
+    ];
+    for (case, name, says) in cases {
+        let bytes = pax_tar(&[(name, b"x\n".to_vec(), b'0', vec![])]);
+        let run = extract(t, &format!("{case}.tar"), &bytes, "");
+        assert_eq!(run.code, 1, "{case}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("`{case}.tar` holds `")) && run.stderr.contains(says),
+            "{case}: {}",
+            run.stderr
+        );
+    }
+    std::fs::write(t.join("d.yml"), format!("name: x\nlayers:\n  - dirs: [\"/{}\"]\n", vec!["d"; 2100].join("/")))
+        .unwrap();
+    let run = assemble(t, &t.join("c"), &["build", "d.yml"], &[]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.starts_with("error: d.yml:3:12: `/d/d/d"), "{}", run.stderr);
+    assert!(run.stderr.contains("longer than PATH_MAX (4095 bytes)"), "{}", run.stderr);
+}

@@ -29,7 +29,7 @@ fn unknown_field_suggests_the_nearest() {
 fn unknown_field_without_a_near_name_lists_the_known_ones() {
     check(
         "name: x\nflavour: vanilla\n",
-        "error: r.yml:2:1: unknown field `flavour` in the recipe\n  |\n2 | flavour: vanilla\n  | ^\nhint: expected one of: name, context, archs, tags, variants, registry, variables, epoch, compression, metadata, annotations, base, layers, config, tests\n",
+        "error: r.yml:2:1: unknown field `flavour` in the recipe\n  |\n2 | flavour: vanilla\n  | ^\nhint: expected one of: name, context, archs, tags, variants, registry, variables, epoch, compression, unpack_limit, metadata, annotations, base, layers, config, tests\n",
     );
 }
 

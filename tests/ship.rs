@@ -265,6 +265,26 @@ fn unknown_host_keys_bad_stores_and_missing_tools_are_refused_clearly() {
     assert_eq!(std::fs::read_to_string(sshd.dir.path().join("empty_known_hosts")).unwrap(), "", "no key was added");
     assert!(!store.exists(), "nothing was written on the server");
 
+    // An image on disk whose layer was damaged is refused before anything is sent.
+    assemble(&dir, &ship.cache, &["build", "refuse.yml", "-o", "oci:../damaged"], &[("SHIP_TOKEN", SECRET)]).ok();
+    let blobs = t.join("damaged/blobs/sha256");
+    let biggest = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+        .unwrap();
+    let mut bytes = std::fs::read(&biggest).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&biggest, bytes).unwrap();
+    let out = ship.run(&dir, &["ship", "server", "oci:../damaged", "--store", store_arg]);
+    assert_eq!(out.code, 4, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is not a valid image") && out.stderr.contains("does not match its digest"),
+        "{}",
+        out.stderr
+    );
+    assert!(!store.exists(), "nothing was sent to the server");
+
     let file = t.join("a-file");
     std::fs::write(&file, "x").unwrap();
     let out = ship.run(&dir, &["ship", "server", "refuse.yml", "--store", file.to_str().unwrap()]);

@@ -134,6 +134,7 @@ pub(crate) const TOP: &[&str] = &[
     "variables",
     "epoch",
     "compression",
+    "unpack_limit",
     "metadata",
     "annotations",
     "base",
@@ -297,6 +298,15 @@ impl Reader {
             None => Compression::GZIP_DEFAULT,
             Some(n) => self.compression(n)?,
         };
+        let unpack_limit = match f.get("unpack_limit") {
+            None => crate::source::archive::DEFAULT_LIMIT,
+            Some(n) => {
+                let s = self.ctx.str(n, "`unpack_limit`")?;
+                parse_size(&s).filter(|b| *b > 0).ok_or_else(|| {
+                    self.ctx.err(n, format!("`unpack_limit` is a size such as `8 GiB` or `500 MB`, found `{s}`"))
+                })?
+            }
+        };
         let mut annotations = BTreeMap::new();
         if let Some(n) = f.get("metadata") {
             let m = self.ctx.map(n, "`metadata`", METADATA)?;
@@ -372,6 +382,7 @@ impl Reader {
             unset_variables: self.unset.clone(),
             epoch,
             compression,
+            unpack_limit,
             annotations,
             base,
             layers,

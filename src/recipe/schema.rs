@@ -39,6 +39,8 @@ pub struct Recipe {
     /// Timestamp for every file and for `created`; `SOURCE_DATE_EPOCH` overrides it.
     pub epoch: Option<u64>,
     pub compression: Compression,
+    /// `unpack_limit:` — the most bytes one archive or package may expand to.
+    pub unpack_limit: u64,
     /// `org.opencontainers.image.*` annotations (from `metadata`) plus free `annotations`.
     pub annotations: BTreeMap<String, String>,
     pub base: Base,

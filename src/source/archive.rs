@@ -1,8 +1,14 @@
 //! Unpacking downloaded archives (tar, tar.gz, tar.xz, tar.zst, zip) into the store.
 //! Nothing is written to the host file system under an archive's own names: each member's
 //! bytes go into the content store by digest, and the archive becomes a list of members
-//! that the layer tree is built from. Member names that are absolute or climb out with
-//! `..` are refused.
+//! that the layer tree is built from.
+//!
+//! Archives and packages are untrusted, so every reader (archives here, `.deb` data,
+//! `.apk` data) checks its members through one [`Guard`]: names are clean (no absolute path,
+//! no `..`, no NUL, within `PATH_MAX`/`NAME_MAX`), a name is not given twice, a hard link
+//! names an earlier regular file of the same archive and does not go through one of its
+//! symlinks, and what the archive expands to stays within a bound ([`DEFAULT_LIMIT`], or the
+//! recipe's `unpack_limit`), counted on the decompressed stream so a bomb stops early.
 
 use crate::digest::Digest;
 use crate::recipe::ArchiveKind;
@@ -26,6 +32,176 @@ pub struct Member {
     pub mode: u32,
 }
 
+/// What one archive or package may expand to unless the recipe says otherwise.
+pub const DEFAULT_LIMIT: u64 = 4 << 30;
+/// The most members one archive or package may have.
+pub const MAX_MEMBERS: usize = 1_000_000;
+/// The longest path in an image, `/` included (Linux's `PATH_MAX` less its NUL).
+pub const PATH_MAX: usize = 4095;
+/// The longest name of one path component (Linux's `NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+/// The checks every reader of an archive or package applies to its members as they come
+/// (see the module header). `what` names the archive in messages.
+pub struct Guard {
+    what: String,
+    /// Regular files (and hard links to them) seen so far.
+    files: std::collections::HashSet<String>,
+    symlinks: std::collections::HashSet<String>,
+    /// Every non-directory name seen so far.
+    seen: std::collections::HashSet<String>,
+    members: usize,
+}
+
+/// A member as far as the [`Guard`] is concerned.
+pub enum Seen<'a> {
+    Dir,
+    File,
+    Symlink,
+    Hardlink(&'a str),
+}
+
+impl Guard {
+    pub fn new(what: &str) -> Guard {
+        Guard {
+            what: what.to_string(),
+            files: Default::default(),
+            symlinks: Default::default(),
+            seen: Default::default(),
+            members: 0,
+        }
+    }
+
+    fn refuse(&self, member: &str, why: impl Into<String>) -> Refused {
+        Refused { archive: self.what.clone(), member: member.escape_debug().to_string(), why: why.into() }
+    }
+
+    /// The cleaned name of a member (`None` for the root), or why it is refused.
+    pub fn name(&self, raw: &[u8]) -> Result<Option<String>, Refused> {
+        let text = String::from_utf8_lossy(raw);
+        match clean_name(&text) {
+            Ok(n) => Ok(n),
+            Err(BadName::Absolute) => Err(self.refuse(&text, "an absolute path")),
+            Err(BadName::Climbs) => Err(self.refuse(&text, "outside the archive (`..`)")),
+            Err(BadName::Nul) => Err(self.refuse(&text, "a name with a NUL byte in it")),
+            Err(BadName::TooLong) => Err(self.refuse(
+                &text,
+                format!("a path longer than {PATH_MAX} bytes or with a component longer than {NAME_MAX}"),
+            )),
+        }
+    }
+
+    /// Records a member: refuses a name given twice (directories aside), a hard link that
+    /// names no earlier regular file, itself, or a path through one of the archive's
+    /// symlinks, and more than [`MAX_MEMBERS`] members.
+    pub fn add(&mut self, path: &str, kind: Seen<'_>) -> Result<(), Refused> {
+        self.members += 1;
+        if self.members > MAX_MEMBERS {
+            return Err(self.refuse(path, format!("one member more than the {MAX_MEMBERS} an archive may have")));
+        }
+        if !matches!(kind, Seen::Dir) && !self.seen.insert(path.to_string()) {
+            return Err(self.refuse(path, "in the archive twice"));
+        }
+        match kind {
+            Seen::Dir => {}
+            Seen::File => {
+                self.files.insert(path.to_string());
+            }
+            Seen::Symlink => {
+                self.symlinks.insert(path.to_string());
+            }
+            Seen::Hardlink(target) => {
+                if target == path {
+                    return Err(self.refuse(path, "a hard link to itself"));
+                }
+                let mut at = 0;
+                while let Some(i) = target[at..].find('/') {
+                    let dir = &target[..at + i];
+                    if self.symlinks.contains(dir) {
+                        return Err(self.refuse(
+                            path,
+                            format!("a hard link to `{target}`, which goes through the symlink `{dir}`"),
+                        ));
+                    }
+                    at += i + 1;
+                }
+                if !self.files.contains(target) {
+                    return Err(self.refuse(
+                        path,
+                        format!("a hard link to `{target}`, which is not a regular file earlier in the archive"),
+                    ));
+                }
+                self.files.insert(path.to_string());
+            }
+        }
+        Ok(())
+    }
+
+    /// A reader of an archive's decompressed stream that fails once more than `limit` bytes
+    /// have come through (a decompression bomb), naming the archive.
+    pub fn bounded<R: Read>(&self, inner: R, limit: u64) -> Bounded<R> {
+        Bounded { inner, left: limit, limit, what: self.what.clone() }
+    }
+}
+
+/// A member a [`Guard`] refuses.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("`{archive}` holds `{member}`, which is {why}")]
+pub struct Refused {
+    pub archive: String,
+    pub member: String,
+    pub why: String,
+}
+
+/// See [`Guard::bounded`].
+pub struct Bounded<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+    what: String,
+}
+
+/// The error a [`Bounded`] reader fails with.
+#[derive(Debug, thiserror::Error)]
+#[error("`{what}` expands to more than {limit} bytes; if it really is that large, raise `unpack_limit` in the recipe")]
+pub struct TooLarge {
+    pub what: String,
+    pub limit: u64,
+}
+
+impl<R: Read> Read for Bounded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            // One byte more means the stream goes on past the limit.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(TooLarge { what: self.what.clone(), limit: self.limit })),
+            };
+        }
+        let want = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The [`TooLarge`] inside an I/O error, if that is what it is (the tar reader wraps the
+/// errors of the stream it reads in its own).
+pub fn too_large(e: &io::Error) -> Option<&TooLarge> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = e.get_ref().map(|i| i as _);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<TooLarge>() {
+            return Some(t);
+        }
+        cur = match err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()) {
+            Some(inner) => Some(inner as _),
+            None => err.source(),
+        };
+    }
+    None
+}
+
 /// What a tar entry is, read from its header alone.
 pub enum TarKind {
     Dir,
@@ -42,6 +218,12 @@ pub enum TarKind {
 pub fn tar_kind<R: Read>(entry: &tar::Entry<'_, R>) -> Result<TarKind, &'static str> {
     let link = || -> Result<String, &'static str> {
         let l = entry.link_name_bytes().ok_or("a link without a target")?;
+        if l.contains(&0) {
+            return Err("a link whose target has a NUL byte in it");
+        }
+        if l.len() > PATH_MAX {
+            return Err("a link whose target is longer than PATH_MAX");
+        }
         Ok(String::from_utf8_lossy(&l).into_owned())
     };
     Ok(match entry.header().entry_type() {
@@ -61,6 +243,12 @@ pub fn tar_kind<R: Read>(entry: &tar::Entry<'_, R>) -> Result<TarKind, &'static 
 pub enum Error {
     #[error("archive `{archive}` holds `{member}`, which is {why}")]
     BadMember { archive: String, member: String, why: &'static str },
+    #[error("archive {0}")]
+    Refused(#[from] Refused),
+    #[error("archive {0}")]
+    TooLarge(TooLarge),
+    #[error("archive `{0}` is empty")]
+    Empty(String),
     #[error(
         "cannot tell what kind of archive `{0}` is (name or first bytes); set `extract: tar.gz` (or tar, tar.xz, tar.zst, zip)"
     )]
@@ -101,55 +289,74 @@ pub fn detect(name: &str, file: &Path) -> Option<ArchiveKind> {
 pub enum BadName {
     Absolute,
     Climbs,
+    Nul,
+    TooLong,
 }
 
 /// Normalises an archive or package member name (`./a//b` → `a/b`); `None` for the root.
-/// Absolute names and `..` components are refused.
+/// Absolute names, `..` components, NUL bytes and names longer than [`PATH_MAX`] (or with a
+/// component longer than [`NAME_MAX`]) are refused.
 pub fn clean_name(name: &str) -> Result<Option<String>, BadName> {
     if name.starts_with('/') {
         return Err(BadName::Absolute);
+    }
+    if name.contains('\0') {
+        return Err(BadName::Nul);
     }
     let mut parts = Vec::new();
     for c in name.split('/') {
         match c {
             "" | "." => {}
             ".." => return Err(BadName::Climbs),
+            c if c.len() > NAME_MAX => return Err(BadName::TooLong),
             c => parts.push(c),
         }
     }
-    Ok((!parts.is_empty()).then(|| parts.join("/")))
+    let joined = parts.join("/");
+    if joined.len() + 1 > PATH_MAX {
+        return Err(BadName::TooLong);
+    }
+    Ok((!parts.is_empty()).then_some(joined))
 }
 
 fn clean(archive: &str, name: &str) -> Result<Option<String>, Error> {
     clean_name(name).map_err(|b| Error::BadMember {
         archive: archive.into(),
-        member: name.into(),
+        member: name.escape_debug().to_string(),
         why: match b {
             BadName::Absolute => "an absolute path",
             BadName::Climbs => "outside the archive (`..`)",
+            BadName::Nul => "a name with a NUL byte in it",
+            BadName::TooLong => "a path longer than PATH_MAX or with a component longer than NAME_MAX",
         },
     })
 }
 
-/// Lists the members of `file`, storing each regular file's bytes in the store.
-pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str) -> Result<Vec<Member>, Error> {
-    let read_err = |source| Error::Read { archive: display.into(), source };
+/// Lists the members of `file`, storing each regular file's bytes in the store; the archive
+/// may expand to at most `limit` bytes.
+pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str, limit: u64) -> Result<Vec<Member>, Error> {
+    let read_err = |source: io::Error| match too_large(&source) {
+        Some(t) => Error::TooLarge(TooLarge { what: t.what.clone(), limit: t.limit }),
+        None => Error::Read { archive: display.into(), source },
+    };
     let f = std::fs::File::open(file).map_err(read_err)?;
     let reader: Box<dyn Read> = match kind {
         ArchiveKind::Tar => Box::new(f),
         ArchiveKind::TarGz => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f))),
         ArchiveKind::TarXz => Box::new(liblzma::read::XzDecoder::new_multi_decoder(io::BufReader::new(f))),
         ArchiveKind::TarZst => Box::new(zstd::stream::read::Decoder::new(f).map_err(read_err)?),
-        ArchiveKind::Zip => return unpack_zip(store, file, display),
+        ArchiveKind::Zip => return unpack_zip(store, file, display, limit),
     };
-    let mut archive = tar::Archive::new(reader);
+    let mut guard = Guard::new(display);
+    let mut archive = tar::Archive::new(guard.bounded(reader, limit));
     let mut members = Vec::new();
     for entry in archive.entries().map_err(read_err)? {
         let mut entry = entry.map_err(read_err)?;
-        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
-        let Some(path) = clean(display, &raw)? else {
+        let raw = entry.path_bytes().into_owned();
+        let Some(path) = guard.name(&raw)? else {
             continue;
         };
+        let raw = String::from_utf8_lossy(&raw).into_owned();
         let mode = entry.header().mode().map_err(read_err)? & 0o7777;
         let bad = |why| Error::BadMember { archive: display.into(), member: raw.clone(), why };
         let kind = match tar_kind(&entry).map_err(bad)? {
@@ -158,43 +365,168 @@ pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str) -> R
             TarKind::Hardlink(target) => {
                 MemberKind::Hardlink(clean(display, &target)?.ok_or_else(|| bad("a hard link to the archive root"))?)
             }
-            TarKind::File => {
+            TarKind::File => MemberKind::File { digest: Digest::of(b""), size: entry.size() },
+            TarKind::Skip => continue,
+        };
+        guard.add(&path, seen(&kind))?;
+        let kind = match kind {
+            MemberKind::File { .. } => {
                 let (digest, size) = store.put_reader(&mut entry).map_err(read_err)?;
                 MemberKind::File { digest, size }
             }
-            TarKind::Skip => continue,
+            other => other,
         };
         members.push(Member { path, kind, mode });
+    }
+    if members.is_empty() {
+        return Err(Error::Empty(display.into()));
     }
     Ok(members)
 }
 
-fn unpack_zip(store: &Store, file: &Path, display: &str) -> Result<Vec<Member>, Error> {
+/// The names in a zip's central directory, in order, read directly (ZIP64 included).
+fn central_directory_names(file: &Path) -> io::Result<Vec<Vec<u8>>> {
+    use std::io::{Seek, SeekFrom};
+    let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("not a zip: {why}"));
+    let mut f = std::fs::File::open(file)?;
+    let len = f.metadata()?.len();
+    let tail_len = len.min(65_557);
+    f.seek(SeekFrom::Start(len - tail_len))?;
+    let mut tail = vec![0u8; tail_len as usize];
+    f.read_exact(&mut tail)?;
+    let eocd = (0..tail.len().saturating_sub(21))
+        .rev()
+        .find(|&i| tail[i..].starts_with(b"PK\x05\x06"))
+        .ok_or_else(|| bad("no end of central directory"))?;
+    let u16_at = |b: &[u8], i: usize| u64::from(u16::from_le_bytes([b[i], b[i + 1]]));
+    let u32_at = |b: &[u8], i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+    let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
+    let (mut count, mut offset) = (u16_at(&tail, eocd + 10), u32_at(&tail, eocd + 16));
+    if (count == 0xffff || offset == 0xffff_ffff) && eocd >= 20 && tail[eocd - 20..].starts_with(b"PK\x06\x07") {
+        let at = u64_at(&tail, eocd - 20 + 8);
+        let mut record = [0u8; 56];
+        f.seek(SeekFrom::Start(at))?;
+        f.read_exact(&mut record)?;
+        if !record.starts_with(b"PK\x06\x06") {
+            return Err(bad("a broken ZIP64 end of central directory"));
+        }
+        (count, offset) = (u64_at(&record, 32), u64_at(&record, 48));
+    }
+    if count > MAX_MEMBERS as u64 {
+        return Err(bad("more entries than an archive may have"));
+    }
+    f.seek(SeekFrom::Start(offset))?;
+    let mut r = io::BufReader::new(f);
+    let mut names = Vec::with_capacity(count as usize);
+    for _ in 0..count {
+        let mut head = [0u8; 46];
+        r.read_exact(&mut head)?;
+        if !head.starts_with(b"PK\x01\x02") {
+            return Err(bad("a broken central directory"));
+        }
+        let (name_len, extra, comment) = (u16_at(&head, 28), u16_at(&head, 30), u16_at(&head, 32));
+        let mut name = vec![0u8; name_len as usize];
+        r.read_exact(&mut name)?;
+        io::copy(&mut (&mut r).take(extra + comment), &mut io::sink())?;
+        names.push(name);
+    }
+    Ok(names)
+}
+
+/// A reader that computes the CRC-32 of what passes through it.
+struct CrcReader<R> {
+    inner: R,
+    crc: crc32fast::Hasher,
+}
+
+impl<R: Read> Read for CrcReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.crc.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
+fn seen(kind: &MemberKind) -> Seen<'_> {
+    match kind {
+        MemberKind::Dir => Seen::Dir,
+        MemberKind::File { .. } => Seen::File,
+        MemberKind::Symlink(_) => Seen::Symlink,
+        MemberKind::Hardlink(t) => Seen::Hardlink(t),
+    }
+}
+
+/// A zip: every entry's size is checked against what its header says (a zip may claim a
+/// few bytes and hold gigabytes), and the whole may expand to at most `limit`.
+fn unpack_zip(store: &Store, file: &Path, display: &str, limit: u64) -> Result<Vec<Member>, Error> {
     let read_err = |source| Error::Read { archive: display.into(), source };
     let zip_err = |e: zip::result::ZipError| read_err(io::Error::other(e));
     let f = std::fs::File::open(file).map_err(read_err)?;
     let mut zip = zip::ZipArchive::new(f).map_err(zip_err)?;
+    let mut guard = Guard::new(display);
+    // The zip crate keeps one entry per name: a name given twice is found in the central
+    // directory itself, before either copy is read.
+    let mut names = std::collections::HashSet::new();
+    for raw in central_directory_names(file).map_err(read_err)? {
+        if !names.insert(raw.clone()) && !raw.ends_with(b"/") {
+            return Err(guard.refuse(&String::from_utf8_lossy(&raw), "in the archive twice").into());
+        }
+    }
     let mut members = Vec::new();
+    let mut expanded = 0u64;
     for i in 0..zip.len() {
         let mut entry = zip.by_index(i).map_err(zip_err)?;
-        let raw = entry.name().to_string();
-        let Some(path) = clean(display, &raw)? else {
+        let raw = entry.name_raw().to_vec();
+        let Some(path) = guard.name(&raw)? else {
             continue;
         };
+        let claimed = entry.size();
+        expanded = expanded.saturating_add(claimed);
+        if expanded > limit {
+            return Err(Error::TooLarge(TooLarge { what: display.into(), limit }));
+        }
         let unix = entry.unix_mode();
+        let entry_crc = entry.crc32();
         let is_link = unix.is_some_and(|m| m & 0o170000 == 0o120000);
-        let kind = if entry.is_dir() {
+        // At most what the header claims, and one byte more to see whether there is more.
+        let mut bounded = (&mut entry).take(claimed.saturating_add(1));
+        let kind = if path.ends_with('/') || raw.ends_with(b"/") {
             MemberKind::Dir
         } else if is_link {
             let mut target = String::new();
-            entry.read_to_string(&mut target).map_err(read_err)?;
+            bounded.read_to_string(&mut target).map_err(read_err)?;
+            if target.contains('\0') || target.len() > PATH_MAX {
+                return Err(guard.refuse(&path, "a symlink with a NUL byte or an overlong target").into());
+            }
             MemberKind::Symlink(target)
         } else {
-            let (digest, size) = store.put_reader(&mut entry).map_err(read_err)?;
+            let crc = entry_crc;
+            let mut checked = CrcReader { inner: &mut bounded, crc: crc32fast::Hasher::new() };
+            let (digest, size) = store.put_reader(&mut checked).map_err(read_err)?;
+            if size != claimed {
+                return Err(guard
+                    .refuse(&path, format!("{size} bytes or more where its header says {claimed}"))
+                    .into());
+            }
+            // The header's size may lie low and the reader stop there: the CRC tells.
+            if checked.crc.finalize() != crc {
+                return Err(guard
+                    .refuse(
+                        &path,
+                        "content that does not match the CRC-32 its header gives (a size or content that lies)",
+                    )
+                    .into());
+            }
             MemberKind::File { digest, size }
         };
-        let default = if matches!(kind, MemberKind::Dir) { 0o755 } else { 0o644 };
+        let is_dir = matches!(kind, MemberKind::Dir) || entry.is_dir();
+        let kind = if is_dir { MemberKind::Dir } else { kind };
+        guard.add(&path, seen(&kind))?;
+        let default = if is_dir { 0o755 } else { 0o644 };
         members.push(Member { path, kind, mode: unix.map_or(default, |m| m & 0o7777) });
+    }
+    if members.is_empty() {
+        return Err(Error::Empty(display.into()));
     }
     Ok(members)
 }

@@ -17,20 +17,28 @@ use std::sync::Arc;
 pub struct ImagePath(String);
 
 impl ImagePath {
-    /// Normalises `/a//b/./c/` to `a/b/c`; `..` is refused (returns None), as is the root.
+    /// Normalises `/a//b/./c/` to `a/b/c`; `..` is refused (returns None), as is the root,
+    /// a NUL byte, and a path longer than `PATH_MAX` or with a component longer than
+    /// `NAME_MAX` (see [`crate::source::archive::PATH_MAX`]).
     pub fn new(path: &str) -> Option<ImagePath> {
+        use crate::source::archive::{NAME_MAX, PATH_MAX};
+        if path.contains('\0') {
+            return None;
+        }
         let mut parts = Vec::new();
         for c in path.split('/') {
             match c {
                 "" | "." => {}
                 ".." => return None,
+                c if c.len() > NAME_MAX => return None,
                 c => parts.push(c),
             }
         }
         if parts.is_empty() {
             return None;
         }
-        Some(ImagePath(parts.join("/")))
+        let joined = parts.join("/");
+        (joined.len() < PATH_MAX).then_some(ImagePath(joined))
     }
 
     pub fn as_str(&self) -> &str {
@@ -272,12 +280,17 @@ impl Tree {
     /// Gives every entry its parent directories: copied from the layers below when they
     /// have them (so the layer does not change their owner or mode), else root-owned 0755.
     pub fn add_parents(&mut self, below: &View) {
-        let mut missing = Vec::new();
+        // From each path up, stopping at the first ancestor already known: every ancestor is
+        // looked at once, so deep paths cost linear time, not cubic.
+        let mut missing = std::collections::BTreeSet::new();
         for path in self.entries.keys() {
-            for parent in path.ancestors() {
-                if !self.entries.contains_key(&parent) {
-                    missing.push(parent);
+            let mut cur = path.as_str();
+            while let Some((parent, _)) = cur.rsplit_once('/') {
+                let p = ImagePath(parent.to_string());
+                if self.entries.contains_key(&p) || !missing.insert(p) {
+                    break;
                 }
+                cur = parent;
             }
         }
         for parent in missing {

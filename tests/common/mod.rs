@@ -257,3 +257,37 @@ pub fn raw_tar(members: &[(String, Vec<u8>, u8, String)]) -> Vec<u8> {
     out.extend_from_slice(&[0u8; 1024]);
     out
 }
+
+/// A tar like [`raw_tar`], but every member's name (and link target) also goes in a PAX
+/// record before it, so names may be of any length and hold any byte, NUL included.
+/// One member of [`pax_tar`]: name, content, typeflag, link target (all raw bytes).
+pub type PaxMember = (Vec<u8>, Vec<u8>, u8, Vec<u8>);
+
+pub fn pax_tar(members: &[PaxMember]) -> Vec<u8> {
+    let record = |key: &str, value: &[u8]| -> Vec<u8> {
+        let rest = key.len() + value.len() + 3;
+        let mut len = rest + rest.to_string().len();
+        if len.to_string().len() + rest != len {
+            len = rest + len.to_string().len();
+        }
+        let mut r = format!("{len} {key}=").into_bytes();
+        r.extend_from_slice(value);
+        r.push(b'\n');
+        r
+    };
+    let mut out = Vec::new();
+    for (name, data, typeflag, link) in members {
+        let mut pax = record("path", name);
+        if !link.is_empty() {
+            pax.extend(record("linkpath", link));
+        }
+        out.extend_from_slice(&raw_header("pax", pax.len() as u64, b'x', ""));
+        out.extend_from_slice(&pax);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+        out.extend_from_slice(&raw_header("placeholder", data.len() as u64, *typeflag, ""));
+        out.extend_from_slice(data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}

@@ -44,6 +44,7 @@ fn q1(bytes: &[u8]) -> String {
 pub fn entries(store: &Store, data: &[u8], file: &str) -> Result<Vec<ApkEntry>, Error> {
     let fmt = |why: String| Error::Format { file: file.into(), why };
     let mut out = Vec::new();
+    let mut guard = crate::source::archive::Guard::new(file);
     let mut ar = tar::Archive::new(data);
     for e in ar.entries().map_err(|e| fmt(format!("data member: {e}")))? {
         let mut e = e.map_err(|e| fmt(format!("data member: {e}")))?;
@@ -55,6 +56,12 @@ pub fn entries(store: &Store, data: &[u8], file: &str) -> Result<Vec<ApkEntry>, 
             Err(BadName::Climbs) => {
                 return Err(fmt(format!("data member holds `{raw}`, which is outside the root (`..`)")));
             }
+            Err(BadName::Nul | BadName::TooLong) => {
+                return Err(fmt(format!(
+                    "data member holds `{}`, a name with a NUL byte or longer than PATH_MAX",
+                    raw.escape_debug()
+                )));
+            }
         };
         let h = e.header();
         let (mode, uid, gid) =
@@ -64,6 +71,9 @@ pub fn entries(store: &Store, data: &[u8], file: &str) -> Result<Vec<ApkEntry>, 
             tar::EntryType::Directory => (EntryKind::Dir, None),
             tar::EntryType::Symlink => {
                 let t = link.unwrap_or_default();
+                if t.contains('\0') {
+                    return Err(fmt(format!("data member holds `{raw}`, a symlink whose target has a NUL byte")));
+                }
                 let c = q1(t.as_bytes());
                 (EntryKind::Symlink(t), Some(c))
             }
@@ -84,6 +94,14 @@ pub fn entries(store: &Store, data: &[u8], file: &str) -> Result<Vec<ApkEntry>, 
             tar::EntryType::XGlobalHeader | tar::EntryType::XHeader => continue,
             _ => return Err(fmt(format!("data member holds `{raw}`, a device or other special file"))),
         };
+        use crate::source::archive::Seen;
+        let seen = match &kind {
+            EntryKind::Dir => Seen::Dir,
+            EntryKind::File { .. } => Seen::File,
+            EntryKind::Symlink(_) => Seen::Symlink,
+            EntryKind::Hardlink(t) => Seen::Hardlink(t),
+        };
+        guard.add(&path, seen).map_err(|r| fmt(format!("data member holds `{}`, which is {}", r.member, r.why)))?;
         out.push(ApkEntry { path, kind, mode, uid, gid, checksum });
     }
     Ok(out)

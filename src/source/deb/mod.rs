@@ -300,7 +300,7 @@ pub fn downloads(pins: &[Pin]) -> Vec<Download> {
 }
 
 /// Reads a fetched `.deb`, or its listing from the cache when it was read before.
-pub fn unpacked(store: &Store, pin: &Pin) -> Result<unpack::Deb, Error> {
+pub fn unpacked(store: &Store, pin: &Pin, limit: u64) -> Result<unpack::Deb, Error> {
     let listing = store.root().join("layers").join(format!("{}.deb.json", pin.sha256));
     if let Ok(bytes) = std::fs::read(&listing)
         && let Ok(deb) = serde_json::from_slice::<unpack::Deb>(&bytes)
@@ -317,7 +317,7 @@ pub fn unpacked(store: &Store, pin: &Pin) -> Result<unpack::Deb, Error> {
     // The `.deb` in the cache must still be the one the pin names (a damaged or swapped one
     // is removed here and fetched again).
     let path = store.verify_blob(&sha)?;
-    let deb = unpack::read(store, &path, &format!("{}_{}_{}.deb", pin.name, pin.version, pin.architecture))?;
+    let deb = unpack::read(store, &path, &format!("{}_{}_{}.deb", pin.name, pin.version, pin.architecture), limit)?;
     let mut tmp = store.temp()?;
     std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&deb).expect("serialisable"))?;
     tmp.persist(&listing).map_err(|e| e.error)?;

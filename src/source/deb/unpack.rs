@@ -88,6 +88,10 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
+    #[error("package {0}")]
+    Refused(#[from] crate::source::archive::Refused),
+    #[error("package {0}")]
+    TooLarge(crate::source::archive::TooLarge),
 }
 
 fn decompressor<'a>(name: &str, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
@@ -108,17 +112,28 @@ fn clean(deb: &str, name: &str) -> Result<Option<String>, Error> {
     use crate::source::archive::{BadName, clean_name};
     clean_name(name).map_err(|b| Error::BadMember {
         deb: deb.into(),
-        member: name.into(),
+        member: name.escape_debug().to_string(),
         why: match b {
             BadName::Absolute => "an absolute path",
             BadName::Climbs => "outside the package root (`..`)",
+            BadName::Nul => "a name with a NUL byte in it",
+            BadName::TooLong => "a path longer than PATH_MAX or with a component longer than NAME_MAX",
         },
     })
 }
 
-/// Reads the package at `file` (named `display` in messages), streaming each member once.
-pub fn read(store: &Store, file: &Path, display: &str) -> Result<Deb, Error> {
-    let rerr = |source| Error::Read { deb: display.into(), source };
+/// Control files are read into memory: they are small, and so is what they may expand to.
+const CONTROL_LIMIT: u64 = 64 << 20;
+
+/// Reads the package at `file` (named `display` in messages), streaming each member once;
+/// its data may expand to at most `limit` bytes.
+pub fn read(store: &Store, file: &Path, display: &str, limit: u64) -> Result<Deb, Error> {
+    use crate::source::archive::{Guard, Seen, TooLarge, too_large};
+    let rerr = |source: io::Error| match too_large(&source) {
+        Some(t) => Error::TooLarge(TooLarge { what: t.what.clone(), limit: t.limit }),
+        None => Error::Read { deb: display.into(), source },
+    };
+    let mut guard = Guard::new(display);
     let fmt = |why: &str| Error::Format { deb: display.into(), why: why.into() };
     let mut f = io::BufReader::new(std::fs::File::open(file).map_err(rerr)?);
     let mut magic = [0u8; 8];
@@ -144,7 +159,8 @@ pub fn read(store: &Store, file: &Path, display: &str) -> Result<Deb, Error> {
         let mut member = (&mut f).take(size);
         if name.starts_with("control.tar") {
             saw_control = true;
-            let mut tar = tar::Archive::new(decompressor(&name, &mut member).map_err(rerr)?);
+            let control = decompressor(&name, &mut member).map_err(rerr)?;
+            let mut tar = tar::Archive::new(guard.bounded(control, CONTROL_LIMIT));
             for e in tar.entries().map_err(rerr)? {
                 let mut e = e.map_err(rerr)?;
                 let p = e.path().map_err(rerr)?.to_string_lossy().trim_start_matches("./").to_string();
@@ -156,7 +172,8 @@ pub fn read(store: &Store, file: &Path, display: &str) -> Result<Deb, Error> {
             }
         } else if name.starts_with("data.tar") {
             saw_data = true;
-            let mut tar = tar::Archive::new(decompressor(&name, &mut member).map_err(rerr)?);
+            let data = decompressor(&name, &mut member).map_err(rerr)?;
+            let mut tar = tar::Archive::new(guard.bounded(data, limit));
             for e in tar.entries().map_err(rerr)? {
                 let mut e = e.map_err(rerr)?;
                 let raw = String::from_utf8_lossy(&e.path_bytes()).into_owned();
@@ -175,11 +192,24 @@ pub fn read(store: &Store, file: &Path, display: &str) -> Result<Deb, Error> {
                     TarKind::Hardlink(target) => {
                         Kind::Hardlink(clean(display, &target)?.ok_or_else(|| fmt("hard link to the root"))?)
                     }
-                    TarKind::File => {
+                    TarKind::File => Kind::File { digest: Digest::of(b""), size: 0 },
+                    TarKind::Skip => continue,
+                };
+                guard.add(
+                    &path,
+                    match &kind {
+                        Kind::Dir => Seen::Dir,
+                        Kind::File { .. } => Seen::File,
+                        Kind::Symlink(_) => Seen::Symlink,
+                        Kind::Hardlink(t) => Seen::Hardlink(t),
+                    },
+                )?;
+                let kind = match kind {
+                    Kind::File { .. } => {
                         let (digest, size) = store.put_reader(&mut e).map_err(rerr)?;
                         Kind::File { digest, size }
                     }
-                    TarKind::Skip => continue,
+                    other => other,
                 };
                 deb.entries.push(Entry { path, kind, mode, uid, gid, mtime });
             }
@@ -214,5 +244,85 @@ mod tests {
         // Listings cached before control files went as text still read.
         let old: Deb = serde_json::from_str(r#"{"control":{"conffiles":[47,101]},"entries":[]}"#).unwrap();
         assert_eq!(old.control["conffiles"], b"/e");
+    }
+
+    /// A tar of `(name, data, typeflag, link)` members, written with the `tar` crate.
+    fn tar_of(members: &[(&str, Vec<u8>, tar::EntryType, &str)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data, kind, link) in members {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(*kind);
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            h.set_uid(0);
+            h.set_gid(0);
+            h.set_mtime(0);
+            if !link.is_empty() {
+                h.set_link_name(link).unwrap();
+            }
+            b.append_data(&mut h, name, &data[..]).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// An `ar` archive holding a `.deb`'s members (data gzipped).
+    fn deb_of(data: &[u8]) -> Vec<u8> {
+        use std::io::Write as _;
+        let control = tar_of(&[("./control", b"Package: p\n".to_vec(), tar::EntryType::Regular, "")]);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        gz.write_all(data).unwrap();
+        let data = gz.finish().unwrap();
+        let mut out = b"!<arch>\n".to_vec();
+        for (name, body) in [("debian-binary", b"2.0\n".to_vec()), ("control.tar", control), ("data.tar.gz", data)] {
+            out.extend_from_slice(
+                format!("{name:<16}{:<12}{:<6}{:<6}{:<8}{:<10}`\n", 0, 0, 0, 100644, body.len()).as_bytes(),
+            );
+            out.extend_from_slice(&body);
+            if body.len() % 2 == 1 {
+                out.push(b'\n');
+            }
+        }
+        out
+    }
+
+    /// A package whose data expands past the limit stops there (a bomb), and hard links that
+    /// go through the package's own symlinks or name nothing earlier are refused.
+    #[test]
+    fn deb_bombs_and_bad_hard_links_are_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("cache")).unwrap();
+        let write = |name: &str, bytes: Vec<u8>| {
+            let p = t.path().join(name);
+            std::fs::write(&p, bytes).unwrap();
+            p
+        };
+        let bomb = write("bomb.deb", deb_of(&tar_of(&[("./zeros", vec![0; 8 << 20], tar::EntryType::Regular, "")])));
+        let err = read(&store, &bomb, "bomb.deb", 1 << 20).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "package `bomb.deb` expands to more than 1048576 bytes; if it really is that large, raise `unpack_limit` in the recipe"
+        );
+        assert!(read(&store, &bomb, "bomb.deb", 16 << 20).is_ok());
+        let through = write(
+            "through.deb",
+            deb_of(&tar_of(&[
+                ("./real/", vec![], tar::EntryType::Directory, ""),
+                ("./real/f", b"x".to_vec(), tar::EntryType::Regular, ""),
+                ("./s", vec![], tar::EntryType::Symlink, "real"),
+                ("./h", vec![], tar::EntryType::Link, "./s/f"),
+            ])),
+        );
+        let err = read(&store, &through, "through.deb", 1 << 20).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "package `through.deb` holds `h`, which is a hard link to `s/f`, which goes through the symlink `s`"
+        );
+        let dangling = write("dangling.deb", deb_of(&tar_of(&[("./h", vec![], tar::EntryType::Link, "./gone")])));
+        let err = read(&store, &dangling, "dangling.deb", 1 << 20).unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("which is a hard link to `gone`, which is not a regular file earlier in the archive"),
+            "{err}"
+        );
     }
 }

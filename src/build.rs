@@ -461,6 +461,27 @@ fn build_in_pool(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built
     }];
     let full = archs.len() == recipe.archs.len();
     wanted.images[0].inputs = Some(inputs(&plan_hash, &wanted));
+    // Some architectures only: each built platform must be the one the lock records.
+    if opts.locked
+        && opts.compare_outputs
+        && !full
+        && let Some(existing) = &existing
+    {
+        let recorded = existing.images.first().map(|i| i.platforms.as_slice()).unwrap_or_default();
+        for p in &wanted.images[0].platforms {
+            let was = recorded.iter().find(|r| r.arch == p.arch);
+            if was.map(|r| r.manifest) != Some(p.manifest) {
+                let old = was.map_or("nothing".to_string(), |r| r.manifest.to_string());
+                return Err(Error::Stale {
+                    path: lock_path,
+                    changes: vec![format!(
+                        "the build gives {} manifest {}, the lock records {old} (run `assemble verify` to see which layer differs)",
+                        p.arch, p.manifest
+                    )],
+                });
+            }
+        }
+    }
     if opts.locked
         && opts.compare_outputs
         && full
@@ -1260,11 +1281,21 @@ impl<'a> Planner<'a> {
         for name in names {
             let name_s = name.to_string_lossy().into_owned();
             let child = host.join(&name);
-            let dest = match to {
+            let Some(dest) = (match to {
                 Some(t) => t.join(&name_s),
                 None => ImagePath::new(&name_s),
-            }
-            .expect("a directory entry name is a valid path component");
+            }) else {
+                let at = to.map_or(String::new(), |t| t.to_string());
+                return Err(Diagnostic::new(
+                    loc.clone(),
+                    format!(
+                        "{what}: `{name_s}` would be placed at `{at}/{name_s}`, which is longer than PATH_MAX ({} bytes) or has a component longer than NAME_MAX ({})",
+                        crate::source::archive::PATH_MAX,
+                        crate::source::archive::NAME_MAX
+                    ),
+                )
+                .into());
+            };
             let child_what = format!("{what}: {name_s}");
             let meta = std::fs::symlink_metadata(&child)?;
             if meta.is_dir() {

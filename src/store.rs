@@ -99,8 +99,17 @@ pub fn damaged_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Da
 
 impl Store {
     pub fn open(root: &Path) -> io::Result<Store> {
-        for sub in ["blobs/sha256", "layers", "stat", "tmp"] {
-            fs::create_dir_all(root.join(sub))?;
+        for sub in ["blobs", "blobs/sha256", "layers", "stat", "tmp"] {
+            let dir = root.join(sub);
+            fs::create_dir_all(&dir)?;
+            // The cache's own directories are directories: a symlink there (a restored cache
+            // may hold one) would send writes — and the clean-up of `tmp/` — elsewhere.
+            if !fs::symlink_metadata(&dir)?.is_dir() {
+                return Err(io::Error::other(format!(
+                    "`{}` is a symlink or not a directory; the cache's own directories must be directories",
+                    dir.display()
+                )));
+            }
         }
         let store = Store { root: root.to_path_buf() };
         store.clean_tmp();

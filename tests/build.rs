@@ -556,3 +556,128 @@ fn deep_long_and_nul_entry_paths() {
     assert!(run.stderr.starts_with("error: d.yml:3:12: `/d/d/d"), "{}", run.stderr);
     assert!(run.stderr.contains("longer than PATH_MAX (4095 bytes)"), "{}", run.stderr);
 }
+
+/// A cache whose `tmp/` is a symlink (a restored cache may hold one) is refused before its
+/// clean-up could remove files elsewhere.
+#[test]
+fn symlinked_cache_directory_is_refused_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let f = fixtures(t);
+    std::fs::create_dir_all(t.join("victim/sub")).unwrap();
+    std::fs::write(t.join("victim/a.txt"), "mine\n").unwrap();
+    std::fs::write(t.join("victim/sub/b.txt"), "mine too\n").unwrap();
+    assert_eq!(sh(t, "touch -d '2 hours ago' victim/a.txt victim/sub victim/sub/b.txt").code, 0);
+    std::fs::create_dir_all(t.join("c")).unwrap();
+    std::os::unix::fs::symlink("../victim", t.join("c/tmp")).unwrap();
+    let run = assemble(&f, &t.join("c"), &["build", "golden/golden.yml"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("is a symlink or not a directory"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(t.join("victim/a.txt")).unwrap(), "mine\n");
+    assert_eq!(std::fs::read_to_string(t.join("victim/sub/b.txt")).unwrap(), "mine too\n");
+}
+
+/// A layer record rewritten in the cache to name another well-formed blob: a `--locked`
+/// build of one architecture (or of a docker archive, which holds one) compares what it built
+/// with the lock's platform and fails, as a build of every architecture does.
+#[test]
+fn locked_build_of_some_architectures_checks_their_platforms() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("motd"), "good\n").unwrap();
+    std::fs::write(t.join("evil"), "EVIL\n").unwrap();
+    let recipe = |file: &str| {
+        format!("name: app\narchs: [amd64, arm64]\nconfig:\n  files:\n    - {{path: {file}, to: /etc/motd}}\n")
+    };
+    std::fs::write(t.join("app.yml"), recipe("motd")).unwrap();
+    std::fs::write(t.join("bad.yml"), recipe("evil")).unwrap();
+    let c = t.join("c");
+    let good = assemble(t, &c, &["--json", "build", "app.yml"], &[]).ok().json();
+    let evil = assemble(t, &c, &["--json", "build", "bad.yml", "-o", "oci:bad"], &[]).ok().json();
+    let layer = |v: &Value| v[0]["platforms"][0]["layers"][0]["digest"].as_str().unwrap().to_string();
+    let (good_layer, evil_layer) = (layer(&good), layer(&evil));
+    // Every record of the good layer now names the evil one.
+    let mut poisoned = 0;
+    let evil_record = std::fs::read_dir(c.join("layers"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .find(|r| r.contains(&evil_layer))
+        .unwrap();
+    for e in std::fs::read_dir(c.join("layers")).unwrap() {
+        let p = e.unwrap().path();
+        if std::fs::read_to_string(&p).unwrap().contains(&good_layer) {
+            std::fs::write(&p, &evil_record).unwrap();
+            poisoned += 1;
+        }
+    }
+    assert!(poisoned > 0);
+    for args in [
+        vec!["build", "--locked", "app.yml"],
+        vec!["build", "--locked", "--arch", "amd64", "app.yml"],
+        vec!["build", "--locked", "app.yml", "-o", "docker-archive:d.tar"],
+    ] {
+        let run = assemble(t, &c, &args, &[]);
+        assert_eq!(run.code, 1, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains("does not cover the recipe as it is now"), "{args:?}: {}", run.stderr);
+    }
+}
+
+/// A zip with a name given twice, hidden behind a forged end-of-central-directory record in
+/// its comment; and a zip symlink entry whose header claims a gigabyte target: both refused
+/// (the target is never read past PATH_MAX).
+#[test]
+fn forged_zip_end_record_and_huge_zip_symlink_are_refused() {
+    require("python3");
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let py = |script: &str| assert_eq!(sh(t, &format!("python3 -c '{script}'")).code, 0, "{script}");
+    py("import zipfile,warnings
+warnings.simplefilter(\"ignore\")
+z=zipfile.ZipFile(\"forged.zip\",\"w\"); z.writestr(\"etc/motd\", b\"first\"); z.writestr(\"etc/motd\", b\"second copy\")
+z.comment=b\"PK\\x05\\x06\"+b\"\\x00\"*16+b\"\\xff\\xff\"; z.close()");
+    let run = extract(t, "forged.zip", &std::fs::read(t.join("forged.zip")).unwrap(), "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("`forged.zip` holds `etc/motd`, which is in the archive twice"), "{}", run.stderr);
+    py("import zipfile
+z=zipfile.ZipFile(\"link.zip\",\"w\",zipfile.ZIP_DEFLATED)
+i=zipfile.ZipInfo(\"l\"); i.external_attr=(0o120777<<16); i.compress_type=zipfile.ZIP_DEFLATED
+z.writestr(i, b\"a\"*(64<<20)); z.close()");
+    let run = extract(t, "link.zip", &std::fs::read(t.join("link.zip")).unwrap(), "");
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("`link.zip` holds `l`, which is a symlink with a NUL byte or an overlong target"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A local tree that would reach past PATH_MAX in the image is an error naming it, not a
+/// crash.
+#[test]
+fn deep_local_tree_is_refused_not_a_panic() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let deep = t.join("tree").join("d".repeat(250));
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join("f"), "x").unwrap();
+    let to = format!("/{}", vec!["t".repeat(240); 16].join("/"));
+    std::fs::write(t.join("r.yml"), format!("name: x\nlayers:\n  - tree: {{path: tree, to: {to}}}\n")).unwrap();
+    let run = assemble(t, &t.join("c"), &["build", "r.yml"], &[]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("which is longer than PATH_MAX (4095 bytes)"), "{}", run.stderr);
+}
+
+/// A blob of the output layout damaged since the last build is written again, not left
+/// because its size is right.
+#[test]
+fn damaged_blob_in_the_output_layout_is_written_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures(tmp.path());
+    let c = tmp.path().join("c");
+    let built = assemble(&f, &c, &["--json", "build", "golden/golden.yml", "-o", "oci:../o"], &[]).ok().json();
+    let layer =
+        built[0]["platforms"][0]["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    flip_first_byte(&tmp.path().join("o"), &layer);
+    assemble(&f, &c, &["build", "golden/golden.yml", "-o", "oci:../o"], &[]).ok();
+    assert_eq!(sha256_file(&tmp.path().join("o/blobs/sha256").join(&layer)), layer);
+}

@@ -466,6 +466,10 @@ fn account_fields_cannot_inject_passwd_lines() {
             ),
         ),
         (
+            "name: x\nconfig:\n  users: [{name: a, uid: 5, shell: \"/bin/sh,x\"}]\n",
+            "error: r.yml:3:36: `shell` `/bin/sh,x` holds `,`, which account files do not take in it\n  |\n3 |   users: [{name: a, uid: 5, shell: \"/bin/sh,x\"}]\n  |                                    ^\n".to_string(),
+        ),
+        (
             "name: x\nconfig:\n  users: [{name: a, uid: 5, home: \"/home/a:0\"}]\n",
             format!(
                 "error: r.yml:3:35: `home` `/home/a:0` holds `:`; {fields}\n  |\n3 |   users: [{{name: a, uid: 5, home: \"/home/a:0\"}}]\n  |                                   ^\n"

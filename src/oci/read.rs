@@ -205,9 +205,22 @@ fn parse_digest(s: &str) -> Option<Digest> {
     s.strip_prefix("sha256:").and_then(Digest::from_hex)
 }
 
+/// The largest manifest, index or config read into memory.
+const MAX_DOC: u64 = 16 << 20;
+
 /// Reads a document blob and checks it against its descriptor.
 fn read_doc(root: &Path, image: &str, part: &str, d: &Descriptor, media_type: &str) -> Result<Doc, Error> {
     let path = root.join("blobs/sha256").join(d.digest.hex());
+    if let Ok(meta) = std::fs::metadata(&path) {
+        let on_disk = meta.len();
+        if d.size.is_some_and(|s| s != on_disk) || on_disk > MAX_DOC {
+            let expected = d.size.map_or(format!("at most {MAX_DOC} bytes"), |s| format!("{s} bytes"));
+            return Err(invalid(
+                image,
+                format!("{part}: blob {} has the wrong size: expected {expected}, got {on_disk}", d.digest),
+            ));
+        }
+    }
     let bytes = match std::fs::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {

@@ -1224,9 +1224,13 @@ impl Reader {
         Ok(s)
     }
 
-    /// `home` or `shell`: an absolute path that is also a valid account field.
+    /// `home` or `shell`: an absolute path that is also a valid account field (no `,`
+    /// either: the account writer refuses it in these fields).
     fn account_path(&self, node: &Node, what: &str) -> Result<String> {
         let s = self.account_field(node, what)?;
+        if s.contains(',') {
+            return Err(self.ctx.err(node, format!("{what} `{s}` holds `,`, which account files do not take in it")));
+        }
         self.abs_str(&s, &self.ctx.loc(node))
     }
 

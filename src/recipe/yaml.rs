@@ -64,6 +64,9 @@ fn pos_of(span: &Span) -> Pos {
 pub const MAX_NODES: usize = 100_000;
 /// The deepest nesting of lists and mappings (recipes nest a handful of levels).
 pub const MAX_DEPTH: usize = 64;
+/// The most bytes of text a recipe may expand to, aliases counted as their copies (the file
+/// itself is at most 4 MiB).
+pub const MAX_BYTES: usize = 16 << 20;
 
 /// Parses one YAML document. Anchors and aliases are resolved by copying the anchored node,
 /// within [`MAX_NODES`] and [`MAX_DEPTH`]. A NUL byte in any scalar is refused: recipe values
@@ -81,20 +84,34 @@ pub fn parse(text: &str) -> Result<Node, SyntaxError> {
     builder.root.ok_or(SyntaxError { pos: Pos { line: 1, col: 1 }, message: "the file is empty".into() })
 }
 
+/// What a node costs: how many nodes it holds and how many bytes of text.
+#[derive(Clone, Copy, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+}
+
+impl Cost {
+    fn add(&mut self, other: Cost) {
+        self.nodes = self.nodes.saturating_add(other.nodes);
+        self.bytes = self.bytes.saturating_add(other.bytes);
+    }
+}
+
 enum Frame {
-    Seq(Pos, usize, Vec<Node>, usize),
-    Map(Pos, usize, Vec<(Key, Node)>, Option<Key>, usize),
+    Seq(Pos, usize, Vec<Node>, Cost),
+    Map(Pos, usize, Vec<(Key, Node)>, Option<Key>, Cost),
 }
 
 #[derive(Default)]
 struct Builder {
     stack: Vec<Frame>,
-    /// Anchored nodes and how many nodes each holds (itself included).
-    anchors: std::collections::HashMap<usize, (Node, usize)>,
+    /// Anchored nodes and what each costs (itself included).
+    anchors: std::collections::HashMap<usize, (Node, Cost)>,
     root: Option<Node>,
     documents: usize,
-    /// Nodes made so far, alias copies included.
-    nodes: usize,
+    /// What has been made so far, alias copies included.
+    spent: Cost,
 }
 
 impl Builder {
@@ -118,28 +135,29 @@ impl Builder {
                     });
                 }
                 let quoted = style != ScalarStyle::Plain;
+                let cost = Cost { nodes: 1, bytes: text.len() };
                 let value = if !quoted && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL") {
                     Value::Null
                 } else {
                     Value::Scalar { text: text.into_owned(), quoted }
                 };
-                self.count(1, pos)?;
-                self.push(Node { value, pos }, anchor, 1)?;
+                self.count(cost, pos)?;
+                self.push(Node { value, pos }, anchor, cost)?;
             }
             Event::Alias(id) => {
-                let size = self.anchors.get(&id).ok_or(SyntaxError { pos, message: "unknown alias".into() })?.1;
+                let cost = self.anchors.get(&id).ok_or(SyntaxError { pos, message: "unknown alias".into() })?.1;
                 // Counted before the copy is made, so a bomb is refused before it costs memory.
-                self.count(size, pos)?;
+                self.count(cost, pos)?;
                 let node = self.anchors[&id].0.clone();
-                self.push(Node { pos, ..node }, 0, size)?;
+                self.push(Node { pos, ..node }, 0, cost)?;
             }
             Event::SequenceStart(anchor, _) => {
                 self.open(pos)?;
-                self.stack.push(Frame::Seq(pos, anchor, Vec::new(), 1));
+                self.stack.push(Frame::Seq(pos, anchor, Vec::new(), Cost { nodes: 1, bytes: 0 }));
             }
             Event::MappingStart(anchor, _) => {
                 self.open(pos)?;
-                self.stack.push(Frame::Map(pos, anchor, Vec::new(), None, 1));
+                self.stack.push(Frame::Map(pos, anchor, Vec::new(), None, Cost { nodes: 1, bytes: 0 }));
             }
             Event::SequenceEnd => {
                 if let Some(Frame::Seq(pos, anchor, items, size)) = self.stack.pop() {
@@ -156,13 +174,21 @@ impl Builder {
         Ok(())
     }
 
-    fn count(&mut self, n: usize, pos: Pos) -> Result<(), SyntaxError> {
-        self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > MAX_NODES {
+    fn count(&mut self, cost: Cost, pos: Pos) -> Result<(), SyntaxError> {
+        self.spent.add(cost);
+        if self.spent.nodes > MAX_NODES {
             return Err(SyntaxError {
                 pos,
                 message: format!(
                     "the recipe expands to more than {MAX_NODES} values (aliases counted as the copies they make)"
+                ),
+            });
+        }
+        if self.spent.bytes > MAX_BYTES {
+            return Err(SyntaxError {
+                pos,
+                message: format!(
+                    "the recipe expands to more than {MAX_BYTES} bytes of text (aliases counted as the copies they make)"
                 ),
             });
         }
@@ -173,18 +199,18 @@ impl Builder {
         if self.stack.len() >= MAX_DEPTH {
             return Err(SyntaxError { pos, message: format!("lists and mappings nest more than {MAX_DEPTH} deep") });
         }
-        self.count(1, pos)
+        self.count(Cost { nodes: 1, bytes: 0 }, pos)
     }
 
-    /// Adds a finished node (of `size` nodes) to its parent.
-    fn push(&mut self, node: Node, anchor: usize, size: usize) -> Result<(), SyntaxError> {
+    /// Adds a finished node (costing `cost`) to its parent.
+    fn push(&mut self, node: Node, anchor: usize, cost: Cost) -> Result<(), SyntaxError> {
         if anchor != 0 {
-            self.anchors.insert(anchor, (node.clone(), size));
+            self.anchors.insert(anchor, (node.clone(), cost));
         }
         match self.stack.last_mut() {
             None => self.root = Some(node),
             Some(Frame::Seq(_, _, items, total)) => {
-                *total += size;
+                total.add(cost);
                 items.push(node)
             }
             Some(Frame::Map(_, _, items, pending, total)) => match pending.take() {
@@ -208,7 +234,7 @@ impl Builder {
                     *pending = Some(Key { name, pos: node.pos });
                 }
                 Some(key) => {
-                    *total += size;
+                    total.add(cost);
                     items.push((key, node))
                 }
             },
@@ -245,6 +271,9 @@ mod tests {
         let deep = format!("{}{}", "[".repeat(100), "]".repeat(100));
         let e = parse(&deep).unwrap_err();
         assert!(e.message.contains("nest more than 64 deep"), "{}", e.message);
+        let big = format!("a: &a \"{}\"\nb: [{}]\n", "x".repeat(1 << 20), vec!["*a"; 20].join(", "));
+        let e = parse(&big).unwrap_err();
+        assert!(e.message.contains("more than 16777216 bytes of text"), "{}", e.message);
         let very = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert!(parse(&very).is_err(), "the parser's own limit holds too");
         assert!(parse("a: \"x\\0y\"\n").unwrap_err().message.contains("NUL"));

@@ -184,6 +184,7 @@ impl Client {
             .user_agent(concat!("assemble/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(30))
             .read_timeout(Duration::from_secs(300))
+            .redirect(redirect_policy())
             .build()
             .map_err(|e| Error::Invalid(format!("cannot set up HTTP: {e}")))?;
         Ok(Client {
@@ -410,6 +411,23 @@ impl Client {
     pub async fn ping(&self, scope: &str) -> Result<()> {
         self.expect(&Request::new(Method::GET, "/v2/", scope), &[200]).await.map(|_| ())
     }
+}
+
+/// Redirects are followed (blobs live on object storage), at most 10, but never from HTTPS
+/// to plain HTTP: reqwest drops `Authorization` only when the host or port changes, so a
+/// downgrade on the same host and port would send credentials in the clear.
+fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let downgrade =
+            attempt.previous().last().is_some_and(|p| p.scheme() == "https") && attempt.url().scheme() == "http";
+        if downgrade {
+            attempt.error("a redirect from HTTPS to plain HTTP is not followed")
+        } else if attempt.previous().len() > 10 {
+            attempt.error("more than 10 redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// Whether two URLs have the same scheme, host and port (default ports filled in).

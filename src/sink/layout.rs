@@ -62,18 +62,20 @@ pub fn index_json(image: &Image) -> Vec<u8> {
 
 fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {
     let path = blobs.join(doc.digest.hex());
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() == doc.bytes.len() as u64) {
+    if std::fs::read(&path).is_ok_and(|b| b == doc.bytes) {
         return Ok(());
     }
     write_atomic(&path, &doc.bytes, false)
 }
 
 /// Copies a blob, checking its digest on the way unless this process wrote it from bytes
-/// it hashed itself (then the kernel copies it); a blob already present with the right size
-/// is left alone (blobs are immutable by name).
+/// it hashed itself (then the kernel copies it); a blob already in the output is left alone
+/// only while it is what its name says (the output directory is the user's, not ours).
 pub fn copy_blob(from: &Path, digest: &Digest, size: u64, blobs: &Path, private: bool) -> Result<(), Error> {
     let path = blobs.join(digest.hex());
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() == size) {
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == size)
+        && std::fs::File::open(&path).and_then(crate::digest::hash_reader).is_ok_and(|(d, _)| d == *digest)
+    {
         return Ok(());
     }
     let w = werr(&path);

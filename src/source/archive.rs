@@ -36,6 +36,8 @@ pub struct Member {
 pub const DEFAULT_LIMIT: u64 = 4 << 30;
 /// The most members one archive or package may have.
 pub const MAX_MEMBERS: usize = 1_000_000;
+/// The most bytes of member names one archive or package may have (they are kept in memory).
+pub const MAX_NAME_BYTES: usize = 128 << 20;
 /// The longest path in an image, `/` included (Linux's `PATH_MAX` less its NUL).
 pub const PATH_MAX: usize = 4095;
 /// The longest name of one path component (Linux's `NAME_MAX`).
@@ -51,6 +53,7 @@ pub struct Guard {
     /// Every non-directory name seen so far.
     seen: std::collections::HashSet<String>,
     members: usize,
+    name_bytes: usize,
 }
 
 /// A member as far as the [`Guard`] is concerned.
@@ -69,6 +72,7 @@ impl Guard {
             symlinks: Default::default(),
             seen: Default::default(),
             members: 0,
+            name_bytes: 0,
         }
     }
 
@@ -98,6 +102,10 @@ impl Guard {
         self.members += 1;
         if self.members > MAX_MEMBERS {
             return Err(self.refuse(path, format!("one member more than the {MAX_MEMBERS} an archive may have")));
+        }
+        self.name_bytes += path.len();
+        if self.name_bytes > MAX_NAME_BYTES {
+            return Err(self.refuse(path, format!("past the {MAX_NAME_BYTES} bytes of names an archive may have")));
         }
         if !matches!(kind, Seen::Dir) && !self.seen.insert(path.to_string()) {
             return Err(self.refuse(path, "in the archive twice"));
@@ -394,11 +402,13 @@ fn central_directory_names(file: &Path) -> io::Result<Vec<Vec<u8>>> {
     f.seek(SeekFrom::Start(len - tail_len))?;
     let mut tail = vec![0u8; tail_len as usize];
     f.read_exact(&mut tail)?;
+    let u16_at = |b: &[u8], i: usize| u64::from(u16::from_le_bytes([b[i], b[i + 1]]));
+    // The end record whose comment ends exactly at the end of the file (a fake one inside a
+    // comment would not), as zip readers find it.
     let eocd = (0..tail.len().saturating_sub(21))
         .rev()
-        .find(|&i| tail[i..].starts_with(b"PK\x05\x06"))
+        .find(|&i| tail[i..].starts_with(b"PK\x05\x06") && i + 22 + u16_at(&tail, i + 20) as usize == tail.len())
         .ok_or_else(|| bad("no end of central directory"))?;
-    let u16_at = |b: &[u8], i: usize| u64::from(u16::from_le_bytes([b[i], b[i + 1]]));
     let u32_at = |b: &[u8], i: usize| u64::from(u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
     let u64_at = |b: &[u8], i: usize| u64::from_le_bytes(b[i..i + 8].try_into().expect("8 bytes"));
     let (mut count, mut offset) = (u16_at(&tail, eocd + 10), u32_at(&tail, eocd + 16));
@@ -472,6 +482,15 @@ fn unpack_zip(store: &Store, file: &Path, display: &str, limit: u64) -> Result<V
             return Err(guard.refuse(&String::from_utf8_lossy(&raw), "in the archive twice").into());
         }
     }
+    // The zip reader must have read the same central directory.
+    let theirs: std::collections::HashSet<Vec<u8>> =
+        (0..zip.len()).filter_map(|i| zip.by_index_raw(i).ok().map(|e| e.name_raw().to_vec())).collect();
+    if theirs != names {
+        return Err(read_err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "its central directory does not say the same thing to every reader (a forged end record?)",
+        )));
+    }
     let mut members = Vec::new();
     let mut expanded = 0u64;
     for i in 0..zip.len() {
@@ -494,7 +513,7 @@ fn unpack_zip(store: &Store, file: &Path, display: &str, limit: u64) -> Result<V
             MemberKind::Dir
         } else if is_link {
             let mut target = String::new();
-            bounded.read_to_string(&mut target).map_err(read_err)?;
+            (&mut bounded).take(PATH_MAX as u64 + 1).read_to_string(&mut target).map_err(read_err)?;
             if target.contains('\0') || target.len() > PATH_MAX {
                 return Err(guard.refuse(&path, "a symlink with a NUL byte or an overlong target").into());
             }

@@ -157,6 +157,9 @@ pub fn read(store: &Store, file: &Path, display: &str, limit: u64) -> Result<Deb
         let size: u64 =
             String::from_utf8_lossy(&header[48..58]).trim().parse().map_err(|_| fmt("bad ar member size"))?;
         let mut member = (&mut f).take(size);
+        if (name.starts_with("control.tar") && saw_control) || (name.starts_with("data.tar") && saw_data) {
+            return Err(fmt(&format!("a second `{name}` member (a package has one control and one data member)")));
+        }
         if name.starts_with("control.tar") {
             saw_control = true;
             let control = decompressor(&name, &mut member).map_err(rerr)?;
@@ -317,6 +320,14 @@ mod tests {
             err.to_string(),
             "package `through.deb` holds `h`, which is a hard link to `s/f`, which goes through the symlink `s`"
         );
+        // A second data member would be read against a fresh limit (and add files twice).
+        let mut twice = deb_of(&tar_of(&[("./a", b"a".to_vec(), tar::EntryType::Regular, "")]));
+        let more = deb_of(&tar_of(&[("./b", b"b".to_vec(), tar::EntryType::Regular, "")]));
+        let data_at = more.windows(11).position(|w| w == b"data.tar.gz").unwrap();
+        twice.extend_from_slice(&more[data_at..]);
+        let twice = write("twice.deb", twice);
+        let err = read(&store, &twice, "twice.deb", 1 << 20).unwrap_err();
+        assert!(err.to_string().contains("a second `data.tar.gz` member"), "{err}");
         let dangling = write("dangling.deb", deb_of(&tar_of(&[("./h", vec![], tar::EntryType::Link, "./gone")])));
         let err = read(&store, &dangling, "dangling.deb", 1 << 20).unwrap_err();
         assert!(

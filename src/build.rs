@@ -11,11 +11,12 @@
 //! identity while planning and is hashed as it is packed; the keys of its layers and the
 //! plan's hash (the lock's `inputs`) are completed with what the packer learned.
 
-use crate::digest::{Digest, Hasher};
 use crate::layer::{self, LayerInfo};
 use crate::lock::{self, Lock, LockedDownload, LockedImage, LockedLayer, LockedPlatform};
+use crate::model::digest::{Digest, Hasher};
+use crate::model::path::ImagePath;
+use crate::model::platform::Arch;
 use crate::oci::{self, Image, Layer, RunConfig};
-use crate::platform::Arch;
 use crate::recipe::{
     self, Base, Content, Diagnostic, Extract, FileSource, Loc, Owner, Packages, Recipe, SecretSource, vars,
 };
@@ -25,7 +26,7 @@ use crate::source::{apk, deb, image};
 use crate::store::Store;
 use crate::template;
 use crate::tree::users::{Accounts, User};
-use crate::tree::{Content as Bytes, Entry, ImagePath, Kind, Tree, View};
+use crate::tree::{Content as Bytes, Entry, Kind, Tree, View};
 use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -178,7 +179,7 @@ pub fn build(recipe: &Recipe, store: &Store, opts: &Options) -> Result<Built> {
     loop {
         match pool.install(|| build_in_pool(recipe, store, opts)) {
             Err(e) if healed < HEALS => {
-                let Some(d) = crate::store::damaged_in(&e) else { return Err(e) };
+                let Some(d) = crate::store::damage::damaged_in(&e) else { return Err(e) };
                 healed += 1;
                 tracing::warn!("{d}: building `{}` again", recipe.name);
             }
@@ -840,7 +841,13 @@ impl<'a> Planner<'a> {
 
     /// Lays this layer's pinned packages into `tree`, with the dpkg database and the
     /// script-free fix-ups (see `source::deb::install`).
-    fn packages_into(&mut self, layer: &str, spec: &deb::Spec, tree: &mut Tree, first: bool) -> Result<()> {
+    fn packages_into(
+        &mut self,
+        layer: &str,
+        spec: &crate::model::spec::DebianSpec,
+        tree: &mut Tree,
+        first: bool,
+    ) -> Result<()> {
         let pins: Vec<&deb::Pin> = self.pins.iter().filter(|p| p.layer == layer).collect();
         if pins.is_empty() || !self.fetched {
             return Ok(());
@@ -883,7 +890,7 @@ impl<'a> Planner<'a> {
 
     /// Lays this layer's pinned Alpine packages into `tree`, each checked again against its
     /// pin (control checksum, data hash, signature), with apk's database and busybox links.
-    fn apks_into(&mut self, layer: &str, spec: &apk::Spec, tree: &mut Tree) -> Result<()> {
+    fn apks_into(&mut self, layer: &str, spec: &crate::model::spec::AlpineSpec, tree: &mut Tree) -> Result<()> {
         let pins: Vec<&apk::Pin> = self.apk_pins.iter().filter(|p| p.layer == layer).collect();
         if pins.is_empty() || !self.fetched {
             return Ok(());
@@ -949,11 +956,11 @@ impl<'a> Planner<'a> {
 
     fn owner(&self, o: Option<&Owner>) -> Result<(u32, u32)> {
         if self.lenient {
-            return Ok(o.and_then(|o| self.accounts.resolve(o).ok()).unwrap_or((0, 0)));
+            return Ok(o.and_then(|o| self.accounts.resolve(&o.user, o.group.as_ref()).ok()).unwrap_or((0, 0)));
         }
         match o {
             None => Ok((0, 0)),
-            Some(o) => self.accounts.resolve(o).map_err(|e| {
+            Some(o) => self.accounts.resolve(&o.user, o.group.as_ref()).map_err(|e| {
                 Diagnostic::new(o.loc.clone(), format!("bad owner: {e}"))
                     .with_hint("declare it under `config.users` / `config.groups`, or give a number")
                     .into()
@@ -1029,7 +1036,7 @@ impl<'a> Planner<'a> {
     fn dest(&self, p: &str, loc: &Loc) -> Result<ImagePath> {
         let s = self.interp(p, loc)?;
         ImagePath::new(&s).ok_or_else(|| {
-            use crate::source::archive::{NAME_MAX, PATH_MAX};
+            use crate::model::path::{NAME_MAX, PATH_MAX};
             let why = if s.len() > PATH_MAX || s.split('/').any(|c| c.len() > NAME_MAX) {
                 format!(
                     " (longer than PATH_MAX ({PATH_MAX} bytes) or with a component longer than NAME_MAX ({NAME_MAX}))"
@@ -1079,7 +1086,7 @@ impl<'a> Planner<'a> {
                 let url = self.interp(url, &f.loc)?;
                 self.downloads
                     .push((self.arch, Download { url: url.clone(), sha256: *sha, origin: f.loc.to_string() }));
-                let what = format!("{} (`{}`)", f.loc, fetch::redact(&url));
+                let what = format!("{} (`{}`)", f.loc, crate::model::text::redact(&url));
                 let blob = self.store.blob_path(sha);
                 if f.extract != Extract::No {
                     if !self.fetched {
@@ -1088,9 +1095,8 @@ impl<'a> Planner<'a> {
                     let name = url.split(['?', '#']).next().unwrap_or(&url);
                     let kind = match f.extract {
                         Extract::As(k) => k,
-                        _ => {
-                            archive::detect(name, &blob).ok_or_else(|| archive::Error::Unknown(fetch::redact(&url)))?
-                        }
+                        _ => archive::detect(name, &blob)
+                            .ok_or_else(|| archive::Error::Unknown(crate::model::text::redact(&url)))?,
                     };
                     let members = self.unpack_cached(sha, kind, &url)?;
                     return self.members(&members, f, to.as_deref().unwrap_or("/"), (uid, gid), &what, tree);
@@ -1122,7 +1128,8 @@ impl<'a> Planner<'a> {
         }
         // The download in the cache must still be what its pin names.
         let blob = self.store.verify_blob(sha)?;
-        let members = archive::unpack(self.store, &blob, kind, &fetch::redact(url), self.recipe.unpack_limit)?;
+        let members =
+            archive::unpack(self.store, &blob, kind, &crate::model::text::redact(url), self.recipe.unpack_limit)?;
         let mut tmp = self.store.temp()?;
         std::io::Write::write_all(&mut tmp, &serde_json::to_vec(&members).expect("serialisable"))?;
         tmp.persist(&listing).map_err(|e| e.error)?;
@@ -1290,8 +1297,8 @@ impl<'a> Planner<'a> {
                     loc.clone(),
                     format!(
                         "{what}: `{name_s}` would be placed at `{at}/{name_s}`, which is longer than PATH_MAX ({} bytes) or has a component longer than NAME_MAX ({})",
-                        crate::source::archive::PATH_MAX,
-                        crate::source::archive::NAME_MAX
+                        crate::model::path::PATH_MAX,
+                        crate::model::path::NAME_MAX
                     ),
                 )
                 .into());
@@ -1688,7 +1695,7 @@ fn normalize_hardlinks(tree: &mut Tree) {
 }
 
 /// The requests the recipe makes of the Debian archive, layer by layer.
-fn debian_requests(recipe: &Recipe, spec: &deb::Spec) -> lock::LockedDebian {
+fn debian_requests(recipe: &Recipe, spec: &crate::model::spec::DebianSpec) -> lock::LockedDebian {
     let mut requests = vec![lock::LockedRequest { layer: "base".into(), packages: spec.packages.clone() }];
     for l in &recipe.layers {
         if !l.packages.is_empty() {
@@ -1788,7 +1795,7 @@ struct LockFacts<'a> {
 /// requests and architectures, else resolved against the archive (not with `--locked`).
 fn debian_pins(
     recipe: &Recipe,
-    spec: &deb::Spec,
+    spec: &crate::model::spec::DebianSpec,
     store: &Store,
     archs: &[Arch],
     installed: &BTreeMap<Arch, Vec<deb::index::Package>>,
@@ -1834,7 +1841,7 @@ fn debian_pins(
 /// into the store (their sha256 recorded). With `--locked` the result must equal the lock's.
 fn alpine_pins(
     recipe: &Recipe,
-    spec: &apk::Spec,
+    spec: &crate::model::spec::AlpineSpec,
     store: &Store,
     archs: &[Arch],
     installed: &BTreeMap<Arch, String>,
@@ -1878,7 +1885,7 @@ fn pin_lines(old: &[apk::Pin], new: &[apk::Pin]) -> Vec<String> {
 /// A pinned package the mirror no longer has: say which, and how to get it back.
 fn moved_package(e: fetch::Error, pins: &[deb::Pin], debian: Option<&lock::LockedDebian>) -> Error {
     if let fetch::Error::Status { url, status: 404, .. } = &e
-        && let Some(p) = pins.iter().find(|p| fetch::redact(&p.url) == *url)
+        && let Some(p) = pins.iter().find(|p| crate::model::text::redact(&p.url) == *url)
     {
         let date = debian.and_then(|d| d.releases.first()).map(|r| r.date.clone()).unwrap_or_default();
         return Error::Debian(deb::Error::Sources(format!(

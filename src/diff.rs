@@ -6,7 +6,7 @@
 //! digests mean equal bytes. A layer is listed by reading its tar once (decompressing gzip
 //! or zstd as its first bytes say) and hashing each file's content.
 
-use crate::digest::{Digest, Hasher};
+use crate::model::digest::{Digest, Hasher};
 use crate::oci::read::Stored;
 use serde::Serialize;
 use serde_json::Value;

@@ -4,8 +4,8 @@
 //! architecture and through `qemu-<arch>-static` for others. A command that cannot run is
 //! reported as not run, never as passed.
 
+use crate::model::platform::Arch;
 use crate::oci::{Image, PlatformImage};
-use crate::platform::Arch;
 use crate::recipe::{Check, TestSpec};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -236,7 +236,7 @@ fn check(
         }
         Check::MaxSize { bytes } => {
             let size: u64 = p.layers.iter().map(|l| l.info.size).sum();
-            let human = crate::inspect::human;
+            let human = crate::model::text::human;
             if size <= *bytes {
                 pass(format!("{} of at most {}", human(size), human(*bytes)))
             } else {

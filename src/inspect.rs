@@ -2,6 +2,7 @@
 //! summarised — the index, its platforms, each layer's digest, diff_id and size, and the
 //! runtime config.
 
+use crate::model::text::human;
 use crate::oci::read::Stored;
 use serde::Serialize;
 use serde_json::Value;
@@ -77,18 +78,6 @@ pub fn summary(image: &Stored) -> Summary {
         tags: image.tags.clone(),
         platforms,
     }
-}
-
-/// Bytes in a short human form (`1.2 MB`).
-pub fn human(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[u]) }
 }
 
 /// The plain-text rendering of a summary.

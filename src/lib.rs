@@ -19,15 +19,15 @@
 //!
 //! The CLI (`src/cli`) turns arguments into the plain option structs these modules take.
 
+pub use assemble_model as model;
+
 pub mod build;
 pub mod diff;
-pub mod digest;
 pub mod imagetest;
 pub mod inspect;
 pub mod layer;
 pub mod lock;
 pub mod oci;
-pub mod platform;
 pub mod recipe;
 pub mod registry;
 pub mod ship;

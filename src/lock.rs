@@ -5,7 +5,7 @@
 //! `[base_image]`); `[[image]]` records what was built, with an `inputs` hash that lets `push`
 //! skip a build the registry already holds. Unknown tables are ignored, not rejected.
 
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -152,11 +152,6 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
-}
-
-/// `recipes/web.yml` → `recipes/web.lock`.
-pub fn path_for(recipe: &Path) -> PathBuf {
-    recipe.with_extension("lock")
 }
 
 pub fn read(path: &Path) -> Result<Option<Lock>, Error> {

@@ -6,8 +6,8 @@
 
 use crate::build::{self, Options};
 use crate::diff::{self, Finding};
-use crate::digest::Digest;
 use crate::lock::{self, LockedImage};
+use crate::model::digest::Digest;
 use crate::oci::Image;
 use crate::recipe::Recipe;
 use crate::sink;
@@ -37,7 +37,7 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
 }
 
-fn platform_label(arch: crate::platform::Arch) -> String {
+fn platform_label(arch: crate::model::platform::Arch) -> String {
     match arch.variant() {
         Some(v) => format!("linux/{}/{v}", arch.oci_arch()),
         None => format!("linux/{}", arch.oci_arch()),
@@ -150,7 +150,7 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
 fn intact(store: &Store, d: &Digest) -> Option<std::path::PathBuf> {
     let path = store.blob_path(d);
     let file = std::fs::File::open(&path).ok()?;
-    (crate::digest::hash_reader(file).ok()?.0 == *d).then_some(path)
+    (crate::model::digest::hash_reader(file).ok()?.0 == *d).then_some(path)
 }
 
 fn short(d: &Digest) -> String {

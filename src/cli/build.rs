@@ -1,7 +1,7 @@
 use super::{Global, load_recipes, spinner};
 use assemble::Error;
 use assemble::build::{self, Options};
-use assemble::platform::Arch;
+use assemble::model::platform::Arch;
 use assemble::sink::{self, Dest};
 use clap::Args;
 use serde_json::json;

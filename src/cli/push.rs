@@ -119,7 +119,7 @@ fn target(r: &recipe::Recipe, to: Option<&str>) -> Result<Reference, Error> {
         Some((reg, ns)) => (reg, ns.trim_end_matches('/')),
         None => (base, ""),
     };
-    if !assemble::registry::reference::is_registry_host(registry) {
+    if !assemble::model::reference::is_registry_host(registry) {
         return Err(Error::Usage(format!(
             "`{base}` does not start with a registry host (such as ghcr.io or 127.0.0.1:5000)"
         )));
@@ -221,7 +221,7 @@ fn log_report(r: &Report) {
         r.digest,
         r.tags.join(", "),
         count(push::Action::Pushed),
-        assemble::inspect::human(r.bytes_uploaded),
+        assemble::model::text::human(r.bytes_uploaded),
         count(push::Action::Skipped),
         count(push::Action::Mounted)
     );

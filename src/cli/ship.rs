@@ -126,7 +126,7 @@ fn send(global: &Global, target: &Target, image: &Image<'_>, opts: &Options) -> 
         report.host,
         report.store,
         report.blobs_sent,
-        assemble::inspect::human(report.bytes_sent),
+        assemble::model::text::human(report.bytes_sent),
         report.blobs_present
     );
     Ok(report)

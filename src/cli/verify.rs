@@ -116,7 +116,7 @@ pub fn outdated(global: &Global, args: OutdatedArgs) -> Result<(), Error> {
             return Err(Error::Usage(format!("`{}` has no lock yet: build it first", r.name)));
         };
         if let Some(spec) = deb_spec {
-            let archs: Vec<assemble::platform::Arch> = r.archs.clone();
+            let archs: Vec<assemble::model::platform::Arch> = r.archs.clone();
             let archive =
                 deb::open(&store, spec, &archs, &r.loc.to_string()).map_err(|e| Error::from(build::Error::from(e)))?;
             for n in deb::newer(&archive, &l.packages) {

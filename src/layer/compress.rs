@@ -14,7 +14,7 @@
 //!
 //! The header is fixed: gzip mtime 0, no name, OS byte 255 ("unknown").
 
-use crate::recipe::{Algorithm, Compression};
+use crate::model::compression::{Algorithm, Compression};
 use rayon::prelude::*;
 use std::io::{self, Write};
 

@@ -4,28 +4,13 @@
 pub mod compress;
 pub mod tar;
 
-use crate::digest::{Digest, HashWriter};
-use crate::recipe::{Algorithm, Compression};
+use crate::model::compression::Compression;
+use crate::model::digest::HashWriter;
 use crate::tree::Tree;
 use compress::Compressor;
 use std::io::{self, Write};
 
-/// What a packed layer is, as recorded in manifests, configs, the cache and the lock.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LayerInfo {
-    pub digest: Digest,
-    pub diff_id: Digest,
-    pub size: u64,
-    pub uncompressed_size: u64,
-    pub media_type: String,
-}
-
-pub fn media_type(c: Compression) -> &'static str {
-    match c.algorithm {
-        Algorithm::Gzip => "application/vnd.oci.image.layer.v1.tar+gzip",
-        Algorithm::Zstd => "application/vnd.oci.image.layer.v1.tar+zstd",
-    }
-}
+pub use crate::model::layer::LayerInfo;
 
 /// A reader of a layer blob's tar stream, decompressed as its media type says.
 pub fn decoder(file: std::fs::File, media_type: &str) -> io::Result<Box<dyn io::Read>> {
@@ -63,5 +48,14 @@ pub fn pack<W: Write>(
     let compressor = buf.into_inner().map_err(|e| tar::Error::Write(e.into_error()))?;
     let compressed = compressor.finish().map_err(tar::Error::Write)?;
     let (out, digest, size) = compressed.finish();
-    Ok((out, LayerInfo { digest, diff_id, size, uncompressed_size, media_type: media_type(c).to_string() }))
+    Ok((
+        out,
+        LayerInfo {
+            digest,
+            diff_id,
+            size,
+            uncompressed_size,
+            media_type: crate::model::compression::media_type(c).to_string(),
+        },
+    ))
 }

@@ -3,8 +3,9 @@
 //! PAX records for long names, large ids and `SCHILY.xattr.*`, no user or group names, no
 //! atime or ctime, mtime from the tree or the build epoch.
 
-use crate::digest::{Digest, Hasher};
-use crate::tree::{Content, Entry, ImagePath, Kind};
+use crate::model::digest::{Digest, Hasher};
+use crate::model::path::ImagePath;
+use crate::tree::{Content, Entry, Kind};
 use std::io::{self, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
@@ -63,7 +64,7 @@ pub enum Error {
     Damaged {
         entry: ImagePath,
         #[source]
-        source: Box<crate::store::Damaged>,
+        source: Box<crate::store::damage::Damaged>,
     },
 }
 
@@ -251,9 +252,9 @@ impl<W: Write> TarWriter<W> {
 /// A stored blob that is not what its name says: removed, and reported with what it holds.
 fn damaged(p: &Path, entry: &ImagePath, expected: Digest) -> Error {
     let actual = std::fs::File::open(p)
-        .and_then(crate::digest::hash_reader)
+        .and_then(crate::model::digest::hash_reader)
         .map_or_else(|_| Digest::of(b"(unreadable)"), |(d, _)| d);
-    Error::Damaged { entry: entry.clone(), source: Box::new(crate::store::remove_damaged(p, expected, actual)) }
+    Error::Damaged { entry: entry.clone(), source: Box::new(crate::store::damage::remove_damaged(p, expected, actual)) }
 }
 
 fn truncate(b: &[u8], n: usize) -> &[u8] {

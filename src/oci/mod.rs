@@ -5,9 +5,9 @@
 pub mod json;
 pub mod read;
 
-use crate::digest::Digest;
 use crate::layer::LayerInfo;
-use crate::platform::Arch;
+use crate::model::digest::Digest;
+use crate::model::platform::Arch;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -13,7 +13,7 @@
 //! are written, into a fresh temporary directory; links, devices, `..` and duplicates are
 //! refused, so a hostile archive cannot write anywhere else.
 
-use crate::digest::{Digest, Hasher};
+use crate::model::digest::{Digest, Hasher};
 use crate::oci::{Doc, MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME};
 use rayon::prelude::*;
 use serde_json::Value;
@@ -390,7 +390,8 @@ fn artifact(dir: &Path, image: &str, part: &str, manifest: Doc, v: &Value) -> Re
             io::ErrorKind::NotFound => invalid(image, format!("{what}: blob {} is missing", d.digest)),
             _ => Error::Read { path: path.clone(), source: e },
         })?;
-        let (got, n) = crate::digest::hash_reader(file).map_err(|e| Error::Read { path: path.clone(), source: e })?;
+        let (got, n) =
+            crate::model::digest::hash_reader(file).map_err(|e| Error::Read { path: path.clone(), source: e })?;
         if n != size || got != d.digest {
             return Err(invalid(
                 image,
@@ -531,7 +532,7 @@ fn read_docker(tmp: tempfile::TempDir, source: &str) -> Result<Stored, Error> {
 
 /// `dir/name` for a plain relative name (no `..`, not absolute), else `None`.
 fn safe_join(dir: &Path, name: &str) -> Option<PathBuf> {
-    let clean = crate::source::archive::clean_name(name).ok()??;
+    let clean = crate::model::path::clean_name(name).ok()??;
     Some(dir.join(clean))
 }
 
@@ -546,7 +547,7 @@ struct LayerRead {
 /// Reads a layer blob once: its bytes hashed as they are decompressed and hashed again.
 fn read_layer(path: &Path, media_type: &str) -> io::Result<LayerRead> {
     let file = std::fs::File::open(path)?;
-    let mut counted = crate::digest::HashReader::new(io::BufReader::with_capacity(1 << 18, file));
+    let mut counted = crate::model::digest::HashReader::new(io::BufReader::with_capacity(1 << 18, file));
     let uncompressed = {
         let mut decoder: Box<dyn Read> = if media_type.ends_with("gzip") {
             Box::new(flate2::read::MultiGzDecoder::new(&mut counted))
@@ -654,7 +655,7 @@ fn unpack(file: &Path, source: &str, tmp: &Path) -> Result<tempfile::TempDir, Er
         let mut entry = entry.map_err(|e| bad_archive(source, e))?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let refuse = |why: &str| invalid(source, format!("the archive holds `{}`, which {why}", raw.escape_debug()));
-        let name = match crate::source::archive::clean_name(&raw) {
+        let name = match crate::model::path::clean_name(&raw) {
             Ok(Some(n)) => n,
             Ok(None) => continue,
             Err(_) => return Err(refuse("leaves the archive (absolute, or with `..`)")),

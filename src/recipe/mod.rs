@@ -11,8 +11,8 @@ pub mod units;
 pub mod vars;
 pub mod yaml;
 
-use crate::digest::Digest;
-use crate::platform::Arch;
+use crate::model::digest::Digest;
+use crate::model::platform::Arch;
 use decode::{Ctx, Fields, Result};
 pub use diag::{Diagnostic, Loc, Source};
 pub use schema::*;
@@ -299,7 +299,7 @@ impl Reader {
             Some(n) => self.compression(n)?,
         };
         let unpack_limit = match f.get("unpack_limit") {
-            None => crate::source::archive::DEFAULT_LIMIT,
+            None => crate::model::archive::DEFAULT_UNPACK_LIMIT,
             Some(n) => {
                 let s = self.ctx.str(n, "`unpack_limit`")?;
                 parse_size(&s).filter(|b| *b > 0).ok_or_else(|| {
@@ -627,7 +627,7 @@ impl Reader {
                         None => self.interp(image, "`base.image`")?,
                     };
                     if parent.is_none()
-                        && let Err(e) = crate::registry::Reference::parse(&reference)
+                        && let Err(e) = crate::model::reference::Reference::parse(&reference)
                     {
                         return Err(self.ctx.err(image, e));
                     }
@@ -694,7 +694,7 @@ impl Reader {
         let keys =
             self.ctx.strings(f.required("keys")?, "`keys`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect();
         let packages = f.get("packages").map(|n| self.ctx.strings(n, "`packages`")).transpose()?.unwrap_or_default();
-        Ok(Base::Alpine(crate::source::apk::Spec { repositories, keys, packages }))
+        Ok(Base::Alpine(crate::model::spec::AlpineSpec { repositories, keys, packages }))
     }
 
     fn debian(&self, node: &Node) -> Result<Base> {
@@ -717,7 +717,7 @@ impl Reader {
             Some(n) => self.ctx.strings(n, "`keyring`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect(),
         };
         let components = f.get("components").map(|n| self.ctx.strings(n, "`components`")).transpose()?;
-        Ok(Base::Debian(crate::source::deb::Spec {
+        Ok(Base::Debian(crate::model::spec::DebianSpec {
             suites,
             components: components.unwrap_or_else(|| vec!["main".into()]),
             mirror: f.str("mirror")?,

@@ -2,8 +2,12 @@
 //! need the file system or other layers happen when the build is planned.
 
 use super::diag::Loc;
-use crate::digest::Digest;
-use crate::platform::Arch;
+pub use crate::model::archive::ArchiveKind;
+pub use crate::model::compression::{Algorithm, Compression};
+use crate::model::digest::Digest;
+pub use crate::model::owner::IdRef;
+use crate::model::platform::Arch;
+pub use crate::model::spec::{AlpineSpec, DebianSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -97,28 +101,11 @@ impl Recipe {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Algorithm {
-    Gzip,
-    Zstd,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Compression {
-    pub algorithm: Algorithm,
-    pub level: i32,
-}
-
-impl Compression {
-    pub const GZIP_DEFAULT: Compression = Compression { algorithm: Algorithm::Gzip, level: 6 };
-    pub const ZSTD_DEFAULT: Compression = Compression { algorithm: Algorithm::Zstd, level: 3 };
-}
-
 #[derive(Debug, Clone)]
 pub enum Base {
     Scratch,
-    Debian(crate::source::deb::Spec),
-    Alpine(crate::source::apk::Spec),
+    Debian(DebianSpec),
+    Alpine(AlpineSpec),
     /// An image from a registry, its layers reused as they are.
     Image(ImageBase),
 }
@@ -138,8 +125,8 @@ pub struct ImageBase {
 /// Where a recipe's packages come from.
 #[derive(Debug, Clone, Copy)]
 pub enum Packages<'a> {
-    Debian(&'a crate::source::deb::Spec),
-    Alpine(&'a crate::source::apk::Spec),
+    Debian(&'a DebianSpec),
+    Alpine(&'a AlpineSpec),
 }
 
 impl Base {
@@ -194,46 +181,6 @@ pub enum FileSource {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ArchiveKind {
-    Tar,
-    TarGz,
-    TarXz,
-    TarZst,
-    Zip,
-}
-
-impl ArchiveKind {
-    pub fn from_name(name: &str) -> Option<ArchiveKind> {
-        let n = name.to_ascii_lowercase();
-        let kind = if n.ends_with(".tar.gz") || n.ends_with(".tgz") {
-            ArchiveKind::TarGz
-        } else if n.ends_with(".tar.xz") || n.ends_with(".txz") {
-            ArchiveKind::TarXz
-        } else if n.ends_with(".tar.zst") || n.ends_with(".tzst") {
-            ArchiveKind::TarZst
-        } else if n.ends_with(".tar") {
-            ArchiveKind::Tar
-        } else if n.ends_with(".zip") {
-            ArchiveKind::Zip
-        } else {
-            return None;
-        };
-        Some(kind)
-    }
-
-    pub fn parse(s: &str) -> Option<ArchiveKind> {
-        Some(match s {
-            "tar" => ArchiveKind::Tar,
-            "tar.gz" | "tgz" => ArchiveKind::TarGz,
-            "tar.xz" | "txz" => ArchiveKind::TarXz,
-            "tar.zst" | "tzst" => ArchiveKind::TarZst,
-            "zip" => ArchiveKind::Zip,
-            _ => return None,
-        })
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Extract {
     No,
     /// Detect from the file name, then from the first bytes.
@@ -273,14 +220,6 @@ pub struct DirSpec {
     pub mode: Option<u32>,
     pub owner: Option<Owner>,
     pub loc: Loc,
-}
-
-/// A user or group named by number or by name; names are resolved against the image's
-/// user database when the build is planned.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum IdRef {
-    Id(u32),
-    Name(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -92,7 +92,8 @@ pub fn plan<'a>(ctx: &Ctx, root: &'a Node) -> Result<Vec<Unit<'a>>> {
 
 /// `web.lock` for a recipe's first image; `web.<first tag>.lock` for each other one.
 pub fn lock_path(recipe: &Path, index: usize, unit: &Unit<'_>) -> PathBuf {
-    let base = crate::lock::path_for(recipe);
+    // `recipes/web.yml` → `recipes/web.lock`.
+    let base = recipe.with_extension("lock");
     if index == 0 {
         return base;
     }

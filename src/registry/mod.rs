@@ -16,11 +16,10 @@
 pub mod auth;
 pub mod pull;
 pub mod push;
-pub mod reference;
 
-use crate::digest::Digest;
+use crate::model::digest::Digest;
+pub use crate::model::reference::{self as reference, Reference};
 use auth::{Challenge, Credential, Secret};
-pub use reference::Reference;
 use reqwest::{Method, StatusCode, header};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -446,7 +445,7 @@ pub fn scope(repository: &str, actions: &str) -> String {
 
 /// A URL for messages: without its query, which may carry upload state.
 pub fn loggable(url: &str) -> String {
-    let u = crate::source::fetch::redact(url);
+    let u = crate::model::text::redact(url);
     match u.split_once('?') {
         Some((p, _)) => format!("{p}?…"),
         None => u,

@@ -3,7 +3,7 @@
 //! platform) written as an OCI layout for `diff` and `verify --against`.
 
 use super::{ACCEPT, Client, Error, Reference, Request, Result, scope};
-use crate::digest::{Digest, Hasher};
+use crate::model::digest::{Digest, Hasher};
 use crate::store::Store;
 use futures_util::StreamExt;
 use reqwest::{Method, header};

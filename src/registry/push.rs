@@ -3,7 +3,7 @@
 //! platform's manifest by digest, then the index by digest, then every tag.
 
 use super::{Body, Client, Error, Request, Result, scope};
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use crate::oci::Doc;
 use crate::store::Store;
 use futures_util::StreamExt;

@@ -7,9 +7,9 @@
 //! merged `index.json` and a load plan; it checks every blob's sha256 before moving any into
 //! place. The server needs a POSIX shell, `tar` and `sha256sum`.
 
-use crate::digest::Digest;
+use crate::model::digest::Digest;
+use crate::model::platform::Arch;
 use crate::oci::{MEDIA_INDEX, REF_NAME};
-use crate::platform::Arch;
 use crate::registry::push::Plan;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -365,7 +365,7 @@ fn exchange(
     tracing::info!(
         "{host}: {} blob(s) to send ({}), {} already in the store",
         missing.len(),
-        crate::inspect::human(total),
+        crate::model::text::human(total),
         all.len() - missing.len()
     );
 

@@ -4,9 +4,10 @@
 //! deterministic tars by the layer tar writer, so the same image gives the same file.
 
 use super::{Error, layout};
-use crate::digest::{Digest, HashWriter};
+use crate::model::digest::{Digest, HashWriter};
+use crate::model::path::ImagePath;
 use crate::oci::{Image, PlatformImage, json};
-use crate::tree::{Content, Entry, ImagePath, Tree};
+use crate::tree::{Content, Entry, Tree};
 use serde_json::json;
 use std::io::Read;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! entries for other names already in the layout are kept, as skopeo does.
 
 use super::Error;
-use crate::digest::{Digest, HashWriter};
+use crate::model::digest::{Digest, HashWriter};
 use crate::oci::{Doc, Image, MEDIA_INDEX, REF_NAME, json};
 use serde_json::{Value, json};
 use std::io::Write;
@@ -74,7 +74,7 @@ fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {
 pub fn copy_blob(from: &Path, digest: &Digest, size: u64, blobs: &Path, private: bool) -> Result<(), Error> {
     let path = blobs.join(digest.hex());
     if std::fs::metadata(&path).is_ok_and(|m| m.len() == size)
-        && std::fs::File::open(&path).and_then(crate::digest::hash_reader).is_ok_and(|(d, _)| d == *digest)
+        && std::fs::File::open(&path).and_then(crate::model::digest::hash_reader).is_ok_and(|(d, _)| d == *digest)
     {
         return Ok(());
     }

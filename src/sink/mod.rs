@@ -6,7 +6,7 @@
 pub mod archive;
 pub mod layout;
 
-use crate::platform::Arch;
+use crate::model::platform::Arch;
 use std::fmt;
 use std::path::PathBuf;
 

@@ -7,11 +7,12 @@
 //! `.apk` data) checks its members through one [`Guard`]: names are clean (no absolute path,
 //! no `..`, no NUL, within `PATH_MAX`/`NAME_MAX`), a name is not given twice, a hard link
 //! names an earlier regular file of the same archive and does not go through one of its
-//! symlinks, and what the archive expands to stays within a bound ([`DEFAULT_LIMIT`], or the
+//! symlinks, and what the archive expands to stays within a bound ([`crate::model::archive::DEFAULT_UNPACK_LIMIT`], or the
 //! recipe's `unpack_limit`), counted on the decompressed stream so a bomb stops early.
 
-use crate::digest::Digest;
-use crate::recipe::ArchiveKind;
+use crate::model::archive::ArchiveKind;
+use crate::model::digest::Digest;
+use crate::model::path::{BadName, NAME_MAX, PATH_MAX, clean_name};
 use crate::store::Store;
 use std::io::{self, Read};
 use std::path::Path;
@@ -32,17 +33,10 @@ pub struct Member {
     pub mode: u32,
 }
 
-/// What one archive or package may expand to unless the recipe says otherwise.
-pub const DEFAULT_LIMIT: u64 = 4 << 30;
 /// The most members one archive or package may have.
 pub const MAX_MEMBERS: usize = 1_000_000;
 /// The most bytes of member names one archive or package may have (they are kept in memory).
 pub const MAX_NAME_BYTES: usize = 128 << 20;
-/// The longest path in an image, `/` included (Linux's `PATH_MAX` less its NUL).
-pub const PATH_MAX: usize = 4095;
-/// The longest name of one path component (Linux's `NAME_MAX`).
-pub const NAME_MAX: usize = 255;
-
 /// The checks every reader of an archive or package applies to its members as they come
 /// (see the module header). `what` names the archive in messages.
 pub struct Guard {
@@ -290,41 +284,6 @@ pub fn detect(name: &str, file: &Path) -> Option<ArchiveKind> {
     } else {
         return None;
     })
-}
-
-/// Why a member name is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BadName {
-    Absolute,
-    Climbs,
-    Nul,
-    TooLong,
-}
-
-/// Normalises an archive or package member name (`./a//b` → `a/b`); `None` for the root.
-/// Absolute names, `..` components, NUL bytes and names longer than [`PATH_MAX`] (or with a
-/// component longer than [`NAME_MAX`]) are refused.
-pub fn clean_name(name: &str) -> Result<Option<String>, BadName> {
-    if name.starts_with('/') {
-        return Err(BadName::Absolute);
-    }
-    if name.contains('\0') {
-        return Err(BadName::Nul);
-    }
-    let mut parts = Vec::new();
-    for c in name.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => return Err(BadName::Climbs),
-            c if c.len() > NAME_MAX => return Err(BadName::TooLong),
-            c => parts.push(c),
-        }
-    }
-    let joined = parts.join("/");
-    if joined.len() + 1 > PATH_MAX {
-        return Err(BadName::TooLong);
-    }
-    Ok((!parts.is_empty()).then_some(joined))
 }
 
 fn clean(archive: &str, name: &str) -> Result<Option<String>, Error> {

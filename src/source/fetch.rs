@@ -2,7 +2,8 @@
 //! the bytes arrive. Downloads run in parallel with a bound, are retried on transient
 //! failures, and land under their digest only once verified.
 
-use crate::digest::{Digest, Hasher};
+use crate::model::digest::{Digest, Hasher};
+use crate::model::text::redact;
 use crate::store::Store;
 use futures_util::StreamExt;
 use std::io::Write;
@@ -35,17 +36,6 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
-/// Hides `user:password@` in URLs that may reach a log or a message.
-pub fn redact(url: &str) -> String {
-    if let Some((scheme, rest)) = url.split_once("://") {
-        let host_end = rest.find('/').unwrap_or(rest.len());
-        if let Some(at) = rest[..host_end].rfind('@') {
-            return format!("{scheme}://***@{}", &rest[at + 1..]);
-        }
-    }
-    url.to_string()
-}
-
 const PARALLEL: usize = 6;
 const ATTEMPTS: u32 = 3;
 
@@ -58,7 +48,7 @@ fn retry_delay(attempt: u32) -> Duration {
 /// kept in `cache_dir` with `If-None-Match` / `If-Modified-Since`: a 304 reuses it. The
 /// caller verifies what it gets either way.
 pub fn get_revalidated(url: &str, origin: &str, cache_dir: &std::path::Path) -> Result<Vec<u8>, Error> {
-    let key = crate::digest::Digest::of(url.as_bytes()).hex();
+    let key = crate::model::digest::Digest::of(url.as_bytes()).hex();
     let (body_path, meta_path) = (cache_dir.join(format!("{key}.body")), cache_dir.join(format!("{key}.meta")));
     let cached = std::fs::read(&body_path).ok();
     let meta: Vec<String> =
@@ -208,13 +198,4 @@ async fn try_fetch(client: &reqwest::Client, store: &Store, d: &Download) -> Res
     }
     store.commit(tmp, &d.sha256, false)?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn credentials_are_redacted() {
-        assert_eq!(super::redact("https://u:p@h.example/x@y"), "https://***@h.example/x@y");
-        assert_eq!(super::redact("https://h.example/a"), "https://h.example/a");
-    }
 }

@@ -3,13 +3,14 @@
 //! merged file system of its layers (whiteouts honoured) becomes the view that packages,
 //! accounts and files of the recipe's own layers are laid on.
 
-use crate::digest::Digest;
 use crate::layer::LayerInfo;
-use crate::platform::Arch;
+use crate::model::digest::Digest;
+use crate::model::path::ImagePath;
+use crate::model::platform::Arch;
 use crate::registry::{self, Reference, pull};
 use crate::source::archive::{self, TarKind};
 use crate::store::Store;
-use crate::tree::{Content, Entry, ImagePath, Kind, Tree, View};
+use crate::tree::{Content, Entry, Kind, Tree, View};
 use futures_util::StreamExt;
 use serde_json::Value;
 use std::collections::BTreeMap;

@@ -4,97 +4,11 @@
 
 pub mod users;
 
-use crate::digest::Digest;
-use std::cmp::Ordering;
+use crate::model::digest::Digest;
+use crate::model::path::ImagePath;
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
-
-/// A path inside the image, stored without the leading `/`, ordered component by
-/// component so a directory always sorts before everything inside it.
-#[derive(Clone, PartialEq, Eq, Hash)]
-pub struct ImagePath(String);
-
-impl ImagePath {
-    /// Normalises `/a//b/./c/` to `a/b/c`; `..` is refused (returns None), as is the root,
-    /// a NUL byte, and a path longer than `PATH_MAX` or with a component longer than
-    /// `NAME_MAX` (see [`crate::source::archive::PATH_MAX`]).
-    pub fn new(path: &str) -> Option<ImagePath> {
-        use crate::source::archive::{NAME_MAX, PATH_MAX};
-        if path.contains('\0') {
-            return None;
-        }
-        let mut parts = Vec::new();
-        for c in path.split('/') {
-            match c {
-                "" | "." => {}
-                ".." => return None,
-                c if c.len() > NAME_MAX => return None,
-                c => parts.push(c),
-            }
-        }
-        if parts.is_empty() {
-            return None;
-        }
-        let joined = parts.join("/");
-        (joined.len() < PATH_MAX).then_some(ImagePath(joined))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
-    pub fn parent(&self) -> Option<ImagePath> {
-        self.0.rsplit_once('/').map(|(p, _)| ImagePath(p.to_string()))
-    }
-
-    pub fn file_name(&self) -> &str {
-        self.0.rsplit('/').next().unwrap_or(&self.0)
-    }
-
-    pub fn join(&self, rel: &str) -> Option<ImagePath> {
-        ImagePath::new(&format!("{}/{rel}", self.0))
-    }
-
-    pub fn ancestors(&self) -> impl Iterator<Item = ImagePath> + '_ {
-        self.0.match_indices('/').map(|(i, _)| ImagePath(self.0[..i].to_string()))
-    }
-}
-
-impl Ord for ImagePath {
-    /// Component by component, computed without splitting: byte order with `/` ranked below
-    /// every other byte gives the same result, since no component contains `/`. (This is a
-    /// hot path: every tree and view operation compares paths.)
-    fn cmp(&self, other: &Self) -> Ordering {
-        let rank = |b: u8| if b == b'/' { 0u16 } else { u16::from(b) + 1 };
-        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        for (x, y) in a.iter().zip(b) {
-            if x != y {
-                return rank(*x).cmp(&rank(*y));
-            }
-        }
-        a.len().cmp(&b.len())
-    }
-}
-
-impl PartialOrd for ImagePath {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl fmt::Display for ImagePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "/{}", self.0)
-    }
-}
-
-impl fmt::Debug for ImagePath {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
 
 /// Where a regular file's bytes are.
 #[derive(Clone, PartialEq, Eq, Debug)]
@@ -284,13 +198,13 @@ impl Tree {
         // looked at once, so deep paths cost linear time, not cubic.
         let mut missing = std::collections::BTreeSet::new();
         for path in self.entries.keys() {
-            let mut cur = path.as_str();
-            while let Some((parent, _)) = cur.rsplit_once('/') {
-                let p = ImagePath(parent.to_string());
-                if self.entries.contains_key(&p) || !missing.insert(p) {
+            let mut cur = path.parent();
+            while let Some(p) = cur {
+                if self.entries.contains_key(&p) || missing.contains(&p) {
                     break;
                 }
-                cur = parent;
+                cur = p.parent();
+                missing.insert(p);
             }
         }
         for parent in missing {
@@ -377,7 +291,7 @@ impl View {
                 let bytes = fs_err::read(p)?;
                 let actual = Digest::of(&bytes);
                 if actual != *digest {
-                    return Err(std::io::Error::other(crate::store::remove_damaged(p, *digest, actual)));
+                    return Err(std::io::Error::other(crate::store::damage::remove_damaged(p, *digest, actual)));
                 }
                 Ok(Some(bytes))
             }

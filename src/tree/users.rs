@@ -2,7 +2,7 @@
 //! the recipe's users and groups, and written back in the same line formats `useradd` uses.
 //! Existing lines are kept byte for byte; new accounts are appended in recipe order.
 
-use crate::recipe::{IdRef, Owner};
+use crate::model::owner::IdRef;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -186,15 +186,15 @@ impl Accounts {
     }
 
     /// Numeric owner for `owner:` fields: a user name alone takes that user's primary group.
-    pub fn resolve(&self, owner: &Owner) -> Result<(u32, u32), Error> {
-        let (uid, primary) = match &owner.user {
+    pub fn resolve(&self, user: &IdRef, group: Option<&IdRef>) -> Result<(u32, u32), Error> {
+        let (uid, primary) = match user {
             IdRef::Id(id) => (*id, self.users.iter().find(|u| u.uid == *id).map_or(*id, |u| u.gid)),
             IdRef::Name(n) => {
                 let u = self.user(n).ok_or_else(|| Error::UnknownUser { name: n.clone(), known: self.user_names() })?;
                 (u.uid, u.gid)
             }
         };
-        let gid = match &owner.group {
+        let gid = match group {
             None => primary,
             Some(g) => self.gid_of(g)?,
         };

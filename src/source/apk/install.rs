@@ -6,10 +6,11 @@
 //! configuration layer merges the recipe's users into them.
 
 use super::{Error, Package};
-use crate::digest::Digest;
-use crate::source::archive::{BadName, clean_name};
+use crate::model::digest::Digest;
+use crate::model::path::ImagePath;
+use crate::model::path::{BadName, clean_name};
 use crate::store::Store;
-use crate::tree::{Content, Entry, ImagePath, Kind, Tree};
+use crate::tree::{Content, Entry, Kind, Tree};
 use sha1::Digest as _;
 use std::collections::BTreeMap;
 use std::io::Read;

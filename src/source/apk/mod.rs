@@ -313,15 +313,6 @@ pub fn read_package(bytes: &[u8], record: &Record, keys: &Keys, file: &str) -> R
     Ok(Package { pkginfo, scripts, data: data.1.clone() })
 }
 
-/// The recipe's `base: {alpine: …}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spec {
-    /// `(tag, location)`: a URL or a local directory holding `<arch>/APKINDEX.tar.gz`.
-    pub repositories: Vec<(Option<String>, String)>,
-    pub keys: Vec<std::path::PathBuf>,
-    pub packages: Vec<String>,
-}
-
 /// One package pinned for one architecture and layer, as the lock records it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Pin {
@@ -342,8 +333,8 @@ pub struct Pin {
 }
 
 /// Alpine's name for an architecture.
-pub fn arch_name(a: crate::platform::Arch) -> &'static str {
-    use crate::platform::Arch;
+pub fn arch_name(a: crate::model::platform::Arch) -> &'static str {
+    use crate::model::platform::Arch;
     match a {
         Arch::Amd64 => "x86_64",
         Arch::Arm64 => "aarch64",
@@ -368,7 +359,7 @@ pub fn fetch_location(location: &str, dir: &Path, cache: &Path) -> Result<Vec<u8
 
 /// Each repository's signed index for `arch` (`x86_64`, `aarch64`, …): (tag, location, index).
 fn indexes(
-    spec: &Spec,
+    spec: &crate::model::spec::AlpineSpec,
     arch: &str,
     keys: &Keys,
     dir: &Path,
@@ -386,13 +377,18 @@ fn indexes(
 
 /// For every pin, the highest version the repositories' indexes now have, when it is newer
 /// than the locked one (`suite` names the repository).
-pub fn newer(spec: &Spec, pins: &[Pin], dir: &Path, cache: &Path) -> Result<Vec<crate::source::deb::Newer>, String> {
+pub fn newer(
+    spec: &crate::model::spec::AlpineSpec,
+    pins: &[Pin],
+    dir: &Path,
+    cache: &Path,
+) -> Result<Vec<crate::source::deb::Newer>, String> {
     let key_paths: Vec<&Path> = spec.keys.iter().map(|p| p.as_path()).collect();
     let keys = Keys::load(&key_paths).map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     let archs: std::collections::BTreeSet<&str> = pins.iter().map(|p| p.arch.as_str()).collect();
     for arch in archs {
-        let Ok(a) = arch.parse::<crate::platform::Arch>() else { continue };
+        let Ok(a) = arch.parse::<crate::model::platform::Arch>() else { continue };
         let mut best: BTreeMap<&str, (version::Version, &str)> = BTreeMap::new();
         let indexes = indexes(spec, arch_name(a), &keys, dir, cache)?;
         for (_, loc, idx) in &indexes {
@@ -429,10 +425,10 @@ pub fn newer(spec: &Spec, pins: &[Pin], dir: &Path, cache: &Path) -> Result<Vec<
 /// what it lists satisfies dependencies and is not installed again. Returns the pins (without
 /// their sha256, known once fetched).
 pub fn resolve_all(
-    spec: &Spec,
+    spec: &crate::model::spec::AlpineSpec,
     layers: &[(String, Vec<String>)],
-    archs: &[crate::platform::Arch],
-    installed: &BTreeMap<crate::platform::Arch, String>,
+    archs: &[crate::model::platform::Arch],
+    installed: &BTreeMap<crate::model::platform::Arch, String>,
     dir: &Path,
     cache: &Path,
 ) -> Result<Vec<Pin>, String> {

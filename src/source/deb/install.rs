@@ -18,9 +18,10 @@
 
 use super::control;
 use super::unpack::{Deb, Kind as DebKind};
-use crate::digest::Digest;
+use crate::model::digest::Digest;
+use crate::model::path::ImagePath;
 use crate::store::Store;
-use crate::tree::{Content, Entry, ImagePath, Kind, Tree, View};
+use crate::tree::{Content, Entry, Kind, Tree, View};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 

@@ -14,28 +14,12 @@ pub mod sources;
 pub mod unpack;
 pub mod version;
 
-use crate::platform::Arch;
+use crate::model::platform::Arch;
 use crate::source::fetch::{self, Download};
 use crate::store::Store;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
-
-/// The recipe's `base: {debian: …}`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Spec {
-    pub suites: Vec<String>,
-    pub components: Vec<String>,
-    pub mirror: Option<String>,
-    pub packages: Vec<String>,
-    pub essential: bool,
-    pub recommends: bool,
-    pub keyring: Vec<PathBuf>,
-    pub check_valid_until: bool,
-    pub merged_usr: bool,
-    /// `update-alternatives` choices: name → path, overriding the highest priority.
-    pub alternatives: BTreeMap<String, String>,
-}
 
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
@@ -110,7 +94,12 @@ fn now() -> u64 {
 }
 
 /// Fetches and verifies the suites' `InRelease` and `Packages` for `archs`.
-pub fn open(store: &Store, spec: &Spec, archs: &[Arch], origin: &str) -> Result<Archive, Error> {
+pub fn open(
+    store: &Store,
+    spec: &crate::model::spec::DebianSpec,
+    archs: &[Arch],
+    origin: &str,
+) -> Result<Archive, Error> {
     let explicit =
         spec.mirror.clone().or_else(|| std::env::var("ASSEMBLE_DEBIAN_MIRROR").ok().filter(|m| !m.is_empty()));
     let mirrors = sources::mirrors(&spec.suites, explicit.as_deref(), &sources::apt_entries(std::path::Path::new("/")))
@@ -123,7 +112,7 @@ pub fn open(store: &Store, spec: &Spec, archs: &[Arch], origin: &str) -> Result<
     for suite in &spec.suites {
         let mirror = &mirrors[suite];
         let url = format!("{mirror}/dists/{suite}/InRelease");
-        tracing::info!("reading {}", fetch::redact(&url));
+        tracing::info!("reading {}", crate::model::text::redact(&url));
         let text = String::from_utf8_lossy(&fetch::get_revalidated(&url, origin, &store.root().join("releases"))?)
             .into_owned();
         let rel = release::verify(&url, &text, &keyring, spec.check_valid_until, now())?;
@@ -245,7 +234,7 @@ pub fn installed(status: &str, arch: Arch) -> Vec<index::Package> {
 /// `installed`, an image base's packages), for `arch`.
 pub fn resolve(
     archive: &Archive,
-    spec: &Spec,
+    spec: &crate::model::spec::DebianSpec,
     layers: &[(String, Vec<String>)],
     arch: Arch,
     installed: &[index::Package],
@@ -313,7 +302,7 @@ pub fn unpacked(store: &Store, pin: &Pin, limit: u64) -> Result<unpack::Deb, Err
             return Ok(deb);
         }
     }
-    let sha: crate::digest::Digest = pin.sha256.parse().map_err(|e: String| Error::Sources(e))?;
+    let sha: crate::model::digest::Digest = pin.sha256.parse().map_err(|e: String| Error::Sources(e))?;
     // The `.deb` in the cache must still be the one the pin names (a damaged or swapped one
     // is removed here and fetched again).
     let path = store.verify_blob(&sha)?;

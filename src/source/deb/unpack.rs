@@ -3,7 +3,7 @@
 //! digest; nothing is written under a package's own paths. Member names that are absolute
 //! or climb out with `..` are refused.
 
-use crate::digest::Digest;
+use crate::model::digest::Digest;
 use crate::source::archive::TarKind;
 use crate::store::Store;
 use std::collections::BTreeMap;
@@ -109,7 +109,7 @@ fn decompressor<'a>(name: &str, r: impl Read + 'a) -> io::Result<Box<dyn Read + 
 }
 
 fn clean(deb: &str, name: &str) -> Result<Option<String>, Error> {
-    use crate::source::archive::{BadName, clean_name};
+    use crate::model::path::{BadName, clean_name};
     clean_name(name).map_err(|b| Error::BadMember {
         deb: deb.into(),
         member: name.escape_debug().to_string(),

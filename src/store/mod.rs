@@ -27,9 +27,12 @@
 //! <cache>/tmp/                  in-flight writes
 //! ```
 
-use crate::digest::{Digest, hash_reader};
-use crate::layer::LayerInfo;
+use crate::model::digest::{Digest, hash_reader};
+use crate::model::layer::LayerInfo;
+pub use damage::{Damaged, damaged_in, remove_damaged};
 use fs_err as fs;
+
+pub mod damage;
 use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -46,17 +49,6 @@ pub fn default_dir() -> PathBuf {
     }
     let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/tmp"));
     home.join(".cache").join("assemble")
-}
-
-/// A cache entry that does not hold what its name says. It has already been removed.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "cache entry damaged: `{path}` should hold {expected}, but holds {actual} (removed; it is fetched or made again)"
-)]
-pub struct Damaged {
-    pub path: PathBuf,
-    pub expected: Digest,
-    pub actual: Digest,
 }
 
 /// Why a blob could not be read back: it is missing or unreadable, or damaged.
@@ -76,25 +68,6 @@ impl From<Damaged> for BlobError {
     fn from(d: Damaged) -> BlobError {
         BlobError::Damaged(d)
     }
-}
-
-/// The [`Damaged`] entry behind an error, if any link of its chain is one (also inside an
-/// `io::Error`, as file reads report it).
-pub fn damaged_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Damaged> {
-    let mut cur: Option<&'a (dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(d) = err.downcast_ref::<Damaged>() {
-            return Some(d);
-        }
-        if let Some(d) = err.downcast_ref::<Box<Damaged>>() {
-            return Some(d);
-        }
-        if let Some(d) = err.downcast_ref::<io::Error>().and_then(|io| io.get_ref()).and_then(|i| i.downcast_ref()) {
-            return Some(d);
-        }
-        cur = err.source();
-    }
-    None
 }
 
 impl Store {
@@ -204,7 +177,7 @@ impl Store {
 
     /// Streams `r` into the store, hashing as it goes; returns its digest and size.
     pub fn put_reader(&self, r: &mut impl io::Read) -> io::Result<(Digest, u64)> {
-        let mut w = crate::digest::HashWriter::new(self.temp()?);
+        let mut w = crate::model::digest::HashWriter::new(self.temp()?);
         io::copy(r, &mut w)?;
         let (tmp, digest, size) = w.finish();
         if !self.has_blob(&digest) {
@@ -372,17 +345,6 @@ pub fn written_here(path: &Path, d: &Digest) -> bool {
 /// it need no second check.
 pub fn mark_checked(path: &Path, d: &Digest) {
     WRITTEN_HERE.lock().unwrap_or_else(|e| e.into_inner()).insert((path.to_path_buf(), *d));
-}
-
-/// Removes a damaged cache entry and says what it was.
-pub fn remove_damaged(path: &Path, expected: Digest, actual: Digest) -> Damaged {
-    tracing::warn!("cache entry damaged: `{}` should hold {expected}, but holds {actual}; removed", path.display());
-    if let Err(e) = std::fs::remove_file(path)
-        && e.kind() != io::ErrorKind::NotFound
-    {
-        tracing::warn!("cannot remove the damaged cache entry `{}`: {e}", path.display());
-    }
-    Damaged { path: path.to_path_buf(), expected, actual }
 }
 
 /// The lock file inside a temporary directory of `tmp/`.

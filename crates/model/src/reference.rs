@@ -29,7 +29,7 @@ impl Reference {
             _ => (rest, None),
         };
         if let Some(t) = &tag
-            && !crate::recipe::valid_tag(t)
+            && !valid_tag(t)
         {
             return Err(bad(&format!("`{t}` is not a valid tag")));
         }
@@ -112,6 +112,15 @@ pub fn is_loopback(registry: &str) -> bool {
         None => registry.rsplit_once(':').map_or(registry, |(h, _)| h),
     };
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A tag as registries take it: letters, digits, `_`, `.`, `-`, at most 128, not starting
+/// with `.` or `-`.
+pub fn valid_tag(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 128
+        && !s.starts_with(['.', '-'])
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
 }
 
 fn valid_component(c: &str) -> bool {

@@ -1163,30 +1163,20 @@ impl<'a> Planner<'a> {
             };
             let Some(path) = at(&rel) else { continue };
             let origin: Arc<str> = Arc::from(format!("{what}: {}", m.path));
-            let mut e = match &m.kind {
-                MemberKind::Dir => Entry::dir(m.mode, 0, 0, origin),
-                MemberKind::File { digest, size } => Entry::file(
-                    Bytes::Stored(self.store.blob_path(digest)),
-                    *size,
-                    *digest,
-                    f.mode.unwrap_or(m.mode),
-                    origin,
-                ),
-                MemberKind::Symlink(t) => Entry::symlink(t.clone(), origin),
-                MemberKind::Hardlink(t) => {
-                    let Some(target) = stripped(t).and_then(|t| at(&t)) else {
-                        return Err(Diagnostic::new(
-                            f.loc.clone(),
-                            format!(
-                                "{what}: `{}` is a hard link to `{t}`, which `strip_components` leaves out",
-                                m.path
-                            ),
-                        )
-                        .into());
-                    };
-                    Entry { kind: Kind::Hardlink(target), mode: m.mode, ..Entry::dir(0, 0, 0, origin) }
-                }
+            let link = match &m.kind {
+                MemberKind::Hardlink(t) => Some(stripped(t).and_then(|t| at(&t)).ok_or_else(|| {
+                    Diagnostic::new(
+                        f.loc.clone(),
+                        format!("{what}: `{}` is a hard link to `{t}`, which `strip_components` leaves out", m.path),
+                    )
+                })?),
+                _ => None,
             };
+            let mut e =
+                Entry::of_member(m, |d| self.store.blob_path(d), link, origin).expect("a hard link has its target");
+            if let (MemberKind::File { .. }, Some(mode)) = (&m.kind, f.mode) {
+                e.mode = mode;
+            }
             (e.uid, e.gid) = owner;
             insert(tree, path, e, &f.loc)?;
         }

@@ -12,31 +12,17 @@
 
 use crate::model::archive::ArchiveKind;
 use crate::model::digest::Digest;
+pub use crate::model::member::{Member, MemberKind};
 use crate::model::path::{BadName, NAME_MAX, PATH_MAX, clean_name};
 use crate::store::Store;
 use std::io::{self, Read};
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum MemberKind {
-    Dir,
-    File { digest: Digest, size: u64 },
-    Symlink(String),
-    Hardlink(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Member {
-    /// Normalised relative path (`a/b/c`).
-    pub path: String,
-    pub kind: MemberKind,
-    pub mode: u32,
-}
-
 /// The most members one archive or package may have.
 pub const MAX_MEMBERS: usize = 1_000_000;
 /// The most bytes of member names one archive or package may have (they are kept in memory).
 pub const MAX_NAME_BYTES: usize = 128 << 20;
+
 /// The checks every reader of an archive or package applies to its members as they come
 /// (see the module header). `what` names the archive in messages.
 pub struct Guard {
@@ -343,7 +329,7 @@ pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str, limi
             }
             other => other,
         };
-        members.push(Member { path, kind, mode });
+        members.push(Member::new(path, kind, mode));
     }
     if members.is_empty() {
         return Err(Error::Empty(display.into()));
@@ -501,7 +487,7 @@ fn unpack_zip(store: &Store, file: &Path, display: &str, limit: u64) -> Result<V
         let kind = if is_dir { MemberKind::Dir } else { kind };
         guard.add(&path, seen(&kind))?;
         let default = if is_dir { 0o755 } else { 0o644 };
-        members.push(Member { path, kind, mode: unix.map_or(default, |m| m & 0o7777) });
+        members.push(Member::new(path, kind, unix.map_or(default, |m| m & 0o7777)));
     }
     if members.is_empty() {
         return Err(Error::Empty(display.into()));

@@ -127,3 +127,32 @@ pub fn clean_name(name: &str) -> Result<Option<String>, BadName> {
     }
     Ok((!parts.is_empty()).then_some(joined))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> ImagePath {
+        ImagePath::new(s).unwrap()
+    }
+
+    proptest::proptest! {
+        /// The fast comparison agrees with comparing the components one by one.
+        #[test]
+        fn order_is_component_wise(a in "[a-c./-]{0,8}", b in "[a-c./-]{0,8}") {
+            if let (Some(x), Some(y)) = (ImagePath::new(&format!("/{a}")), ImagePath::new(&format!("/{b}"))) {
+                proptest::prop_assert_eq!(x.cmp(&y), x.as_str().split('/').cmp(y.as_str().split('/')));
+            }
+        }
+    }
+
+    #[test]
+    fn parents_sort_before_children() {
+        let mut v = [p("a-b"), p("a/b"), p("a"), p("a/b/c"), p("a.b")];
+        v.sort();
+        let s: Vec<&str> = v.iter().map(|x| x.as_str()).collect();
+        assert_eq!(s, ["a", "a/b", "a/b/c", "a-b", "a.b"]);
+        assert!(ImagePath::new("/a/../b").is_none());
+        assert_eq!(p("//a/./b/").as_str(), "a/b");
+    }
+}

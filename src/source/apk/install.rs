@@ -7,31 +7,21 @@
 
 use super::{Error, Package};
 use crate::model::digest::Digest;
+use crate::model::member::{Member, MemberKind as EntryKind};
 use crate::model::path::ImagePath;
 use crate::model::path::{BadName, clean_name};
 use crate::store::Store;
-use crate::tree::{Content, Entry, Kind, Tree};
+use crate::tree::{Entry, Tree};
 use sha1::Digest as _;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum EntryKind {
-    Dir,
-    File { digest: Digest, size: u64 },
-    Symlink(String),
-    Hardlink(String),
-}
-
+/// One file of a package's data, and the `Q1` + base64 SHA-1 apk records for it (of the
+/// content, or of the target for symlinks).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApkEntry {
-    pub path: String,
-    pub kind: EntryKind,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    /// `Q1` + base64 SHA-1 of the content (of the target for symlinks), as apk records it.
+    pub member: Member,
     pub checksum: Option<String>,
 }
 
@@ -103,7 +93,7 @@ pub fn entries(store: &Store, data: &[u8], file: &str) -> Result<Vec<ApkEntry>, 
             EntryKind::Hardlink(t) => Seen::Hardlink(t),
         };
         guard.add(&path, seen).map_err(|r| fmt(format!("data member holds `{}`, which is {}", r.member, r.why)))?;
-        out.push(ApkEntry { path, kind, mode, uid, gid, checksum });
+        out.push(ApkEntry { member: Member { path, kind, mode, uid, gid, mtime: 0 }, checksum });
     }
     Ok(out)
 }
@@ -137,16 +127,11 @@ pub fn lay(store: &Store, pkgs: &[Pkg<'_>], tree: &mut Tree) -> Result<(), Error
     for (i, p) in pkgs.iter().enumerate() {
         let origin: Arc<str> = Arc::from(format!("package `{}`", p.name));
         for e in &p.entries {
-            let Some(path) = ImagePath::new(&e.path) else { continue };
-            let mut entry = match &e.kind {
-                EntryKind::Dir => {
-                    if tree.get(&path).is_some() {
-                        continue;
-                    }
-                    Entry::dir(e.mode, e.uid, e.gid, origin.clone())
-                }
-                EntryKind::File { digest, size } => {
-                    if let Some((j, d)) = owner.get(&e.path)
+            let Some(path) = ImagePath::new(&e.member.path) else { continue };
+            match &e.member.kind {
+                EntryKind::Dir if tree.get(&path).is_some() => continue,
+                EntryKind::File { digest, .. } => {
+                    if let Some((j, d)) = owner.get(&e.member.path)
                         && d != digest
                     {
                         let replaces = |a: &Pkg<'_>, b: &Pkg<'_>| {
@@ -162,23 +147,25 @@ pub fn lay(store: &Store, pkgs: &[Pkg<'_>], tree: &mut Tree) -> Result<(), Error
                                 file: format!("package `{}`", p.name),
                                 why: format!(
                                     "`/{}` is also in `{}` with other content, and neither replaces the other",
-                                    e.path, pkgs[*j].name
+                                    e.member.path, pkgs[*j].name
                                 ),
                             });
                         }
                     }
-                    owner.insert(e.path.clone(), (i, *digest));
-                    Entry::file(Content::Stored(store.blob_path(digest)), *size, *digest, e.mode, origin.clone())
+                    owner.insert(e.member.path.clone(), (i, *digest));
                 }
-                EntryKind::Symlink(t) => Entry::symlink(t.clone(), origin.clone()),
-                EntryKind::Hardlink(t) => Entry {
-                    kind: Kind::Hardlink(ImagePath::new(t).expect("cleaned")),
-                    mode: e.mode,
-                    ..Entry::dir(0, 0, 0, origin.clone())
-                },
+                _ => {}
+            }
+            let link = match &e.member.kind {
+                EntryKind::Hardlink(t) => ImagePath::new(t),
+                _ => None,
             };
-            entry.uid = e.uid;
-            entry.gid = e.gid;
+            let entry = Entry::of_member(&e.member, |d| store.blob_path(d), link, origin.clone()).ok_or_else(|| {
+                Error::Format {
+                    file: format!("package `{}`", p.name),
+                    why: format!("`/{}` is a hard link whose target cannot be placed in the image", e.member.path),
+                }
+            })?;
             // A later package replaces an earlier one's file; a directory stays a directory.
             if tree.get(&path).is_none_or(|old| !old.is_dir()) {
                 tree.put(path, entry);
@@ -235,23 +222,25 @@ pub fn database(
         // Files grouped under their directory, in the package's order.
         let mut dir: Option<String> = None;
         for e in &p.entries {
-            match &e.kind {
+            match &e.member.kind {
                 EntryKind::Dir => {
-                    rec.push_str(&format!("F:{}\n", e.path));
-                    if (e.uid, e.gid, e.mode) != (0, 0, 0o755) {
-                        rec.push_str(&format!("M:{}:{}:{:o}\n", e.uid, e.gid, e.mode));
+                    rec.push_str(&format!("F:{}\n", e.member.path));
+                    if (e.member.uid, e.member.gid, e.member.mode) != (0, 0, 0o755) {
+                        rec.push_str(&format!("M:{}:{}:{:o}\n", e.member.uid, e.member.gid, e.member.mode));
                     }
-                    dir = Some(e.path.clone());
+                    dir = Some(e.member.path.clone());
                 }
                 _ => {
-                    let (parent, name) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
+                    let (parent, name) = e.member.path.rsplit_once('/').unwrap_or(("", &e.member.path));
                     if dir.as_deref() != Some(parent) && !parent.is_empty() {
                         rec.push_str(&format!("F:{parent}\n"));
                         dir = Some(parent.to_string());
                     }
                     rec.push_str(&format!("R:{name}\n"));
-                    if (e.uid, e.gid, e.mode) != (0, 0, 0o644) && !matches!(e.kind, EntryKind::Symlink(_)) {
-                        rec.push_str(&format!("a:{}:{}:{:o}\n", e.uid, e.gid, e.mode));
+                    if (e.member.uid, e.member.gid, e.member.mode) != (0, 0, 0o644)
+                        && !matches!(e.member.kind, EntryKind::Symlink(_))
+                    {
+                        rec.push_str(&format!("a:{}:{}:{:o}\n", e.member.uid, e.member.gid, e.member.mode));
                     }
                     if let Some(c) = &e.checksum {
                         rec.push_str(&format!("Z:{c}\n"));

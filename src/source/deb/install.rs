@@ -21,7 +21,7 @@ use super::unpack::{Deb, Kind as DebKind};
 use crate::model::digest::Digest;
 use crate::model::path::ImagePath;
 use crate::store::Store;
-use crate::tree::{Content, Entry, Kind, Tree, View};
+use crate::tree::{Entry, Kind, Tree, View};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -41,6 +41,8 @@ pub enum Error {
     FileConflict { path: String, a: String, b: String },
     #[error("package `{0}` has no control file")]
     NoControl(String),
+    #[error("package `{package}` holds `{path}`, a hard link whose target cannot be placed in the image")]
+    BadLink { package: String, path: String },
     #[error("reading the cache failed")]
     Io(#[from] std::io::Error),
 }
@@ -101,14 +103,9 @@ pub fn lay_files(
                 continue; // the directory itself is the /usr link
             }
             let Some(path) = ImagePath::new(&placed) else { continue };
-            let mut entry = match &e.kind {
-                DebKind::Dir => {
-                    if tree.get(&path).is_some() {
-                        continue; // dpkg keeps the first package's directory
-                    }
-                    Entry::dir(e.mode, e.uid, e.gid, origin.clone())
-                }
-                DebKind::File { digest, size } => {
+            match &e.kind {
+                DebKind::Dir if tree.get(&path).is_some() => continue, // dpkg keeps the first package's directory
+                DebKind::File { digest, .. } => {
                     if let Some((j, d)) = owner.get(&placed)
                         && d != digest
                         && !replaces(p.deb, pkgs[*j].name)
@@ -121,16 +118,15 @@ pub fn lay_files(
                         });
                     }
                     owner.insert(placed.clone(), (i, *digest));
-                    Entry::file(Content::Stored(store.blob_path(digest)), *size, *digest, e.mode, origin.clone())
                 }
-                DebKind::Symlink(t) => Entry::symlink(t.clone(), origin.clone()),
-                DebKind::Hardlink(t) => {
-                    let target = ImagePath::new(&place(t, merged_usr)).expect("cleaned when read");
-                    Entry { kind: Kind::Hardlink(target), mode: e.mode, ..Entry::dir(0, 0, 0, origin.clone()) }
-                }
+                _ => {}
+            }
+            let link = match &e.kind {
+                DebKind::Hardlink(t) => ImagePath::new(&place(t, merged_usr)),
+                _ => None,
             };
-            entry.uid = e.uid;
-            entry.gid = e.gid;
+            let entry = Entry::of_member(e, |d| store.blob_path(d), link, origin.clone())
+                .ok_or_else(|| Error::BadLink { package: p.name.into(), path: format!("/{}", e.path) })?;
             // A later package replaces an earlier one's file (Replaces was checked above);
             // a directory stays a directory.
             if tree.get(&path).is_none_or(|old| !old.is_dir()) {

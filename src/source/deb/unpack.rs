@@ -10,24 +10,7 @@ use std::collections::BTreeMap;
 use std::io::{self, Read};
 use std::path::Path;
 
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum Kind {
-    Dir,
-    File { digest: Digest, size: u64 },
-    Symlink(String),
-    Hardlink(String),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Entry {
-    /// Normalised path without a leading `/` or `./`, as the package names it.
-    pub path: String,
-    pub kind: Kind,
-    pub mode: u32,
-    pub uid: u32,
-    pub gid: u32,
-    pub mtime: u64,
-}
+pub use crate::model::member::{Member, MemberKind as Kind};
 
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Deb {
@@ -35,7 +18,7 @@ pub struct Deb {
     #[serde(with = "text_or_bytes")]
     pub control: BTreeMap<String, Vec<u8>>,
     /// data.tar entries in archive order.
-    pub entries: Vec<Entry>,
+    pub entries: Vec<Member>,
 }
 
 /// Control files in the cached listing as JSON strings when they are UTF-8 (they nearly
@@ -214,7 +197,7 @@ pub fn read(store: &Store, file: &Path, display: &str, limit: u64) -> Result<Deb
                     }
                     other => other,
                 };
-                deb.entries.push(Entry { path, kind, mode, uid, gid, mtime });
+                deb.entries.push(Member { path, kind, mode, uid, gid, mtime });
             }
         }
         // Skip what is left of the member and its padding byte.

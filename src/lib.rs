@@ -1,42 +1,40 @@
 //! `assemble` builds OCI images from a recipe, without a Dockerfile and without a daemon.
 //!
-//! The crate follows the pipeline, one module per stage:
+//! The crate follows the pipeline; arrows point one way, down this list (see
+//! docs/architecture.md):
+//! - [`model`] (the `assemble-model` crate): plain types everything uses — digests,
+//!   platforms, compression, image paths, archive members, references, source specs.
 //! - [`recipe`]: read and validate recipe YAML; every error points at `file:line:col`.
-//! - [`build`]: plan the layers of each architecture, fetch, pack, and form the image.
-//! - [`source`]: content from outside the recipe directory: pinned downloads, archives,
-//!   Debian and Alpine packages, registry images as bases.
+//! - [`resolve`]: pin what a recipe names (packages, base image) and keep the lock file.
+//! - [`plan`]: every layer's file tree for one architecture, from the recipe and the pins.
+//! - [`source`]: content from outside the recipe: downloads, archives, Debian and Alpine
+//!   packages, registry images as bases.
 //! - [`tree`]: a layer's file tree, its parent directories, and the account files.
 //! - [`layer`]: the deterministic tar writer and thread-count-independent compression.
-//! - [`oci`]: canonical JSON, image config, manifests and the index.
-//! - [`store`]: the content-addressed cache and the layer cache.
-//! - [`lock`]: the lock file: pins in, digests out.
+//! - [`oci`]: canonical JSON, image config, manifests, the index, and reading images back.
+//! - [`store`]: the content-addressed cache, its layer records and listings.
 //! - [`sink`]: destinations: OCI layout, oci-archive, docker-archive.
-//! - [`registry`]: the distribution-spec client (auth, pull, push) behind `push` and image bases.
-//! - [`ship`]: send an image over ssh into a store on a server, only the blobs it lacks, and load it.
-//! - [`inspect`]: read an image back for `assemble inspect`.
-//! - [`imagetest`]: a recipe's `tests:` against its image (files, user, size, commands via chroot/qemu).
-//! - [`diff`]: compare two images down to the file; [`verify`]: rebuild from the lock and compare.
+//! - [`registry`]: the distribution-spec client (auth, pull, push).
+//! - [`ship`]: send an image over ssh into a store on a server, only the blobs it lacks.
+//! - [`ops`]: what each command does (build, verify, diff, inspect, test, …) over the stages.
 //!
-//! The CLI (`src/cli`) turns arguments into the plain option structs these modules take.
+//! The CLI (`src/cli`) turns arguments into the plain option structs [`ops`] takes.
 
 pub use assemble_model as model;
 
-pub mod build;
-pub mod diff;
-pub mod imagetest;
-pub mod inspect;
 pub mod layer;
-pub mod lock;
 pub mod oci;
+pub mod ops;
+pub mod plan;
 pub mod recipe;
 pub mod registry;
+pub mod resolve;
 pub mod ship;
 pub mod sink;
 pub mod source;
 pub mod store;
 pub mod template;
 pub mod tree;
-pub mod verify;
 
 /// Every error the library returns to the command line.
 #[derive(Debug, thiserror::Error)]
@@ -44,15 +42,15 @@ pub enum Error {
     #[error(transparent)]
     Recipe(#[from] recipe::Error),
     #[error(transparent)]
-    Build(Box<build::Error>),
+    Build(Box<ops::build::Error>),
     #[error(transparent)]
     Sink(#[from] sink::Error),
     #[error(transparent)]
     Read(#[from] oci::read::Error),
     #[error(transparent)]
-    Diff(#[from] diff::Error),
+    Diff(#[from] ops::diff::Error),
     #[error(transparent)]
-    Verify(Box<verify::Error>),
+    Verify(Box<ops::verify::Error>),
     #[error("cannot use the cache directory `{path}`")]
     Cache {
         path: std::path::PathBuf,
@@ -64,7 +62,7 @@ pub enum Error {
     #[error(transparent)]
     Ship(#[from] ship::Error),
     #[error(transparent)]
-    ImageTest(#[from] imagetest::Error),
+    ImageTest(#[from] ops::test::Error),
     /// Image tests that failed (or could not run, with `--strict`), already listed.
     #[error("{0}")]
     TestsFailed(String),
@@ -75,16 +73,16 @@ pub enum Error {
     Usage(String),
 }
 
-impl From<build::Error> for Error {
-    fn from(e: build::Error) -> Error {
+impl From<ops::build::Error> for Error {
+    fn from(e: ops::build::Error) -> Error {
         Error::Build(Box::new(e))
     }
 }
 
-impl From<verify::Error> for Error {
-    fn from(e: verify::Error) -> Error {
+impl From<ops::verify::Error> for Error {
+    fn from(e: ops::verify::Error) -> Error {
         match e {
-            verify::Error::Build(b) => Error::Build(b),
+            ops::verify::Error::Build(b) => Error::Build(b),
             other => Error::Verify(Box::new(other)),
         }
     }
@@ -115,7 +113,7 @@ impl Error {
             Error::Differs(_) => Exit::Differs,
             Error::TestsFailed(_) => Exit::TestsFailed,
             Error::Read(e) if e.is_invalid_image() => Exit::InvalidImage,
-            Error::Verify(v) if matches!(v.as_ref(), verify::Error::Read(e) if e.is_invalid_image()) => {
+            Error::Verify(v) if matches!(v.as_ref(), ops::verify::Error::Read(e) if e.is_invalid_image()) => {
                 Exit::InvalidImage
             }
             Error::Registry(registry::Error::Mismatch { .. }) => Exit::InvalidImage,
@@ -127,10 +125,7 @@ impl Error {
     pub fn diagnostic(&self) -> Option<&recipe::Diagnostic> {
         match self {
             Error::Recipe(recipe::Error::Invalid(d)) => Some(d),
-            Error::Build(b) => match b.as_ref() {
-                build::Error::Recipe(d) => Some(d),
-                _ => None,
-            },
+            Error::Build(b) => b.diagnostic(),
             _ => None,
         }
     }

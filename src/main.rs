@@ -8,19 +8,7 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_logging(&cli.global);
-    let result = match cli.command {
-        cli::Command::Build(args) => cli::build::run(&cli.global, args),
-        cli::Command::Lock(args) => cli::build::lock(&cli.global, args),
-        cli::Command::Inspect(args) => cli::inspect::run(&cli.global, args),
-        cli::Command::Verify(args) => cli::verify::verify(&cli.global, args),
-        cli::Command::Diff(args) => cli::verify::diff(&cli.global, args),
-        cli::Command::Outdated(args) => cli::verify::outdated(&cli.global, args),
-        cli::Command::Push(args) => cli::push::run(&cli.global, args),
-        cli::Command::Tags(args) => cli::push::tags(&cli.global, args),
-        cli::Command::Ship(args) => cli::ship::run(&cli.global, args),
-        cli::Command::Graph(args) => cli::build::graph(&cli.global, args),
-        cli::Command::Test(args) => cli::build::test(&cli.global, args),
-    };
+    let result = cli::run(cli);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -1,85 +1,67 @@
-use super::{Global, load_recipes, spinner};
+//! `assemble build`, `lock`, `graph` and `test`.
+
+use super::{BuildFlags, Global, Recipes, load_levels, load_recipes, spinner};
 use assemble::Error;
-use assemble::build::{self, Options};
 use assemble::model::platform::Arch;
+use assemble::ops::build::{self, Options};
+use assemble::ops::{Session, test as imagetest};
 use assemble::sink::{self, Dest};
 use clap::Args;
 use serde_json::json;
+use std::sync::Mutex;
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
-    /// Recipe files or names in ./recipes/ (default: all of them)
-    #[arg(conflicts_with = "all")]
-    pub recipes: Vec<String>,
-    /// Every recipe in ./recipes/ (the same as naming none)
-    #[arg(long)]
-    pub all: bool,
-    /// Build only these architectures (comma-separated, e.g. amd64,arm64)
-    #[arg(long, value_delimiter = ',')]
-    pub arch: Vec<String>,
+    #[command(flatten)]
+    pub recipes: Recipes,
+    #[command(flatten)]
+    pub flags: BuildFlags,
     /// Destination: oci:DIR (default oci:out/NAME), oci-archive:FILE or docker-archive:FILE
     #[arg(short, long, value_name = "DEST")]
     pub output: Option<String>,
-    /// Fail if the lock file does not cover the recipe as it is now; never write it
-    #[arg(long)]
-    pub locked: bool,
 }
 
 #[derive(Args, Debug)]
 pub struct LockArgs {
-    /// Recipe files or names in ./recipes/ (default: all of them)
-    #[arg(conflicts_with = "all")]
-    pub recipes: Vec<String>,
-    /// Every recipe in ./recipes/ (the same as naming none)
-    #[arg(long)]
-    pub all: bool,
+    #[command(flatten)]
+    pub recipes: Recipes,
     /// Resolve packages anew, to the archive's current versions, and show what moved
     #[arg(long)]
     pub upgrade: bool,
 }
 
-pub fn options(global: &Global, archs: Vec<Arch>, locked: bool) -> Result<Options, Error> {
-    let source_date_epoch =
-        match std::env::var("SOURCE_DATE_EPOCH") {
-            Ok(v) if !v.is_empty() => Some(
-                v.parse::<u64>().ok().filter(|e| *e <= assemble::recipe::MAX_EPOCH).ok_or_else(|| {
-                    Error::Usage(format!(
-                        "SOURCE_DATE_EPOCH must be a whole number of seconds up to {} (the end of the year 9999), found `{v}`",
-                        assemble::recipe::MAX_EPOCH
-                    ))
-                })?,
-            ),
-            _ => None,
-        };
-    Ok(Options {
-        archs: (!archs.is_empty()).then_some(archs),
-        locked,
-        threads: global.threads(),
-        source_date_epoch,
-        write_lock: true,
-        compare_outputs: true,
-        upgrade: false,
-        children: Vec::new(),
-        context: global.context.clone(),
-    })
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    /// Recipe files or names in ./recipes/ (default: all of them)
+    pub recipes: Vec<String>,
 }
 
-pub fn parse_archs(list: &[String]) -> Result<Vec<Arch>, Error> {
-    list.iter().map(|a| a.parse::<Arch>().map_err(|e| Error::Usage(format!("--arch: {e}")))).collect()
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    #[command(flatten)]
+    pub recipes: Recipes,
+    #[command(flatten)]
+    pub flags: BuildFlags,
+    /// A test that cannot run here (no root for chroot, no qemu) fails instead of being skipped
+    #[arg(long)]
+    pub strict: bool,
 }
 
-pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
-    let levels = super::load_levels(global, &args.recipes)?;
+/// Builds the recipes level by level (the recipes of one level at the same time) and writes
+/// each image to its destination.
+pub fn build(global: &Global, args: BuildArgs) -> Result<(), Error> {
+    let levels = load_levels(global, &args.recipes.recipes)?;
     let recipes: Vec<&assemble::recipe::Recipe> = levels.iter().flatten().collect();
     // Before anything is built: every variable that has no default is given.
     for r in &recipes {
-        build::require_variables(r)?;
+        assemble::plan::require_variables(r).map_err(build::Error::from)?;
     }
     let dest = args.output.as_deref().map(Dest::parse).transpose()?;
     if dest.is_some() && recipes.iter().any(|r| r.name != recipes[0].name) {
         return Err(Error::Usage("--output takes one recipe; name it".into()));
     }
-    let mut archs = parse_archs(&args.arch)?;
+    let mut opts = global.build_options(&args.flags)?;
+    let mut archs = opts.archs.clone().unwrap_or_default();
     if matches!(dest, Some(Dest::DockerArchive(_))) {
         if archs.len() > 1 {
             return Err(Error::Usage("a docker archive holds one platform: give one --arch".into()));
@@ -89,48 +71,49 @@ pub fn run(global: &Global, args: BuildArgs) -> Result<(), Error> {
                 Arch::host().ok_or_else(|| Error::Usage("cannot tell the host's architecture: give --arch".into()))?,
             );
         }
+        opts.archs = Some(archs.clone());
     }
-    let store = global.store()?;
-    let opts = options(global, archs.clone(), args.locked)?;
+    let session = global.session()?;
+    // Images of one recipe share a destination (`out/NAME`): one writer at a time.
+    let writing = Mutex::new(());
     let mut results = Vec::new();
-    // Level by level; the recipes of one level build at the same time.
     for level in levels {
         let done: Vec<Result<serde_json::Value, Error>> = std::thread::scope(|s| {
-            let handles: Vec<_> =
-                level.iter().map(|r| s.spawn(|| build_one(global, &store, &opts, r, dest.as_ref(), &archs))).collect();
+            let handles: Vec<_> = level
+                .iter()
+                .map(|r| s.spawn(|| build_one(global, &session, &opts, r, dest.as_ref(), &archs, &writing)))
+                .collect();
             handles.into_iter().map(|h| h.join().expect("a build thread panicked")).collect()
         });
         for d in done {
             results.push(d?);
         }
     }
-    if global.json {
-        println!("{}", serde_json::to_string_pretty(&results).expect("json"));
-    } else {
-        for r in &results {
-            println!("{} {}", r["recipe"].as_str().unwrap_or(""), r["digest"].as_str().unwrap_or(""));
-        }
-    }
+    global.print(&json!(results), || {
+        results
+            .iter()
+            .map(|r| format!("{} {}\n", r["recipe"].as_str().unwrap_or(""), r["digest"].as_str().unwrap_or("")))
+            .collect()
+    });
     Ok(())
 }
 
 /// Builds one recipe's image and writes it to `dest` (default `oci:out/NAME`).
 fn build_one(
     global: &Global,
-    store: &assemble::store::Store,
+    session: &Session,
     opts: &Options,
     r: &assemble::recipe::Recipe,
     dest: Option<&Dest>,
     archs: &[Arch],
+    writing: &Mutex<()>,
 ) -> Result<serde_json::Value, Error> {
     let pb = spinner(global, format!("building {}", r.name));
-    let built = build::build(r, store, opts)?;
+    let built = build::build(session, r, opts)?;
     let dest = dest.cloned().unwrap_or_else(|| Dest::default_for(&r.name));
     pb.set_message(format!("writing {dest}"));
     {
-        // Images of one recipe share a destination (`out/NAME`): one writer at a time.
-        static WRITING: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one = WRITING.lock().unwrap_or_else(|e| e.into_inner());
+        let _one = writing.lock().unwrap_or_else(|e| e.into_inner());
         sink::write(&built.image, &dest, archs.first().copied().filter(|_| archs.len() == 1))?;
     }
     pb.finish_and_clear();
@@ -160,15 +143,9 @@ fn build_one(
     }))
 }
 
-#[derive(Args, Debug)]
-pub struct GraphArgs {
-    /// Recipe files or names in ./recipes/ (default: all of them)
-    pub recipes: Vec<String>,
-}
-
 /// `assemble graph`: the levels recipes build in.
 pub fn graph(global: &Global, args: GraphArgs) -> Result<(), Error> {
-    let levels = super::load_levels(global, &args.recipes)?;
+    let levels = load_levels(global, &args.recipes)?;
     let rows: Vec<serde_json::Value> = levels
         .iter()
         .enumerate()
@@ -181,45 +158,26 @@ pub fn graph(global: &Global, args: GraphArgs) -> Result<(), Error> {
             })
         })
         .collect();
-    if global.json {
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
-        return Ok(());
-    }
-    for row in &rows {
-        let variant = row["variant"].as_str().map(|v| format!(" [{v}]")).unwrap_or_default();
-        let on = row["base"].as_str().map(|b| format!("  (on {b})")).unwrap_or_default();
-        println!("{}. {}{variant}{on}", row["level"], row["recipe"].as_str().unwrap_or(""));
-    }
+    global.print(&json!(rows), || {
+        rows.iter()
+            .map(|row| {
+                let variant = row["variant"].as_str().map(|v| format!(" [{v}]")).unwrap_or_default();
+                let on = row["base"].as_str().map(|b| format!("  (on {b})")).unwrap_or_default();
+                format!("{}. {}{variant}{on}\n", row["level"], row["recipe"].as_str().unwrap_or(""))
+            })
+            .collect()
+    });
     Ok(())
-}
-
-#[derive(Args, Debug)]
-pub struct TestArgs {
-    /// Recipe files or names in ./recipes/ (default: all of them)
-    #[arg(conflicts_with = "all")]
-    pub recipes: Vec<String>,
-    /// Every recipe in ./recipes/ (the same as naming none)
-    #[arg(long)]
-    pub all: bool,
-    /// Test only these architectures (comma-separated)
-    #[arg(long, value_delimiter = ',')]
-    pub arch: Vec<String>,
-    /// A test that cannot run here (no root for chroot, no qemu) fails instead of being skipped
-    #[arg(long)]
-    pub strict: bool,
-    /// Build from the lock only (fail if it is stale)
-    #[arg(long)]
-    pub locked: bool,
 }
 
 /// `assemble test`: builds each recipe (from the cache when nothing changed) and runs its
 /// `tests:` on each platform.
 pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
-    use assemble::imagetest::Status;
-    let recipes = load_recipes(global, &args.recipes)?;
-    let archs = parse_archs(&args.arch)?;
-    let store = global.store()?;
-    let opts = options(global, archs.clone(), args.locked)?;
+    use imagetest::Status;
+    let recipes = load_recipes(global, &args.recipes.recipes)?;
+    let session = global.session()?;
+    let opts = global.build_options(&args.flags)?;
+    let archs = opts.archs.clone().unwrap_or_default();
     let mut rows = Vec::new();
     let (mut failed, mut not_run) = (0, 0);
     for r in &recipes {
@@ -228,9 +186,9 @@ pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
             continue;
         }
         let pb = spinner(global, format!("building {}", r.name));
-        let built = build::build(r, &store, &opts)?;
+        let built = build::build(&session, r, &opts)?;
         pb.set_message(format!("testing {}", r.name));
-        let outcomes = assemble::imagetest::run(&built.image, &r.tests, &archs, &store.root().join("tmp"))?;
+        let outcomes = imagetest::run(&built.image, &r.tests, &archs, &session.store.tmp_dir())?;
         pb.finish_and_clear();
         for o in outcomes {
             match o.status {
@@ -263,16 +221,19 @@ pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
     Ok(())
 }
 
+/// `assemble lock`: builds each recipe and writes its lock; with `--upgrade`, resolves anew
+/// and prints what moved.
 pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
-    let recipes = load_recipes(global, &args.recipes)?;
-    let store = global.store()?;
-    let opts = Options { upgrade: args.upgrade, ..options(global, Vec::new(), false)? };
+    let recipes = load_recipes(global, &args.recipes.recipes)?;
+    let session = global.session()?;
+    let opts =
+        Options { upgrade: args.upgrade, ..global.build_options(&BuildFlags { arch: Vec::new(), locked: false })? };
     for r in &recipes {
-        let before = assemble::lock::read(&r.lock_path).ok().flatten();
-        let built = build::build(r, &store, &opts)?;
+        let before = assemble::resolve::lock::read(&r.lock_path).ok().flatten();
+        let built = build::build(&session, r, &opts)?;
         if args.upgrade {
-            let old = before.map(|l| l.packages).unwrap_or_default();
-            for line in assemble::source::deb::pin_changes(&old, &built.lock.packages) {
+            let old = before.map(|l| l.debian_pins()).unwrap_or_default();
+            for line in assemble::source::deb::pin_changes(&old, &built.lock.debian_pins()) {
                 println!("{} {line}", r.name);
             }
         }

@@ -1,12 +1,14 @@
-//! Command-line parsing. Clap types live only here; each command turns its arguments into
-//! the library's plain option structs.
+//! Command-line parsing and output. Clap types live only here; each command turns its
+//! arguments into the options of an operation in `assemble::ops` and renders what it returns.
 
 pub mod build;
-pub mod inspect;
-pub mod push;
-pub mod ship;
-pub mod verify;
+pub mod image;
+pub mod publish;
 
+use assemble::Error;
+use assemble::model::platform::Arch;
+use assemble::ops::Session;
+use assemble::ops::build::Options;
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 
@@ -57,6 +59,28 @@ fn parse_var(s: &str) -> Result<(String, String), String> {
     Ok((name.to_string(), value.to_string()))
 }
 
+/// The recipes a command works on.
+#[derive(Args, Debug, Clone)]
+pub struct Recipes {
+    /// Recipe files or names in ./recipes/ (default: all of them)
+    #[arg(conflicts_with = "all")]
+    pub recipes: Vec<String>,
+    /// Every recipe in ./recipes/ (the same as naming none)
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// How recipes are built: which architectures, and whether the lock must cover them.
+#[derive(Args, Debug, Clone)]
+pub struct BuildFlags {
+    /// Build only these architectures (comma-separated, e.g. amd64,arm64)
+    #[arg(long, value_delimiter = ',')]
+    pub arch: Vec<String>,
+    /// Fail if the lock file does not cover the recipe as it is now; never write it
+    #[arg(long)]
+    pub locked: bool,
+}
+
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Build recipes into images
@@ -64,61 +88,118 @@ pub enum Command {
     /// Resolve and build recipes and write their lock files, without writing an image
     Lock(build::LockArgs),
     /// Show an image's index, platforms, layers and config
-    Inspect(inspect::InspectArgs),
+    Inspect(image::InspectArgs),
     /// Rebuild from the lock in a fresh cache and compare with what the lock records
-    Verify(verify::VerifyArgs),
+    Verify(image::VerifyArgs),
     /// Compare two images down to the file
-    Diff(verify::DiffArgs),
+    Diff(image::DiffArgs),
     /// List locked packages for which the archive now has newer versions
-    Outdated(verify::OutdatedArgs),
+    Outdated(image::OutdatedArgs),
     /// Build recipes and push them to a registry, or push an image already on disk
-    Push(push::PushArgs),
+    Push(publish::PushArgs),
     /// Show every image a recipe describes, with its tags and aliases
-    Tags(push::TagsArgs),
+    Tags(publish::TagsArgs),
     /// Send images to a server over ssh (only the blobs it lacks) and load them there
-    Ship(ship::ShipArgs),
+    Ship(publish::ShipArgs),
     /// Show the order recipes build in (each after the recipe it builds on)
     Graph(build::GraphArgs),
     /// Build recipes and run their `tests:` against the images (chroot, qemu for other archs)
     Test(build::TestArgs),
 }
 
-impl Global {
-    pub fn store(&self) -> Result<assemble::store::Store, assemble::Error> {
-        let dir = self.cache_dir.clone().unwrap_or_else(assemble::store::default_dir);
-        assemble::store::Store::open(&dir).map_err(|source| assemble::Error::Cache { path: dir, source })
-    }
-
-    pub fn threads(&self) -> usize {
-        self.jobs.filter(|j| *j > 0).unwrap_or_else(assemble::build::default_threads)
+/// Runs the command.
+pub fn run(cli: Cli) -> Result<(), Error> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Build(args) => build::build(g, args),
+        Command::Lock(args) => build::lock(g, args),
+        Command::Inspect(args) => image::inspect(g, args),
+        Command::Verify(args) => image::verify(g, args),
+        Command::Diff(args) => image::diff(g, args),
+        Command::Outdated(args) => image::outdated(g, args),
+        Command::Push(args) => publish::push(g, args),
+        Command::Tags(args) => publish::tags(g, args),
+        Command::Ship(args) => publish::ship(g, args),
+        Command::Graph(args) => build::graph(g, args),
+        Command::Test(args) => build::test(g, args),
     }
 }
 
+impl Global {
+    pub fn session(&self) -> Result<Session, Error> {
+        let dir = self.cache_dir.clone().unwrap_or_else(assemble::store::default_dir);
+        let store =
+            assemble::store::Store::open(&dir).map_err(|source| assemble::Error::Cache { path: dir, source })?;
+        Ok(Session::new(store))
+    }
+
+    pub fn threads(&self) -> usize {
+        self.jobs.filter(|j| *j > 0).unwrap_or_else(assemble::ops::build::default_threads)
+    }
+
+    /// The build options these flags ask for (`SOURCE_DATE_EPOCH` from the environment).
+    pub fn build_options(&self, flags: &BuildFlags) -> Result<Options, Error> {
+        let source_date_epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+            Ok(v) if !v.is_empty() => Some(
+                v.parse::<u64>().ok().filter(|e| *e <= assemble::recipe::MAX_EPOCH).ok_or_else(|| {
+                    Error::Usage(format!(
+                        "SOURCE_DATE_EPOCH must be a whole number of seconds up to {} (the end of the year 9999), found `{v}`",
+                        assemble::recipe::MAX_EPOCH
+                    ))
+                })?,
+            ),
+            _ => None,
+        };
+        let archs = parse_archs(&flags.arch)?;
+        Ok(Options {
+            archs: (!archs.is_empty()).then_some(archs),
+            locked: flags.locked,
+            threads: self.threads(),
+            source_date_epoch,
+            context: self.context.clone(),
+            ..Options::default()
+        })
+    }
+
+    /// Results on stdout: `value` as pretty JSON under `--json`, else `text`.
+    pub fn print(&self, value: &serde_json::Value, text: impl FnOnce() -> String) {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(value).expect("json"));
+        } else {
+            print!("{}", text());
+        }
+    }
+}
+
+pub fn parse_archs(list: &[String]) -> Result<Vec<Arch>, Error> {
+    list.iter().map(|a| a.parse::<Arch>().map_err(|e| Error::Usage(format!("--arch: {e}")))).collect()
+}
+
 /// Recipe files for the names or paths given; none means every recipe in `./recipes/`.
-pub fn recipe_paths(args: &[String]) -> Result<Vec<PathBuf>, assemble::Error> {
+pub fn recipe_paths(args: &[String]) -> Result<Vec<PathBuf>, Error> {
     if !args.is_empty() {
         return args.iter().map(|a| assemble::recipe::find(a).map_err(Into::into)).collect();
     }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("recipes")
-        .map_err(|_| assemble::Error::Usage("no recipe given and no `recipes/` directory here".into()))?
+    let mut found: Vec<PathBuf> = fs_err::read_dir("recipes")
+        .map_err(|_| Error::Usage("no recipe given and no `recipes/` directory here".into()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.extension().is_some_and(|e| e == "yml" || e == "yaml"))
         .collect();
     found.sort();
     if found.is_empty() {
-        return Err(assemble::Error::Usage("no recipe given and `recipes/` holds none".into()));
+        return Err(Error::Usage("no recipe given and `recipes/` holds none".into()));
     }
     Ok(found)
 }
 
 /// Every image of the recipes named (or of all in `./recipes/`), each after the recipe it
 /// builds on.
-pub fn load_recipes(global: &Global, args: &[String]) -> Result<Vec<assemble::recipe::Recipe>, assemble::Error> {
+pub fn load_recipes(global: &Global, args: &[String]) -> Result<Vec<assemble::recipe::Recipe>, Error> {
     Ok(load_levels(global, args)?.into_iter().flatten().collect())
 }
 
 /// The same, in levels of recipes that do not build on each other (`assemble graph`).
-pub fn load_levels(global: &Global, args: &[String]) -> Result<Vec<Vec<assemble::recipe::Recipe>>, assemble::Error> {
+pub fn load_levels(global: &Global, args: &[String]) -> Result<Vec<Vec<assemble::recipe::Recipe>>, Error> {
     let given: std::collections::BTreeMap<String, String> = global.vars.iter().cloned().collect();
     let mut all = Vec::new();
     for p in recipe_paths(args)? {
@@ -146,35 +227,4 @@ pub fn spinner(global: &Global, message: String) -> indicatif::ProgressBar {
     pb.set_message(message);
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb
-}
-
-/// Whether a command-line target names an image already written (not a recipe).
-pub fn is_image_on_disk(t: &str) -> bool {
-    t.starts_with("oci:") || t.starts_with("oci-archive:")
-}
-
-/// An image already written, opened with every blob checked: `oci:DIR[:REF]`,
-/// `oci-archive:FILE`, `docker-archive:FILE`, or `docker://REGISTRY/REPO[:TAG|@DIGEST]`
-/// (pulled into a layout in the cache's temporary directory first).
-pub fn open_image(global: &Global, image: &str) -> Result<assemble::oci::read::Stored, assemble::Error> {
-    use assemble::Error;
-    use assemble::oci::read::{self, Location};
-    let store = global.store()?;
-    let tmp = store.root().join("tmp");
-    if let Some(reference) = image.strip_prefix("docker://") {
-        let r = assemble::registry::Reference::parse(reference).map_err(Error::Usage)?;
-        let cache = |source| Error::Cache { path: store.root().into(), source };
-        let dir = tempfile::Builder::new().prefix("pulled-").tempdir_in(&tmp).map_err(cache)?;
-        let digest = assemble::registry::pull::to_layout(&store, &r, dir.path())?;
-        tracing::info!("pulled {r}: {digest}");
-        return Ok(read::open_pulled(dir, image)?);
-    }
-    let stored = match assemble::sink::Dest::parse(image)? {
-        assemble::sink::Dest::Oci { dir, reference } => {
-            read::open(Location::Layout { dir: &dir, reference: reference.as_deref() }, image, &tmp)?
-        }
-        assemble::sink::Dest::OciArchive(file) => read::open(Location::OciArchive(&file), image, &tmp)?,
-        assemble::sink::Dest::DockerArchive(file) => read::open(Location::DockerArchive(&file), image, &tmp)?,
-    };
-    Ok(stored)
 }

@@ -2,6 +2,7 @@
 //! in-memory [`Image`] that every sink consumes. All JSON is canonical so the same
 //! inputs always give the same bytes and digests.
 
+pub mod blobs;
 pub mod json;
 pub mod read;
 
@@ -52,6 +53,9 @@ pub struct Layer {
     pub name: String,
     /// Holds a secret: written readable by its owner only.
     pub secret: bool,
+    /// This process wrote the blob at `path` from bytes it hashed, or hashed it whole since:
+    /// a sink may copy it without hashing it again.
+    pub checked: bool,
 }
 
 impl Layer {

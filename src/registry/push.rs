@@ -5,31 +5,12 @@
 use super::{Body, Client, Error, Request, Result, scope};
 use crate::model::digest::Digest;
 use crate::oci::Doc;
+use crate::oci::blobs::{Blob, ImageBlobs};
 use crate::store::Store;
 use futures_util::StreamExt;
 use reqwest::{Method, header};
 use serde::Serialize;
-use std::path::PathBuf;
 use std::sync::Arc;
-
-/// A blob to push and where its bytes are on this machine.
-#[derive(Debug, Clone)]
-pub struct Blob {
-    pub digest: Digest,
-    pub size: u64,
-    pub path: PathBuf,
-}
-
-/// Everything one push sends to one repository.
-#[derive(Debug, Clone)]
-pub struct Plan {
-    pub repository: String,
-    pub blobs: Vec<Blob>,
-    /// Per-platform manifests, pushed by digest.
-    pub manifests: Vec<Doc>,
-    pub index: Doc,
-    pub tags: Vec<String>,
-}
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -76,8 +57,14 @@ pub struct Report {
     pub manifests: usize,
 }
 
-pub async fn push(client: &Client, store: &Store, plan: &Plan, settings: &Settings) -> Result<Report> {
-    let repo = &plan.repository;
+/// Pushes `plan` to the repository `repo` of the client's registry.
+pub async fn push(
+    client: &Client,
+    store: &Store,
+    repo: &str,
+    plan: &ImageBlobs,
+    settings: &Settings,
+) -> Result<Report> {
     let mut blobs = plan.blobs.clone();
     blobs.sort_by_key(|b| b.digest);
     blobs.dedup_by_key(|b| b.digest);
@@ -280,46 +267,4 @@ fn range_end(resp: &reqwest::Response) -> Option<u64> {
     let (_, end) = r.trim_start_matches("bytes=").split_once('-')?;
     // `0-0` is also what an empty upload reports: start that chunk again from 0.
     end.trim().parse::<u64>().ok().map(|e| if e == 0 { 0 } else { e + 1 })
-}
-
-impl Plan {
-    /// The plan for a built image: its layers and configs are in `store`.
-    pub fn of_image(image: &crate::oci::Image, store: &Store, repository: &str, tags: &[String]) -> Plan {
-        let mut blobs = Vec::new();
-        for p in &image.platforms {
-            for l in &p.layers {
-                blobs.push(Blob { digest: l.info.digest, size: l.info.size, path: l.path.clone() });
-            }
-            blobs.push(Blob {
-                digest: p.config.digest,
-                size: p.config.bytes.len() as u64,
-                path: store.blob_path(&p.config.digest),
-            });
-        }
-        Plan {
-            repository: repository.into(),
-            blobs,
-            manifests: image.platforms.iter().map(|p| p.manifest.clone()).collect(),
-            index: image.index.clone(),
-            tags: tags.to_vec(),
-        }
-    }
-
-    /// The plan for an image read back from disk (every blob already checked, see
-    /// [`crate::oci::read`]): a single manifest is pushed in the index's place.
-    pub fn of_stored(image: &crate::oci::read::Stored, repository: &str) -> Result<Plan> {
-        let top = image.top.clone().ok_or_else(|| {
-            Error::Invalid(format!(
-                "{} is a docker archive; push and ship take oci: and oci-archive: images",
-                image.source
-            ))
-        })?;
-        let mut manifests: Vec<Doc> = Vec::new();
-        if image.platforms.iter().any(|p| p.manifest.as_ref() != Some(&top)) {
-            manifests.extend(image.platforms.iter().filter_map(|p| p.manifest.clone()));
-            manifests.extend(image.artifacts.iter().map(|a| a.manifest.clone()));
-        }
-        let blobs = image.blobs().into_iter().map(|(digest, size, path)| Blob { digest, size, path }).collect();
-        Ok(Plan { repository: repository.into(), blobs, manifests, index: top, tags: Vec::new() })
-    }
 }

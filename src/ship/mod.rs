@@ -9,8 +9,8 @@
 
 use crate::model::digest::Digest;
 use crate::model::platform::Arch;
+use crate::oci::blobs::ImageBlobs;
 use crate::oci::{MEDIA_INDEX, REF_NAME};
-use crate::registry::push::Plan;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -181,7 +181,7 @@ impl Default for Options {
 pub struct Image<'a> {
     pub name: &'a str,
     pub tags: &'a [String],
-    pub plan: &'a Plan,
+    pub plan: &'a ImageBlobs,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -148,6 +148,27 @@ impl Store {
         &self.root
     }
 
+    /// Copies of signed indexes (`InRelease`, `APKINDEX`), revalidated before each use.
+    pub fn releases_dir(&self) -> PathBuf {
+        self.root.join("releases")
+    }
+
+    /// Where a listing of something unpacked is kept (`<name>` names what it lists).
+    pub fn listing_path(&self, name: &str) -> PathBuf {
+        self.root.join("layers").join(name)
+    }
+
+    /// The directory for in-flight writes and scratch directories.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// Whether this process wrote `path` as the blob `d`, or hashed it whole and found it
+    /// intact: copies of it need no second check.
+    pub fn is_checked(&self, path: &Path, d: &Digest) -> bool {
+        written_here(path, d)
+    }
+
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
         self.root.join("blobs/sha256").join(d.hex())
     }

@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("`{file}`: {why}")]
     Format { file: String, why: String },
@@ -33,6 +33,15 @@ pub enum Error {
         "`{file}` is not vouched for by the index: its control member is {actual}, the index lists {expected} for {package}"
     )]
     NotInIndex { file: String, package: String, expected: String, actual: String },
+    #[error(transparent)]
+    Fetch(Box<crate::source::fetch::Error>),
+    #[error("cannot read `{}`: {source}", path.display())]
+    Read { path: std::path::PathBuf, source: std::io::Error },
+    #[error("{arch}: {source}")]
+    Resolve { arch: String, source: resolve::Error },
+    /// The architectures of one image resolved to different versions.
+    #[error("{0}")]
+    Versions(String),
 }
 
 /// One gzip member: its compressed bytes and its decompressed content.
@@ -314,7 +323,7 @@ pub fn read_package(bytes: &[u8], record: &Record, keys: &Keys, file: &str) -> R
 }
 
 /// One package pinned for one architecture and layer, as the lock records it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pin {
     pub arch: String,
     pub layer: String,
@@ -325,10 +334,8 @@ pub struct Pin {
     pub checksum: String,
     pub size: u64,
     /// The index's `I:` (installed size), which bounds decompression.
-    #[serde(default)]
     pub installed_size: u64,
     pub url: String,
-    #[serde(default)]
     pub sha256: String,
 }
 
@@ -348,12 +355,12 @@ pub fn arch_name(a: crate::model::platform::Arch) -> &'static str {
 }
 
 /// Reads a repository location: a local path (relative to `dir`) or a URL.
-pub fn fetch_location(location: &str, dir: &Path, cache: &Path) -> Result<Vec<u8>, String> {
+pub fn fetch_location(location: &str, dir: &Path, cache: &Path) -> Result<Vec<u8>, Error> {
     if location.starts_with("http://") || location.starts_with("https://") {
-        crate::source::fetch::get_revalidated(location, location, cache).map_err(|e| e.to_string())
+        crate::source::fetch::get_revalidated(location, location, cache).map_err(|e| Error::Fetch(Box::new(e)))
     } else {
         let p = dir.join(location);
-        std::fs::read(&p).map_err(|e| format!("cannot read `{}`: {e}", p.display()))
+        std::fs::read(&p).map_err(|source| Error::Read { path: p, source })
     }
 }
 
@@ -364,12 +371,12 @@ fn indexes(
     keys: &Keys,
     dir: &Path,
     cache: &Path,
-) -> Result<Vec<(Option<String>, String, Index)>, String> {
+) -> Result<Vec<(Option<String>, String, Index)>, Error> {
     let mut out = Vec::new();
     for (tag, loc) in &spec.repositories {
         let where_ = format!("{}/{arch}/APKINDEX.tar.gz", loc.trim_end_matches('/'));
         let bytes = fetch_location(&where_, dir, cache)?;
-        let idx = read_index(&bytes, keys, &where_).map_err(|e| e.to_string())?;
+        let idx = read_index(&bytes, keys, &where_)?;
         out.push((tag.clone(), loc.clone(), idx));
     }
     Ok(out)
@@ -382,9 +389,9 @@ pub fn newer(
     pins: &[Pin],
     dir: &Path,
     cache: &Path,
-) -> Result<Vec<crate::source::deb::Newer>, String> {
+) -> Result<Vec<crate::source::deb::Newer>, Error> {
     let key_paths: Vec<&Path> = spec.keys.iter().map(|p| p.as_path()).collect();
-    let keys = Keys::load(&key_paths).map_err(|e| e.to_string())?;
+    let keys = Keys::load(&key_paths)?;
     let mut out = Vec::new();
     let archs: std::collections::BTreeSet<&str> = pins.iter().map(|p| p.arch.as_str()).collect();
     for arch in archs {
@@ -431,9 +438,9 @@ pub fn resolve_all(
     installed: &BTreeMap<crate::model::platform::Arch, String>,
     dir: &Path,
     cache: &Path,
-) -> Result<Vec<Pin>, String> {
+) -> Result<Vec<Pin>, Error> {
     let key_paths: Vec<&Path> = spec.keys.iter().map(|p| p.as_path()).collect();
-    let keys = Keys::load(&key_paths).map_err(|e| e.to_string())?;
+    let keys = Keys::load(&key_paths)?;
     let mut pins = Vec::new();
     let mut per_arch: Vec<(String, Vec<(String, String)>)> = Vec::new();
     for &a in archs {
@@ -455,7 +462,7 @@ pub fn resolve_all(
         for (layer, requests) in layers {
             let before = r.chosen.len();
             for req in requests {
-                r.install(req).map_err(|e| format!("{arch}: {e}"))?;
+                r.install(req).map_err(|source| Error::Resolve { arch: arch.to_string(), source })?;
             }
             for rec in &r.chosen_records()[before..] {
                 let repo = repo_of.get(&(*rec as *const Record)).copied().unwrap_or("");
@@ -484,6 +491,6 @@ pub fn resolve_all(
         .collect();
     let refs: Vec<(String, Vec<&Record>)> =
         per_arch.iter().zip(&records).map(|((a, _), rs)| (a.clone(), rs.iter().collect())).collect();
-    resolve::same_everywhere(&refs)?;
+    resolve::same_everywhere(&refs).map_err(Error::Versions)?;
     Ok(pins)
 }

@@ -24,7 +24,7 @@ use std::path::PathBuf;
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
 /// One package pinned for one architecture and layer: what the lock records.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pin {
     pub arch: String,
     pub layer: String,
@@ -34,12 +34,11 @@ pub struct Pin {
     pub url: String,
     pub sha256: String,
     pub size: u64,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multi_arch_same: bool,
 }
 
 /// A verified suite, as the lock records it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReleaseInfo {
     pub suite: String,
     pub mirror: String,

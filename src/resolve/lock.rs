@@ -4,6 +4,10 @@
 //! does. Each source has its own table (`[[download]]`, `[[package]]`, `[[apk]]`,
 //! `[base_image]`); `[[image]]` records what was built, with an `inputs` hash that lets `push`
 //! skip a build the registry already holds. Unknown tables are ignored, not rejected.
+//!
+//! The file's tables are this module's own types, not the sources' structs: a source that
+//! gains a field does not change the lock format, and every architecture a lock names is
+//! checked when it is read.
 
 use crate::model::digest::Digest;
 use serde::{Deserialize, Serialize};
@@ -29,10 +33,144 @@ pub struct Lock {
     pub debian: Option<LockedDebian>,
     /// Every package of every architecture and layer: what `--locked` fetches.
     #[serde(default, rename = "package", skip_serializing_if = "Vec::is_empty")]
-    pub packages: Vec<crate::source::deb::Pin>,
+    pub packages: Vec<LockedPackage>,
     /// Every Alpine package of every architecture and layer.
     #[serde(default, rename = "apk", skip_serializing_if = "Vec::is_empty")]
-    pub apk_packages: Vec<crate::source::apk::Pin>,
+    pub apk_packages: Vec<LockedApk>,
+}
+
+/// `[[package]]`: one Debian package pinned for one architecture and layer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedPackage {
+    pub arch: String,
+    pub layer: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_arch_same: bool,
+}
+
+/// `[[apk]]`: one Alpine package pinned for one architecture and layer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedApk {
+    pub arch: String,
+    pub layer: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub repository: String,
+    pub checksum: String,
+    pub size: u64,
+    /// The index's `I:` (installed size), which bounds decompression.
+    #[serde(default)]
+    pub installed_size: u64,
+    pub url: String,
+    #[serde(default)]
+    pub sha256: String,
+}
+
+/// `[[debian.release]]`: a verified suite the packages were resolved from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedRelease {
+    pub suite: String,
+    pub mirror: String,
+    pub date: String,
+    pub signed_by: String,
+}
+
+impl From<&crate::source::deb::Pin> for LockedPackage {
+    fn from(p: &crate::source::deb::Pin) -> LockedPackage {
+        LockedPackage {
+            arch: p.arch.clone(),
+            layer: p.layer.clone(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            architecture: p.architecture.clone(),
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            multi_arch_same: p.multi_arch_same,
+        }
+    }
+}
+
+impl From<&LockedPackage> for crate::source::deb::Pin {
+    fn from(p: &LockedPackage) -> crate::source::deb::Pin {
+        crate::source::deb::Pin {
+            arch: p.arch.clone(),
+            layer: p.layer.clone(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            architecture: p.architecture.clone(),
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            multi_arch_same: p.multi_arch_same,
+        }
+    }
+}
+
+impl From<&crate::source::apk::Pin> for LockedApk {
+    fn from(p: &crate::source::apk::Pin) -> LockedApk {
+        LockedApk {
+            arch: p.arch.clone(),
+            layer: p.layer.clone(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            architecture: p.architecture.clone(),
+            repository: p.repository.clone(),
+            checksum: p.checksum.clone(),
+            size: p.size,
+            installed_size: p.installed_size,
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+        }
+    }
+}
+
+impl From<&LockedApk> for crate::source::apk::Pin {
+    fn from(p: &LockedApk) -> crate::source::apk::Pin {
+        crate::source::apk::Pin {
+            arch: p.arch.clone(),
+            layer: p.layer.clone(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            architecture: p.architecture.clone(),
+            repository: p.repository.clone(),
+            checksum: p.checksum.clone(),
+            size: p.size,
+            installed_size: p.installed_size,
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+        }
+    }
+}
+
+impl From<&crate::source::deb::ReleaseInfo> for LockedRelease {
+    fn from(r: &crate::source::deb::ReleaseInfo) -> LockedRelease {
+        LockedRelease {
+            suite: r.suite.clone(),
+            mirror: r.mirror.clone(),
+            date: r.date.clone(),
+            signed_by: r.signed_by.clone(),
+        }
+    }
+}
+
+impl Lock {
+    /// The Debian pins, as the resolver and installer take them.
+    pub fn debian_pins(&self) -> Vec<crate::source::deb::Pin> {
+        self.packages.iter().map(Into::into).collect()
+    }
+
+    /// The Alpine pins, as the resolver and installer take them.
+    pub fn apk_pins(&self) -> Vec<crate::source::apk::Pin> {
+        self.apk_packages.iter().map(Into::into).collect()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,36 +198,7 @@ pub struct LockedDebian {
     #[serde(rename = "request")]
     pub requests: Vec<LockedRequest>,
     #[serde(default, rename = "release")]
-    pub releases: Vec<crate::source::deb::ReleaseInfo>,
-}
-
-impl LockedDebian {
-    /// The differences in what is asked for (not in what was found), one line each.
-    pub fn request_changes(&self, wanted: &LockedDebian) -> Vec<String> {
-        let mut out = Vec::new();
-        if self.suites != wanted.suites || self.components != wanted.components {
-            out.push(format!(
-                "the recipe reads suites {:?} components {:?}; the lock was made from {:?} {:?}",
-                wanted.suites, wanted.components, self.suites, self.components
-            ));
-        }
-        if self.essential != wanted.essential || self.recommends != wanted.recommends {
-            out.push("`essential` or `recommends` changed".to_string());
-        }
-        for w in &wanted.requests {
-            match self.requests.iter().find(|r| r.layer == w.layer) {
-                Some(r) if r.packages == w.packages => {}
-                Some(r) => out.push(format!(
-                    "layer `{}` asks for packages [{}]; the lock was made for [{}]",
-                    w.layer,
-                    w.packages.join(", "),
-                    r.packages.join(", ")
-                )),
-                None => out.push(format!("layer `{}` and its packages are not in the lock", w.layer)),
-            }
-        }
-        out
-    }
+    pub releases: Vec<LockedRelease>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -154,6 +263,15 @@ pub enum Error {
     },
 }
 
+/// What the resolvers need of the lock: the one on disk (if it may be reused), whether
+/// `--locked` holds the result to it, and its path for messages.
+#[derive(Clone, Copy)]
+pub struct Facts<'a> {
+    pub existing: Option<&'a Lock>,
+    pub locked: bool,
+    pub path: &'a Path,
+}
+
 pub fn read(path: &Path) -> Result<Option<Lock>, Error> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -171,7 +289,22 @@ pub fn read(path: &Path) -> Result<Option<Lock>, Error> {
     if head.version != VERSION {
         return Err(Error::Version { path: path.into(), found: head.version });
     }
-    toml::from_str(&text).map(Some).map_err(|e| Error::Parse { path: path.into(), message: e.message().to_string() })
+    let lock: Lock =
+        toml::from_str(&text).map_err(|e| Error::Parse { path: path.into(), message: e.message().to_string() })?;
+    // Every architecture the lock names must be one assemble knows (none is guessed).
+    let named = lock
+        .archs
+        .iter()
+        .chain(lock.downloads.iter().map(|d| &d.arch))
+        .chain(lock.packages.iter().map(|p| &p.arch))
+        .chain(lock.apk_packages.iter().map(|p| &p.arch))
+        .chain(lock.images.iter().flat_map(|i| i.platforms.iter().map(|p| &p.arch)));
+    for a in named {
+        if let Err(e) = a.parse::<crate::model::platform::Arch>() {
+            return Err(Error::Parse { path: path.into(), message: e });
+        }
+    }
+    Ok(Some(lock))
 }
 
 impl Lock {
@@ -199,49 +332,5 @@ impl Lock {
         tmp.as_file().set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o644)).map_err(err)?;
         tmp.persist(path).map_err(|e| err(e.error))?;
         Ok(true)
-    }
-
-    /// What a build with these pins would need changed in `self` (the lock on disk):
-    /// one line per difference, empty when the lock covers the build.
-    pub fn pin_changes(&self, wanted: &Lock) -> Vec<String> {
-        let mut out = Vec::new();
-        for a in &wanted.archs {
-            if !self.archs.contains(a) {
-                out.push(format!("architecture `{a}` is not in the lock"));
-            }
-        }
-        if self.epoch != wanted.epoch {
-            out.push(format!("the epoch is {}, the lock was made with {}", wanted.epoch, self.epoch));
-        }
-        for d in &wanted.downloads {
-            match self.downloads.iter().find(|l| l.url == d.url && l.arch == d.arch) {
-                None => out.push(format!("download `{}` ({}) is not in the lock", d.url, d.arch)),
-                Some(l) if l.sha256 != d.sha256 => out.push(format!(
-                    "download `{}` ({}): the lock pins {}, the recipe now says {}",
-                    d.url, d.arch, l.sha256, d.sha256
-                )),
-                Some(_) => {}
-            }
-        }
-        for l in &self.downloads {
-            if wanted.archs.contains(&l.arch) && !wanted.downloads.iter().any(|d| d.url == l.url && d.arch == l.arch) {
-                out.push(format!("the lock pins download `{}` ({}), which the recipe no longer uses", l.url, l.arch));
-            }
-        }
-        // Per platform: a build of fewer architectures resolves a base to another index.
-        if let (Some(a), Some(b)) = (&self.base_image, &wanted.base_image)
-            && a.reference == b.reference
-        {
-            for p in &b.platforms {
-                match a.platforms.iter().find(|q| q.arch == p.arch) {
-                    Some(q) if q.manifest != p.manifest => out.push(format!(
-                        "the base {} ({}) is now {}, the lock pins {} (rebuilt from a changed recipe?)",
-                        b.reference, p.arch, p.manifest, q.manifest
-                    )),
-                    _ => {}
-                }
-            }
-        }
-        out
     }
 }

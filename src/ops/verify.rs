@@ -4,12 +4,12 @@
 //! Differences are reported through [`crate::diff`], down to the file where the other
 //! layer's bytes are available (the user's cache keeps the layers it built before).
 
-use crate::build::{self, Options};
-use crate::diff::{self, Finding};
-use crate::lock::{self, LockedImage};
 use crate::model::digest::Digest;
 use crate::oci::Image;
+use crate::ops::build::{self, Options};
+use crate::ops::diff::{self, Finding};
 use crate::recipe::Recipe;
+use crate::resolve::lock::{self, LockedImage};
 use crate::sink;
 use crate::store::Store;
 
@@ -54,7 +54,7 @@ pub fn verify(
     let fresh_dir = tempfile::Builder::new().prefix("assemble-verify-").tempdir()?;
     let fresh = Store::open(fresh_dir.path())?;
     let opts = Options { locked: true, compare_outputs: false, write_lock: false, upgrade: false, ..opts.clone() };
-    let built = build::build(recipe, &fresh, &opts).map_err(Box::new)?;
+    let built = build::build(&crate::ops::Session::new(fresh), recipe, &opts).map_err(Box::new)?;
     let findings = match against {
         Some(theirs) => {
             let layout = fresh_dir.path().join("built");

@@ -277,7 +277,7 @@ pub fn layer_finding(
 /// Every difference between two opened images, platform by platform.
 pub fn images(a: &Stored, b: &Stored) -> Result<Vec<Finding>, Error> {
     let mut out = Vec::new();
-    let (sa, sb) = (&crate::inspect::summary(a), &crate::inspect::summary(b));
+    let (sa, sb) = (&crate::ops::inspect::summary(a), &crate::ops::inspect::summary(b));
     if sa.digest.is_some() && sa.digest == sb.digest {
         return Ok(out);
     }

@@ -1,0 +1,257 @@
+//! `assemble push`, `tags` and `ship`: images to registries and servers.
+
+use super::{BuildFlags, Global, load_recipes, spinner};
+use assemble::Error;
+use assemble::ops::open::{is_image_on_disk, open_image};
+use assemble::ops::push::{Pushed, push_image, push_recipe};
+use assemble::ops::ship::{ship_image, ship_recipe};
+use assemble::registry::push::{self, Report, Settings};
+use assemble::registry::{self, auth};
+use assemble::ship::{self, Load, Target};
+use clap::Args;
+use serde_json::json;
+
+#[derive(Args, Debug)]
+pub struct PushArgs {
+    /// Recipe files or names in ./recipes/ (default: all of them), or one image already
+    /// written: oci:DIR[:REF] or oci-archive:FILE (then --to names the full reference)
+    #[arg(conflicts_with = "all")]
+    pub targets: Vec<String>,
+    /// Every recipe in ./recipes/ (the same as naming none)
+    #[arg(long)]
+    pub all: bool,
+    /// REGISTRY[/NAMESPACE] for recipes (each goes to NAMESPACE/NAME); for an image on disk,
+    /// REGISTRY/REPOSITORY[:TAG]. Default: the recipe's `registry`
+    #[arg(long, value_name = "REF")]
+    pub to: Option<String>,
+    /// USER:PASSWORD for the registry (else docker's and podman's credential files)
+    #[arg(long, env = "ASSEMBLE_CREDS", hide_env_values = true, value_name = "USER:PASSWORD")]
+    pub creds: Option<String>,
+    /// Allow plain HTTP to a registry that is not on this machine
+    #[arg(long)]
+    pub insecure: bool,
+    /// Push images whose configuration layer holds secrets
+    #[arg(long)]
+    pub allow_secrets: bool,
+    /// Build from the lock only (fail if it is stale)
+    #[arg(long)]
+    pub locked: bool,
+    /// Blobs uploaded at once
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallel: usize,
+}
+
+#[derive(Args, Debug)]
+pub struct TagsArgs {
+    /// Recipe files or names in ./recipes/ (default: all of them)
+    pub recipes: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct ShipArgs {
+    /// The server: [USER@]HOST[:PORT]; your ssh config, agent, jump hosts and known_hosts apply
+    pub server: String,
+    /// Recipe files or names in ./recipes/ (default: all of them), or one image already
+    /// written: oci:DIR[:REF] or oci-archive:FILE
+    #[arg(conflicts_with = "all")]
+    pub targets: Vec<String>,
+    /// Every recipe in ./recipes/ (the same as naming none)
+    #[arg(long)]
+    pub all: bool,
+    #[command(flatten)]
+    pub flags: BuildFlags,
+    /// Load into this engine on the server: auto (podman, docker, containerd, else none), podman,
+    /// docker, containerd, or none (the store only)
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<Load>())]
+    pub load: Load,
+    /// Load this platform instead of the server's own
+    #[arg(long, value_name = "ARCH")]
+    pub load_arch: Option<String>,
+    /// The store on the server (an OCI image layout) [default: ~/.local/share/assemble/store]
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<String>,
+    /// The name an image on disk gets on the server [default: the directory's or file's name]
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+pub fn tags(global: &Global, args: TagsArgs) -> Result<(), Error> {
+    let recipes = load_recipes(global, &args.recipes)?;
+    let rows: Vec<_> = recipes
+        .iter()
+        .map(|r| {
+            let overrides: serde_json::Map<String, serde_json::Value> =
+                r.variables.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            json!({
+                "recipe": r.name,
+                "variant": r.variant,
+                "tags": r.explicit_tags,
+                "aliases": r.aliases().collect::<Vec<_>>(),
+                "variables": overrides,
+                "lock": r.lock_path.display().to_string(),
+            })
+        })
+        .collect();
+    global.print(&json!(rows), || {
+        recipes
+            .iter()
+            .map(|r| {
+                let aliases: Vec<&str> = r.aliases().map(String::as_str).collect();
+                let variant = r.variant.as_deref().map(|v| format!(" [{v}]")).unwrap_or_default();
+                let alias_text =
+                    if aliases.is_empty() { String::new() } else { format!("  (aliases: {})", aliases.join(", ")) };
+                format!("{}{variant}: {}{alias_text}\n", r.name, r.explicit_tags.join(", "))
+            })
+            .collect()
+    });
+    Ok(())
+}
+
+pub fn push(global: &Global, args: PushArgs) -> Result<(), Error> {
+    let reg = registry::Options {
+        insecure: args.insecure,
+        creds: args.creds.as_deref().map(auth::parse_creds).transpose().map_err(registry::Error::from)?,
+    };
+    let settings = Settings { parallel: args.parallel.max(1), ..Settings::default() };
+    let session = global.session()?;
+    let rt = registry::runtime()?;
+    let mut reports = Vec::new();
+    if args.targets.len() == 1 && is_image_on_disk(&args.targets[0]) {
+        let to = args
+            .to
+            .as_deref()
+            .ok_or_else(|| Error::Usage("pushing an image on disk needs --to REGISTRY/REPOSITORY[:TAG]".into()))?;
+        let image = open_image(&session, &args.targets[0])?;
+        let pb = spinner(global, format!("pushing {to}"));
+        let pushed = push_image(&session, &rt, &image, to, args.allow_secrets, &reg, &settings)?;
+        pb.finish_and_clear();
+        reports.push(report_json(None, &pushed));
+    } else {
+        if args.targets.iter().any(|t| is_image_on_disk(t)) {
+            return Err(Error::Usage("push takes recipes, or one image on disk with --to".into()));
+        }
+        let opts = global.build_options(&BuildFlags { arch: Vec::new(), locked: args.locked })?;
+        for r in &load_recipes(global, &args.targets)? {
+            let pb = spinner(global, String::new());
+            let step = |m: &str| pb.set_message(m.to_string());
+            let pushed =
+                push_recipe(&session, &rt, r, args.to.as_deref(), args.allow_secrets, &opts, &reg, &settings, &step)?;
+            pb.finish_and_clear();
+            reports.push(report_json(Some(&r.name), &pushed));
+        }
+    }
+    global.print(&json!(reports), || {
+        reports
+            .iter()
+            .map(|r| format!("{} {}\n", r["reference"].as_str().unwrap_or(""), r["digest"].as_str().unwrap_or("")))
+            .collect()
+    });
+    Ok(())
+}
+
+/// What `push --json` reports of one image.
+fn report_json(recipe: Option<&str>, pushed: &Pushed) -> serde_json::Value {
+    let Some(report) = &pushed.report else {
+        return json!({"recipe": recipe, "reference": pushed.reference.to_string(), "digest": pushed.digest.to_string(), "tags": pushed.tags, "built": false, "blobs": [], "bytes_uploaded": 0});
+    };
+    log_report(report);
+    let mut v = serde_json::to_value(report).expect("json");
+    if let Some(name) = recipe {
+        v["recipe"] = json!(name);
+        v["built"] = json!(true);
+    }
+    v
+}
+
+fn log_report(r: &Report) {
+    let count = |a: push::Action| r.blobs.iter().filter(|b| b.action == a).count();
+    tracing::info!(
+        "pushed {} {} (tags: {}): {} blob(s) uploaded ({}), {} already there, {} mounted",
+        r.reference,
+        r.digest,
+        r.tags.join(", "),
+        count(push::Action::Pushed),
+        assemble::model::text::human(r.bytes_uploaded),
+        count(push::Action::Skipped),
+        count(push::Action::Mounted)
+    );
+}
+
+pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
+    let server = Target::parse(&args.server)?;
+    let opts = ship::Options {
+        store: args.store.clone(),
+        load: args.load,
+        load_arch: args
+            .load_arch
+            .as_deref()
+            .map(|a| a.parse().map_err(|e| Error::Usage(format!("--load-arch: {e}"))))
+            .transpose()?,
+        ..ship::Options::default()
+    };
+    let session = global.session()?;
+    let mut reports = Vec::new();
+    if args.targets.len() == 1 && is_image_on_disk(&args.targets[0]) {
+        let image = open_image(&session, &args.targets[0])?;
+        let bar = progress(global, format!("shipping {} to {server}", args.targets[0]));
+        let report = ship_image(&server, &image, args.name.as_deref(), &opts, &mut |sent, total| {
+            bar.set_length(total);
+            bar.set_position(sent);
+        })?;
+        bar.finish_and_clear();
+        reports.push(logged(report));
+    } else {
+        if args.targets.iter().any(|t| is_image_on_disk(t)) {
+            return Err(Error::Usage("ship takes recipes, or one image on disk".into()));
+        }
+        let bopts = global.build_options(&args.flags)?;
+        for r in &load_recipes(global, &args.targets)? {
+            let bar = progress(global, format!("shipping {} to {server}", r.name));
+            let report = ship_recipe(&session, &server, r, &bopts, &opts, &mut |sent, total| {
+                bar.set_length(total);
+                bar.set_position(sent);
+            })?;
+            bar.finish_and_clear();
+            reports.push(logged(report));
+        }
+    }
+    global.print(&serde_json::to_value(&reports).expect("json"), || {
+        reports
+            .iter()
+            .map(|r| format!("{} {}:{} {}\n", r.host, r.image, r.tags.first().map_or("", String::as_str), r.digest))
+            .collect()
+    });
+    Ok(())
+}
+
+/// Bytes sent of the total, on a terminal only.
+fn progress(global: &Global, message: String) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if global.quiet || global.json || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let b = indicatif::ProgressBar::new(0);
+    b.set_style(
+        indicatif::ProgressStyle::with_template("{msg} {bytes}/{total_bytes} {bytes_per_sec}").expect("template"),
+    );
+    b.set_message(message);
+    b
+}
+
+fn logged(report: ship::Report) -> ship::Report {
+    let loaded = match &report.loaded {
+        Some(l) => format!("; loaded {} into {}", l.platform, l.engine),
+        None => String::new(),
+    };
+    tracing::info!(
+        "shipped {} {} to {}:{}: {} blob(s) sent ({}), {} already there{loaded}",
+        report.image,
+        report.digest,
+        report.host,
+        report.store,
+        report.blobs_sent,
+        assemble::model::text::human(report.bytes_sent),
+        report.blobs_present
+    );
+    report
+}

@@ -1,0 +1,91 @@
+//! Debian packages: the requests a recipe makes of the archive, pinned per architecture —
+//! from the lock while it was made for exactly these requests, else resolved as apt would.
+
+use super::error::{Error, Result};
+use super::lock;
+use super::lock::Facts;
+use super::stale;
+use crate::model::platform::Arch;
+use crate::recipe::Recipe;
+use crate::source::{deb, fetch};
+use crate::store::Store;
+use std::collections::BTreeMap;
+
+/// The requests the recipe makes of the Debian archive, layer by layer.
+pub fn requests(recipe: &Recipe, spec: &crate::model::spec::DebianSpec) -> lock::LockedDebian {
+    let mut requests = vec![lock::LockedRequest { layer: "base".into(), packages: spec.packages.clone() }];
+    for l in &recipe.layers {
+        if !l.packages.is_empty() {
+            requests.push(lock::LockedRequest { layer: l.name.clone(), packages: l.packages.clone() });
+        }
+    }
+    lock::LockedDebian {
+        suites: spec.suites.clone(),
+        components: spec.components.clone(),
+        essential: spec.essential,
+        recommends: spec.recommends,
+        requests,
+        releases: Vec::new(),
+    }
+}
+
+/// The packages for every architecture: the lock's when it was made for exactly these
+/// requests and architectures, else resolved against the archive (not with `--locked`).
+pub fn pins(
+    recipe: &Recipe,
+    spec: &crate::model::spec::DebianSpec,
+    store: &Store,
+    archs: &[Arch],
+    installed: &BTreeMap<Arch, Vec<deb::index::Package>>,
+    facts: Facts<'_>,
+) -> Result<(lock::LockedDebian, Vec<deb::Pin>)> {
+    let Facts { existing, locked, path: lock_path } = facts;
+    let mut wanted = requests(recipe, spec);
+    if let Some(old) = existing.and_then(|l| l.debian.as_ref().map(|d| (l, d))) {
+        let (lock, d) = old;
+        let mut changes = stale::request_changes(d, &wanted);
+        for a in archs {
+            if !lock.packages.iter().any(|p| p.arch == a.name()) {
+                changes.push(format!("no packages are locked for `{a}`"));
+            }
+        }
+        if changes.is_empty() {
+            wanted.releases = d.releases.clone();
+            let pins =
+                lock.packages.iter().filter(|p| archs.iter().any(|a| a.name() == p.arch)).map(Into::into).collect();
+            return Ok((wanted, pins));
+        }
+        if locked {
+            return Err(Error::Stale { path: lock_path.to_path_buf(), changes });
+        }
+    } else if locked {
+        return Err(Error::Stale {
+            path: lock_path.to_path_buf(),
+            changes: vec!["the lock pins no Debian packages".to_string()],
+        });
+    }
+    let archive = deb::open(store, spec, archs, &recipe.loc.to_string())?;
+    let layers: Vec<(String, Vec<String>)> =
+        wanted.requests.iter().map(|r| (r.layer.clone(), r.packages.clone())).collect();
+    let mut pins = Vec::new();
+    for &a in archs {
+        let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
+        pins.extend(deb::resolve(&archive, spec, &layers, a, below)?);
+    }
+    wanted.releases = archive.releases.iter().map(Into::into).collect();
+    Ok((wanted, pins))
+}
+
+/// A pinned package the mirror no longer has: say which, and how to get it back.
+pub fn moved_package(e: fetch::Error, pins: &[deb::Pin], debian: Option<&lock::LockedDebian>) -> Error {
+    if let fetch::Error::Status { url, status: 404, .. } = &e
+        && let Some(p) = pins.iter().find(|p| crate::model::text::redact(&p.url) == *url)
+    {
+        let date = debian.and_then(|d| d.releases.first()).map(|r| r.date.clone()).unwrap_or_default();
+        return Error::Debian(deb::Error::Sources(format!(
+            "package `{}` {} ({}) is no longer on the mirror (`{url}` answers 404); the archive has moved on since the lock was made ({date}): point `mirror:` at a snapshot of the archive from that date, or run `assemble lock` to move to current versions",
+            p.name, p.version, p.arch
+        )));
+    }
+    Error::Fetch(e)
+}

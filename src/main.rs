@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logging(g: &cli::Global) {
+fn init_logging(g: &cli::args::Global) {
     let level = match (g.quiet, g.verbose) {
         (true, _) => "error",
         (false, 0) => "info",

@@ -8,6 +8,7 @@
 //! The run's seed is printed; a failure prints the seed of the failing input and writes the
 //! input under `target/fuzz-failures/`. `ASSEMBLE_FUZZ_SEED=0x…` replays a run.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};

@@ -1,6 +1,6 @@
 //! `assemble build`, `lock`, `graph` and `test`.
 
-use super::{BuildFlags, Global, Recipes, load_levels, load_recipes, spinner};
+use super::args::{BuildFlags, Global, Recipes, load_levels, load_recipes, spinner};
 use assemble::Error;
 use assemble::model::platform::Arch;
 use assemble::ops::build::{self, Options};

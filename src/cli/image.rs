@@ -1,6 +1,6 @@
 //! `assemble inspect`, `verify`, `diff` and `outdated`: reading images and locks back.
 
-use super::{Global, Recipes, load_recipes};
+use super::args::{Global, Recipes, load_recipes};
 use assemble::Error;
 use assemble::ops::diff::{self, Finding};
 use assemble::ops::open::open_image;
@@ -55,7 +55,7 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
     let recipes = load_recipes(global, &args.recipes.recipes)?;
     let session = global.session()?;
     let against = args.against.as_deref().map(|a| open_image(&session, a)).transpose()?;
-    let opts = global.build_options(&super::BuildFlags { arch: Vec::new(), locked: true })?;
+    let opts = global.build_options(&super::args::BuildFlags { arch: Vec::new(), locked: true })?;
     let mut failed = Vec::new();
     let mut report = Vec::new();
     for r in &recipes {

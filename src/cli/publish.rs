@@ -1,6 +1,6 @@
 //! `assemble push`, `tags` and `ship`: images to registries and servers.
 
-use super::{BuildFlags, Global, load_recipes, spinner};
+use super::args::{BuildFlags, Global, load_recipes, spinner};
 use assemble::Error;
 use assemble::ops::open::{is_image_on_disk, open_image};
 use assemble::ops::push::{Pushed, push_image, push_recipe};

@@ -152,7 +152,7 @@ impl Planner<'_> {
 
     /// Archive members from the cache's listing when this archive was unpacked before.
     pub(super) fn unpack_cached(&self, sha: &Digest, kind: recipe::ArchiveKind, url: &str) -> Result<Vec<Member>> {
-        let listing = self.store.root().join("layers").join(format!("{}-{kind:?}.members.json", sha.hex()));
+        let listing = self.store.listing_path(&format!("{}-{kind:?}.members.json", sha.hex()));
         if let Ok(bytes) = std::fs::read(&listing)
             && let Ok(members) = serde_json::from_slice::<Vec<Member>>(&bytes)
         {

@@ -2,7 +2,8 @@
 //! Recipes are ordered in levels — every recipe after the one it builds on, recipes of one
 //! level independent of each other — and a cycle is an error that names it.
 
-use super::{Base, Error, Recipe};
+use super::error::Error;
+use super::schema::{Base, Recipe};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -4,8 +4,9 @@
 //! built and locked on its own.
 
 use super::decode::{Ctx, Result};
+use super::schema::Recipe;
 use super::yaml::Node;
-use super::{Recipe, valid_tag};
+use crate::model::reference::valid_tag;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -23,11 +24,11 @@ const TAG: &[&str] = &["tag", "variables"];
 const VARIANT: &[&str] = &["name", "suffix", "variables"];
 
 pub fn plan<'a>(ctx: &Ctx, root: &'a Node) -> Result<Vec<Unit<'a>>> {
-    let f = ctx.map(root, "the recipe", super::TOP)?;
+    let f = ctx.map(root, "the recipe", super::schema::TOP)?;
     let mut tags: Vec<(&'a Node, BTreeMap<String, String>)> = Vec::new();
     if let Some(n) = f.get("tags") {
         for item in ctx.seq(n, "`tags`")? {
-            if matches!(item.value, super::Value::Map(_)) {
+            if matches!(item.value, super::yaml::Value::Map(_)) {
                 let t = ctx.map(item, "a tag", TAG)?;
                 let vars = t.get("variables").map(|v| ctx.string_map(v, "the tag's `variables`")).transpose()?;
                 tags.push((
@@ -101,7 +102,7 @@ pub fn lock_path(recipe: &Path, index: usize, unit: &Unit<'_>) -> PathBuf {
         .tags
         .first()
         .map(|n| match &n.value {
-            super::Value::Scalar { text, .. } => text.clone(),
+            super::yaml::Value::Scalar { text, .. } => text.clone(),
             _ => String::new(),
         })
         .unwrap_or_else(|| "latest".into())

@@ -147,7 +147,7 @@ fn normalise_key(key: &str) -> String {
     let k = k.strip_suffix("/v1").or_else(|| k.strip_suffix("/v2")).unwrap_or(k);
     let (host, path) = k.split_once('/').unwrap_or((k, ""));
     let host = match host {
-        "index.docker.io" | "registry-1.docker.io" => super::reference::DOCKER_HUB,
+        "index.docker.io" | "registry-1.docker.io" => crate::model::reference::DOCKER_HUB,
         h => h,
     };
     if path.is_empty() { host.to_string() } else { format!("{host}/{path}") }
@@ -156,7 +156,7 @@ fn normalise_key(key: &str) -> String {
 fn run_helper(helper: &str, registry: &str) -> Result<Option<Credential>, Error> {
     use std::io::Write;
     let err = |message: String| Error::Helper { helper: helper.into(), registry: registry.into(), message };
-    let server = if registry == super::reference::DOCKER_HUB { "https://index.docker.io/v1/" } else { registry };
+    let server = if registry == crate::model::reference::DOCKER_HUB { "https://index.docker.io/v1/" } else { registry };
     let mut child = std::process::Command::new(format!("docker-credential-{helper}"))
         .arg("get")
         .stdin(std::process::Stdio::piped())

@@ -70,7 +70,7 @@ pub async fn blob(client: &Client, store: &Store, repository: &str, digest: &Dig
     if store.has_blob(digest) && store.verify_blob(digest).is_ok() {
         return Ok(());
     }
-    let io = |source| Error::Io { path: store.root().join("tmp"), source };
+    let io = |source| Error::Io { path: store.tmp_dir(), source };
     let req = Request::new(Method::GET, format!("/v2/{repository}/blobs/{digest}"), &scope(repository, "pull"));
     let mut last = None;
     for _ in 0..3 {

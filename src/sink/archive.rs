@@ -3,7 +3,8 @@
 //! layer, which `docker load` and `podman load` both read). Both are written as
 //! deterministic tars by the layer tar writer, so the same image gives the same file.
 
-use super::{Error, layout};
+use super::error::Error;
+use super::layout;
 use crate::model::digest::{Digest, HashWriter};
 use crate::model::path::ImagePath;
 use crate::oci::{Image, PlatformImage, json};

@@ -2,7 +2,7 @@
 //! `index.json` names the image index once per tag (`org.opencontainers.image.ref.name`);
 //! entries for other names already in the layout are kept, as skopeo does.
 
-use super::Error;
+use super::error::Error;
 use crate::model::digest::{Digest, HashWriter};
 use crate::oci::{Doc, Image, MEDIA_INDEX, REF_NAME, json};
 use serde_json::{Value, json};

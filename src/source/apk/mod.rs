@@ -9,9 +9,11 @@
 //! writes apk's database; [`resolve_all`] is what a build calls for `base: {alpine: …}`.
 
 pub mod install;
+pub mod record;
 pub mod resolve;
 pub mod version;
 
+pub use record::Record;
 use rsa::pkcs8::DecodePublicKey;
 use sha1::Digest as _;
 use sha2::Digest as _;
@@ -154,31 +156,6 @@ pub fn verify_signature(sig_tar: &[u8], signed: &[u8], keys: &Keys, file: &str) 
     };
     key.verify(scheme, &hashed, sig).map_err(|_| Error::BadSignature { file: file.into(), key: key_name.clone() })?;
     Ok(key_name)
-}
-
-/// One APKINDEX record: every field letter with its value, in order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Record {
-    pub fields: Vec<(char, String)>,
-}
-
-impl Record {
-    pub fn get(&self, letter: char) -> Option<&str> {
-        self.fields.iter().find(|(l, _)| *l == letter).map(|(_, v)| v.as_str())
-    }
-
-    pub fn name(&self) -> &str {
-        self.get('P').unwrap_or("")
-    }
-
-    pub fn version(&self) -> &str {
-        self.get('V').unwrap_or("")
-    }
-
-    /// Space-separated list fields: `D` (depends), `p` (provides), `i` (install_if), `r` (replaces).
-    pub fn list(&self, letter: char) -> Vec<&str> {
-        self.get(letter).map(|v| v.split_whitespace().collect()).unwrap_or_default()
-    }
 }
 
 /// Parses the `APKINDEX` text: records separated by blank lines, `L:value` lines.

@@ -8,7 +8,7 @@
 //! that tag (and for their own dependencies). After each request, `install_if` (`i:`)
 //! packages whose conditions all hold are added, until nothing changes.
 
-use super::Record;
+use super::record::Record;
 use super::version::Version;
 use std::collections::BTreeMap;
 

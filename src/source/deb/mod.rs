@@ -112,8 +112,7 @@ pub fn open(
         let mirror = &mirrors[suite];
         let url = format!("{mirror}/dists/{suite}/InRelease");
         tracing::info!("reading {}", crate::model::text::redact(&url));
-        let text = String::from_utf8_lossy(&fetch::get_revalidated(&url, origin, &store.root().join("releases"))?)
-            .into_owned();
+        let text = String::from_utf8_lossy(&fetch::get_revalidated(&url, origin, &store.releases_dir())?).into_owned();
         let rel = release::verify(&url, &text, &keyring, spec.check_valid_until, now())?;
         releases.push(ReleaseInfo {
             suite: suite.clone(),
@@ -289,7 +288,7 @@ pub fn downloads(pins: &[Pin]) -> Vec<Download> {
 
 /// Reads a fetched `.deb`, or its listing from the cache when it was read before.
 pub fn unpacked(store: &Store, pin: &Pin, limit: u64) -> Result<unpack::Deb, Error> {
-    let listing = store.root().join("layers").join(format!("{}.deb.json", pin.sha256));
+    let listing = store.listing_path(&format!("{}.deb.json", pin.sha256));
     if let Ok(bytes) = std::fs::read(&listing)
         && let Ok(deb) = serde_json::from_slice::<unpack::Deb>(&bytes)
     {

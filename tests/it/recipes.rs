@@ -3,8 +3,7 @@
 //! actually run (chroot for amd64, qemu-aarch64-static for arm64), verifies from its lock,
 //! carries a dpkg database that lists its packages, and does not run as root.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 

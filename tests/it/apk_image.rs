@@ -3,8 +3,7 @@
 //! readers accept, with apk's database listing every file; and a repository of hostile
 //! packages, signed in the test with a throwaway key, is refused naming the offending path.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,7 @@
 //! Recipes built on recipes (`base: {recipe: NAME}`): graph order, layers reused as they
 //! are, the base's config inherited, cycles named, and a lock that notices its base changed.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::path::Path;
 
 fn write(dir: &Path, name: &str, text: &str) {

@@ -3,9 +3,8 @@
 //! leaves nothing under a final name, and unknown host keys, bad stores and a server without
 //! `sha256sum` are refused with clear messages.
 
-mod common;
-use common::ssh::{Relay, Server, Sshd};
-use common::*;
+use crate::common::ssh::{Relay, Server, Sshd};
+use crate::common::*;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,7 @@
 //! byte of content, an env var, the compressor level, one mtime, one xattr — is named
 //! exactly, in a pinned message.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{Value, json};
 use std::io::{Read, Write};
 use std::path::Path;

@@ -2,8 +2,7 @@
 //! signed with a throwaway key (gpg), served on 127.0.0.1. It covers every resolution rule
 //! and every refusal, hermetically.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

@@ -3,8 +3,7 @@
 //! under qemu-aarch64-static copied into the image), dpkg sees exactly the locked packages,
 //! and the CA bundle holds what update-ca-certificates makes of the same certificates.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -1,7 +1,6 @@
 //! Downloads, archive extraction, the layer cache, the lock, secrets and concurrent builds.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use std::path::Path;
 

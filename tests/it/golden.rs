@@ -2,8 +2,7 @@
 //! hold with 1 and many threads, cold and warm caches, from another directory, under
 //! another TZ and umask, and after the inputs' mtimes and owners change.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 const GOLDEN: &str = "sha256:3c93159a0fa94e0ea75be53d9878dc2156fa0780f600543f069c55f9ee4a5879";
 const GOLDEN_ZSTD: &str = "sha256:2d07c9f8143757459152b6c117f02a1efa0b83081c38e627f938c127466d71d6";

@@ -2,10 +2,8 @@
 //! anonymous, htpasswd Basic and token auth; what the registry receives on re-pushes and
 //! mounts; faults on the way; and no secret in the logs.
 
-mod common;
-
-use common::registry::{Auth, Fault, Proxy, Registry, Rule, Signer, TokenServer, docker_config};
-use common::{Run, assemble, noise, require, sh};
+use crate::common::registry::{Auth, Fault, Proxy, Registry, Rule, Signer, TokenServer, docker_config};
+use crate::common::{Run, assemble, noise, require, sh};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

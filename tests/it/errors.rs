@@ -1,8 +1,7 @@
 //! Every validation error, pinned to its exact message. Each runs `assemble build r.yml`
 //! in a scratch directory holding `files/a.txt` and `files/b.txt`.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 fn check(recipe: &str, expected: &str) {
     let tmp = tempfile::tempdir().unwrap();

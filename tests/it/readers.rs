@@ -1,8 +1,7 @@
 //! Independent readers of every output format: oci-image-tool, skopeo, umoci, podman,
 //! and a chroot that runs the entrypoint of an assembled image.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 
 const PLATFORMS: [(&str, &str, Option<&str>); 8] = [

@@ -1,0 +1,187 @@
+//! `base:` — scratch, a Debian archive, Alpine repositories, a registry image or another
+//! recipe — and `compression:`.
+
+use super::Reader;
+use crate::recipe::decode::Result;
+use crate::recipe::diag::Diagnostic;
+use crate::recipe::schema::*;
+use crate::recipe::yaml::{Node, Value};
+use std::collections::BTreeMap;
+
+const DEBIAN: &[&str] = &[
+    "suite",
+    "suites",
+    "components",
+    "mirror",
+    "packages",
+    "essential",
+    "recommends",
+    "keyring",
+    "check_valid_until",
+    "merged_usr",
+    "alternatives",
+];
+
+impl Reader {
+    pub(super) fn compression(&self, node: &Node) -> Result<Compression> {
+        let (algo_node, level_node) = match &node.value {
+            Value::Scalar { .. } => (node, None),
+            _ => {
+                let m = self.ctx.map(node, "`compression`", &["algorithm", "level"])?;
+                (m.required("algorithm")?, m.get("level"))
+            }
+        };
+        let mut c = match self.ctx.str(algo_node, "`compression`")?.as_str() {
+            "gzip" => Compression::GZIP_DEFAULT,
+            "zstd" => Compression::ZSTD_DEFAULT,
+            other => {
+                return Err(self
+                    .ctx
+                    .err(algo_node, format!("unknown compression `{other}`, expected `gzip` or `zstd`")));
+            }
+        };
+        if let Some(n) = level_node {
+            let level = self.ctx.uint(n, "`level`")? as i32;
+            let max = if c.algorithm == Algorithm::Gzip { 9 } else { 19 };
+            if !(1..=max).contains(&level) {
+                return Err(self.ctx.err(n, format!("compression level must be 1..={max}, found {level}")));
+            }
+            c.level = level;
+        }
+        Ok(c)
+    }
+
+    pub(super) fn base(&self, node: &Node) -> Result<Base> {
+        match &node.value {
+            Value::Scalar { text, .. } if text == "scratch" => Ok(Base::Scratch),
+            Value::Scalar { text, .. } => Err(self.ctx.err(node, format!("unknown base `{text}`, expected `scratch` or a mapping with `debian`, `alpine`, `image` or `recipe`"))),
+            _ => {
+                let m = self.ctx.map(node, "`base`", &["scratch", "debian", "alpine", "image", "recipe"])?;
+                if let (Some(_), Some(r)) = (m.get("image"), m.get("recipe")) {
+                    return Err(self.ctx.err(r, "a base is an `image` or a `recipe`, not both"));
+                }
+                let parent = match m.get("recipe") {
+                    Some(r) => {
+                        let name = self.interp(r, "`base.recipe`")?;
+                        let found = ["yml", "yaml"].iter().map(|e| self.recipe_dir.join(format!("{name}.{e}"))).find(|p| p.is_file());
+                        let Some(path) = found else {
+                            return Err(self.ctx.err(r, format!("no recipe `{name}` beside this one (looked for `{}`)", self.recipe_dir.join(format!("{name}.yml")).display()))
+                                .with_hint("`base.recipe` names a recipe file in the same directory, without `.yml`"));
+                        };
+                        Some((r, format!("recipe:{name}"), path))
+                    }
+                    None => None,
+                };
+                if let Some(image) = m.get("image").or(parent.as_ref().map(|(r, _, _)| *r)) {
+                    let reference = match &parent {
+                        Some((_, reference, _)) => reference.clone(),
+                        None => self.interp(image, "`base.image`")?,
+                    };
+                    if parent.is_none()
+                        && let Err(e) = crate::model::reference::Reference::parse(&reference)
+                    {
+                        return Err(self.ctx.err(image, e));
+                    }
+                    let source = match (m.get("debian"), m.get("alpine")) {
+                        (Some(d), None) => Some(self.debian(d)?),
+                        (None, Some(a)) => Some(self.alpine(a)?),
+                        (None, None) => None,
+                        (Some(_), Some(a)) => return Err(self.ctx.err(a, "an image base takes one package source: `debian` or `alpine`")),
+                    };
+                    let own = match &source {
+                        Some(Base::Debian(s)) => !s.packages.is_empty() || s.essential,
+                        Some(Base::Alpine(s)) => !s.packages.is_empty(),
+                        _ => false,
+                    };
+                    if own {
+                        let at = m.get("debian").or(m.get("alpine")).unwrap_or(node);
+                        return Err(self.ctx.err(at, "with `base.image` or `base.recipe`, `debian`/`alpine` only say where packages come from: list packages in a layer")
+                            .with_hint("move `packages` into a layer under `layers:`"));
+                    }
+                    let recipe = parent.map(|(_, _, path)| path);
+                    return Ok(Base::Image(ImageBase { reference, packages: source.map(Box::new), loc: self.ctx.loc(image), recipe }));
+                }
+                let (key, _) = m.entries().next().ok_or_else(|| self.ctx.err(node, "`base` is empty"))?;
+                match key.name.as_str() {
+                    "scratch" => Ok(Base::Scratch),
+                    "debian" => self.debian(m.required("debian")?),
+                    "alpine" => self.alpine(m.required("alpine")?),
+                    other => Err(Diagnostic::new(self.ctx.key_loc(key), format!("base `{other}` is not supported by this version of assemble"))
+                        .with_hint("use `base: scratch`, `base: {debian: …}`, `base: {alpine: …}` or `base: {image: REF}`")),
+                }
+            }
+        }
+    }
+
+    pub(super) fn package_names(&self, node: &Node) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for item in self.ctx.seq(node, "`packages`")? {
+            let name = self.fixed(item, "a package name")?;
+            let ok = name.len() >= 2
+                && name.as_bytes()[0].is_ascii_alphanumeric()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.'));
+            if !ok {
+                return Err(self.ctx.err(
+                    item,
+                    format!("`{name}` is not a Debian package name (lowercase letters, digits, `+`, `-`, `.`)"),
+                ));
+            }
+            out.push(name);
+        }
+        Ok(out)
+    }
+
+    pub(super) fn alpine(&self, node: &Node) -> Result<Base> {
+        let f = self.ctx.map(node, "`base.alpine`", &["repositories", "keys", "packages"])?;
+        let mut repositories = Vec::new();
+        for r in self.ctx.strings(f.required("repositories")?, "`repositories`")? {
+            repositories.push(match r.strip_prefix('@').and_then(|r| r.split_once(char::is_whitespace)) {
+                Some((tag, loc)) => (Some(tag.to_string()), loc.trim().to_string()),
+                None => (None, r),
+            });
+        }
+        let keys =
+            self.ctx.strings(f.required("keys")?, "`keys`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect();
+        let packages = f.get("packages").map(|n| self.ctx.strings(n, "`packages`")).transpose()?.unwrap_or_default();
+        Ok(Base::Alpine(crate::model::spec::AlpineSpec { repositories, keys, packages }))
+    }
+
+    pub(super) fn debian(&self, node: &Node) -> Result<Base> {
+        let f = self.ctx.map(node, "`base.debian`", DEBIAN)?;
+        let suite = self.fixed(f.required("suite")?, "`suite`")?;
+        let mut suites = vec![suite];
+        if let Some(n) = f.get("suites") {
+            let items = self.ctx.seq(n, "`suites`")?;
+            for s in items.into_iter().map(|i| self.fixed(i, "`suites`")).collect::<Result<Vec<_>>>()? {
+                if !suites.contains(&s) {
+                    suites.push(s);
+                }
+            }
+        }
+        let flag = |name: &str, default: bool| -> Result<bool> {
+            f.get(name).map(|n| self.ctx.bool(n, &format!("`{name}`"))).transpose().map(|v| v.unwrap_or(default))
+        };
+        let keyring = match f.get("keyring") {
+            None => Vec::new(),
+            Some(n) => self.ctx.strings(n, "`keyring`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect(),
+        };
+        let components = f.get("components").map(|n| self.ctx.strings(n, "`components`")).transpose()?;
+        Ok(Base::Debian(crate::model::spec::DebianSpec {
+            suites,
+            components: components.unwrap_or_else(|| vec!["main".into()]),
+            mirror: f.str("mirror")?,
+            packages: f.get("packages").map(|n| self.package_names(n)).transpose()?.unwrap_or_default(),
+            essential: flag("essential", false)?,
+            recommends: flag("recommends", false)?,
+            keyring,
+            check_valid_until: flag("check_valid_until", true)?,
+            merged_usr: flag("merged_usr", true)?,
+            alternatives: match f.get("alternatives") {
+                None => BTreeMap::new(),
+                Some(n) => self.ctx.string_map(n, "`alternatives`")?.into_iter().map(|(k, (v, _))| (k, v)).collect(),
+            },
+        }))
+    }
+}

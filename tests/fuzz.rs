@@ -7,6 +7,7 @@
 //!
 //! The run's seed is printed; a failure prints the seed of the failing input and writes the
 //! input under `target/fuzz-failures/`. `ASSEMBLE_FUZZ_SEED=0x…` replays a run.
+#![allow(clippy::disallowed_methods)]
 
 #[path = "it/common/mod.rs"]
 mod common;

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 pub use crate::model::layer::LayerInfo;
 
 /// A reader of a layer blob's tar stream, decompressed as its media type says.
-pub fn decoder(file: std::fs::File, media_type: &str) -> io::Result<Box<dyn io::Read>> {
+pub fn decoder(file: impl io::Read + 'static, media_type: &str) -> io::Result<Box<dyn io::Read>> {
     Ok(if media_type.ends_with("+gzip") {
         Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(file)))
     } else if media_type.ends_with("+zstd") {

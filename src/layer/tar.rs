@@ -158,7 +158,7 @@ impl<W: Write> TarWriter<W> {
                         _ => Check::Digest,
                     };
                     let read_err = |source| Error::Read { path: p.clone(), entry: path.clone(), source };
-                    let mut f = std::fs::File::open(p).map_err(read_err)?;
+                    let mut f = fs_err::File::open(p).map_err(read_err)?;
                     let mut buf = vec![0u8; 256 * 1024];
                     let mut left = *size;
                     while left > 0 {
@@ -251,7 +251,7 @@ impl<W: Write> TarWriter<W> {
 
 /// A stored blob that is not what its name says: removed, and reported with what it holds.
 fn damaged(p: &Path, entry: &ImagePath, expected: Digest) -> Error {
-    let actual = std::fs::File::open(p)
+    let actual = fs_err::File::open(p)
         .and_then(crate::model::digest::hash_reader)
         .map_or_else(|_| Digest::of(b"(unreadable)"), |(d, _)| d);
     Error::Damaged { entry: entry.clone(), source: Box::new(crate::store::damage::remove_damaged(p, expected, actual)) }
@@ -364,7 +364,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("f");
         let now = vec![b'n'; LOOKUP_MIN as usize];
-        std::fs::write(&p, &now).unwrap();
+        fs_err::write(&p, &now).unwrap();
         let path = ImagePath::new("f").unwrap();
         let entry = |digest| Entry::file(Content::Host(p.clone()), LOOKUP_MIN, digest, 0o644, Arc::from("test"));
         // Vouched for under other bytes: trusted, the digest is not recomputed.
@@ -388,7 +388,7 @@ mod tests {
         let err = TarWriter::new(Vec::new()).entry(&path, &entry(claimed), 0).unwrap_err();
         assert!(err.to_string().contains(&Digest::of(&now).to_string()), "{err}");
         // A small file is hashed, vouched for or not: looking it up would cost more.
-        std::fs::write(&p, b"now").unwrap();
+        fs_err::write(&p, b"now").unwrap();
         let small = Entry::file(Content::Host(p.clone()), 3, claimed, 0o644, Arc::from("test"));
         let files = Scripted::new(Some(claimed), usize::MAX);
         let err = TarWriter::with_host_files(Vec::new(), files).entry(&path, &small, 0).unwrap_err();

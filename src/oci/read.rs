@@ -211,7 +211,7 @@ const MAX_DOC: u64 = 16 << 20;
 /// Reads a document blob and checks it against its descriptor.
 fn read_doc(root: &Path, image: &str, part: &str, d: &Descriptor, media_type: &str) -> Result<Doc, Error> {
     let path = root.join("blobs/sha256").join(d.digest.hex());
-    if let Ok(meta) = std::fs::metadata(&path) {
+    if let Ok(meta) = fs_err::metadata(&path) {
         let on_disk = meta.len();
         if d.size.is_some_and(|s| s != on_disk) || on_disk > MAX_DOC {
             let expected = d.size.map_or(format!("at most {MAX_DOC} bytes"), |s| format!("{s} bytes"));
@@ -221,7 +221,7 @@ fn read_doc(root: &Path, image: &str, part: &str, d: &Descriptor, media_type: &s
             ));
         }
     }
-    let bytes = match std::fs::read(&path) {
+    let bytes = match fs_err::read(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Err(invalid(image, format!("{part}: blob {} is missing", d.digest)));
@@ -258,7 +258,7 @@ fn read_layout(
     tmp: Option<tempfile::TempDir>,
 ) -> Result<Stored, Error> {
     let index_path = dir.join("index.json");
-    let index_bytes = match std::fs::read(&index_path) {
+    let index_bytes = match fs_err::read(&index_path) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound && tmp.is_some() => {
             return Err(invalid(source, "it holds no `index.json`"));
@@ -386,7 +386,7 @@ fn artifact(dir: &Path, image: &str, part: &str, manifest: Doc, v: &Value) -> Re
         let d = descriptor(b, image, &what)?;
         let size = d.size.ok_or_else(|| invalid(image, format!("{what}: the descriptor has no size")))?;
         let path = dir.join("blobs/sha256").join(d.digest.hex());
-        let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+        let file = fs_err::File::open(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => invalid(image, format!("{what}: blob {} is missing", d.digest)),
             _ => Error::Read { path: path.clone(), source: e },
         })?;
@@ -452,7 +452,7 @@ pub fn platform_name(config: &Value) -> String {
 /// A docker archive: `manifest.json`, the config named there, one uncompressed tar per layer.
 fn read_docker(tmp: tempfile::TempDir, source: &str) -> Result<Stored, Error> {
     let dir = tmp.path().to_path_buf();
-    let manifest_bytes = std::fs::read(dir.join("manifest.json"))
+    let manifest_bytes = fs_err::read(dir.join("manifest.json"))
         .map_err(|_| invalid(source, "it holds neither `manifest.json` nor `index.json`"))?;
     let manifest: Value = serde_json::from_slice(&manifest_bytes)
         .map_err(|e| invalid(source, format!("`manifest.json` is not JSON: {e}")))?;
@@ -468,7 +468,7 @@ fn read_docker(tmp: tempfile::TempDir, source: &str) -> Result<Stored, Error> {
     let config_path =
         safe_join(&dir, config_name).ok_or_else(|| invalid(source, format!("config name `{config_name}`")))?;
     let config_bytes =
-        std::fs::read(&config_path).map_err(|_| invalid(source, format!("config `{config_name}` is missing")))?;
+        fs_err::read(&config_path).map_err(|_| invalid(source, format!("config `{config_name}` is missing")))?;
     let config_digest = Digest::of(&config_bytes);
     let named = config_name.trim_end_matches(".json").rsplit('/').next().and_then(Digest::from_hex);
     if let Some(named) = named
@@ -498,7 +498,7 @@ fn read_docker(tmp: tempfile::TempDir, source: &str) -> Result<Stored, Error> {
     for (i, (file, diff_id)) in files.into_iter().zip(diff_ids).enumerate() {
         let path =
             safe_join(&dir, &file).ok_or_else(|| invalid(source, format!("{name} layer {}: name `{file}`", i + 1)))?;
-        let size = std::fs::metadata(&path)
+        let size = fs_err::metadata(&path)
             .map_err(|_| invalid(source, format!("{name} layer {}: `{file}` is missing", i + 1)))?
             .len();
         layers.push(Layer {
@@ -546,7 +546,7 @@ struct LayerRead {
 
 /// Reads a layer blob once: its bytes hashed as they are decompressed and hashed again.
 fn read_layer(path: &Path, media_type: &str) -> io::Result<LayerRead> {
-    let file = std::fs::File::open(path)?;
+    let file = fs_err::File::open(path)?;
     let mut counted = crate::model::digest::HashReader::new(io::BufReader::with_capacity(1 << 18, file));
     let uncompressed = {
         let mut decoder: Box<dyn Read> = if media_type.ends_with("gzip") {
@@ -588,7 +588,7 @@ fn check_layers(image: &mut Stored) -> Result<(), Error> {
     let checked: Vec<((Digest, Digest), u64)> = distinct
         .par_iter()
         .map(|((digest, diff_id), (path, media_type, size, part))| {
-            let meta = match std::fs::symlink_metadata(path) {
+            let meta = match fs_err::symlink_metadata(path) {
                 Ok(m) if m.is_file() => m,
                 Ok(_) => return Err(invalid(&source, format!("{part}: blob {digest} is not a regular file"))),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -632,7 +632,7 @@ fn check_layers(image: &mut Stored) -> Result<(), Error> {
         for l in &mut p.layers {
             l.uncompressed_size = sizes[&(l.digest, l.diff_id)];
             use std::os::unix::fs::PermissionsExt;
-            l.private = std::fs::metadata(&l.path).is_ok_and(|m| m.permissions().mode() & 0o077 == 0);
+            l.private = fs_err::metadata(&l.path).is_ok_and(|m| m.permissions().mode() & 0o077 == 0);
         }
     }
     Ok(())
@@ -642,12 +642,12 @@ fn check_layers(image: &mut Stored) -> Result<(), Error> {
 /// directory under `tmp`: regular files with plain names only (see the module header).
 fn unpack(file: &Path, source: &str, tmp: &Path) -> Result<tempfile::TempDir, Error> {
     let rerr = |e: io::Error| Error::Read { path: file.to_path_buf(), source: e };
-    std::fs::create_dir_all(tmp).map_err(|e| Error::Read { path: tmp.to_path_buf(), source: e })?;
+    fs_err::create_dir_all(tmp).map_err(|e| Error::Read { path: tmp.to_path_buf(), source: e })?;
     let dir = tempfile::Builder::new()
         .prefix("unpack-")
         .tempdir_in(tmp)
         .map_err(|e| Error::Read { path: tmp.to_path_buf(), source: e })?;
-    let f = std::fs::File::open(file).map_err(rerr)?;
+    let f = fs_err::File::open(file).map_err(rerr)?;
     let mut archive = tar::Archive::new(io::BufReader::new(f));
     let mut seen = BTreeSet::new();
     let mut files = 0usize;
@@ -674,9 +674,9 @@ fn unpack(file: &Path, source: &str, tmp: &Path) -> Result<tempfile::TempDir, Er
         }
         let path = dir.path().join(&name);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|e| Error::Read { path: parent.to_path_buf(), source: e })?;
+            fs_err::create_dir_all(parent).map_err(|e| Error::Read { path: parent.to_path_buf(), source: e })?;
         }
-        let mut out = std::fs::File::create_new(&path).map_err(|e| Error::Read { path: path.clone(), source: e })?;
+        let mut out = fs_err::File::create_new(&path).map_err(|e| Error::Read { path: path.clone(), source: e })?;
         io::copy(&mut entry, &mut out).map_err(|e| bad_archive(source, e))?;
         // Blobs written for their owner only in the archive stay so (secrets).
         if entry.header().mode().is_ok_and(|m| m & 0o077 == 0) {

@@ -44,11 +44,11 @@ pub struct FileInfo {
 /// Every entry of a layer blob (gzip, zstd or plain tar), by path without `./` or `/`.
 pub fn list_layer(path: &Path) -> Result<BTreeMap<String, FileInfo>, Error> {
     let err = |source| Error::Layer { path: path.to_path_buf(), source };
-    let mut f = std::fs::File::open(path).map_err(err)?;
+    let mut f = fs_err::File::open(path).map_err(err)?;
     let mut magic = [0u8; 4];
     let n = f.read(&mut magic).map_err(err)?;
     drop(f);
-    let f = std::io::BufReader::new(std::fs::File::open(path).map_err(err)?);
+    let f = std::io::BufReader::new(fs_err::File::open(path).map_err(err)?);
     let reader: Box<dyn Read> = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
         Box::new(flate2::read::MultiGzDecoder::new(f))
     } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {

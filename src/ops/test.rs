@@ -80,12 +80,12 @@ pub fn run(image: &Image, tests: &[TestSpec], only: &[Arch], scratch: &Path) -> 
 
 /// Unpacks the platform's layers into `root`, returning each path's metadata.
 fn unpack(p: &PlatformImage, root: &Path) -> Result<BTreeMap<String, Meta>, Error> {
-    std::fs::create_dir_all(root).map_err(|e| Error::Scratch(root.to_path_buf(), e))?;
+    fs_err::create_dir_all(root).map_err(|e| Error::Scratch(root.to_path_buf(), e))?;
     let is_root = is_root();
     let mut meta: BTreeMap<String, Meta> = BTreeMap::new();
     for l in &p.layers {
         let err = |source| Error::Unpack { layer: l.name.clone(), arch: p.arch, source };
-        let file = std::fs::File::open(&l.path).map_err(err)?;
+        let file = fs_err::File::open(&l.path).map_err(err)?;
         let mut archive = tar::Archive::new(crate::layer::decoder(file, &l.info.media_type).map_err(err)?);
         archive.set_preserve_permissions(true);
         archive.set_preserve_ownerships(is_root);
@@ -98,7 +98,7 @@ fn unpack(p: &PlatformImage, root: &Path) -> Result<BTreeMap<String, Meta>, Erro
             let (parent, name) = raw.rsplit_once('/').unwrap_or(("", &raw));
             if name == ".wh..wh..opq" {
                 let dir = root.join(parent);
-                for e in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                for e in fs_err::read_dir(&dir).into_iter().flatten().flatten() {
                     remove(&e.path());
                 }
                 let prefix = format!("{parent}/");
@@ -128,13 +128,13 @@ fn unpack(p: &PlatformImage, root: &Path) -> Result<BTreeMap<String, Meta>, Erro
             if kind != "dir" {
                 let target = root.join(&raw);
                 if target.symlink_metadata().is_ok_and(|md| !md.is_dir()) {
-                    let _ = std::fs::remove_file(&target);
+                    let _ = fs_err::remove_file(&target);
                 }
             }
             entry.unpack_in(root).map_err(err)?;
             if kind == "dir" {
                 use std::os::unix::fs::PermissionsExt;
-                let _ = std::fs::set_permissions(root.join(&raw), std::fs::Permissions::from_mode(m.mode | 0o700));
+                let _ = fs_err::set_permissions(root.join(&raw), std::fs::Permissions::from_mode(m.mode | 0o700));
             }
             meta.insert(raw, m);
         }
@@ -145,10 +145,10 @@ fn unpack(p: &PlatformImage, root: &Path) -> Result<BTreeMap<String, Meta>, Erro
 fn remove(p: &Path) {
     match p.symlink_metadata() {
         Ok(m) if m.is_dir() => {
-            let _ = std::fs::remove_dir_all(p);
+            let _ = fs_err::remove_dir_all(p);
         }
         Ok(_) => {
-            let _ = std::fs::remove_file(p);
+            let _ = fs_err::remove_file(p);
         }
         Err(_) => {}
     }
@@ -165,7 +165,7 @@ fn rel(path: &str) -> String {
 
 /// `name:x:id:…` lines of the image's `/etc/passwd` or `/etc/group`: name → id.
 fn ids(root: &Path, file: &str) -> BTreeMap<String, u64> {
-    let text = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+    let text = fs_err::read_to_string(root.join(file)).unwrap_or_default();
     text.lines()
         .filter_map(|l| {
             let mut f = l.split(':');
@@ -212,7 +212,7 @@ fn check(
                 }
             }
             if let Some(text) = contains {
-                let bytes = std::fs::read(root.join(rel(path))).unwrap_or_default();
+                let bytes = fs_err::read(root.join(rel(path))).unwrap_or_default();
                 if !String::from_utf8_lossy(&bytes).contains(text.as_str()) {
                     return fail(format!("{path} does not contain {text:?}"));
                 }
@@ -322,7 +322,7 @@ fn run_command(
         let Some(found) = which(qemu, &std::env::var("PATH").unwrap_or_default(), None) else {
             return not_run(format!("{qemu} is not installed (Debian package qemu-user-static)"));
         };
-        if let Err(e) = std::fs::copy(&found, root.join(".assemble-qemu")) {
+        if let Err(e) = fs_err::copy(&found, root.join(".assemble-qemu")) {
             return not_run(format!("cannot copy {qemu} into the root: {e}"));
         }
         line.insert(0, "/.assemble-qemu".into());
@@ -348,7 +348,7 @@ fn run_command(
     // as a container runtime gives it; else plain chroot.
     let unshare = which("unshare", &std::env::var("PATH").unwrap_or_default(), None);
     let mut cmd = match &unshare {
-        Some(u) if std::fs::create_dir_all(root.join("proc")).is_ok() => {
+        Some(u) if fs_err::create_dir_all(root.join("proc")).is_ok() => {
             let mut c = std::process::Command::new(u);
             c.args(["--mount", "--pid", "--fork"]).arg(format!("--mount-proc={}", root.join("proc").display()));
             c.arg(&chroot);
@@ -383,7 +383,7 @@ fn run_command(
 /// runtime provides them.
 fn minimal_dev(root: &Path) -> std::io::Result<()> {
     let dev = root.join("dev");
-    std::fs::create_dir_all(&dev)?;
+    fs_err::create_dir_all(&dev)?;
     for (name, minor) in [("null", 3), ("zero", 5), ("random", 8), ("urandom", 9)] {
         let path = dev.join(name);
         if path.symlink_metadata().is_ok() {
@@ -396,7 +396,7 @@ fn minimal_dev(root: &Path) -> std::io::Result<()> {
             return Err(std::io::Error::last_os_error());
         }
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
+        fs_err::set_permissions(&path, std::fs::Permissions::from_mode(0o666))?;
     }
     for (name, target) in [
         ("fd", "/proc/self/fd"),
@@ -426,7 +426,7 @@ fn in_root(root: &Path, path: &Path) -> PathBuf {
             continue;
         }
         let next = at.join(&part);
-        match std::fs::read_link(root.join(&next)) {
+        match fs_err::read_link(root.join(&next)) {
             Ok(target) if hops < 40 => {
                 hops += 1;
                 if target.is_absolute() {
@@ -447,7 +447,7 @@ fn in_root(root: &Path, path: &Path) -> PathBuf {
 /// `#!INTERPRETER [ARG]` of a script in the image.
 fn shebang(file: &Path) -> Option<(String, Option<String>)> {
     let mut head = [0u8; 256];
-    let n = std::fs::File::open(file).and_then(|mut f| f.read(&mut head)).ok()?;
+    let n = fs_err::File::open(file).and_then(|mut f| f.read(&mut head)).ok()?;
     let text = String::from_utf8_lossy(&head[..n]);
     let first = text.strip_prefix("#!")?.lines().next()?.trim().to_string();
     let (interp, arg) = first.split_once(char::is_whitespace).map_or((first.as_str(), None), |(i, a)| (i, Some(a)));
@@ -455,7 +455,7 @@ fn shebang(file: &Path) -> Option<(String, Option<String>)> {
 }
 
 fn primary_gid(root: &Path, user: &str) -> Option<u64> {
-    let text = std::fs::read_to_string(root.join("etc/passwd")).ok()?;
+    let text = fs_err::read_to_string(root.join("etc/passwd")).ok()?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.len() > 3 && (f[0] == user || f[2] == user)).then(|| f[3].parse().ok()).flatten()
@@ -470,7 +470,7 @@ fn output_with_timeout(
     output: &Path,
     owner: (u32, u32),
 ) -> std::io::Result<(std::process::ExitStatus, String)> {
-    let file = std::fs::OpenOptions::new().create(true).truncate(true).write(true).open(output)?;
+    let file = fs_err::OpenOptions::new().create(true).truncate(true).write(true).open(output)?.into_parts().0;
     std::os::unix::fs::fchown(&file, Some(owner.0), Some(owner.1))?;
     cmd.stdout(file.try_clone()?).stderr(file);
     let mut child = cmd.spawn()?;
@@ -486,8 +486,8 @@ fn output_with_timeout(
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let text = String::from_utf8_lossy(&std::fs::read(output)?).into_owned();
-    let _ = std::fs::remove_file(output);
+    let text = String::from_utf8_lossy(&fs_err::read(output)?).into_owned();
+    let _ = fs_err::remove_file(output);
     Ok((status, text))
 }
 
@@ -499,9 +499,9 @@ mod tests {
     fn symlinks_resolve_inside_the_root() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path();
-        std::fs::create_dir_all(root.join("opt/tool")).unwrap();
-        std::fs::create_dir_all(root.join("usr/local/bin")).unwrap();
-        std::fs::write(root.join("opt/tool/run"), "#!/bin/bash\n").unwrap();
+        fs_err::create_dir_all(root.join("opt/tool")).unwrap();
+        fs_err::create_dir_all(root.join("usr/local/bin")).unwrap();
+        fs_err::write(root.join("opt/tool/run"), "#!/bin/bash\n").unwrap();
         std::os::unix::fs::symlink("/opt/tool/run", root.join("usr/local/bin/abs")).unwrap();
         std::os::unix::fs::symlink("../../../opt/tool/run", root.join("usr/local/bin/rel")).unwrap();
         std::os::unix::fs::symlink("usr/local", root.join("local")).unwrap();

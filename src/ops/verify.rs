@@ -95,7 +95,7 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
         let label = platform_label(p.arch);
         let before = out.len();
         if old.config != p.config.digest {
-            let old_config = std::fs::read(user_store.blob_path(&old.config))
+            let old_config = fs_err::read(user_store.blob_path(&old.config))
                 .ok()
                 .filter(|b| Digest::of(b) == old.config)
                 .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
@@ -149,7 +149,7 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
 /// damaged or tampered with since; a listing from other bytes would mislead).
 fn intact(store: &Store, d: &Digest) -> Option<std::path::PathBuf> {
     let path = store.blob_path(d);
-    let file = std::fs::File::open(&path).ok()?;
+    let file = fs_err::File::open(&path).ok()?;
     (crate::model::digest::hash_reader(file).ok()?.0 == *d).then_some(path)
 }
 

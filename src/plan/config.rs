@@ -17,7 +17,7 @@ impl Planner<'_> {
         for t in &c.templates {
             let rel = self.interp(&t.src, &t.loc)?;
             let host = self.host_path(&rel, &t.loc, "template", true)?;
-            let text = std::fs::read_to_string(&host)?;
+            let text = fs_err::read_to_string(&host)?;
             let rendered = template::render(&rel, &text, &self.vars, &self.recipe.tags)
                 .map_err(|e| Diagnostic::new(t.loc.clone(), e.to_string()))?;
             let (uid, gid) = self.owner(t.owner.as_ref())?;
@@ -41,7 +41,7 @@ impl Planner<'_> {
                     .into_encoded_bytes(),
                 SecretSource::File(p) => {
                     let rel = self.interp(p, &s.loc)?;
-                    std::fs::read(self.host_path(&rel, &s.loc, "secret file", true)?)?
+                    fs_err::read(self.host_path(&rel, &s.loc, "secret file", true)?)?
                 }
             };
             let (uid, gid) = self.owner(s.owner.as_ref())?;

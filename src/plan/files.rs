@@ -27,7 +27,7 @@ impl Planner<'_> {
     /// as a link, never followed.
     pub(super) fn host_path(&self, rel: &str, loc: &Loc, what: &str, follow: bool) -> Result<PathBuf> {
         let p = self.recipe.dir.join(rel);
-        let Ok(meta) = std::fs::symlink_metadata(&p) else {
+        let Ok(meta) = fs_err::symlink_metadata(&p) else {
             return Err(Diagnostic::new(
                 loc.clone(),
                 format!("{what} `{rel}` does not exist (looked for `{}`)", p.display()),
@@ -98,7 +98,7 @@ impl Planner<'_> {
                 // A symlink given as a plain file is copied as a link; anything read through
                 // (an archive, a directory) is resolved first.
                 let link = f.extract == Extract::No
-                    && std::fs::symlink_metadata(self.recipe.dir.join(&rel)).is_ok_and(|m| m.file_type().is_symlink())
+                    && fs_err::symlink_metadata(self.recipe.dir.join(&rel)).is_ok_and(|m| m.file_type().is_symlink())
                     && !self.recipe.dir.join(&rel).is_dir();
                 let host = self.host_path(&rel, &f.loc, "local file", !link)?;
                 let what = format!("{} (`{rel}`)", f.loc);
@@ -142,7 +142,7 @@ impl Planner<'_> {
                 let to = to.expect("validated: non-extract files have `to`");
                 let file_name = url.split(['?', '#']).next().unwrap_or(&url).rsplit('/').next().unwrap_or("download");
                 let dest = self.dest(&place(&to, file_name), &f.loc)?;
-                let size = if self.fetched { std::fs::metadata(&blob)?.len() } else { 0 };
+                let size = if self.fetched { fs_err::metadata(&blob)?.len() } else { 0 };
                 let mut e = Entry::file(Bytes::Stored(blob), size, *sha, f.mode.unwrap_or(0o644), Arc::from(what));
                 (e.uid, e.gid) = (uid, gid);
                 insert(tree, dest, e, &f.loc)
@@ -153,7 +153,7 @@ impl Planner<'_> {
     /// Archive members from the cache's listing when this archive was unpacked before.
     pub(super) fn unpack_cached(&self, sha: &Digest, kind: recipe::ArchiveKind, url: &str) -> Result<Vec<Member>> {
         let listing = self.store.listing_path(&format!("{}-{kind:?}.members.json", sha.hex()));
-        if let Ok(bytes) = std::fs::read(&listing)
+        if let Ok(bytes) = fs_err::read(&listing)
             && let Ok(members) = serde_json::from_slice::<Vec<Member>>(&bytes)
         {
             let complete = members.iter().all(|m| match &m.kind {
@@ -232,10 +232,10 @@ impl Planner<'_> {
         tree: &mut Tree,
         loc: &Loc,
     ) -> Result<()> {
-        let meta = std::fs::symlink_metadata(host)?;
+        let meta = fs_err::symlink_metadata(host)?;
         let origin: Arc<str> = Arc::from(what);
         let mut e = if meta.file_type().is_symlink() {
-            let target = std::fs::read_link(host)?;
+            let target = fs_err::read_link(host)?;
             Entry::symlink(target.to_string_lossy().into_owned(), origin)
         } else if meta.is_file() {
             let (digest, size) = self.host_digest(host, &meta, &dest, tree)?;
@@ -310,7 +310,7 @@ impl Planner<'_> {
         tree: &mut Tree,
     ) -> Result<()> {
         let mut names: Vec<_> =
-            std::fs::read_dir(host)?.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>()?;
+            fs_err::read_dir(host)?.map(|e| e.map(|e| e.file_name())).collect::<std::io::Result<_>>()?;
         names.sort();
         let loc = &self.recipe.loc;
         for name in names {
@@ -332,7 +332,7 @@ impl Planner<'_> {
                 .into());
             };
             let child_what = format!("{what}: {name_s}");
-            let meta = std::fs::symlink_metadata(&child)?;
+            let meta = fs_err::symlink_metadata(&child)?;
             if meta.is_dir() {
                 let mut e = Entry::dir(0o755, owner.0, owner.1, Arc::from(child_what.as_str()));
                 e.implicit = false;

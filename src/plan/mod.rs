@@ -62,7 +62,7 @@ pub fn plan_all(
     let mut downloads = Vec::new();
     let mut h = Hasher::default();
     h.update(b"assemble-inputs-v1\0");
-    h.update(&std::fs::read(&recipe.path)?);
+    h.update(&fs_err::read(&recipe.path)?);
     h.update(format!("\0{:?}\0{:?}\0{epoch}\0", recipe.variables, recipe.tags).as_bytes());
     for &arch in archs {
         let mut planner = Planner::new(recipe, arch, store, epoch, context, Mode::Plan { large })?;

@@ -80,7 +80,7 @@ impl Planner<'_> {
                 file: format!("{}-{}.apk", p.name, p.version),
                 why: format!("the lock's sha256: {e}"),
             })?;
-            let bytes = std::fs::read(self.store.verify_blob(&sha)?)?;
+            let bytes = fs_err::read(self.store.verify_blob(&sha)?)?;
             let record = apk::Record {
                 fields: vec![
                     ('P', p.name.clone()),
@@ -122,7 +122,7 @@ impl Planner<'_> {
         let keys_bytes: Vec<(String, Vec<u8>)> = spec
             .keys
             .iter()
-            .filter_map(|k| Some((k.file_name()?.to_string_lossy().into_owned(), std::fs::read(k).ok()?)))
+            .filter_map(|k| Some((k.file_name()?.to_string_lossy().into_owned(), fs_err::read(k).ok()?)))
             .collect();
         let repos: Vec<String> =
             spec.repositories.iter().map(|(t, l)| t.as_ref().map_or(l.clone(), |t| format!("@{t} {l}"))).collect();

@@ -52,13 +52,13 @@ pub fn load_all(path: &Path) -> std::result::Result<Vec<Recipe>, Error> {
 /// still win: they are what tells a recipe's images apart.
 pub fn load_all_with(path: &Path, given: &BTreeMap<String, String>) -> std::result::Result<Vec<Recipe>, Error> {
     let read_err = |source| Error::Read { path: path.to_path_buf(), source };
-    let len = std::fs::metadata(path).map_err(read_err)?.len();
+    let len = fs_err::metadata(path).map_err(read_err)?.len();
     if len > MAX_RECIPE_BYTES {
         return Err(read_err(std::io::Error::other(format!(
             "it is {len} bytes; a recipe is at most {MAX_RECIPE_BYTES} bytes"
         ))));
     }
-    let text = std::fs::read_to_string(path).map_err(read_err)?;
+    let text = fs_err::read_to_string(path).map_err(read_err)?;
     Ok(parse_all_with(path, text, given)?)
 }
 

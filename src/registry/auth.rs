@@ -93,7 +93,7 @@ pub fn lookup(registry: &str, repository: &str) -> Result<Option<(Credential, St
         files.push(PathBuf::from(d).join("containers/auth.json"));
     }
     for path in files {
-        let Ok(bytes) = std::fs::read(&path) else { continue };
+        let Ok(bytes) = fs_err::read(&path) else { continue };
         let config: serde_json::Value =
             serde_json::from_slice(&bytes).map_err(|e| Error::File { path: path.clone(), message: e.to_string() })?;
         if let Some(c) = from_config(&config, registry, repository)? {

@@ -118,7 +118,7 @@ pub fn to_layout(store: &Store, r: &Reference, dir: &std::path::Path) -> Result<
     use crate::sink::layout;
     let client = Client::new(&r.registry, &r.repository, &super::Options::default())?;
     let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).map_err(|source| Error::Io { path: blobs.clone(), source })?;
+    fs_err::create_dir_all(&blobs).map_err(|source| Error::Io { path: blobs.clone(), source })?;
     let written = |e: crate::sink::Error| Error::Io { path: dir.to_path_buf(), source: std::io::Error::other(e) };
     let invalid = |what: String| Error::Invalid(format!("{r}: {what}"));
     let parse = |bytes: &[u8], d: &Digest| -> Result<serde_json::Value> {
@@ -161,7 +161,8 @@ pub fn to_layout(store: &Store, r: &Reference, dir: &std::path::Path) -> Result<
             .await;
         results.into_iter().collect::<Result<()>>()?;
         for (d, size) in &wanted {
-            layout::copy_blob(&store.blob_path(d), d, *size, &blobs, false).map_err(written)?;
+            let path = store.blob_path(d);
+            layout::copy_blob(&path, d, *size, &blobs, false, store.is_checked(&path, d)).map_err(written)?;
         }
         let entry = serde_json::json!({
             "mediaType": top.media_type,

@@ -273,7 +273,7 @@ pub struct Facts<'a> {
 }
 
 pub fn read(path: &Path) -> Result<Option<Lock>, Error> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match fs_err::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(source) => {
@@ -322,7 +322,7 @@ impl Lock {
     /// Writes the lock atomically; returns false when the file already had this content.
     pub fn write(&self, path: &Path) -> Result<bool, Error> {
         let text = self.render();
-        if std::fs::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
+        if fs_err::read_to_string(path).ok().as_deref() == Some(text.as_str()) {
             return Ok(false);
         }
         let err = |source| Error::Write { path: path.into(), source };

@@ -393,7 +393,7 @@ fn exchange(
         match body {
             Body::Bytes(b) => stream.small(&name, b).map_err(broke)?,
             Body::File(p) => {
-                let f = std::fs::File::open(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })?;
+                let f = fs_err::File::open(p).map_err(|source| Error::Io { path: p.to_path_buf(), source })?;
                 stream.file(&name, *size, f).map_err(broke)?;
             }
         }
@@ -577,7 +577,7 @@ impl<W: Write> Stream<W> {
         Ok(())
     }
 
-    fn file(&mut self, path: &str, size: u64, mut f: std::fs::File) -> std::io::Result<()> {
+    fn file(&mut self, path: &str, size: u64, mut f: impl std::io::Read) -> std::io::Result<()> {
         if size <= STORED_ABOVE {
             let mut bytes = Vec::with_capacity(size as usize);
             f.read_to_end(&mut bytes)?;

@@ -22,14 +22,14 @@ pub fn write(image: &Image, dir: &Path) -> Result<(), Error> {
     write_atomic(&dir.join("oci-layout"), LAYOUT_FILE, false)?;
     for p in &image.platforms {
         for l in &p.layers {
-            copy_blob(&l.path, &l.info.digest, l.info.size, &blobs, l.secret)?;
+            copy_blob(&l.path, &l.info.digest, l.info.size, &blobs, l.secret, l.checked)?;
         }
         put_doc(&p.config, &blobs)?;
         put_doc(&p.manifest, &blobs)?;
     }
     put_doc(&image.index, &blobs)?;
     let index_path = dir.join("index.json");
-    let mut manifests: Vec<Value> = std::fs::read(&index_path)
+    let mut manifests: Vec<Value> = fs_err::read(&index_path)
         .ok()
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .and_then(|v| v["manifests"].as_array().cloned())
@@ -62,7 +62,7 @@ pub fn index_json(image: &Image) -> Vec<u8> {
 
 fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {
     let path = blobs.join(doc.digest.hex());
-    if std::fs::read(&path).is_ok_and(|b| b == doc.bytes) {
+    if fs_err::read(&path).is_ok_and(|b| b == doc.bytes) {
         return Ok(());
     }
     write_atomic(&path, &doc.bytes, false)
@@ -71,17 +71,26 @@ fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {
 /// Copies a blob, checking its digest on the way unless this process wrote it from bytes
 /// it hashed itself (then the kernel copies it); a blob already in the output is left alone
 /// only while it is what its name says (the output directory is the user's, not ours).
-pub fn copy_blob(from: &Path, digest: &Digest, size: u64, blobs: &Path, private: bool) -> Result<(), Error> {
+/// `checked`: the caller hashed `from` as it wrote it, or whole since (then the kernel copies
+/// it without a second hash).
+pub fn copy_blob(
+    from: &Path,
+    digest: &Digest,
+    size: u64,
+    blobs: &Path,
+    private: bool,
+    checked: bool,
+) -> Result<(), Error> {
     let path = blobs.join(digest.hex());
-    if std::fs::metadata(&path).is_ok_and(|m| m.len() == size)
-        && std::fs::File::open(&path).and_then(crate::model::digest::hash_reader).is_ok_and(|(d, _)| d == *digest)
+    if fs_err::metadata(&path).is_ok_and(|m| m.len() == size)
+        && fs_err::File::open(&path).and_then(crate::model::digest::hash_reader).is_ok_and(|(d, _)| d == *digest)
     {
         return Ok(());
     }
     let w = werr(&path);
     let mut tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(blobs).map_err(&w)?;
-    if crate::store::written_here(from, digest) {
-        let mut src = std::fs::File::open(from).map_err(&w)?;
+    if checked {
+        let mut src = fs_err::File::open(from).map_err(&w)?;
         let n = std::io::copy(&mut src, tmp.as_file_mut()).map_err(&w)?;
         if n != size {
             return Err(Error::Damaged { digest: digest.to_string(), actual: format!("{n} bytes, {size} expected") });

@@ -255,7 +255,7 @@ pub fn detect(name: &str, file: &Path) -> Option<ArchiveKind> {
         return Some(k);
     }
     let mut head = [0u8; 262];
-    let n = std::fs::File::open(file).and_then(|mut f| f.read(&mut head)).ok()?;
+    let n = fs_err::File::open(file).and_then(|mut f| f.read(&mut head)).ok()?;
     let head = &head[..n];
     Some(if head.starts_with(&[0x1f, 0x8b]) {
         ArchiveKind::TarGz
@@ -292,7 +292,7 @@ pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str, limi
         Some(t) => Error::TooLarge(TooLarge { what: t.what.clone(), limit: t.limit }),
         None => Error::Read { archive: display.into(), source },
     };
-    let f = std::fs::File::open(file).map_err(read_err)?;
+    let f = fs_err::File::open(file).map_err(read_err)?;
     let reader: Box<dyn Read> = match kind {
         ArchiveKind::Tar => Box::new(f),
         ArchiveKind::TarGz => Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(f))),
@@ -341,7 +341,7 @@ pub fn unpack(store: &Store, file: &Path, kind: ArchiveKind, display: &str, limi
 fn central_directory_names(file: &Path) -> io::Result<Vec<Vec<u8>>> {
     use std::io::{Seek, SeekFrom};
     let bad = |why: &str| io::Error::new(io::ErrorKind::InvalidData, format!("not a zip: {why}"));
-    let mut f = std::fs::File::open(file)?;
+    let mut f = fs_err::File::open(file)?;
     let len = f.metadata()?.len();
     let tail_len = len.min(65_557);
     f.seek(SeekFrom::Start(len - tail_len))?;
@@ -416,7 +416,7 @@ fn seen(kind: &MemberKind) -> Seen<'_> {
 fn unpack_zip(store: &Store, file: &Path, display: &str, limit: u64) -> Result<Vec<Member>, Error> {
     let read_err = |source| Error::Read { archive: display.into(), source };
     let zip_err = |e: zip::result::ZipError| read_err(io::Error::other(e));
-    let f = std::fs::File::open(file).map_err(read_err)?;
+    let f = fs_err::File::open(file).map_err(read_err)?;
     let mut zip = zip::ZipArchive::new(f).map_err(zip_err)?;
     let mut guard = Guard::new(display);
     // The zip crate keeps one entry per name: a name given twice is found in the central

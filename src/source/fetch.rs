@@ -50,9 +50,9 @@ fn retry_delay(attempt: u32) -> Duration {
 pub fn get_revalidated(url: &str, origin: &str, cache_dir: &std::path::Path) -> Result<Vec<u8>, Error> {
     let key = crate::model::digest::Digest::of(url.as_bytes()).hex();
     let (body_path, meta_path) = (cache_dir.join(format!("{key}.body")), cache_dir.join(format!("{key}.meta")));
-    let cached = std::fs::read(&body_path).ok();
+    let cached = fs_err::read(&body_path).ok();
     let meta: Vec<String> =
-        std::fs::read_to_string(&meta_path).map(|m| m.lines().map(String::from).collect()).unwrap_or_default();
+        fs_err::read_to_string(&meta_path).map(|m| m.lines().map(String::from).collect()).unwrap_or_default();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     let (status, etag, modified, body) = rt.block_on(async {
         let net = |source| Error::Network { url: redact(url), origin: origin.into(), source };
@@ -77,7 +77,7 @@ pub fn get_revalidated(url: &str, origin: &str, cache_dir: &std::path::Path) -> 
             Ok(c)
         }
         (200..=299, _) => {
-            std::fs::create_dir_all(cache_dir)?;
+            fs_err::create_dir_all(cache_dir)?;
             for (path, bytes) in
                 [(&body_path, body.clone()), (&meta_path, format!("{etag}\n{modified}\n").into_bytes())]
             {

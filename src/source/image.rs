@@ -123,7 +123,7 @@ pub fn resolve(store: &Store, reference: &str, archs: &[Arch], pinned: Option<Di
             let (cdigest, csize, _) = desc(&mv["config"])?;
             pull::blob(&client, store, &r.repository, &cdigest, csize).await.map_err(reg)?;
             let config: Value =
-                serde_json::from_slice(&std::fs::read(store.blob_path(&cdigest)).map_err(|e| invalid(e.to_string()))?)
+                serde_json::from_slice(&fs_err::read(store.blob_path(&cdigest)).map_err(|e| invalid(e.to_string()))?)
                     .map_err(|e| invalid(format!("config {cdigest} is not JSON: {e}")))?;
             if config["architecture"] != arch.oci_arch() {
                 return Err(invalid(format!(
@@ -211,7 +211,7 @@ pub fn view(store: &Store, reference: &str, platform: &Platform) -> Result<View,
     let origin: Arc<str> = Arc::from(format!("base image {reference}"));
     for l in &platform.layers {
         let err = |source| Error::Layer { reference: reference.into(), digest: l.digest, source };
-        let file = std::fs::File::open(store.blob_path(&l.digest)).map_err(err)?;
+        let file = fs_err::File::open(store.blob_path(&l.digest)).map_err(err)?;
         let mut archive = tar::Archive::new(crate::layer::decoder(file, &l.media_type).map_err(err)?);
         let mut tree = Tree::default();
         for entry in archive.entries().map_err(err)? {

@@ -21,7 +21,7 @@ pub struct Damaged {
 /// Removes a damaged cache entry and says what it was.
 pub fn remove_damaged(path: &Path, expected: Digest, actual: Digest) -> Damaged {
     tracing::warn!("cache entry damaged: `{}` should hold {expected}, but holds {actual}; removed", path.display());
-    if let Err(e) = std::fs::remove_file(path)
+    if let Err(e) = fs_err::remove_file(path)
         && e.kind() != io::ErrorKind::NotFound
     {
         tracing::warn!("cannot remove the damaged cache entry `{}`: {e}", path.display());

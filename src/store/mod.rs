@@ -37,9 +37,23 @@ use std::io::{self, Write};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Clone)]
+/// What time it is, for deciding whether a file has settled (tests move it forward).
+pub type Clock = std::sync::Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>;
+
+#[derive(Clone)]
 pub struct Store {
     root: PathBuf,
+    clock: Clock,
+    /// Blobs this store's user wrote under their digest after hashing them itself, or hashed
+    /// whole and found intact: copies of them need no second check. A blob found in the cache
+    /// from an earlier run is checked before it is used (the cache may have been damaged).
+    checked: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<(PathBuf, Digest)>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("root", &self.root).finish()
+    }
 }
 
 /// The default cache directory: `$XDG_CACHE_HOME/assemble`, else `~/.cache/assemble`.
@@ -72,6 +86,15 @@ impl From<Damaged> for BlobError {
 
 impl Store {
     pub fn open(root: &Path) -> io::Result<Store> {
+        // Tests move the clock forward instead of waiting for files to settle.
+        let offset = std::env::var("ASSEMBLE_CLOCK_OFFSET_SECS").ok().and_then(|s| s.parse().ok()).unwrap_or(0);
+        let later = std::time::Duration::from_secs(offset);
+        Store::open_with_clock(root, std::sync::Arc::new(move || std::time::SystemTime::now() + later))
+    }
+
+    /// [`Store::open`] with a clock of the caller's (tests move time forward instead of
+    /// waiting for files to settle).
+    pub fn open_with_clock(root: &Path, clock: Clock) -> io::Result<Store> {
         for sub in ["blobs", "blobs/sha256", "layers", "stat", "tmp"] {
             let dir = root.join(sub);
             fs::create_dir_all(&dir)?;
@@ -84,7 +107,7 @@ impl Store {
                 )));
             }
         }
-        let store = Store { root: root.to_path_buf() };
+        let store = Store { root: root.to_path_buf(), clock, checked: Default::default() };
         store.clean_tmp();
         Ok(store)
     }
@@ -93,7 +116,7 @@ impl Store {
     /// holds a lock on, and that have not changed for a minute (a writer takes its lock
     /// just after creating its file; the minute covers that instant).
     fn clean_tmp(&self) {
-        let Ok(entries) = std::fs::read_dir(self.root.join("tmp")) else { return };
+        let Ok(entries) = fs_err::read_dir(self.root.join("tmp")) else { return };
         let stale = |m: &std::fs::Metadata| {
             m.modified()
                 .ok()
@@ -102,20 +125,20 @@ impl Store {
         };
         for e in entries.flatten() {
             let path = e.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            let Ok(meta) = fs_err::symlink_metadata(&path) else { continue };
             if !stale(&meta) {
                 continue;
             }
             let lock = if meta.is_dir() { path.join(LOCK_FILE) } else { path.clone() };
-            let free = match std::fs::File::open(&lock) {
-                Ok(f) => try_lock(&f),
+            let free = match fs_err::File::open(&lock) {
+                Ok(f) => try_lock(f.file()),
                 // A directory without its lock file: made by no writer of ours that lives.
                 Err(_) => meta.is_dir(),
             };
             if !free {
                 continue;
             }
-            let removed = if meta.is_dir() { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+            let removed = if meta.is_dir() { fs_err::remove_dir_all(&path) } else { fs_err::remove_file(&path) };
             match removed {
                 Ok(()) => tracing::debug!("removed `{}`, left by an interrupted run", path.display()),
                 Err(e) => tracing::debug!("cannot remove `{}`: {e}", path.display()),
@@ -126,7 +149,7 @@ impl Store {
     /// A new temporary directory in `tmp/`, locked while the guard lives (see [`Store::open`]).
     pub fn temp_dir(&self, prefix: &str) -> io::Result<TempDir> {
         let dir = tempfile::Builder::new().prefix(prefix).tempdir_in(self.root.join("tmp"))?;
-        let lock = std::fs::File::create(dir.path().join(LOCK_FILE))?;
+        let lock = fs_err::File::create(dir.path().join(LOCK_FILE))?.into_parts().0;
         lock_file(&lock)?;
         Ok(TempDir { dir, _lock: lock })
     }
@@ -140,7 +163,7 @@ impl Store {
         if actual != *d {
             return Err(remove_damaged(&path, *d, actual).into());
         }
-        mark_checked(&path, d);
+        self.mark_checked(&path, d);
         Ok(path)
     }
 
@@ -163,10 +186,15 @@ impl Store {
         self.root.join("tmp")
     }
 
-    /// Whether this process wrote `path` as the blob `d`, or hashed it whole and found it
-    /// intact: copies of it need no second check.
+    /// Whether this store's user wrote `path` as the blob `d`, or hashed it whole and found
+    /// it intact: copies of it need no second check.
     pub fn is_checked(&self, path: &Path, d: &Digest) -> bool {
-        written_here(path, d)
+        self.checked.lock().unwrap_or_else(|e| e.into_inner()).contains(&(path.to_path_buf(), *d))
+    }
+
+    /// Records that `path` was hashed whole and found to be the blob `d`.
+    pub fn mark_checked(&self, path: &Path, d: &Digest) {
+        self.checked.lock().unwrap_or_else(|e| e.into_inner()).insert((path.to_path_buf(), *d));
     }
 
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
@@ -192,7 +220,7 @@ impl Store {
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         let path = self.blob_path(d);
         tmp.persist(&path).map_err(|e| e.error)?;
-        WRITTEN_HERE.lock().unwrap_or_else(|e| e.into_inner()).insert((path.clone(), *d));
+        self.mark_checked(&path, d);
         Ok(path)
     }
 
@@ -212,8 +240,8 @@ impl Store {
     pub fn put_bytes(&self, bytes: &[u8], private: bool) -> io::Result<(Digest, PathBuf)> {
         let d = Digest::of(bytes);
         let path = self.blob_path(&d);
-        if std::fs::read(&path).ok().as_deref() == Some(bytes) {
-            mark_checked(&path, &d);
+        if fs_err::read(&path).ok().as_deref() == Some(bytes) {
+            self.mark_checked(&path, &d);
         } else {
             let mut tmp = self.temp()?;
             tmp.write_all(bytes)?;
@@ -228,16 +256,16 @@ impl Store {
         let record = self.root.join("layers").join(format!("{}.json", key.hex()));
         let bytes = fs::read(&record).ok()?;
         let info: LayerInfo = serde_json::from_slice(&bytes).ok()?;
-        let meta = std::fs::metadata(self.blob_path(&info.digest)).ok()?;
+        let meta = fs_err::metadata(self.blob_path(&info.digest)).ok()?;
         if meta.len() != info.size {
             return None;
         }
-        if !written_here(&self.blob_path(&info.digest), &info.digest) {
+        if !self.is_checked(&self.blob_path(&info.digest), &info.digest) {
             match self.verify_blob(&info.digest) {
                 Ok(_) => {}
                 Err(e) => {
                     tracing::debug!("layer record {}: {e}", key.hex());
-                    let _ = std::fs::remove_file(&record);
+                    let _ = fs_err::remove_file(&record);
                     return None;
                 }
             }
@@ -280,7 +308,7 @@ impl Store {
     /// timestamps are coarse, and a write within the same tick would keep its identity.
     pub fn remember(&self, path: &Path, before: &Digest, digest: &Digest) -> io::Result<()> {
         let now = self.identity(path)?;
-        let settled = std::time::SystemTime::now().duration_since(now.changed).is_ok_and(|age| age >= RACY);
+        let settled = (self.clock)().duration_since(now.changed).is_ok_and(|age| age >= RACY);
         if settled && now.digest == *before {
             let mut tmp = self.temp()?;
             tmp.write_all(digest.to_string().as_bytes())?;
@@ -323,7 +351,7 @@ impl Store {
 
     /// Repositories of `registry` known to hold blob `d`, most recent first.
     pub fn repositories_with(&self, registry: &str, d: &Digest) -> Vec<String> {
-        std::fs::read_to_string(self.repositories_file(registry, d))
+        fs_err::read_to_string(self.repositories_file(registry, d))
             .map(|s| s.lines().rev().map(String::from).collect())
             .unwrap_or_default()
     }
@@ -348,24 +376,6 @@ impl Store {
             tracing::debug!("cannot record where {d} was pushed: {e}");
         }
     }
-}
-
-/// Blobs this process wrote under their digest after hashing them itself: copies of them
-/// need no second check. A blob found in the cache from an earlier run is checked as it is
-/// copied (the cache may have been damaged since).
-static WRITTEN_HERE: std::sync::Mutex<std::collections::BTreeSet<(PathBuf, Digest)>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
-
-/// Whether this process wrote `path` as the blob `d` (see [`Store::commit`]), or hashed it
-/// whole and found it intact ([`mark_checked`]).
-pub fn written_here(path: &Path, d: &Digest) -> bool {
-    WRITTEN_HERE.lock().unwrap_or_else(|e| e.into_inner()).contains(&(path.to_path_buf(), *d))
-}
-
-/// Records that this process hashed `path` whole and found it to be the blob `d`: copies of
-/// it need no second check.
-pub fn mark_checked(path: &Path, d: &Digest) {
-    WRITTEN_HERE.lock().unwrap_or_else(|e| e.into_inner()).insert((path.to_path_buf(), *d));
 }
 
 /// The lock file inside a temporary directory of `tmp/`.
@@ -411,7 +421,7 @@ pub struct Identity {
 const RACY: std::time::Duration = std::time::Duration::from_secs(2);
 
 fn read_digest(key: &Path) -> Option<Digest> {
-    std::fs::read_to_string(key).ok()?.trim().parse().ok()
+    fs_err::read_to_string(key).ok()?.trim().parse().ok()
 }
 
 #[cfg(test)]
@@ -423,12 +433,15 @@ mod tests {
     #[test]
     fn the_stat_cache_remembers_only_settled_files() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store::open(&t.path().join("cache")).unwrap();
+        let later = std::sync::Arc::new(std::sync::Mutex::new(std::time::Duration::ZERO));
+        let offset = later.clone();
+        let clock: Clock = std::sync::Arc::new(move || std::time::SystemTime::now() + *offset.lock().unwrap());
+        let store = Store::open_with_clock(&t.path().join("cache"), clock).unwrap();
         let f = t.path().join("f");
         fs::write(&f, b"fresh").unwrap();
         assert_eq!(store.file_digest(&f).unwrap(), (Digest::of(b"fresh"), 5));
         assert_eq!(store.known_digest(&f), None, "a file written just now is racy");
-        std::thread::sleep(RACY + std::time::Duration::from_secs(1));
+        *later.lock().unwrap() = RACY + std::time::Duration::from_secs(1);
         assert_eq!(store.file_digest(&f).unwrap().0, Digest::of(b"fresh"));
         assert_eq!(store.known_digest(&f), Some(Digest::of(b"fresh")));
         fs::write(&f, b"fresh").unwrap();

@@ -1,3 +1,4 @@
+#![allow(clippy::disallowed_methods)]
 //! The integration tests, as one binary (one link of the crate, shared fixtures): each
 //! module drives the `assemble` binary against real programs and servers — a registry, an
 //! sshd, skopeo, umoci, podman, dpkg-query, the machine's Debian mirror — which

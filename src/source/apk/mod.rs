@@ -114,7 +114,7 @@ impl Keys {
         for p in paths {
             let file = p.display().to_string();
             let pem =
-                std::fs::read_to_string(p).map_err(|e| Error::Format { file: file.clone(), why: e.to_string() })?;
+                fs_err::read_to_string(p).map_err(|e| Error::Format { file: file.clone(), why: e.to_string() })?;
             let key = rsa::RsaPublicKey::from_public_key_pem(&pem)
                 .map_err(|e| Error::Format { file: file.clone(), why: format!("not an RSA public key: {e}") })?;
             keys.insert(p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or(file), key);
@@ -337,7 +337,7 @@ pub fn fetch_location(location: &str, dir: &Path, cache: &Path) -> Result<Vec<u8
         crate::source::fetch::get_revalidated(location, location, cache).map_err(|e| Error::Fetch(Box::new(e)))
     } else {
         let p = dir.join(location);
-        std::fs::read(&p).map_err(|source| Error::Read { path: p, source })
+        fs_err::read(&p).map_err(|source| Error::Read { path: p, source })
     }
 }
 

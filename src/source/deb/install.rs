@@ -43,7 +43,7 @@ pub enum Error {
     NoControl(String),
     #[error("package `{package}` holds `{path}`, a hard link whose target cannot be placed in the image")]
     BadLink { package: String, path: String },
-    #[error("reading the cache failed")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -184,7 +184,7 @@ pub fn dpkg_database(store: &Store, below_status: Option<&str>, new: &[Pkg<'_>],
                     .iter()
                     .find(|e| format!("/{}", e.path) == c)
                     .and_then(|e| match &e.kind {
-                        DebKind::File { digest, .. } => std::fs::read(store.blob_path(digest)).ok(),
+                        DebKind::File { digest, .. } => fs_err::read(store.blob_path(digest)).ok(),
                         _ => None,
                     })
                     .map(|b| format!("{:x}", md5::compute(&b)))

@@ -72,7 +72,7 @@ pub enum Error {
     Install(#[from] install::Error),
     #[error("{0}")]
     Blob(#[source] crate::store::BlobError),
-    #[error("cache error")]
+    #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
@@ -193,7 +193,7 @@ fn read_index(
     d: &Download,
 ) -> Result<Vec<index::Package>, Error> {
     let ierr = |source| Error::Index { url: d.url.clone(), source };
-    let f = std::fs::File::open(store.verify_blob(&d.sha256)?).map_err(ierr)?;
+    let f = fs_err::File::open(store.verify_blob(&d.sha256)?).map_err(ierr)?;
     let mut text = String::new();
     let mut r: Box<dyn Read> = if path.ends_with(".xz") {
         Box::new(liblzma::read::XzDecoder::new(std::io::BufReader::new(f)))
@@ -289,7 +289,7 @@ pub fn downloads(pins: &[Pin]) -> Vec<Download> {
 /// Reads a fetched `.deb`, or its listing from the cache when it was read before.
 pub fn unpacked(store: &Store, pin: &Pin, limit: u64) -> Result<unpack::Deb, Error> {
     let listing = store.listing_path(&format!("{}.deb.json", pin.sha256));
-    if let Ok(bytes) = std::fs::read(&listing)
+    if let Ok(bytes) = fs_err::read(&listing)
         && let Ok(deb) = serde_json::from_slice::<unpack::Deb>(&bytes)
     {
         let complete = deb.entries.iter().all(|e| match &e.kind {

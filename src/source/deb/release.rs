@@ -39,7 +39,7 @@ impl Keyring {
     pub fn load(paths: &[&Path]) -> Result<Keyring, Error> {
         let mut keys = Vec::new();
         for p in paths {
-            let bytes = std::fs::read(p).map_err(|source| Error::Keyring { path: p.display().to_string(), source })?;
+            let bytes = fs_err::read(p).map_err(|source| Error::Keyring { path: p.display().to_string(), source })?;
             let bad =
                 |e: pgp::errors::Error| Error::BadKeyring { path: p.display().to_string(), message: e.to_string() };
             let found: Vec<SignedPublicKey> = if bytes.starts_with(b"-----BEGIN") {

@@ -18,15 +18,15 @@ pub struct AptEntry {
 pub fn apt_entries(root: &Path) -> Vec<AptEntry> {
     let mut out = Vec::new();
     let etc = root.join("etc/apt");
-    if let Ok(text) = std::fs::read_to_string(etc.join("sources.list")) {
+    if let Ok(text) = fs_err::read_to_string(etc.join("sources.list")) {
         out.extend(one_line(&text));
     }
-    let mut files: Vec<_> = std::fs::read_dir(etc.join("sources.list.d"))
+    let mut files: Vec<_> = fs_err::read_dir(etc.join("sources.list.d"))
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
         .unwrap_or_default();
     files.sort();
     for f in files {
-        let Ok(text) = std::fs::read_to_string(&f) else { continue };
+        let Ok(text) = fs_err::read_to_string(&f) else { continue };
         match f.extension().and_then(|e| e.to_str()) {
             Some("list") => out.extend(one_line(&text)),
             Some("sources") => out.extend(deb822(&text)),

@@ -118,7 +118,7 @@ pub fn read(store: &Store, file: &Path, display: &str, limit: u64) -> Result<Deb
     };
     let mut guard = Guard::new(display);
     let fmt = |why: &str| Error::Format { deb: display.into(), why: why.into() };
-    let mut f = io::BufReader::new(std::fs::File::open(file).map_err(rerr)?);
+    let mut f = io::BufReader::new(fs_err::File::open(file).map_err(rerr)?);
     let mut magic = [0u8; 8];
     f.read_exact(&mut magic).map_err(rerr)?;
     if &magic != b"!<arch>\n" {
@@ -279,7 +279,7 @@ mod tests {
         let store = Store::open(&t.path().join("cache")).unwrap();
         let write = |name: &str, bytes: Vec<u8>| {
             let p = t.path().join(name);
-            std::fs::write(&p, bytes).unwrap();
+            fs_err::write(&p, bytes).unwrap();
             p
         };
         let bomb = write("bomb.deb", deb_of(&tar_of(&[("./zeros", vec![0; 8 << 20], tar::EntryType::Regular, "")])));

@@ -56,10 +56,11 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
     let session = global.session()?;
     let against = args.against.as_deref().map(|a| open_image(&session, a)).transpose()?;
     let opts = global.build_options(&super::args::BuildFlags { arch: Vec::new(), locked: true })?;
+    let verifier = verify::Verifier::new()?;
     let mut failed = Vec::new();
     let mut report = Vec::new();
     for r in &recipes {
-        let outcome = verify::verify(r, &session.store, &opts, against.as_ref())?;
+        let outcome = verifier.verify(r, &session.store, &opts, against.as_ref())?;
         if outcome.findings.is_empty() {
             tracing::info!("verified {}: {}", outcome.recipe, outcome.built);
         } else {

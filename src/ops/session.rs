@@ -1,5 +1,5 @@
-//! A command's session: the cache, and the images built so far (a recipe base is built once
-//! per command, not once for every recipe on it).
+//! A command's session: the cache, the Debian archives its recipes have open, and the images
+//! built so far (a recipe base is built once per command, not once for every recipe on it).
 
 use crate::model::platform::Arch;
 use crate::oci::Image;
@@ -22,12 +22,14 @@ pub fn built_key(recipe: &Recipe, store: &Store, archs: &[Arch], opts: &Options)
 
 pub struct Session {
     pub store: Store,
+    /// The Debian archives the command's recipes hold open, read once for all of them.
+    pub archives: crate::source::deb::Archives,
     built: Mutex<BTreeMap<BuiltKey, Image>>,
 }
 
 impl Session {
     pub fn new(store: Store) -> Session {
-        Session { store, built: Mutex::new(BTreeMap::new()) }
+        Session { store, archives: Default::default(), built: Mutex::new(BTreeMap::new()) }
     }
 
     /// An image this session built for `key`.

@@ -1,4 +1,4 @@
-//! `assemble verify`: rebuild a recipe from its lock in a fresh, empty cache — nothing
+//! `assemble verify`: rebuild recipes from their locks in a fresh, empty cache — nothing
 //! reused from the user's cache — and compare every layer (diff_id and digest), config,
 //! manifest and the index with what the lock records, or with another image (`--against`).
 //! Differences are reported through [`crate::diff`], down to the file where the other
@@ -44,36 +44,52 @@ fn platform_label(arch: crate::model::platform::Arch) -> String {
     }
 }
 
-/// Rebuilds `recipe` from its lock in a fresh cache and compares.
-pub fn verify(
-    recipe: &Recipe,
-    user_store: &Store,
-    opts: &Options,
-    against: Option<&crate::oci::read::Stored>,
-) -> Result<Outcome, Error> {
-    let fresh_dir = tempfile::Builder::new().prefix("assemble-verify-").tempdir()?;
-    let fresh = Store::open(fresh_dir.path())?;
-    let opts = Options { locked: true, compare_outputs: false, write_lock: false, upgrade: false, ..opts.clone() };
-    let built = build::build(&crate::ops::Session::new(fresh), recipe, &opts).map_err(Box::new)?;
-    let findings = match against {
-        Some(theirs) => {
-            let layout = fresh_dir.path().join("built");
-            sink::layout::write(&built.image, &layout)?;
-            let ours = crate::oci::read::open(
-                crate::oci::read::Location::Layout { dir: &layout, reference: None },
-                "the rebuilt image",
-                &fresh_dir.path().join("tmp"),
-            )?;
-            diff::images(theirs, &ours)?
-        }
-        None => {
-            let recorded = lock::read(&built.lock_path)?
-                .and_then(|l| l.images.into_iter().next())
-                .ok_or_else(|| Error::NothingRecorded(built.lock_path.clone()))?;
-            against_lock(&recorded, &built.image, user_store)?
-        }
-    };
-    Ok(Outcome { recipe: recipe.name.clone(), built: built.image.index.digest, findings })
+/// One `verify` command's fresh cache: every recipe it verifies is rebuilt there from its lock,
+/// and a recipe base rebuilt for one recipe is reused by the next (it was rebuilt from its own
+/// lock in this same empty cache), so nothing comes from the user's cache.
+pub struct Verifier {
+    dir: tempfile::TempDir,
+    session: crate::ops::Session,
+}
+
+impl Verifier {
+    pub fn new() -> Result<Verifier, Error> {
+        let dir = tempfile::Builder::new().prefix("assemble-verify-").tempdir()?;
+        let session = crate::ops::Session::new(Store::open(dir.path())?);
+        Ok(Verifier { dir, session })
+    }
+
+    /// Rebuilds `recipe` from its lock in the fresh cache and compares.
+    pub fn verify(
+        &self,
+        recipe: &Recipe,
+        user_store: &Store,
+        opts: &Options,
+        against: Option<&crate::oci::read::Stored>,
+    ) -> Result<Outcome, Error> {
+        let opts = Options { locked: true, compare_outputs: false, write_lock: false, upgrade: false, ..opts.clone() };
+        let built = build::build(&self.session, recipe, &opts).map_err(Box::new)?;
+        let findings = match against {
+            Some(theirs) => {
+                let out = tempfile::Builder::new().prefix("built-").tempdir_in(self.dir.path())?;
+                let layout = out.path().join("layout");
+                sink::layout::write(&built.image, &layout)?;
+                let ours = crate::oci::read::open(
+                    crate::oci::read::Location::Layout { dir: &layout, reference: None },
+                    "the rebuilt image",
+                    &self.session.store.tmp_dir(),
+                )?;
+                diff::images(theirs, &ours)?
+            }
+            None => {
+                let recorded = lock::read(&built.lock_path)?
+                    .and_then(|l| l.images.into_iter().next())
+                    .ok_or_else(|| Error::NothingRecorded(built.lock_path.clone()))?;
+                against_lock(&recorded, &built.image, user_store)?
+            }
+        };
+        Ok(Outcome { recipe: recipe.name.clone(), built: built.image.index.digest, findings })
+    }
 }
 
 /// Differences between what the lock records and the rebuilt image.

@@ -35,6 +35,7 @@ pub fn pins(
     recipe: &Recipe,
     spec: &crate::model::spec::DebianSpec,
     store: &Store,
+    archives: &deb::Archives,
     archs: &[Arch],
     installed: &BTreeMap<Arch, Vec<deb::index::Package>>,
     facts: Facts<'_>,
@@ -64,7 +65,7 @@ pub fn pins(
             changes: vec!["the lock pins no Debian packages".to_string()],
         });
     }
-    let archive = deb::open(store, spec, archs, &recipe.loc.to_string())?;
+    let archive = archives.open(store, spec, archs, &recipe.loc.to_string())?;
     let layers: Vec<(String, Vec<String>)> =
         wanted.requests.iter().map(|r| (r.layer.clone(), r.packages.clone())).collect();
     let mut pins = Vec::new();

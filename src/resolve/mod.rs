@@ -36,6 +36,7 @@ pub struct Resolved {
 pub fn resolve(
     recipe: &Recipe,
     store: &Store,
+    archives: &deb::Archives,
     archs: &[Arch],
     parent: Option<&image::BaseImage>,
     facts: Facts<'_>,
@@ -80,7 +81,7 @@ pub fn resolve(
                 .map(|(a, status)| (a, deb::installed(&status, a)))
                 .collect();
             let reuse = Facts { existing: if upgrade { None } else { facts.existing }, ..facts };
-            let (d, p) = debian::pins(recipe, spec, store, archs, &installed, reuse)?;
+            let (d, p) = debian::pins(recipe, spec, store, archives, archs, &installed, reuse)?;
             (Some(d), p)
         }
         _ => (None, Vec::new()),

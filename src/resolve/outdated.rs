@@ -29,6 +29,8 @@ pub struct Outdated {
 /// one without a lock is an error).
 pub fn outdated(recipes: &[Recipe], store: &Store) -> Result<Outdated> {
     let mut out = Outdated::default();
+    // Recipes on the same suites read their indexes once.
+    let archives = deb::Archives::default();
     for r in recipes {
         let (deb_spec, apk_spec) = match r.base.packages() {
             Some(recipe::Packages::Debian(spec)) => (Some(spec), None),
@@ -46,7 +48,7 @@ pub fn outdated(recipes: &[Recipe], store: &Store) -> Result<Outdated> {
             return Err(Error::Unlocked(r.name.clone()));
         };
         if let Some(spec) = deb_spec {
-            let archive = deb::open(store, spec, &r.archs, &r.loc.to_string())?;
+            let archive = archives.open(store, spec, &r.archs, &r.loc.to_string())?;
             out.packages.extend(deb::newer(&archive, &l.debian_pins()).into_iter().map(|n| (r.name.clone(), n)));
         }
         if let Some(spec) = apk_spec {

@@ -756,4 +756,13 @@ fn packages_install_on_a_recipe_base_from_its_source() {
         &format!("dpkg-query --admindir={}/u/rootfs/var/lib/dpkg -W -f '${{Package}} ${{Version}}\\n'", t.display()),
     );
     assert_eq!(q.stdout, "app 1.0\nbase-passwd 1\nlibfoo 2.1\nperl 5\npostfix-lite 1\nprelib 1\n");
+
+    // One command reads an archive once for all its recipes (the index is read and held once)…
+    let before = a.server.hits("dists/test/InRelease");
+    assemble(t, &cache, &["lock", "--upgrade", "fxbase.yml", "onrecipe.yml"], &[]).ok();
+    assert_eq!(a.server.hits("dists/test/InRelease") - before, 1, "the archive was opened once");
+    // …and `verify` rebuilds a recipe base once, in its one fresh cache, for every recipe on it.
+    let before = a.server.hits("pool/libfoo_2.1_amd64.deb");
+    assemble(t, &cache, &["verify", "fxbase.yml", "onrecipe.yml"], &[]).ok();
+    assert_eq!(a.server.hits("pool/libfoo_2.1_amd64.deb") - before, 1, "the base was rebuilt once");
 }

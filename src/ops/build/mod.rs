@@ -70,7 +70,8 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     let planned = plan::plan_all(recipe, store, &archs, epoch, LargeFiles::Defer, &context)?;
     // Resolve: the base image and the packages, from the lock while it covers them.
     let facts = Facts { existing: existing.as_ref(), locked: opts.locked, path: &lock_path };
-    let resolved = resolve::resolve(recipe, store, &archs, parent.as_ref().map(|p| &p.0), facts, opts.upgrade)?;
+    let resolved =
+        resolve::resolve(recipe, store, &session.archives, &archs, parent.as_ref().map(|p| &p.0), facts, opts.upgrade)?;
     let (mut wanted, downloads) = wanted_lock(recipe, &archs, epoch, planned.downloads, &resolved)?;
     if opts.locked {
         stale::check_pins(existing.as_ref(), &wanted, &lock_path)?;

@@ -20,6 +20,7 @@ use crate::store::Store;
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
@@ -90,6 +91,49 @@ pub struct Archive {
 
 fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// What decides an opened archive: where it is, what it holds, the keys that vouch for it.
+type ArchiveKey = (Vec<String>, Vec<String>, Option<String>, Vec<PathBuf>, bool, Vec<Arch>);
+
+/// An archive being opened or open: recipes asking for it wait on the one lock.
+type ArchiveSlot = Arc<Mutex<Option<Arc<Archive>>>>;
+
+/// The archives one command has opened, shared by its recipes: however many recipes resolve
+/// against the same suites, their indexes are fetched, checked and read once, and held once
+/// in memory (ten recipes on bookworm resolving at once used to hold ten copies, 4.8 GB).
+#[derive(Default)]
+pub struct Archives {
+    open: Mutex<BTreeMap<ArchiveKey, ArchiveSlot>>,
+}
+
+impl Archives {
+    /// The archive for `spec` and `archs`: the one this command opened, else opened now
+    /// ([`open`]); a recipe asking while another opens it waits for that one.
+    pub fn open(
+        &self,
+        store: &Store,
+        spec: &crate::model::spec::DebianSpec,
+        archs: &[Arch],
+        origin: &str,
+    ) -> Result<Arc<Archive>, Error> {
+        let key = (
+            spec.suites.clone(),
+            spec.components.clone(),
+            spec.mirror.clone(),
+            spec.keyring.clone(),
+            spec.check_valid_until,
+            archs.to_vec(),
+        );
+        let slot = self.open.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
+        let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(archive) = &*slot {
+            return Ok(archive.clone());
+        }
+        let archive = Arc::new(open(store, spec, archs, origin)?);
+        *slot = Some(archive.clone());
+        Ok(archive)
+    }
 }
 
 /// Fetches and verifies the suites' `InRelease` and `Packages` for `archs`.

@@ -11,8 +11,8 @@ use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 /// `n` incompressible bytes (xorshift64 from `seed`): layers whose size on the wire is known.
 pub fn noise(n: usize, seed: u64) -> Vec<u8> {
@@ -158,12 +158,13 @@ pub fn listing(root: &Path) -> String {
     out.join("\n")
 }
 
-/// A small HTTP/1.1 file server on 127.0.0.1 for download tests. It counts requests and
-/// can answer the first N of them with a 500.
+/// A small HTTP/1.1 file server on 127.0.0.1 for download tests. It counts requests (and
+/// keeps the paths asked for) and can answer the first N of them with a 500.
 pub struct HttpServer {
     pub port: u16,
     pub requests: Arc<AtomicUsize>,
     pub fail_first: Arc<AtomicUsize>,
+    paths: Arc<Mutex<Vec<String>>>,
 }
 
 impl HttpServer {
@@ -172,13 +173,15 @@ impl HttpServer {
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(AtomicUsize::new(0));
         let fail_first = Arc::new(AtomicUsize::new(0));
-        let (root, count, fail) = (root.to_path_buf(), requests.clone(), fail_first.clone());
+        let paths = Arc::new(Mutex::new(Vec::new()));
+        let (root, count, fail, asked) = (root.to_path_buf(), requests.clone(), fail_first.clone(), paths.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let root = root.clone();
                 let n = count.fetch_add(1, Ordering::SeqCst);
                 let failing = n < fail.load(Ordering::SeqCst);
+                let asked = asked.clone();
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(stream.try_clone().unwrap());
                     let mut line = String::new();
@@ -190,6 +193,7 @@ impl HttpServer {
                         }
                     }
                     let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
+                    asked.lock().unwrap().push(path.clone());
                     let body = if failing { None } else { std::fs::read(root.join(&path)).ok() };
                     let (status, body) = match body {
                         Some(b) => ("200 OK", b),
@@ -203,7 +207,7 @@ impl HttpServer {
                 });
             }
         });
-        HttpServer { port, requests, fail_first }
+        HttpServer { port, requests, fail_first, paths }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -212,6 +216,11 @@ impl HttpServer {
 
     pub fn count(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// How many requests asked for `path` (relative to the served directory).
+    pub fn hits(&self, path: &str) -> usize {
+        self.paths.lock().unwrap().iter().filter(|p| *p == path).count()
     }
 }
 

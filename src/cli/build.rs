@@ -178,19 +178,25 @@ pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
     let session = global.session()?;
     let opts = global.build_options(&args.flags)?;
     let archs = opts.archs.clone().unwrap_or_default();
+    // Built one after the other (recipe bases first), then tested several at a time.
+    let mut built = Vec::new();
+    for r in recipes.iter().filter(|r| !r.tests.is_empty()) {
+        let pb = spinner(global, format!("building {}", r.name));
+        built.push((r, build::build(&session, r, &opts)?));
+        pb.finish_and_clear();
+    }
+    for r in recipes.iter().filter(|r| r.tests.is_empty()) {
+        tracing::info!("{}: no tests", r.name);
+    }
+    let jobs: Vec<imagetest::Job<'_>> =
+        built.iter().map(|(r, b)| imagetest::Job { label: unit_label(r), image: &b.image, tests: &r.tests }).collect();
+    let pb = spinner(global, format!("testing {} image(s)", jobs.len()));
+    let results = imagetest::run_all(&jobs, &archs, &session.store.tmp_dir(), opts.threads);
+    pb.finish_and_clear();
     let mut rows = Vec::new();
     let (mut failed, mut not_run) = (0, 0);
-    for r in &recipes {
-        if r.tests.is_empty() {
-            tracing::info!("{}: no tests", r.name);
-            continue;
-        }
-        let pb = spinner(global, format!("building {}", r.name));
-        let built = build::build(&session, r, &opts)?;
-        pb.set_message(format!("testing {}", r.name));
-        let outcomes = imagetest::run(&built.image, &r.tests, &archs, &session.store.tmp_dir())?;
-        pb.finish_and_clear();
-        for o in outcomes {
+    for ((r, _), outcomes) in built.iter().zip(results) {
+        for o in outcomes? {
             match o.status {
                 Status::Failed => failed += 1,
                 Status::NotRun => not_run += 1,
@@ -219,6 +225,14 @@ pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
         )));
     }
     Ok(())
+}
+
+/// A recipe as `test` names it: with its variant when it has one.
+fn unit_label(r: &assemble::recipe::Recipe) -> String {
+    match &r.variant {
+        Some(v) => format!("{} (variant {v})", r.name),
+        None => r.name.clone(),
+    }
 }
 
 /// `assemble lock`: builds each recipe and writes its lock; with `--upgrade`, resolves anew

@@ -51,31 +51,80 @@ struct Meta {
     gid: u64,
 }
 
-/// Runs `tests` on every platform of `image` (or those in `only`). `scratch` is where roots
-/// are unpacked (removed afterwards).
-pub fn run(image: &Image, tests: &[TestSpec], only: &[Arch], scratch: &Path) -> Result<Vec<Outcome>, Error> {
-    let mut out = Vec::new();
-    for p in &image.platforms {
-        if !only.is_empty() && !only.contains(&p.arch) {
-            continue;
-        }
-        let mine: Vec<&TestSpec> = tests.iter().filter(|t| t.archs.is_empty() || t.archs.contains(&p.arch)).collect();
-        if mine.is_empty() {
-            continue;
-        }
-        let dir = tempfile::Builder::new()
-            .prefix("test-root-")
-            .tempdir_in(scratch)
-            .map_err(|e| Error::Scratch(scratch.to_path_buf(), e))?;
-        let root = dir.path().join("rootfs");
-        let meta = unpack(p, &root)?;
-        let config: serde_json::Value = serde_json::from_slice(&p.config.bytes).unwrap_or_default();
-        for t in mine {
-            let (status, detail) = check(t, p, &root, &meta, &config);
-            out.push(Outcome { arch: p.arch.name().into(), test: t.name.clone(), status, detail });
+/// One image to test: what the user calls it, the image and its tests.
+pub struct Job<'a> {
+    pub label: String,
+    pub image: &'a Image,
+    pub tests: &'a [TestSpec],
+}
+
+/// Runs every job's tests, `threads` images at a time (each image's platforms at the same
+/// time too); results come back in the jobs' order whatever the threads did. An image that an
+/// earlier job already tested with the same tests (a variant that makes the same image as the
+/// default) is not unpacked and run again: its outcomes are that job's, each saying so.
+pub fn run_all(jobs: &[Job<'_>], only: &[Arch], scratch: &Path, threads: usize) -> Vec<Result<Vec<Outcome>, Error>> {
+    use rayon::prelude::*;
+    let first_same = |i: usize| {
+        (0..i).find(|&j| jobs[j].image.index.digest == jobs[i].image.index.digest && jobs[j].tests == jobs[i].tests)
+    };
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().expect("thread pool");
+    let mut done: Vec<Option<Result<Vec<Outcome>, Error>>> = pool.install(|| {
+        jobs.par_iter()
+            .enumerate()
+            .map(|(i, job)| first_same(i).is_none().then(|| run(job.image, job.tests, only, scratch)))
+            .collect()
+    });
+    for i in 0..jobs.len() {
+        if let Some(j) = first_same(i) {
+            let same = match &done[j] {
+                Some(Ok(outcomes)) => Ok(outcomes
+                    .iter()
+                    .map(|o| Outcome { detail: format!("same image as {}: {}", jobs[j].label, o.detail), ..o.clone() })
+                    .collect()),
+                // The first job's error is reported there; this one has no outcomes.
+                _ => Ok(Vec::new()),
+            };
+            done[i] = Some(same);
         }
     }
+    done.into_iter().map(|d| d.expect("every job has a result")).collect()
+}
+
+/// Runs `tests` on every platform of `image` (or those in `only`), the platforms at the same
+/// time, each in its own root unpacked under `scratch` (removed afterwards).
+pub fn run(image: &Image, tests: &[TestSpec], only: &[Arch], scratch: &Path) -> Result<Vec<Outcome>, Error> {
+    let platforms: Vec<&PlatformImage> =
+        image.platforms.iter().filter(|p| only.is_empty() || only.contains(&p.arch)).collect();
+    let per_platform: Vec<Result<Vec<Outcome>, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = platforms.iter().map(|p| s.spawn(move || run_platform(p, tests, scratch))).collect();
+        handles.into_iter().map(|h| h.join().expect("a test thread panicked")).collect()
+    });
+    let mut out = Vec::new();
+    for outcomes in per_platform {
+        out.extend(outcomes?);
+    }
     Ok(out)
+}
+
+fn run_platform(p: &PlatformImage, tests: &[TestSpec], scratch: &Path) -> Result<Vec<Outcome>, Error> {
+    let mine: Vec<&TestSpec> = tests.iter().filter(|t| t.archs.is_empty() || t.archs.contains(&p.arch)).collect();
+    if mine.is_empty() {
+        return Ok(Vec::new());
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("test-root-")
+        .tempdir_in(scratch)
+        .map_err(|e| Error::Scratch(scratch.to_path_buf(), e))?;
+    let root = dir.path().join("rootfs");
+    let meta = unpack(p, &root)?;
+    let config: serde_json::Value = serde_json::from_slice(&p.config.bytes).unwrap_or_default();
+    Ok(mine
+        .into_iter()
+        .map(|t| {
+            let (status, detail) = check(t, p, &root, &meta, &config);
+            Outcome { arch: p.arch.name().into(), test: t.name.clone(), status, detail }
+        })
+        .collect())
 }
 
 /// Unpacks the platform's layers into `root`, returning each path's metadata.

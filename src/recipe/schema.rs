@@ -56,7 +56,7 @@ pub struct Recipe {
 }
 
 /// One image test from the recipe's `tests:`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TestSpec {
     /// As given, or made from the check (`exists /etc/passwd`).
     pub name: String,
@@ -66,7 +66,7 @@ pub struct TestSpec {
     pub loc: Loc,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
     /// The path exists, with the kind, mode, owner, group and content given.
     Exists {

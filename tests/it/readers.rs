@@ -228,6 +228,63 @@ config:
     );
 }
 
+/// `assemble test` runs the images of a recipe's variants side by side and reports them in
+/// the recipe's order; a variant that makes the same image as the default is not run again,
+/// and its rows say whose results they are.
+#[test]
+fn test_runs_each_distinct_image_once_and_reports_in_order() {
+    require("chroot");
+    let busybox = std::path::Path::new("/bin/busybox");
+    assert!(busybox.is_file(), "this test needs the static /bin/busybox from Debian's busybox-static");
+    let tmp = tempfile::tempdir().unwrap();
+    let served = tmp.path().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::copy(busybox, served.join("busybox")).unwrap();
+    let server = HttpServer::serve(&served);
+    let recipe = format!(
+        r#"name: bbv
+archs: [amd64]
+variables: {{word: one}}
+variants:
+  - {{name: same, suffix: "-same", variables: {{word: one}}}}
+  - {{name: other, suffix: "-other", variables: {{word: two}}}}
+layers:
+  - name: busybox
+    files:
+      - url: {url}
+        sha256: {sha}
+        to: /bin/busybox
+        mode: "0755"
+config:
+  env: {{WORD: "{{word}}"}}
+tests:
+  - run: [/bin/busybox, echo, "{{word}}"]
+    output: "{{word}}"
+"#,
+        url = server.url("busybox"),
+        sha = sha256_file(&served.join("busybox"))
+    );
+    std::fs::write(tmp.path().join("bbv.yml"), recipe).unwrap();
+    let rows = assemble(tmp.path(), &tmp.path().join("c"), &["--json", "test", "--strict", "bbv.yml"], &[]).ok().json();
+    let seen: Vec<(String, String, String)> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r["status"], "passed", "{r}");
+            (r["variant"].to_string(), r["test"].as_str().unwrap().into(), r["detail"].as_str().unwrap().into())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("null".into(), "run /bin/busybox echo one".into(), "chroot, exit 0: one".into()),
+            ("\"same\"".into(), "run /bin/busybox echo one".into(), "same image as bbv: chroot, exit 0: one".into()),
+            ("\"other\"".into(), "run /bin/busybox echo two".into(), "chroot, exit 0: two".into()),
+        ]
+    );
+}
+
 #[test]
 fn inspect_reads_all_three_formats() {
     let tmp = tempfile::tempdir().unwrap();

@@ -212,6 +212,36 @@ fn build_archive(root: &Path, pkgs: &[Pkg]) -> Archive {
     archive
 }
 
+/// The archive of [`universe`] — thirty-odd packages built with dpkg-deb, a throwaway key,
+/// a signed suite — is built once per test run and copied for each test that uses it, so a
+/// test may change its own copy (re-sign it, expire it, delete a package).
+fn universe_archive(root: &Path) -> Archive {
+    static TEMPLATE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let template = TEMPLATE.get_or_init(|| {
+        let tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+        // Templates of earlier runs whose process is gone.
+        for e in std::fs::read_dir(tmp).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if let Some(pid) = name.strip_prefix("debian-fixture-")
+                && !Path::new("/proc").join(pid).exists()
+            {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+        let dir = tmp.join(format!("debian-fixture-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        build_archive(&dir, &universe());
+        dir
+    });
+    run_ok(
+        root,
+        &format!("cp -a {0}/archive {0}/gnupg {0}/keyring.gpg . && find gnupg -type s -delete", template.display()),
+    );
+    let dir = root.join("archive");
+    Archive { server: HttpServer::serve(&dir), dir, gnupg: root.join("gnupg") }
+}
+
 impl Archive {
     /// Publishes one more package and signs the suite again.
     fn add(&self, root: &Path, p: &Pkg) {
@@ -407,7 +437,7 @@ fn failure(t: &Path, name: &str, text: String) -> String {
 fn unknown_and_unsatisfiable_packages_are_explained() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let a = build_archive(t, &universe());
+    let a = universe_archive(t);
     assert_eq!(
         failure(t, "unknown", recipe(&a, t, "apq", "")),
         "error: amd64: unknown package `apq` (searched `test`); did you mean `app`?\n"
@@ -426,7 +456,7 @@ fn unknown_and_unsatisfiable_packages_are_explained() {
 fn valid_until_is_enforced_unless_the_recipe_opts_out() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let a = build_archive(t, &universe());
+    let a = universe_archive(t);
     let release = a.dir.join("dists/test/Release");
     let text = std::fs::read_to_string(&release).unwrap();
     std::fs::write(
@@ -460,7 +490,7 @@ fn valid_until_is_enforced_unless_the_recipe_opts_out() {
 fn a_locked_package_gone_from_the_mirror_is_named() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let a = build_archive(t, &universe());
+    let a = universe_archive(t);
     std::fs::write(t.join("gone.yml"), recipe(&a, t, "second", "").replace("name: fx", "name: gone")).unwrap();
     assemble(t, &t.join("c1"), &["build", "gone.yml", "-o", "oci:gone1"], &[]).ok();
     std::fs::remove_file(a.dir.join("pool/second_1_amd64.deb")).unwrap();
@@ -479,7 +509,7 @@ fn a_locked_package_gone_from_the_mirror_is_named() {
 fn signatures_indexes_and_packages_are_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let a = build_archive(t, &universe());
+    let a = universe_archive(t);
     let inrelease = format!("{}/dists/test/InRelease", a.mirror());
 
     // A package whose data would land below a symlink.
@@ -552,7 +582,7 @@ fn sha256_of(bytes: &[u8]) -> String {
 fn outdated_lists_exactly_the_package_with_a_newer_version_and_upgrade_moves_it() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let a = build_archive(t, &universe());
+    let a = universe_archive(t);
     std::fs::write(t.join("up.yml"), recipe(&a, t, "second, prelib", "").replace("name: fx", "name: up")).unwrap();
     let cache = t.join("cache");
     assemble(t, &cache, &["build", "up.yml", "-o", "oci:up"], &[]).ok();
@@ -576,7 +606,7 @@ fn outdated_lists_exactly_the_package_with_a_newer_version_and_upgrade_moves_it(
 fn package_images_are_identical_across_caches_threads_tz_umask_and_directories() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let a = build_archive(t, &universe());
+    let a = universe_archive(t);
     std::fs::write(
         t.join("rep.yml"),
         recipe(&a, t, "app, mawk-lite", "    essential: true\n").replace("name: fx", "name: rep"),
@@ -653,7 +683,7 @@ fn packages_install_on_a_registry_image_base() {
     let reg = registry::Registry::start(registry::Auth::None);
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let a = build_archive(t, &universe());
+    let a = universe_archive(t);
     let cache = t.join("cache");
     let base =
         recipe(&a, t, "base-passwd, libfoo", "tags: [\"1\"]\nconfig:\n  env: {FROM_BASE: \"yes\"}\n  cmd: [/bin/sh]\n")
@@ -731,7 +761,7 @@ fn packages_install_on_a_recipe_base_from_its_source() {
     require("umoci");
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
-    let a = build_archive(t, &universe());
+    let a = universe_archive(t);
     let cache = t.join("cache");
     let base = recipe(&a, t, "base-passwd, libfoo", "").replace("name: fx", "name: fxbase");
     std::fs::write(t.join("fxbase.yml"), base).unwrap();

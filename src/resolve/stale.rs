@@ -121,3 +121,128 @@ pub fn check_outputs(existing: &Lock, wanted: &Lock, full: bool, index: &Digest,
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resolve::lock::{LockedDownload, LockedRequest};
+
+    fn digest(byte: char) -> Digest {
+        format!("sha256:{}", byte.to_string().repeat(64)).parse().unwrap()
+    }
+
+    fn lock(archs: &[&str], downloads: &[(&str, &str, char)]) -> Lock {
+        Lock {
+            version: crate::resolve::lock::VERSION,
+            recipe: "r".into(),
+            archs: archs.iter().map(|a| a.to_string()).collect(),
+            epoch: 0,
+            downloads: downloads
+                .iter()
+                .map(|(url, arch, d)| LockedDownload {
+                    url: url.to_string(),
+                    arch: arch.to_string(),
+                    sha256: digest(*d),
+                    size: 1,
+                })
+                .collect(),
+            images: Vec::new(),
+            base_image: None,
+            debian: None,
+            packages: Vec::new(),
+            apk_packages: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_lock_covers_a_build_of_fewer_architectures_than_it_pins() {
+        let locked = lock(&["amd64", "arm64"], &[("u", "amd64", 'a'), ("u", "arm64", 'b')]);
+        let wanted = lock(&["arm64"], &[("u", "arm64", 'b')]);
+        assert_eq!(pin_changes(&locked, &wanted), Vec::<String>::new());
+        assert!(check_pins(Some(&locked), &wanted, Path::new("r.lock")).is_ok());
+    }
+
+    #[test]
+    fn every_pin_difference_is_one_line() {
+        let locked = lock(&["amd64"], &[("kept", "amd64", 'a'), ("moved", "amd64", 'b'), ("dropped", "amd64", 'c')]);
+        let mut wanted =
+            lock(&["amd64", "arm64"], &[("kept", "amd64", 'a'), ("moved", "amd64", 'd'), ("new", "amd64", 'e')]);
+        wanted.epoch = 5;
+        assert_eq!(
+            pin_changes(&locked, &wanted),
+            [
+                "architecture `arm64` is not in the lock".to_string(),
+                "the epoch is 5, the lock was made with 0".into(),
+                format!("download `moved` (amd64): the lock pins {}, the recipe now says {}", digest('b'), digest('d')),
+                "download `new` (amd64) is not in the lock".into(),
+                "the lock pins download `dropped` (amd64), which the recipe no longer uses".into(),
+            ]
+        );
+        let err = check_pins(Some(&locked), &wanted, Path::new("r.lock")).unwrap_err();
+        assert!(matches!(err, Error::Stale { ref changes, .. } if changes.len() == 5), "{err}");
+        assert!(matches!(check_pins(None, &wanted, Path::new("r.lock")), Err(Error::NoLock(_))));
+    }
+
+    #[test]
+    fn package_requests_are_compared_by_layer_not_by_what_was_found() {
+        let debian = |packages: &[&str]| LockedDebian {
+            suites: vec!["bookworm".into()],
+            components: vec!["main".into()],
+            essential: false,
+            recommends: false,
+            requests: vec![LockedRequest {
+                layer: "base".into(),
+                packages: packages.iter().map(|p| p.to_string()).collect(),
+            }],
+            releases: Vec::new(),
+        };
+        let mut locked = debian(&["curl"]);
+        locked.releases.push(crate::resolve::lock::LockedRelease {
+            suite: "bookworm".into(),
+            mirror: "http://m".into(),
+            date: "then".into(),
+            signed_by: "key".into(),
+        });
+        assert_eq!(request_changes(&locked, &debian(&["curl"])), Vec::<String>::new());
+        assert_eq!(
+            request_changes(&locked, &debian(&["curl", "jq"])),
+            ["layer `base` asks for packages [curl, jq]; the lock was made for [curl]"]
+        );
+        let mut other = debian(&["curl"]);
+        other.requests[0].layer = "tools".into();
+        other.recommends = true;
+        assert_eq!(
+            request_changes(&locked, &other),
+            ["`essential` or `recommends` changed", "layer `tools` and its packages are not in the lock"]
+        );
+    }
+
+    #[test]
+    fn outputs_are_judged_per_platform_when_only_some_were_built() {
+        use crate::resolve::lock::LockedPlatform;
+        let image = |platforms: &[(&str, char)]| LockedImage {
+            inputs: None,
+            tags: vec!["1".into()],
+            index: digest('f'),
+            platforms: platforms
+                .iter()
+                .map(|(arch, m)| LockedPlatform {
+                    arch: arch.to_string(),
+                    manifest: digest(*m),
+                    config: digest('c'),
+                    layers: Vec::new(),
+                })
+                .collect(),
+        };
+        let mut existing = lock(&["amd64", "arm64"], &[]);
+        existing.images.push(image(&[("amd64", 'a'), ("arm64", 'b')]));
+        let mut one = lock(&["arm64"], &[]);
+        one.images.push(image(&[("arm64", 'b')]));
+        assert!(check_outputs(&existing, &one, false, &digest('f'), Path::new("r.lock")).is_ok());
+        one.images[0].platforms[0].manifest = digest('9');
+        let err = check_outputs(&existing, &one, false, &digest('f'), Path::new("r.lock")).unwrap_err();
+        assert!(err.to_string().contains("r.lock"), "{err}");
+        let Error::Stale { changes, .. } = err else { panic!("not stale") };
+        assert!(changes[0].starts_with(&format!("the build gives arm64 manifest {}", digest('9'))), "{changes:?}");
+    }
+}

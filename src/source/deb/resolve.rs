@@ -184,3 +184,183 @@ impl<'a> Resolver<'a> {
         self.installed.values().copied().collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::source::deb::control;
+
+    /// A universe from `Packages` paragraphs (Filename and SHA256 filled in).
+    fn universe(text: &str) -> Universe {
+        let mut u = Universe::default();
+        for fields in control::borrowed(text) {
+            let get = |name: &str| {
+                fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v).or(match name {
+                    "Filename" => Some("pool/x.deb"),
+                    "SHA256" => Some("00"),
+                    _ => None,
+                })
+            };
+            u.add(Package::from_fields(&get, "amd64", "test", "http://mirror").unwrap());
+        }
+        u
+    }
+
+    /// The packages chosen for `requests`, in the order chosen, with their versions.
+    fn chosen(u: &Universe, below: &[&str], recommends: bool, requests: &[&str]) -> Result<Vec<String>, Error> {
+        let below: Vec<&Package> = below.iter().map(|n| u.candidate(n).unwrap()).collect();
+        let mut r = Resolver::new(u, &below, recommends, &["test".to_string()]);
+        for name in requests {
+            r.install(name)?;
+        }
+        Ok(r.chosen.iter().map(|n| format!("{n} {}", r.installed[n].version)).collect())
+    }
+
+    const UNIVERSE: &str = "\
+Package: app
+Version: 1.0
+Pre-Depends: prelib
+Depends: libfoo (>= 2), mta | mail-transport-agent, perl:any
+Recommends: docs
+
+Package: libfoo
+Version: 1.5
+
+Package: libfoo
+Version: 2.1
+
+Package: prelib
+Version: 1
+
+Package: perl
+Version: 5
+Multi-Arch: allowed
+
+Package: exim-lite
+Version: 1
+Provides: mail-transport-agent
+Priority: extra
+
+Package: postfix-lite
+Version: 1
+Provides: mail-transport-agent
+Priority: optional
+
+Package: docs
+Version: 1
+
+Package: picker
+Version: 1
+Depends: first | second
+
+Package: first
+Version: 1
+Conflicts: libfoo
+
+Package: second
+Version: 1
+
+Package: picker2
+Version: 1
+Depends: third | second
+
+Package: third
+Version: 1
+Breaks: libfoo (<< 3)
+
+Package: tool-user
+Version: 1
+Depends: tool-api (>= 3)
+
+Package: tool-old
+Version: 1
+Provides: tool-api (= 2)
+
+Package: tool-impl
+Version: 1
+Provides: tool-api (= 3.1)
+
+Package: needy
+Version: 1
+Depends: middle
+
+Package: middle
+Version: 1
+Depends: libfoo (>= 9)
+
+Package: lonely
+Version: 1
+Recommends: nowhere
+
+Package: clash-a
+Version: 1
+Conflicts: clash-b
+
+Package: clash-b
+Version: 1
+";
+
+    #[test]
+    fn pre_depends_then_depends_in_field_order_with_the_highest_version_as_candidate() {
+        let u = universe(UNIVERSE);
+        assert_eq!(
+            chosen(&u, &[], false, &["app"]).unwrap(),
+            ["app 1.0", "prelib 1", "libfoo 2.1", "postfix-lite 1", "perl 5"]
+        );
+    }
+
+    #[test]
+    fn a_virtual_package_goes_to_the_provider_of_highest_priority() {
+        let u = universe(UNIVERSE);
+        // exim-lite is `extra`, postfix-lite `optional`: apt takes the more important one.
+        assert_eq!(chosen(&u, &[], false, &["mail-transport-agent"]).unwrap(), ["postfix-lite 1"]);
+    }
+
+    #[test]
+    fn recommends_only_when_asked_and_an_unsatisfiable_one_is_skipped() {
+        let u = universe(UNIVERSE);
+        assert!(!chosen(&u, &[], false, &["app"]).unwrap().contains(&"docs 1".to_string()));
+        assert!(chosen(&u, &[], true, &["app"]).unwrap().contains(&"docs 1".to_string()));
+        assert_eq!(chosen(&u, &[], true, &["lonely"]).unwrap(), ["lonely 1"]);
+    }
+
+    #[test]
+    fn an_alternative_that_conflicts_or_breaks_what_is_installed_is_passed_over() {
+        let u = universe(UNIVERSE);
+        // `first` conflicts with the installed libfoo; `third` breaks libfoo (<< 3).
+        assert_eq!(chosen(&u, &["libfoo"], false, &["picker"]).unwrap(), ["picker 1", "second 1"]);
+        assert_eq!(chosen(&u, &["libfoo"], false, &["picker2"]).unwrap(), ["picker2 1", "second 1"]);
+        // With nothing installed, the first alternative wins.
+        assert_eq!(chosen(&u, &[], false, &["picker"]).unwrap(), ["picker 1", "first 1"]);
+    }
+
+    #[test]
+    fn a_versioned_dependency_is_met_only_by_a_versioned_provide_that_satisfies_it() {
+        let u = universe(UNIVERSE);
+        assert_eq!(chosen(&u, &[], false, &["tool-user"]).unwrap(), ["tool-user 1", "tool-impl 1"]);
+    }
+
+    #[test]
+    fn what_the_layers_below_installed_is_not_chosen_again() {
+        let u = universe(UNIVERSE);
+        assert_eq!(chosen(&u, &["libfoo", "prelib", "perl"], false, &["app"]).unwrap(), ["app 1.0", "postfix-lite 1"]);
+        assert_eq!(chosen(&u, &["second"], false, &["second"]).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn failures_name_the_package_the_chain_and_the_near_names() {
+        let u = universe(UNIVERSE);
+        assert_eq!(
+            chosen(&u, &[], false, &["apq"]).unwrap_err().to_string(),
+            "unknown package `apq` (searched `test`); did you mean `app`?"
+        );
+        assert_eq!(
+            chosen(&u, &[], false, &["needy"]).unwrap_err().to_string(),
+            "cannot satisfy `libfoo (>= 9)`, needed by middle 1 ← needy 1"
+        );
+        assert_eq!(
+            chosen(&u, &[], false, &["clash-a", "clash-b"]).unwrap_err(),
+            Error::Conflict { a: "clash-b".into(), b: "clash-a".into() }
+        );
+    }
+}

@@ -6,7 +6,7 @@ use super::error::{Error, Result};
 use super::lock::Facts;
 use crate::model::platform::Arch;
 use crate::recipe::Recipe;
-use crate::source::apk;
+use crate::source::{apk, fetch};
 use crate::store::Store;
 use std::collections::BTreeMap;
 
@@ -28,11 +28,7 @@ pub fn pins(
         }
     }
     let mut pins = apk::resolve_all(spec, &layers, archs, installed, &recipe.dir, &store.releases_dir())?;
-    for p in &mut pins {
-        let bytes = apk::fetch_location(&p.url, &recipe.dir, &store.releases_dir())?;
-        let (digest, _) = store.put_bytes(&bytes, false)?;
-        p.sha256 = digest.hex();
-    }
+    fetch(&mut pins, existing, store, recipe)?;
     if locked {
         let old: Vec<apk::Pin> = existing
             .map(|l| {
@@ -45,6 +41,60 @@ pub fn pins(
         }
     }
     Ok(pins)
+}
+
+/// Brings every pinned package into the store, streamed like a `.deb`, and records its
+/// sha256. A package the lock pins (same name, version, control checksum and location) is
+/// fetched by the lock's sha256 and not at all when the store has it; a new one is fetched
+/// once to learn it. What the index vouches for (the control checksum, the signature, the
+/// data hash) is checked when the package is read into a layer.
+fn fetch(pins: &mut [apk::Pin], existing: Option<&super::lock::Lock>, store: &Store, recipe: &Recipe) -> Result<()> {
+    let locked_sha = |p: &apk::Pin| {
+        existing?
+            .apk_packages
+            .iter()
+            .find(|l| {
+                (&l.arch, &l.layer, &l.name, &l.version, &l.checksum, &l.url)
+                    == (&p.arch, &p.layer, &p.name, &p.version, &p.checksum, &p.url)
+            })
+            .and_then(|l| l.sha256.parse::<crate::model::digest::Digest>().ok())
+    };
+    let origin = recipe.loc.to_string();
+    let mut pinned = Vec::new();
+    let mut unknown = Vec::new();
+    for (i, p) in pins.iter_mut().enumerate() {
+        let remote = p.url.starts_with("http://") || p.url.starts_with("https://");
+        match (remote, locked_sha(p)) {
+            (true, Some(sha)) => {
+                p.sha256 = sha.hex();
+                pinned.push(fetch::Download { url: p.url.clone(), sha256: sha, origin: origin.clone() });
+            }
+            (true, None) => unknown.push((i, (p.url.clone(), origin.clone()))),
+            (false, locked) => {
+                // A repository in a local directory: read from there, streamed.
+                let path = recipe.dir.join(&p.url);
+                let mut file =
+                    fs_err::File::open(&path).map_err(|source| apk::Error::Read { path: path.clone(), source })?;
+                let (digest, _) = store.put_reader(&mut file)?;
+                if let Some(sha) = locked.filter(|sha| *sha != digest) {
+                    return Err(fetch::Error::Mismatch {
+                        url: path.display().to_string(),
+                        origin,
+                        expected: sha,
+                        actual: digest,
+                    }
+                    .into());
+                }
+                p.sha256 = digest.hex();
+            }
+        }
+    }
+    fetch::fetch_all(store, &pinned)?;
+    let learned = fetch::fetch_unpinned(store, &unknown.iter().map(|(_, w)| w.clone()).collect::<Vec<_>>())?;
+    for ((i, _), digest) in unknown.iter().zip(learned) {
+        pins[*i].sha256 = digest.hex();
+    }
+    Ok(())
 }
 
 pub fn pin_lines(old: &[apk::Pin], new: &[apk::Pin]) -> Vec<String> {

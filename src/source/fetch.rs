@@ -155,13 +155,20 @@ pub fn fetch_all(store: &Store, downloads: &[Download]) -> Result<(), Error> {
 }
 
 async fn fetch_one(client: &reqwest::Client, store: &Store, d: &Download) -> Result<(), Error> {
-    let mut attempt = 0;
+    retrying(|| try_fetch(client, store, d)).await
+}
+
+/// Runs `attempt` until it succeeds, fails for good, or has failed [`ATTEMPTS`] times.
+async fn retrying<T, F: std::future::Future<Output = Result<T, Error>>>(
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, Error> {
+    let mut n = 0;
     loop {
-        attempt += 1;
-        match try_fetch(client, store, d).await {
-            Err(e) if attempt < ATTEMPTS && transient(&e) => {
-                tracing::warn!("{e}; retrying ({attempt}/{ATTEMPTS})");
-                tokio::time::sleep(retry_delay(attempt)).await;
+        n += 1;
+        match attempt().await {
+            Err(e) if n < ATTEMPTS && transient(&e) => {
+                tracing::warn!("{e}; retrying ({n}/{ATTEMPTS})");
+                tokio::time::sleep(retry_delay(n)).await;
             }
             other => return other,
         }
@@ -177,12 +184,27 @@ fn transient(e: &Error) -> bool {
 }
 
 async fn try_fetch(client: &reqwest::Client, store: &Store, d: &Download) -> Result<(), Error> {
-    let url = redact(&d.url);
-    let net = |source| Error::Network { url: url.clone(), origin: d.origin.clone(), source };
-    tracing::debug!("downloading {url}");
-    let resp = client.get(&d.url).send().await.map_err(net)?;
+    let (tmp, actual, _) = stream(client, store, &d.url, &d.origin).await?;
+    if actual != d.sha256 {
+        return Err(Error::Mismatch { url: redact(&d.url), origin: d.origin.clone(), expected: d.sha256, actual });
+    }
+    store.commit(tmp, &d.sha256, false)?;
+    Ok(())
+}
+
+/// Streams `url` into a temporary file of the store, hashing it as it arrives.
+async fn stream(
+    client: &reqwest::Client,
+    store: &Store,
+    url: &str,
+    origin: &str,
+) -> Result<(tempfile::NamedTempFile, Digest, u64), Error> {
+    let shown = redact(url);
+    let net = |source| Error::Network { url: shown.clone(), origin: origin.into(), source };
+    tracing::debug!("downloading {shown}");
+    let resp = client.get(url).send().await.map_err(net)?;
     if !resp.status().is_success() {
-        return Err(Error::Status { url: url.clone(), status: resp.status().as_u16(), origin: d.origin.clone() });
+        return Err(Error::Status { url: shown.clone(), status: resp.status().as_u16(), origin: origin.into() });
     }
     let mut tmp = store.temp()?;
     let mut hasher = Hasher::default();
@@ -192,10 +214,36 @@ async fn try_fetch(client: &reqwest::Client, store: &Store, d: &Download) -> Res
         hasher.update(&chunk);
         tmp.write_all(&chunk)?;
     }
-    let (actual, _) = hasher.finish();
-    if actual != d.sha256 {
-        return Err(Error::Mismatch { url, origin: d.origin.clone(), expected: d.sha256, actual });
+    let (digest, size) = hasher.finish();
+    Ok((tmp, digest, size))
+}
+
+async fn learn_one(client: &reqwest::Client, store: &Store, url: &str, origin: &str) -> Result<Digest, Error> {
+    retrying(|| async {
+        let (tmp, digest, _) = stream(client, store, url, origin).await?;
+        store.commit(tmp, &digest, false)?;
+        Ok(digest)
+    })
+    .await
+}
+
+/// Downloads whose sha256 is not known yet — a package its index vouches for by another
+/// checksum (an `.apk`'s control hash), fetched once to learn it: each `(url, origin)` is
+/// streamed into the store, never held whole in memory, and its digest returned, in order.
+/// The caller checks the content against what vouches for it before using it.
+pub fn fetch_unpinned(store: &Store, wanted: &[(String, String)]) -> Result<Vec<Digest>, Error> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
     }
-    store.commit(tmp, &d.sha256, false)?;
-    Ok(())
+    tracing::info!("downloading {} file(s)", wanted.len());
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+    rt.block_on(async {
+        let client = client();
+        let results: Vec<Result<Digest, Error>> = futures_util::stream::iter(wanted)
+            .map(|(url, origin)| learn_one(&client, store, url, origin))
+            .buffered(PARALLEL)
+            .collect()
+            .await;
+        results.into_iter().collect()
+    })
 }

@@ -101,6 +101,34 @@ fn the_signed_test_repository_builds_both_architectures() {
     }
 }
 
+/// A repository served over HTTP: each package is fetched once, streamed into the cache, and
+/// a build that the lock covers asks the server for the indexes only.
+#[test]
+fn packages_from_an_http_repository_are_fetched_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let repo_dir = melange();
+    let server = HttpServer::serve(&repo_dir);
+    let url = server.url("").trim_end_matches('/').to_string();
+    let text = recipe(Path::new(&url), &repo_dir.join("melange.rsa.pub"), "replayout, custom-ca-certs-1");
+    std::fs::write(t.join("alp.yml"), text).unwrap();
+    let cache = t.join("cache");
+    assemble(t, &cache, &["build", "alp.yml", "-o", "oci:first"], &[]).ok();
+    let packages = ["pretend-baselayout", "replayout", "custom-ca-certs-1"];
+    for alpine in ["x86_64", "aarch64"] {
+        assert_eq!(server.hits(&format!("{alpine}/APKINDEX.tar.gz")), 1);
+        for p in packages {
+            assert_eq!(server.hits(&format!("{alpine}/{p}-1.0.0-r0.apk")), 1, "{alpine}/{p} fetched once");
+        }
+    }
+    let lock = std::fs::read_to_string(t.join("alp.lock")).unwrap();
+    let digest = sha256_file(&repo_dir.join("x86_64/replayout-1.0.0-r0.apk"));
+    assert!(lock.contains(&format!("sha256 = \"{digest}\"")), "the lock pins what was fetched:\n{lock}");
+    let before = server.count();
+    assemble(t, &cache, &["build", "--locked", "alp.yml", "-o", "oci:second"], &[]).ok();
+    assert_eq!(server.count() - before, 2, "only the two indexes were asked for again");
+}
+
 /// Builds a gzip member.
 fn gz(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());

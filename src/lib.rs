@@ -51,6 +51,12 @@ pub enum Error {
     Diff(#[from] ops::diff::Error),
     #[error(transparent)]
     Verify(Box<ops::verify::Error>),
+    #[error("cannot write `{path}`")]
+    Write {
+        path: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("cannot use the cache directory `{path}`")]
     Cache {
         path: std::path::PathBuf,
@@ -63,6 +69,8 @@ pub enum Error {
     Ship(#[from] ship::Error),
     #[error(transparent)]
     ImageTest(#[from] ops::test::Error),
+    #[error(transparent)]
+    Init(#[from] ops::init::Error),
     /// Image tests that failed (or could not run, with `--strict`), already listed.
     #[error("{0}")]
     TestsFailed(String),

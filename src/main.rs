@@ -6,6 +6,7 @@ use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    forget_empty_variables();
     let cli = cli::Cli::parse();
     init_logging(&cli.global);
     let result = cli::run(cli);
@@ -15,6 +16,22 @@ fn main() -> ExitCode {
             eprint!("{}", render_error(&e));
             ExitCode::from(e.exit() as u8)
         }
+    }
+}
+
+/// An empty `ASSEMBLE_*` or `SOURCE_DATE_EPOCH` means unset, as a shell user expects of
+/// `ASSEMBLE_JOBS= assemble …`: it is removed before anything reads it, so it neither fails
+/// to parse nor stands in for a default.
+fn forget_empty_variables() {
+    let empty: Vec<std::ffi::OsString> = std::env::vars_os()
+        .filter(|(k, v)| {
+            v.is_empty() && k.to_str().is_some_and(|k| k.starts_with("ASSEMBLE_") || k == "SOURCE_DATE_EPOCH")
+        })
+        .map(|(k, _)| k)
+        .collect();
+    for k in empty {
+        // SAFETY: the first thing `main` does, before any other thread exists.
+        unsafe { std::env::remove_var(k) };
     }
 }
 

@@ -103,9 +103,9 @@ impl Global {
     /// Results on stdout: `value` as pretty JSON under `--json`, else `text`.
     pub fn print(&self, value: &serde_json::Value, text: impl FnOnce() -> String) {
         if self.json {
-            println!("{}", serde_json::to_string_pretty(value).expect("json"));
+            outln!("{}", serde_json::to_string_pretty(value).expect("json"));
         } else {
-            print!("{}", text());
+            out(text());
         }
     }
 }
@@ -144,16 +144,37 @@ pub fn load_levels(global: &Global, args: &[String]) -> Result<Vec<Vec<assemble:
     for p in recipe_paths(args)? {
         all.extend(assemble::recipe::load_all_with(&p, &given)?);
     }
-    // As docker does with an unused build argument: say so, and go on (one set of `--var`
-    // may serve several recipes, built one at a time).
-    for unknown in given.keys().filter(|k| !all.iter().any(|r| r.variables.contains_key(*k))) {
+    // A value no recipe declares is an error, not a warning: a misspelt name would build
+    // the default without anyone noticing.
+    if let Some(unknown) = assemble::recipe::unused_variables(&all, &given).first() {
         let names: std::collections::BTreeSet<&str> = all.iter().map(|r| r.name.as_str()).collect();
-        tracing::warn!(
-            "`--var {unknown}=…` is not used: no recipe read declares `{unknown}` in its `variables` (read: {})",
-            names.into_iter().collect::<Vec<_>>().join(", ")
-        );
+        let declared: std::collections::BTreeSet<&str> =
+            all.iter().flat_map(|r| r.variables.keys().map(String::as_str)).collect();
+        let near = declared
+            .iter()
+            .min_by_key(|d| strsim::levenshtein(unknown, d))
+            .filter(|d| strsim::levenshtein(unknown, d) <= 2);
+        return Err(Error::Usage(format!(
+            "`--var {unknown}=…` is not used: no recipe read declares `{unknown}` in its `variables` (read: {}){}",
+            names.into_iter().collect::<Vec<_>>().join(", "),
+            near.map(|n| format!("; did you mean `{n}`?")).unwrap_or_default()
+        )));
     }
     Ok(assemble::recipe::graph::levels(all)?)
+}
+
+/// Writes results on stdout. A closed pipe (`assemble … | head`) ends the command with
+/// success, quietly; any other failure to write is an error on stderr.
+pub fn out(text: impl AsRef<[u8]>) {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = stdout.write_all(text.as_ref()).and_then(|()| stdout.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("error: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
 }
 
 /// A spinner on stderr when it is a terminal; nothing otherwise.

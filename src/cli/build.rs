@@ -37,6 +37,23 @@ pub struct GraphArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct InitArgs {
+    /// The image's name; the recipe is written to NAME.yml in the current directory
+    pub name: String,
+    /// What it builds on
+    #[arg(long, value_enum, default_value = "debian")]
+    pub base: InitBase,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum InitBase {
+    Scratch,
+    Debian,
+    Alpine,
+    Image,
+}
+
+#[derive(Args, Debug)]
 pub struct TestArgs {
     #[command(flatten)]
     pub recipes: Recipes,
@@ -182,7 +199,11 @@ pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
     let mut built = Vec::new();
     for r in recipes.iter().filter(|r| !r.tests.is_empty()) {
         let pb = spinner(global, format!("building {}", r.name));
-        built.push((r, build::build(&session, r, &opts)?));
+        let b = build::build(&session, r, &opts)?;
+        if b.lock_written {
+            tracing::info!("{}: wrote {} (what the build pinned changed)", r.name, b.lock_path.display());
+        }
+        built.push((r, b));
         pb.finish_and_clear();
     }
     for r in recipes.iter().filter(|r| r.tests.is_empty()) {
@@ -208,13 +229,13 @@ pub fn test(global: &Global, args: TestArgs) -> Result<(), Error> {
                     Status::Failed => "FAIL   ",
                     Status::NotRun => "not run",
                 };
-                println!("{word} {} [{}] {}: {}", r.name, o.arch, o.test, o.detail);
+                outln!("{word} {} [{}] {}: {}", r.name, o.arch, o.test, o.detail);
             }
             rows.push(json!({"recipe": r.name, "variant": r.variant, "arch": o.arch, "test": o.test, "status": o.status, "detail": o.detail}));
         }
     }
     if global.json {
-        println!("{}", serde_json::to_string_pretty(&rows).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
     }
     let total = rows.len();
     tracing::info!("{total} test(s): {} passed, {failed} failed, {not_run} not run", total - failed - not_run);
@@ -235,6 +256,21 @@ fn unit_label(r: &assemble::recipe::Recipe) -> String {
     }
 }
 
+/// `assemble init`: a starter recipe in the current directory.
+pub fn init(global: &Global, args: InitArgs) -> Result<(), Error> {
+    use assemble::ops::init::{self, Starter};
+    let base = match args.base {
+        InitBase::Scratch => Starter::Scratch,
+        InitBase::Debian => Starter::Debian,
+        InitBase::Alpine => Starter::Alpine,
+        InitBase::Image => Starter::Image,
+    };
+    let path = init::write(std::path::Path::new(""), &args.name, base)?;
+    let shown = path.display().to_string();
+    global.print(&json!({"recipe": shown}), || format!("wrote {shown}\n"));
+    Ok(())
+}
+
 /// `assemble lock`: builds each recipe and writes its lock; with `--upgrade`, resolves anew
 /// and prints what moved.
 pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
@@ -248,18 +284,18 @@ pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
         if args.upgrade {
             let old = before.map(|l| l.debian_pins()).unwrap_or_default();
             for line in assemble::source::deb::pin_changes(&old, &built.lock.debian_pins()) {
-                println!("{} {line}", r.name);
+                outln!("{} {line}", r.name);
             }
         }
         let state = if built.lock_written { "wrote" } else { "unchanged" };
         tracing::info!("{state} {}", built.lock_path.display());
         if global.json {
-            println!(
+            outln!(
                 "{}",
                 json!({"recipe": r.name, "lock": built.lock_path.display().to_string(), "written": built.lock_written, "digest": built.image.index.digest.to_string()})
             );
         } else {
-            println!("{} {}", built.lock_path.display(), built.image.index.digest);
+            outln!("{} {}", built.lock_path.display(), built.image.index.digest);
         }
     }
     Ok(())

@@ -56,32 +56,48 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
     let session = global.session()?;
     let against = args.against.as_deref().map(|a| open_image(&session, a)).transpose()?;
     let opts = global.build_options(&super::args::BuildFlags { arch: Vec::new(), locked: true })?;
-    let verifier = verify::Verifier::new()?;
-    let mut failed = Vec::new();
+    let verifier = verify::Verifier::new(&session.store)?;
+    let (mut failed, mut changed) = (Vec::new(), Vec::new());
     let mut report = Vec::new();
     for r in &recipes {
         let outcome = verifier.verify(r, &session.store, &opts, against.as_ref())?;
         if outcome.findings.is_empty() {
-            tracing::info!("verified {}: {}", outcome.recipe, outcome.built);
+            if !global.json {
+                outln!("verified {}: {}", outcome.recipe, outcome.built);
+            }
+        } else if outcome.inputs_changed {
+            changed.push(format!("`{}`", outcome.recipe));
         } else {
-            failed.push(outcome.recipe.clone());
+            failed.push(format!("`{}`", outcome.recipe));
         }
         if !global.json {
             print_findings(global, &outcome.findings);
         }
-        report.push(json!({"recipe": outcome.recipe, "digest": outcome.built.to_string(), "identical": outcome.findings.is_empty(), "differences": outcome.findings}));
+        report.push(json!({"recipe": outcome.recipe, "digest": outcome.built.to_string(), "identical": outcome.findings.is_empty(), "inputs_changed": outcome.inputs_changed, "differences": outcome.findings}));
     }
     if global.json {
-        println!("{}", serde_json::to_string_pretty(&report).expect("json"));
+        outln!("{}", serde_json::to_string_pretty(&report).expect("json"));
     }
-    if failed.is_empty() {
+    let mut verdicts = Vec::new();
+    if !changed.is_empty() {
+        verdicts.push(format!(
+            "{} changed since {} lock was written (a local file, template, variable or the recipe): the differences are that change, not a build that fails to reproduce; build to update the lock",
+            changed.join(", "),
+            if changed.len() == 1 { "its" } else { "their" }
+        ));
+    }
+    if !failed.is_empty() {
+        let what = if against.is_some() {
+            "the image it was compared with"
+        } else {
+            "its lock: the same inputs gave other bytes"
+        };
+        verdicts.push(format!("{} does not reproduce {what}", failed.join(", ")));
+    }
+    if verdicts.is_empty() {
         return Ok(());
     }
-    let what = if against.is_some() { "the image it was compared with" } else { "its lock" };
-    Err(Error::Differs(format!(
-        "{} does not reproduce {what}",
-        failed.iter().map(|f| format!("`{f}`")).collect::<Vec<_>>().join(", ")
-    )))
+    Err(Error::Differs(verdicts.join("\nerror: ")))
 }
 
 pub fn diff(global: &Global, args: DiffArgs) -> Result<(), Error> {
@@ -90,7 +106,9 @@ pub fn diff(global: &Global, args: DiffArgs) -> Result<(), Error> {
     let findings = diff::images(&a, &b)?;
     print_findings(global, &findings);
     if findings.is_empty() {
-        tracing::info!("identical: {}", a.digest().map(|d| d.to_string()).unwrap_or_default());
+        if !global.json {
+            outln!("identical: {}", a.digest().map(|d| d.to_string()).unwrap_or_default());
+        }
         Ok(())
     } else {
         Err(Error::Differs(format!("the images differ in {} place(s)", findings.len())))
@@ -118,7 +136,7 @@ pub fn outdated(global: &Global, args: OutdatedArgs) -> Result<(), Error> {
         out
     });
     if !global.json && found.packages.is_empty() && found.bases.is_empty() {
-        tracing::info!("every locked package is the archive's current version, every image base its tag's");
+        outln!("up to date: every locked package is the archive's current version, every image base its tag's");
     }
     Ok(())
 }

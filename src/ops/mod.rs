@@ -6,6 +6,7 @@
 
 pub mod build;
 pub mod diff;
+pub mod init;
 pub mod inspect;
 pub mod open;
 pub mod push;

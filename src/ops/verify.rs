@@ -1,5 +1,5 @@
 //! `assemble verify`: rebuild recipes from their locks in a fresh, empty cache — nothing
-//! reused from the user's cache — and compare every layer (diff_id and digest), config,
+//! reused from the user's cache but pinned downloads, re-hashed — and compare every layer (diff_id and digest), config,
 //! manifest and the index with what the lock records, or with another image (`--against`).
 //! Differences are reported through [`crate::diff`], down to the file where the other
 //! layer's bytes are available (the user's cache keeps the layers it built before).
@@ -35,6 +35,9 @@ pub struct Outcome {
     pub recipe: String,
     pub built: Digest,
     pub findings: Vec<Finding>,
+    /// The rebuild's inputs (local files, templates, variables, the recipe, the pins) are not
+    /// those the lock records: the differences come from that change, not from the build.
+    pub inputs_changed: bool,
 }
 
 fn platform_label(arch: crate::model::platform::Arch) -> String {
@@ -46,16 +49,19 @@ fn platform_label(arch: crate::model::platform::Arch) -> String {
 
 /// One `verify` command's fresh cache: every recipe it verifies is rebuilt there from its lock,
 /// and a recipe base rebuilt for one recipe is reused by the next (it was rebuilt from its own
-/// lock in this same empty cache), so nothing comes from the user's cache.
+/// lock in this same empty cache). From the user's cache it takes only pinned downloads, each
+/// re-hashed against its pin: no layer, listing or record.
 pub struct Verifier {
     dir: tempfile::TempDir,
     session: crate::ops::Session,
 }
 
 impl Verifier {
-    pub fn new() -> Result<Verifier, Error> {
+    /// Pinned downloads (`.deb`s, `.apk`s, files, base image blobs) the user's cache holds are
+    /// copied from it, re-hashed, instead of downloaded again; nothing else is taken from it.
+    pub fn new(user_store: &Store) -> Result<Verifier, Error> {
         let dir = tempfile::Builder::new().prefix("assemble-verify-").tempdir()?;
-        let session = crate::ops::Session::new(Store::open(dir.path())?);
+        let session = crate::ops::Session::new(Store::open(dir.path())?.with_seed(user_store));
         Ok(Verifier { dir, session })
     }
 
@@ -69,6 +75,7 @@ impl Verifier {
     ) -> Result<Outcome, Error> {
         let opts = Options { locked: true, compare_outputs: false, write_lock: false, upgrade: false, ..opts.clone() };
         let built = build::build(&self.session, recipe, &opts).map_err(Box::new)?;
+        let mut inputs_changed = false;
         let findings = match against {
             Some(theirs) => {
                 let out = tempfile::Builder::new().prefix("built-").tempdir_in(self.dir.path())?;
@@ -85,10 +92,12 @@ impl Verifier {
                 let recorded = lock::read(&built.lock_path)?
                     .and_then(|l| l.images.into_iter().next())
                     .ok_or_else(|| Error::NothingRecorded(built.lock_path.clone()))?;
+                let rebuilt = built.lock.images.first().and_then(|i| i.inputs);
+                inputs_changed = recorded.inputs.is_some() && rebuilt != recorded.inputs;
                 against_lock(&recorded, &built.image, user_store)?
             }
         };
-        Ok(Outcome { recipe: recipe.name.clone(), built: built.image.index.digest, findings })
+        Ok(Outcome { recipe: recipe.name.clone(), built: built.image.index.digest, findings, inputs_changed })
     }
 }
 

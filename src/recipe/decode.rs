@@ -79,6 +79,28 @@ impl Ctx {
         }
     }
 
+    /// An argv — `entrypoint`, `cmd`, a healthcheck's `test`, a test's `run` — is a list, one
+    /// item per argument. A string is refused, not taken as one argument: `python3 app.py`
+    /// as a one-element argv names a program that cannot exist, and the image never starts.
+    pub fn argv<'a>(&self, node: &'a Node, what: &str) -> Result<Vec<&'a Node>> {
+        if let Value::Scalar { text, .. } = &node.value {
+            let words: Vec<String> = text
+                .split_whitespace()
+                .map(|w| {
+                    let plain = w.chars().all(|c| c.is_ascii_alphanumeric() || "/._-=+@%".contains(c));
+                    if plain { w.to_string() } else { format!("{w:?}") }
+                })
+                .collect();
+            return Err(self
+                .err(node, format!("{what} must be a list, one item per argument, not a string"))
+                .with_hint(format!(
+                    "write `[{}]`; a string would be one argument, a program of that name",
+                    words.join(", ")
+                )));
+        }
+        self.seq(node, what)
+    }
+
     pub fn strings(&self, node: &Node, what: &str) -> Result<Vec<String>> {
         self.seq(node, what)?.into_iter().map(|n| self.str(n, &format!("each item of {what}"))).collect()
     }

@@ -62,6 +62,26 @@ pub fn load_all_with(path: &Path, given: &BTreeMap<String, String>) -> std::resu
     Ok(parse_all_with(path, text, given)?)
 }
 
+/// The names of `--var` values that none of `recipes`, nor any recipe they build on
+/// (`base: {recipe}`, read as a build would read it), declares in its `variables`: each is
+/// most likely a misspelling, which would otherwise build the default silently.
+pub fn unused_variables(recipes: &[Recipe], given: &BTreeMap<String, String>) -> Vec<String> {
+    let mut declared: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut todo: Vec<Recipe> = recipes.to_vec();
+    while let Some(r) = todo.pop() {
+        declared.extend(r.variables.keys().cloned());
+        if let Base::Image(b) = &r.base
+            && let Some(parent) = &b.recipe
+            && seen.insert(parent.clone())
+        {
+            // A parent that does not read is reported by the build that needs it.
+            todo.extend(load_all_with(parent, given).unwrap_or_default());
+        }
+    }
+    given.keys().filter(|k| !declared.contains(*k)).cloned().collect()
+}
+
 /// Reads a recipe that describes one image (the first, when it describes several).
 pub fn load(path: &Path) -> std::result::Result<Recipe, Error> {
     Ok(load_all(path)?.swap_remove(0))

@@ -67,7 +67,7 @@ pub async fn has_manifest(client: &Client, repository: &str, digest: &Digest) ->
 /// while the bytes arrive.
 pub async fn blob(client: &Client, store: &Store, repository: &str, digest: &Digest, size: u64) -> Result<()> {
     // A copy in the cache is used only while it is intact (a damaged one is removed here).
-    if store.has_blob(digest) && store.verify_blob(digest).is_ok() {
+    if store.has_or_adopt(digest) && store.verify_blob(digest).is_ok() {
         return Ok(());
     }
     let io = |source| Error::Io { path: store.tmp_dir(), source };

@@ -33,7 +33,13 @@ pub enum Error {
         source: std::io::Error,
     },
     #[error("{host}'s host key is unknown or has changed, and ship never accepts one silently")]
-    HostKey { host: String },
+    HostKey {
+        host: String,
+        /// The command that connects as ship does (the same ssh program, port and user).
+        connect: String,
+        /// The `ssh-keyscan` that prints the server's keys.
+        keyscan: String,
+    },
     #[error("ssh to {host} failed (exit {code}): {message}")]
     Ssh { host: String, code: i32, message: String },
     #[error("{host}: {message}")]
@@ -55,8 +61,8 @@ pub enum Error {
 impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::HostKey { host } => Some(format!(
-                "check the key's fingerprint with the server's owner, then add it to known_hosts (for example by connecting once with `ssh {host}`)"
+            Error::HostKey { connect, keyscan, .. } => Some(format!(
+                "connect once with `{connect}`, check the fingerprint it shows with the server's owner and accept it; or look at the keys with `{keyscan}` and add the one you checked to ~/.ssh/known_hosts"
             )),
             _ => None,
         }
@@ -277,21 +283,34 @@ pub fn ship(target: &Target, image: &Image<'_>, opts: &Options, progress: &mut d
     match result {
         Ok(report) if status.success() => Ok(report),
         // What the server or ssh said explains a failure better than a broken pipe does.
-        other => Err(failure(&host, status.code().unwrap_or(-1), &said).or(other.err()).unwrap_or_else(|| {
+        other => Err(failure(target, opts, status.code().unwrap_or(-1), &said).or(other.err()).unwrap_or_else(|| {
             Error::Ssh { host: host.clone(), code: status.code().unwrap_or(-1), message: said.trim().to_string() }
         })),
     }
 }
 
 /// The error the server's side or ssh reported on stderr, if any.
-fn failure(host: &str, code: i32, said: &str) -> Option<Error> {
+fn failure(target: &Target, opts: &Options, code: i32, said: &str) -> Option<Error> {
+    let host = target.to_string();
     if let Some(m) = said.lines().find_map(|l| l.strip_prefix("assemble-ship: ")) {
-        return Some(Error::Remote { host: host.into(), message: m.to_string() });
+        return Some(Error::Remote { host, message: m.to_string() });
     }
     if said.contains("Host key verification failed") || said.contains("REMOTE HOST IDENTIFICATION HAS CHANGED") {
-        return Some(Error::HostKey { host: host.into() });
+        let word = |w: &str| {
+            if w.chars().all(|c| c.is_ascii_alphanumeric() || "@%+=:,./_-".contains(c)) {
+                w.to_string()
+            } else {
+                quote(w)
+            }
+        };
+        let port = target.port.map(|p| format!("-p {p} ")).unwrap_or_default();
+        let mut connect: Vec<String> = opts.ssh.iter().map(|w| word(w)).collect();
+        connect.push(format!("{port}{}", word(&target.host)));
+        let bare = target.host.rsplit_once('@').map_or(target.host.as_str(), |(_, h)| h);
+        let keyscan = format!("ssh-keyscan {port}{}", word(bare));
+        return Some(Error::HostKey { host, connect: connect.join(" "), keyscan });
     }
-    (code == 255).then(|| Error::Ssh { host: host.into(), code, message: said.trim().to_string() })
+    (code == 255).then(|| Error::Ssh { host, code, message: said.trim().to_string() })
 }
 
 fn read_inventory(out: &mut impl BufRead, host: &str) -> Result<Inventory> {
@@ -657,6 +676,17 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_key_hint_gives_commands_ssh_can_run() {
+        let target = Target { host: "root@127.0.0.1".into(), port: Some(2222) };
+        let opts = Options { ssh: vec!["ssh".into(), "-F".into(), "my config".into()], ..Options::default() };
+        let e = failure(&target, &opts, 255, "Host key verification failed.\n").unwrap();
+        assert_eq!(
+            e.hint().unwrap(),
+            "connect once with `ssh -F 'my config' -p 2222 root@127.0.0.1`, check the fingerprint it shows with the server's owner and accept it; or look at the keys with `ssh-keyscan -p 2222 127.0.0.1` and add the one you checked to ~/.ssh/known_hosts"
+        );
+    }
 
     #[test]
     fn targets_parse_user_host_and_port() {

@@ -133,9 +133,10 @@ fn client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
-/// Fetches every download the store does not already hold.
+/// Fetches every download the store does not already hold (or cannot take, checked, from
+/// its seed cache).
 pub fn fetch_all(store: &Store, downloads: &[Download]) -> Result<(), Error> {
-    let mut todo: Vec<&Download> = downloads.iter().filter(|d| !store.has_blob(&d.sha256)).collect();
+    let mut todo: Vec<&Download> = downloads.iter().filter(|d| !store.has_or_adopt(&d.sha256)).collect();
     todo.sort_by_key(|a| a.sha256);
     todo.dedup_by(|a, b| a.sha256 == b.sha256);
     if todo.is_empty() {

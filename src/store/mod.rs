@@ -48,6 +48,9 @@ pub struct Store {
     /// whole and found intact: copies of them need no second check. A blob found in the cache
     /// from an earlier run is checked before it is used (the cache may have been damaged).
     checked: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<(PathBuf, Digest)>>>,
+    /// Another cache this one may copy blobs from instead of downloading them (`verify`'s
+    /// fresh cache takes the user's pinned downloads), each re-hashed as it is copied.
+    seed: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Store {
@@ -107,7 +110,7 @@ impl Store {
                 )));
             }
         }
-        let store = Store { root: root.to_path_buf(), clock, checked: Default::default() };
+        let store = Store { root: root.to_path_buf(), clock, checked: Default::default(), seed: None };
         store.clean_tmp();
         Ok(store)
     }
@@ -203,6 +206,34 @@ impl Store {
 
     pub fn has_blob(&self, d: &Digest) -> bool {
         self.blob_path(d).is_file()
+    }
+
+    /// This store, taking blobs it lacks from `seed` when asked through [`Store::has_or_adopt`].
+    pub fn with_seed(mut self, seed: &Store) -> Store {
+        self.seed = Some(seed.root.clone());
+        self
+    }
+
+    /// Whether the store holds `d`, copying it from the seed cache when that one has it: the
+    /// copy is hashed as it is made and kept only when it is what `d` names, so a damaged or
+    /// poisoned seed costs a download, never a wrong byte.
+    pub fn has_or_adopt(&self, d: &Digest) -> bool {
+        if self.has_blob(d) {
+            return true;
+        }
+        let Some(seed) = &self.seed else { return false };
+        let Ok(mut from) = fs_err::File::open(seed.join("blobs/sha256").join(d.hex())) else { return false };
+        let Ok(tmp) = self.temp() else { return false };
+        let mut w = crate::model::digest::HashWriter::new(tmp);
+        if io::copy(&mut from, &mut w).is_err() {
+            return false;
+        }
+        let (tmp, got, _) = w.finish();
+        if got != *d {
+            tracing::debug!("the seed cache's copy of {d} is damaged; it is downloaded instead");
+            return false;
+        }
+        self.commit(tmp, d, false).is_ok()
     }
 
     /// A new temporary file in the store's own file system, removed unless committed, and

@@ -587,7 +587,10 @@ fn outdated_lists_exactly_the_package_with_a_newer_version_and_upgrade_moves_it(
     let cache = t.join("cache");
     assemble(t, &cache, &["build", "up.yml", "-o", "oci:up"], &[]).ok();
     let none = assemble(t, &cache, &["outdated", "up.yml"], &[]).ok();
-    assert_eq!(none.stdout, "");
+    assert_eq!(
+        none.stdout,
+        "up to date: every locked package is the archive's current version, every image base its tag's\n"
+    );
 
     a.add(t, &pkg("prelib", "2").file("usr/lib/prelib", "p2\n"));
     let run = assemble(t, &cache, &["outdated", "up.yml"], &[]).ok();
@@ -599,7 +602,10 @@ fn outdated_lists_exactly_the_package_with_a_newer_version_and_upgrade_moves_it(
     let upgrade = assemble(t, &cache, &["lock", "--upgrade", "up.yml"], &[]).ok();
     assert!(upgrade.stdout.starts_with("up prelib amd64 (base): 1 → 2\n"), "{}", upgrade.stdout);
     assert_eq!(locked(t, "up"), set(&["base:prelib 2", "base:second 1"]));
-    assert_eq!(assemble(t, &cache, &["outdated", "up.yml"], &[]).ok().stdout, "");
+    assert_eq!(
+        assemble(t, &cache, &["outdated", "up.yml"], &[]).ok().stdout,
+        "up to date: every locked package is the archive's current version, every image base its tag's\n"
+    );
 }
 
 #[test]
@@ -791,8 +797,19 @@ fn packages_install_on_a_recipe_base_from_its_source() {
     let before = a.server.hits("dists/test/InRelease");
     assemble(t, &cache, &["lock", "--upgrade", "fxbase.yml", "onrecipe.yml"], &[]).ok();
     assert_eq!(a.server.hits("dists/test/InRelease") - before, 1, "the archive was opened once");
-    // …and `verify` rebuilds a recipe base once, in its one fresh cache, for every recipe on it.
+    // …and `verify` rebuilds a recipe base once, in its one fresh cache, for every recipe on
+    // it (from an empty user cache, each `.deb` is downloaded once)…
     let before = a.server.hits("pool/libfoo_2.1_amd64.deb");
-    assemble(t, &cache, &["verify", "fxbase.yml", "onrecipe.yml"], &[]).ok();
+    assemble(t, &t.join("empty"), &["verify", "fxbase.yml", "onrecipe.yml"], &[]).ok();
     assert_eq!(a.server.hits("pool/libfoo_2.1_amd64.deb") - before, 1, "the base was rebuilt once");
+    // …and takes the pinned `.deb`s the user's cache holds (re-hashed) instead of downloading
+    // them again; one damaged there is downloaded.
+    let app = cache.join("blobs/sha256").join(sha256_file(&a.dir.join("pool/app_1.0_amd64.deb")));
+    assert!(app.is_file(), "the user's cache holds app's .deb");
+    std::fs::write(&app, b"!<arch>\nnot app any more").unwrap();
+    let before = a.server.count();
+    let app_before = a.server.hits("pool/app_1.0_amd64.deb");
+    assemble(t, &cache, &["verify", "fxbase.yml", "onrecipe.yml"], &[]).ok();
+    assert_eq!(a.server.hits("pool/app_1.0_amd64.deb") - app_before, 1, "the damaged copy was not taken");
+    assert_eq!(a.server.count() - before, 1, "every other .deb came from the user's cache");
 }

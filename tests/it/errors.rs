@@ -429,14 +429,17 @@ fn variable_without_a_default_needs_var() {
         .ok();
     let config = assemble(t, &cache, &["--json", "inspect", "oci:out"], &[]).ok().stdout;
     assert!(config.contains("GREETING=bonjour"), "{config}");
-    let unused = assemble(t, &cache, &["build", "r.yml", "--var", "sha=x", "--var", "nope=1"], &[]).ok();
-    assert!(
-        unused
-            .stderr
-            .contains("`--var nope=…` is not used: no recipe read declares `nope` in its `variables` (read: x)"),
-        "{}",
-        unused.stderr
+    // A name no recipe declares is a usage error (exit 2), with the nearest declared name.
+    let unused = assemble(t, &cache, &["build", "r.yml", "--var", "sha=x", "--var", "greting=1"], &[]);
+    assert_eq!(unused.code, 2, "{}", unused.stderr);
+    assert_eq!(
+        unused.stderr,
+        "error: `--var greting=…` is not used: no recipe read declares `greting` in its `variables` (read: x); did you mean `greeting`?\n"
     );
+    // A value meant for the recipe a recipe builds on counts as used.
+    std::fs::write(t.join("child.yml"), "name: child\nbase: {recipe: r}\n").unwrap();
+    let on_parent = assemble(t, &cache, &["graph", "child.yml", "--var", "greeting=hi"], &[]);
+    assert_eq!(on_parent.code, 0, "{}", on_parent.stderr);
     let digest = assemble(t, &cache, &["build", "r.yml", "--var", "sha=1234"], &[]);
     assert_eq!(digest.code, 0, "an unused variable is not parsed: {}", digest.stderr);
 }
@@ -687,4 +690,45 @@ fn local_files_come_from_the_build_context_only() {
     assemble(&proj, &t.join("c"), &["build", "r.yml"], &[]).ok();
     std::fs::write(proj.join("r.yml"), widened).unwrap();
     assemble(&proj, &t.join("c"), &["--context", "..", "build", "r.yml"], &[]).ok();
+}
+
+#[test]
+fn an_argv_given_as_a_string_is_refused_with_the_list_to_write() {
+    check(
+        "name: x\nconfig:\n  entrypoint: /usr/bin/python3 /app/server.py\n",
+        "error: r.yml:3:15: `entrypoint` must be a list, one item per argument, not a string\n  |\n3 |   entrypoint: /usr/bin/python3 /app/server.py\n  |               ^\nhint: write `[/usr/bin/python3, /app/server.py]`; a string would be one argument, a program of that name\n",
+    );
+    check(
+        "name: x\nconfig:\n  cmd: \"--port 8080\"\n",
+        "error: r.yml:3:8: `cmd` must be a list, one item per argument, not a string\n  |\n3 |   cmd: \"--port 8080\"\n  |        ^\nhint: write `[--port, 8080]`; a string would be one argument, a program of that name\n",
+    );
+    check(
+        "name: x\nconfig:\n  healthcheck: {test: \"CMD curl -f http://localhost/\"}\n",
+        "error: r.yml:3:23: `test` must be a list, one item per argument, not a string\n  |\n3 |   healthcheck: {test: \"CMD curl -f http://localhost/\"}\n  |                       ^\nhint: write `[CMD, curl, -f, \"http://localhost/\"]`; a string would be one argument, a program of that name\n",
+    );
+    check(
+        "name: x\ntests:\n  - run: caddy version\n",
+        "error: r.yml:3:10: `run` must be a list, one item per argument, not a string\n  |\n3 |   - run: caddy version\n  |          ^\nhint: write `[caddy, version]`; a string would be one argument, a program of that name\n",
+    );
+}
+
+/// An empty variable means unset: `ASSEMBLE_JOBS=` and `ASSEMBLE_CACHE_DIR=` neither fail to
+/// parse nor override the flag given beside them.
+#[test]
+fn empty_environment_variables_mean_unset() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("a.txt"), "a\n").unwrap();
+    std::fs::write(t.join("r.yml"), "name: x\nlayers:\n  - files:\n      - {path: a.txt, to: /a}\n").unwrap();
+    let cache = t.join("given");
+    let run = assemble(
+        t,
+        &t.join("unused"),
+        &["--cache-dir", cache.to_str().unwrap(), "-j", "1", "build", "r.yml", "-o", "oci:one"],
+        &[("ASSEMBLE_JOBS", ""), ("ASSEMBLE_CACHE_DIR", ""), ("SOURCE_DATE_EPOCH", "")],
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(cache.join("blobs").is_dir(), "the flag's cache was used");
+    let run = assemble(t, &cache, &["build", "r.yml", "-o", "oci:two"], &[("ASSEMBLE_JOBS", "")]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
 }

@@ -10,6 +10,7 @@ mod apk_formats;
 mod apk_image;
 mod architecture;
 mod build;
+mod cli;
 mod debian_archive;
 mod debian_fixture;
 mod errors;

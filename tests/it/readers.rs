@@ -265,7 +265,10 @@ tests:
         sha = sha256_file(&served.join("busybox"))
     );
     std::fs::write(tmp.path().join("bbv.yml"), recipe).unwrap();
-    let rows = assemble(tmp.path(), &tmp.path().join("c"), &["--json", "test", "--strict", "bbv.yml"], &[]).ok().json();
+    let run = assemble(tmp.path(), &tmp.path().join("c"), &["--json", "test", "--strict", "bbv.yml"], &[]).ok();
+    // The first build wrote the lock, and says so.
+    assert!(run.stderr.contains("bbv: wrote ") && run.stderr.contains("bbv.lock"), "{}", run.stderr);
+    let rows = run.json();
     let seen: Vec<(String, String, String)> = rows
         .as_array()
         .unwrap()

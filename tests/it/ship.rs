@@ -260,7 +260,14 @@ fn unknown_host_keys_bad_stores_and_missing_tools_are_refused_clearly() {
     let stranger = ship.run(&dir, &["ship", "stranger", "refuse.yml", "--store", store_arg]);
     assert_ne!(stranger.code, 0);
     assert!(stranger.stderr.contains("host key is unknown or has changed"), "{}", stranger.stderr);
-    assert!(stranger.stderr.contains("hint:"), "{}", stranger.stderr);
+    // The hint gives commands that work as written: the same ssh (ASSEMBLE_SSH_COMMAND).
+    let command = sshd.ssh_command(&ship.config);
+    assert!(
+        stranger.stderr.contains(&format!("hint: connect once with `{command} stranger`, check the fingerprint"))
+            && stranger.stderr.contains("`ssh-keyscan stranger`"),
+        "{}",
+        stranger.stderr
+    );
     assert_eq!(std::fs::read_to_string(sshd.dir.path().join("empty_known_hosts")).unwrap(), "", "no key was added");
     assert!(!store.exists(), "nothing was written on the server");
 

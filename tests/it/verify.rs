@@ -35,12 +35,14 @@ fn verify_passes_for_the_fixtures_and_the_example_recipe() {
     let f = fixtures(tmp.path());
     for recipe in ["golden/golden.yml", "golden/golden-zstd.yml"] {
         let run = assemble(&f, &tmp.path().join("cache"), &["verify", recipe], &[]).ok();
-        assert!(run.stderr.contains("verified golden"), "{}", run.stderr);
-        assert_eq!(run.stdout, "");
+        // The verdict is a result: on stdout, with the digest rebuilt.
+        assert!(run.stdout.starts_with("verified golden"), "{}", run.stdout);
+        assert!(run.stdout.contains(": sha256:"), "{}", run.stdout);
+        assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
     }
     let hello = repo().join("recipes/hello.yml");
     let run = assemble(tmp.path(), &tmp.path().join("cache"), &["verify", hello.to_str().unwrap()], &[]).ok();
-    assert!(run.stderr.contains("verified hello: sha256:"), "{}", run.stderr);
+    assert!(run.stdout.starts_with("verified hello: sha256:"), "{}", run.stdout);
 }
 
 const LONG: &str = "/opt/a-directory-name-long-enough-that-the-whole-path-no-longer-fits-the-ustar-name-field/of-one-hundred-bytes/readme.txt";
@@ -80,9 +82,31 @@ fn one_change_is_named_exactly() {
         edit(&f.join(file), from, to);
         let run = verify(&f, tmp.path());
         assert_eq!(run.code, 3, "{case}");
-        assert_eq!(run.stderr, "error: `one` does not reproduce its lock\n", "{case}");
+        assert_eq!(
+            run.stderr,
+            "error: `one` changed since its lock was written (a local file, template, variable or the recipe): the differences are that change, not a build that fails to reproduce; build to update the lock\n",
+            "{case}"
+        );
         assert_eq!(run.stdout, expected, "{case}");
     }
+}
+
+/// When the inputs are those the lock records but the bytes are not (here: a lock whose
+/// recorded index digest was altered, as a non-deterministic build would leave it), `verify`
+/// says the build does not reproduce, not that an input changed.
+#[test]
+fn same_inputs_other_bytes_is_told_apart_from_a_changed_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = one(tmp.path());
+    let lock = f.join("golden/one.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let recorded = text.lines().find_map(|l| l.strip_prefix("index = \"")).unwrap().trim_end_matches('"').to_string();
+    let other = format!("sha256:{}", "1".repeat(64));
+    std::fs::write(&lock, text.replacen(&recorded, &other, 1)).unwrap();
+    let run = verify(&f, tmp.path());
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stderr, "error: `one` does not reproduce its lock: the same inputs gave other bytes\n");
+    assert!(run.stdout.contains(&format!("sha256:{} → ", "1".repeat(12))), "{}", run.stdout);
 }
 
 /// Copies the layout at `from` to `to` with layer 1 rewritten by `change` (applied to the
@@ -176,7 +200,9 @@ fn diff_names_one_mtime_and_one_xattr() {
         assert_eq!(v[1]["entries"][0], format!("/usr/local/bin/tool: {expected}"));
     }
     let same = assemble(t, &t.join("cache"), &["diff", "oci:built", "oci:built"], &[]).ok();
-    assert!(same.stderr.contains("identical"));
+    assert!(same.stdout.starts_with("identical: sha256:"), "{}", same.stdout);
+    let json = assemble(t, &t.join("cache"), &["--json", "diff", "oci:built", "oci:built"], &[]).ok();
+    assert_eq!(json.json(), serde_json::json!([]), "JSON alone on stdout");
 }
 
 /// The digest, as `sha256:<hex>`, of the first platform's layer `n` in the layout at `dir`.
@@ -259,7 +285,7 @@ fn damaged_layer_blob_is_an_invalid_image() {
             if case != "lying-diff-id" {
                 assert!(run.stderr.contains(&digest), "{case}, {what}: {}", run.stderr);
             }
-            assert!(!run.stderr.contains("identical") && !run.stderr.contains("verified"), "{case}, {what}");
+            assert!(!run.stdout.contains("identical") && !run.stdout.contains("verified"), "{case}, {what}");
         }
     }
 }

@@ -141,7 +141,7 @@ impl Reader {
             f.get(name)
                 .map(|n| {
                     self.ctx
-                        .seq(n, &format!("`{name}`"))?
+                        .argv(n, &format!("`{name}`"))?
                         .into_iter()
                         .map(|i| self.interp(i, &format!("`{name}`")))
                         .collect()
@@ -212,7 +212,12 @@ impl Reader {
             &["test", "interval", "timeout", "start_period", "start_interval", "retries"],
         )?;
         let tn = f.required("test")?;
-        let test = self.ctx.strings(tn, "`test`")?;
+        let test = self
+            .ctx
+            .argv(tn, "`test`")?
+            .into_iter()
+            .map(|n| self.ctx.str(n, "each item of `test`"))
+            .collect::<Result<Vec<String>>>()?;
         if !matches!(test.first().map(String::as_str), Some("CMD" | "CMD-SHELL" | "NONE")) {
             return Err(self.ctx.err(tn, "`test` must start with `CMD`, `CMD-SHELL` or `NONE` (as in Docker)"));
         }

@@ -87,7 +87,7 @@ impl Reader {
                 only(&["exit", "output"])?;
                 let n = f.required("run")?;
                 let argv: Vec<String> =
-                    self.ctx.seq(n, "`run`")?.into_iter().map(|a| self.fixed(a, "`run`")).collect::<Result<_>>()?;
+                    self.ctx.argv(n, "`run`")?.into_iter().map(|a| self.fixed(a, "`run`")).collect::<Result<_>>()?;
                 if argv.is_empty() {
                     return Err(self
                         .ctx

@@ -148,6 +148,9 @@ impl Error {
             Error::Registry(registry::Error::Rejected { .. }) => Some(
                 "check the user and password given with --creds or ASSEMBLE_CREDS, or log in again with `docker login` or `podman login`".into(),
             ),
+            Error::Registry(registry::Error::Unreachable { .. }) => Some(
+                "check the registry's name and port, and that it is running; nothing was retried, since nothing answered".into(),
+            ),
             Error::Recipe(recipe::Error::NotFound { .. }) => {
                 Some("give a path to a recipe file, or run from the directory that holds `recipes/`".into())
             }

@@ -41,6 +41,10 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// The registry could not be reached at all (no name, nothing listening): retrying would
+    /// only make the user wait.
+    #[error("cannot reach {registry}: {cause}")]
+    Unreachable { registry: String, cause: String },
     #[error("{registry} asks for credentials{detail}")]
     Unauthorized { registry: String, detail: String },
     #[error("credentials for {registry} were rejected{detail}")]
@@ -163,6 +167,9 @@ pub struct Client {
     insecure: bool,
     challenge: Mutex<Option<Challenge>>,
     tokens: Mutex<HashMap<String, Secret>>,
+    /// Whether the registry has answered once: a connection refused after that is a restart
+    /// worth waiting for; before it, the registry is not there.
+    answered: std::sync::atomic::AtomicBool,
 }
 
 impl Client {
@@ -194,6 +201,7 @@ impl Client {
             insecure: opts.insecure,
             challenge: Mutex::new(None),
             tokens: Mutex::new(HashMap::new()),
+            answered: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -230,7 +238,13 @@ impl Client {
             let result = rb.send().await;
             attempt += 1;
             let resp = match result {
-                Ok(r) => r,
+                Ok(r) => {
+                    self.answered.store(true, std::sync::atomic::Ordering::Relaxed);
+                    r
+                }
+                Err(e) if e.is_connect() && ours && !self.answered.load(std::sync::atomic::Ordering::Relaxed) => {
+                    return Err(Error::Unreachable { registry: self.registry.clone(), cause: root_cause(&e) });
+                }
                 Err(e) if req.retry && attempt < ATTEMPTS => {
                     tracing::warn!("{} {shown}: {}; retrying ({attempt}/{ATTEMPTS})", req.method, e.without_url());
                     tokio::time::sleep(backoff(attempt)).await;
@@ -460,6 +474,16 @@ fn form_escape(s: &str) -> String {
             b => format!("%{b:02X}"),
         })
         .collect()
+}
+
+/// The innermost cause of an error, which says what actually happened ("Connection refused",
+/// "failed to lookup address information: Name or service not known").
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = e;
+    while let Some(inner) = cause.source() {
+        cause = inner;
+    }
+    cause.to_string()
 }
 
 fn retry_after(resp: &reqwest::Response) -> Option<Duration> {

@@ -565,3 +565,24 @@ fn damaged_image_on_disk_is_never_pushed() {
     assert!(run.stderr.contains(&format!("blob sha256:{layer} has the wrong size")), "{}", run.stderr);
     assert_eq!(counting.seen.lock().unwrap().requests, Vec::<String>::new(), "nothing reached the registry");
 }
+
+/// A registry that nothing answers for fails at once, with the cause first; retries are for
+/// what can succeed later (a reset, a 5xx, a 429 — `push_survives_resets_…`).
+#[test]
+fn an_unreachable_registry_fails_at_once_naming_the_cause() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = project(tmp.path(), "web", "one");
+    let port = crate::common::registry::free_port();
+    let run =
+        assemble(&dir, &tmp.path().join("cache"), &["push", "web.yml", "--to", &format!("127.0.0.1:{port}/team")], &[]);
+    assert_eq!(run.code, 1);
+    assert_eq!(
+        run.stderr.lines().filter(|l| !l.starts_with("built ")).collect::<Vec<_>>(),
+        [
+            format!("error: cannot reach 127.0.0.1:{port}: Connection refused (os error 111)").as_str(),
+            "hint: check the registry's name and port, and that it is running; nothing was retried, since nothing answered",
+        ],
+        "{}",
+        run.stderr
+    );
+}

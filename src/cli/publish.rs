@@ -240,6 +240,7 @@ fn progress(global: &Global, message: String) -> indicatif::ProgressBar {
 
 fn logged(report: ship::Report) -> ship::Report {
     let loaded = match &report.loaded {
+        Some(l) if l.already => format!("; {} had {} already", l.engine, l.platform),
         Some(l) => format!("; loaded {} into {}", l.platform, l.engine),
         None => String::new(),
     };

@@ -211,6 +211,8 @@ pub struct Report {
 pub struct Loaded {
     pub engine: String,
     pub platform: String,
+    /// The engine had this image already under its name: nothing was loaded.
+    pub already: bool,
 }
 
 /// What the server said before `ready`.
@@ -274,7 +276,12 @@ pub fn ship(target: &Target, image: &Image<'_>, opts: &Options, progress: &mut d
         if !tail.lines().any(|l| l == "done") {
             return Err(Error::Protocol { host: host.clone(), message: format!("no `done` after the stream: {tail}") });
         }
-        Ok(Report { loaded: send.loaded.filter(|_| tail.lines().any(|l| l.starts_with("loaded "))), ..send })
+        let said = |word: &str| tail.lines().any(|l| l.starts_with(word));
+        let loaded = send
+            .loaded
+            .filter(|_| said("loaded ") || said("present "))
+            .map(|l| Loaded { already: said("present "), ..l });
+        Ok(Report { loaded, ..send })
     })();
     drop(stdin);
     let status = child.wait().map_err(|source| Error::Spawn { program: opts.ssh[0].clone(), source })?;
@@ -436,7 +443,7 @@ fn exchange(
         blobs_present: all.len() - missing.len(),
         blobs_sent: missing.len(),
         bytes_sent: total,
-        loaded: load.zip(platform).map(|((engine, _), platform)| Loaded { engine, platform }),
+        loaded: load.zip(platform).map(|((engine, _), platform)| Loaded { engine, platform, already: false }),
     })
 }
 

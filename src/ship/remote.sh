@@ -7,7 +7,8 @@
 # 2. It reads one line, `go SHA256-OF-THAT-INDEX [gzip]`, then a tar stream (gzipped when it
 #    said `gzip`): `blobs/HEX` files, the new `index.json`, `load/plan`, and `end`. Every blob is checked against its name before any is
 #    moved into place, so a broken stream leaves nothing under a final name.
-# 3. It loads the image into the engine from the store, and says `stored`, `loaded`, `done`.
+# 3. It loads the image into the engine from the store, and says `stored`, `loaded` (or
+#    `present`, when the engine has that image already), `done`.
 set -u
 umask 077
 say() { printf '%s\n' "$*"; }
@@ -127,10 +128,13 @@ while IFS=' ' read -r key value; do
 done <"$tmp/load/plan"
 printf '{"imageLayoutVersion":"1.0.0"}' >"$tmp/load/oci-layout"
 pack() { (cd "$tmp/load" && tar -cf - oci-layout index.json blobs); }
+verb=loaded
 case $engine in
 podman)
     if [ "$(podman image inspect --format '{{.Digest}}' "$first" 2>/dev/null)" != "$digest" ]; then
         pack | podman load -q >/dev/null || fail "podman load failed"
+    else
+        verb=present
     fi
     for n in $names; do podman tag "$first" "$n" || fail "podman tag $first $n failed"; done
     ;;
@@ -145,5 +149,5 @@ containerd)
     ;;
 *) fail "unknown engine \`$engine\`" ;;
 esac
-say "loaded $engine"
+say "$verb $engine"
 say done

@@ -152,6 +152,12 @@ fn ships_two_archs_loads_the_servers_and_then_sends_only_what_changed() {
     let overhead = relay.sent.load(Ordering::SeqCst) - before;
     assert_eq!(again.json()[0]["blobs_sent"], 0, "{}", again.stdout);
     assert_eq!(again.json()[0]["bytes_sent"], 0);
+    assert_eq!(r["loaded"]["already"], false);
+    // podman had it: ship says so rather than "loaded".
+    assert_eq!(again.json()[0]["loaded"]["already"], true, "{}", again.stdout);
+    let said = ship.run(&dir, &["ship", "relay", "shipme.yml", "--store", store_arg]).ok();
+    assert!(said.stderr.contains("; podman had linux/amd64 already"), "{}", said.stderr);
+    assert!(!said.stderr.contains("loaded linux/amd64"), "{}", said.stderr);
 
     // One file of the configuration layer changes: that layer, the configs, the manifests
     // and the index go, and the wire carries little more.
@@ -244,6 +250,30 @@ fn a_killed_ship_leaves_no_partial_blob_and_the_next_one_completes() {
     assert!(done.json()[0]["loaded"].is_null());
     assert!(blobs_verify(&store) >= 8);
     validate_store(&store, t);
+}
+
+/// An image without the server's platform is refused before any blob is sent.
+#[test]
+fn an_image_the_server_cannot_run_is_refused_before_sending() {
+    let sshd = Sshd::start(Server { without: None });
+    let relay = Relay::start(sshd.port, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let ship = Ship { sshd: &sshd, config: sshd.client_config(Some(relay.port)), cache: t.join("cache") };
+    let dir = project(t, "armonly", 300_000);
+    let store = t.join("server-store");
+    let run = ship.run(&dir, &["ship", "relay", "armonly.yml", "--arch", "arm64", "--store", store.to_str().unwrap()]);
+    assert_eq!(run.code, 1);
+    assert!(
+        run.stderr.contains(
+            "runs amd64, and the image has no platform for it (it has: linux/arm64); give --load-arch or --load none"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(relay.sent.load(Ordering::SeqCst) < 100_000, "no layer went: {} bytes", relay.sent.load(Ordering::SeqCst));
+    let blobs = std::fs::read_dir(store.join("blobs/sha256")).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(blobs, 0, "nothing was stored");
 }
 
 #[test]

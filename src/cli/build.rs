@@ -134,10 +134,15 @@ fn build_one(
         sink::write(&built.image, &dest, archs.first().copied().filter(|_| archs.len() == 1))?;
     }
     pb.finish_and_clear();
+    // A docker archive holds no index: what docker and podman show is the image ID, the
+    // config's digest, so that is the digest given for it.
+    let (digest, what) = match (&dest, built.image.platforms.as_slice()) {
+        (Dest::DockerArchive(_), [one]) => (one.config.digest, " (image ID)"),
+        _ => (built.image.index.digest, ""),
+    };
     tracing::info!(
-        "built {} {} → {dest} ({} platform(s); {} layer(s) packed, {} from cache{})",
+        "built {} {digest}{what} → {dest} ({} platform(s); {} layer(s) packed, {} from cache{})",
         r.name,
-        built.image.index.digest,
         built.image.platforms.len(),
         built.packed,
         built.reused,
@@ -145,7 +150,8 @@ fn build_one(
     );
     Ok(json!({
         "recipe": r.name,
-        "digest": built.image.index.digest.to_string(),
+        "digest": digest.to_string(),
+        "index": built.image.index.digest.to_string(),
         "destination": dest.to_string(),
         "tags": built.image.tags,
         "platforms": built.image.platforms.iter().map(|p| json!({

@@ -144,18 +144,23 @@ fn podman_loads_the_docker_archive_with_its_config() {
     require("podman");
     let tmp = tempfile::tempdir().unwrap();
     let f = fixtures(tmp.path());
-    assemble(
+    let built = assemble(
         &f,
         &tmp.path().join("c"),
-        &["build", "--arch", "amd64", "golden/golden.yml", "-o", "docker-archive:../golden.tar"],
+        &["--json", "build", "--arch", "amd64", "golden/golden.yml", "-o", "docker-archive:../golden.tar"],
         &[],
     )
-    .ok();
+    .ok()
+    .json();
+    // The digest given for a docker archive is the one podman shows: the image ID.
+    assert_eq!(built[0]["digest"], built[0]["platforms"][0]["config"]);
     let load = sh(tmp.path(), "podman load -i golden.tar");
     assert_eq!(load.code, 0, "{}", load.stderr);
     assert!(load.stdout.contains("golden:1.2.3"), "{}", load.stdout);
     let out = sh(tmp.path(), "podman image inspect golden:1.2.3");
+    let id = sh(tmp.path(), "podman image inspect --format '{{.Id}}' golden:1.2.3");
     let _ = sh(tmp.path(), "podman rmi -f golden:1.2.3 golden:stable");
+    assert_eq!(format!("sha256:{}", id.stdout.trim()), built[0]["digest"].as_str().unwrap(), "{}", id.stderr);
     assert_eq!(out.code, 0, "{}", out.stderr);
     let v: Value = serde_json::from_str(&out.stdout).unwrap();
     let c = &v[0]["Config"];

@@ -9,9 +9,14 @@ fn main() -> ExitCode {
     forget_empty_variables();
     let cli = cli::Cli::parse();
     init_logging(&cli.global);
+    let json = cli.global.json;
     let result = cli::run(cli);
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if json => {
+            eprintln!("{}", json_error(&e));
+            ExitCode::from(e.exit() as u8)
+        }
         Err(e) => {
             eprint!("{}", render_error(&e));
             ExitCode::from(e.exit() as u8)
@@ -83,6 +88,29 @@ where
 }
 
 /// `error: …`, the recipe snippet when there is one, `Caused by:` lines, then `hint:`.
+/// The error as one JSON object on stderr, for `--json` callers: the message (with its
+/// `file:line:col` for a recipe error), each cause, the hint and the exit status.
+fn json_error(e: &assemble::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(e);
+    let mut last = e.to_string();
+    while let Some(s) = source {
+        let line = s.to_string();
+        if line != last {
+            causes.push(line.clone());
+        }
+        last = line;
+        source = s.source();
+    }
+    serde_json::json!({
+        "error": e.to_string(),
+        "causes": causes,
+        "hint": e.hint(),
+        "exit": e.exit() as u8,
+    })
+    .to_string()
+}
+
 fn render_error(e: &assemble::Error) -> String {
     let mut out = format!("error: {e}\n");
     if let Some(snippet) = e.diagnostic().and_then(|d| d.snippet()) {

@@ -158,7 +158,7 @@ fn build_one(
             "platform": p.arch.name(),
             "manifest": p.manifest.digest.to_string(),
             "config": p.config.digest.to_string(),
-            "layers": p.layers.iter().map(|l| json!({"name": l.name, "digest": l.info.digest.to_string(), "diffID": l.info.diff_id.to_string(), "size": l.info.size})).collect::<Vec<_>>(),
+            "layers": p.layers.iter().map(|l| json!({"name": l.name, "digest": l.info.digest.to_string(), "diff_id": l.info.diff_id.to_string(), "size": l.info.size})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "packed": built.packed,
         "reused": built.reused,
@@ -284,25 +284,28 @@ pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
     let session = global.session()?;
     let opts =
         Options { upgrade: args.upgrade, ..global.build_options(&BuildFlags { arch: Vec::new(), locked: false })? };
+    let mut rows = Vec::new();
     for r in &recipes {
         let before = assemble::resolve::lock::read(&r.lock_path).ok().flatten();
         let built = build::build(&session, r, &opts)?;
-        if args.upgrade {
+        let moved = if args.upgrade {
             let old = before.map(|l| l.debian_pins()).unwrap_or_default();
-            for line in assemble::source::deb::pin_changes(&old, &built.lock.debian_pins()) {
-                outln!("{} {line}", r.name);
-            }
-        }
+            assemble::source::deb::pin_changes(&old, &built.lock.debian_pins())
+        } else {
+            Vec::new()
+        };
         let state = if built.lock_written { "wrote" } else { "unchanged" };
         tracing::info!("{state} {}", built.lock_path.display());
-        if global.json {
-            outln!(
-                "{}",
-                json!({"recipe": r.name, "lock": built.lock_path.display().to_string(), "written": built.lock_written, "digest": built.image.index.digest.to_string()})
-            );
-        } else {
+        if !global.json {
+            for line in &moved {
+                outln!("{} {line}", r.name);
+            }
             outln!("{} {}", built.lock_path.display(), built.image.index.digest);
         }
+        rows.push(json!({"recipe": r.name, "lock": built.lock_path.display().to_string(), "written": built.lock_written, "digest": built.image.index.digest.to_string(), "moved": moved}));
+    }
+    if global.json {
+        outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));
     }
     Ok(())
 }

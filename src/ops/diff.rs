@@ -206,7 +206,7 @@ pub struct Finding {
     pub part: String,
     pub summary: String,
     pub entries: Vec<String>,
-    #[serde(rename = "moreEntries")]
+    #[serde(rename = "more_entries")]
     pub more: usize,
 }
 

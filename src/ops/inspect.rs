@@ -10,7 +10,6 @@ use serde_json::Value;
 #[derive(Debug, Serialize)]
 pub struct Summary {
     pub destination: String,
-    #[serde(rename = "mediaType")]
     pub media_type: String,
     pub digest: Option<String>,
     pub tags: Vec<String>,
@@ -23,9 +22,7 @@ pub struct Platform {
     pub manifest: Option<String>,
     pub config: String,
     pub layers: Vec<LayerSummary>,
-    #[serde(rename = "totalSize")]
     pub total_size: u64,
-    #[serde(rename = "runConfig")]
     pub run_config: Value,
     pub created: Option<String>,
 }
@@ -33,10 +30,8 @@ pub struct Platform {
 #[derive(Debug, Serialize)]
 pub struct LayerSummary {
     pub digest: String,
-    #[serde(rename = "diffID")]
     pub diff_id: Option<String>,
     pub size: u64,
-    #[serde(rename = "mediaType")]
     pub media_type: String,
     /// Where the blob is inside the layout or archive.
     #[serde(skip_serializing_if = "Option::is_none")]

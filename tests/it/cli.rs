@@ -122,3 +122,62 @@ fn a_closed_pipe_on_stdout_is_not_a_panic() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+/// Keys of `--json` output that are not snake_case (data copied from an image's config is
+/// left as the image has it).
+fn not_snake(v: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                if !k.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_') {
+                    out.push(format!("{path}.{k}"));
+                }
+                if !matches!(k.as_str(), "run_config" | "annotations" | "labels") {
+                    not_snake(v, &format!("{path}.{k}"), out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| not_snake(v, path, out)),
+        _ => {}
+    }
+}
+
+/// Every `--json` output is one JSON document on stdout, a list where it lists things, with
+/// snake_case keys; an error under `--json` is a JSON object on stderr.
+#[test]
+fn json_output_is_one_document_with_one_key_style_and_errors_are_json_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cache = t.join("cache");
+    let hello = repo().join("recipes/hello.yml");
+    let hello = hello.to_str().unwrap();
+    let outputs = [
+        vec!["--json", "build", hello, "-o", "oci:a"],
+        vec!["--json", "lock", hello],
+        vec!["--json", "inspect", "oci:a"],
+        vec!["--json", "diff", "oci:a", "oci:a"],
+        vec!["--json", "verify", hello],
+        vec!["--json", "graph", hello],
+        vec!["--json", "tags", hello],
+        vec!["--json", "test", hello],
+        vec!["--json", "init", "new"],
+    ];
+    for args in &outputs {
+        let run = assemble(t, &cache, args, &[]).ok();
+        let v: serde_json::Value =
+            serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("{args:?}: {e}\n{}", run.stdout));
+        let mut bad = Vec::new();
+        not_snake(&v, "", &mut bad);
+        assert!(bad.is_empty(), "{args:?}: {bad:?}");
+        if ["build", "lock", "verify", "graph", "test", "diff"].contains(&args[1]) {
+            assert!(v.is_array(), "{args:?} lists: {v}");
+        }
+    }
+    let failed = assemble(t, &cache, &["--json", "inspect", "oci:nowhere"], &[]);
+    assert_eq!(failed.code, 1);
+    assert_eq!(failed.stdout, "");
+    let e: serde_json::Value =
+        serde_json::from_str(failed.stderr.trim()).unwrap_or_else(|e| panic!("{e}: {}", failed.stderr));
+    assert!(e["error"].as_str().unwrap().contains("nowhere"), "{e}");
+    assert_eq!(e["exit"], 1);
+}

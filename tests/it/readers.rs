@@ -311,7 +311,7 @@ fn inspect_reads_all_three_formats() {
         let p = &v["platforms"][0];
         assert_eq!(p["platform"], "linux/amd64");
         assert_eq!(p["layers"].as_array().unwrap().len(), 3);
-        assert_eq!(p["runConfig"]["User"], "app");
+        assert_eq!(p["run_config"]["User"], "app");
     }
     assert_eq!(oci["platforms"][0]["config"], docker["platforms"][0]["config"], "same config in both formats");
     let text = assemble(tmp.path(), &c, &["inspect", "oci:l"], &[]).ok().stdout;

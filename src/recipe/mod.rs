@@ -114,7 +114,14 @@ pub fn parse_all_with(
     })?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    let reader = |variables| Reader { ctx: ctx.clone(), variables, unset: Vec::new(), recipe_dir: dir.clone() };
+    let reader = |variables| Reader {
+        ctx: ctx.clone(),
+        variables,
+        unset: Vec::new(),
+        recipe_dir: dir.clone(),
+        package_locs: Default::default(),
+        suite_locs: Default::default(),
+    };
     let units = units::plan(&ctx, &root)?;
     let mut recipes = Vec::new();
     for (i, unit) in units.iter().enumerate() {

@@ -40,6 +40,10 @@ pub struct Recipe {
     /// Variables declared without a default (`~`) that no `--var` gave: reading works
     /// (`graph`, `tags`), building stops and names them.
     pub unset_variables: Vec<(String, Loc)>,
+    /// Where each package name is given (base and layers), for errors found when resolving.
+    pub package_locs: BTreeMap<String, Loc>,
+    /// Where each Debian suite is named.
+    pub suite_locs: BTreeMap<String, Loc>,
     /// Timestamp for every file and for `created`; `SOURCE_DATE_EPOCH` overrides it.
     pub epoch: Option<u64>,
     pub compression: Compression,

@@ -65,16 +65,55 @@ pub fn pins(
             changes: vec!["the lock pins no Debian packages".to_string()],
         });
     }
-    let archive = archives.open(store, spec, archs, &recipe.loc.to_string())?;
+    let archive = archives.open(store, spec, archs, &recipe.loc.to_string()).map_err(|e| located(recipe, e))?;
     let layers: Vec<(String, Vec<String>)> =
         wanted.requests.iter().map(|r| (r.layer.clone(), r.packages.clone())).collect();
     let mut pins = Vec::new();
     for &a in archs {
         let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
-        pins.extend(deb::resolve(&archive, spec, &layers, a, below)?);
+        pins.extend(deb::resolve(&archive, spec, &layers, a, below).map_err(|e| located(recipe, e))?);
     }
     wanted.releases = archive.releases.iter().map(Into::into).collect();
     Ok((wanted, pins))
+}
+
+/// A resolution failure that names a package the recipe asked for, pointed at the line that
+/// asks for it (an unknown name, or the request whose dependency cannot be satisfied).
+fn located(recipe: &Recipe, e: deb::Error) -> Error {
+    use deb::resolve::Error as R;
+    if let deb::Error::NoSuite { suite, known, .. } = &e
+        && let Some(loc) = recipe.suite_locs.get(suite)
+    {
+        let near = crate::recipe::diag::nearest(suite, known.iter().map(String::as_str));
+        let listed = if known.is_empty() {
+            "the mirror does not list its suites".to_string()
+        } else {
+            format!("the mirror has: {}", known.join(", "))
+        };
+        let hint = match near {
+            Some(n) => format!("did you mean `{n}`? ({listed})"),
+            None => listed,
+        };
+        return Error::Recipe(crate::recipe::Diagnostic::new(loc.clone(), e.to_string()).with_hint(hint));
+    }
+    let deb::Error::Resolve { arch, error } = &e else { return e.into() };
+    let asked = match error {
+        R::Unknown { name, .. } => Some(name.as_str()),
+        R::Unsatisfiable { chain, .. } => chain.last().and_then(|c| c.split(' ').next()),
+        R::Conflict { a, .. } => Some(a.as_str()),
+    };
+    match asked.and_then(|name| recipe.package_locs.get(name)) {
+        Some(loc) => {
+            let d = crate::recipe::Diagnostic::new(loc.clone(), format!("{arch}: {error}"));
+            match error {
+                R::Unknown { near, .. } if near.is_empty() => Error::Recipe(d.with_hint(
+                    "no package or virtual package of that name is in the suites and components the recipe reads; a package from another suite or component needs it added",
+                )),
+                _ => Error::Recipe(d),
+            }
+        }
+        None => e.into(),
+    }
 }
 
 /// A pinned package the mirror no longer has: say which, and how to get it back.

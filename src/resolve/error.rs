@@ -24,11 +24,15 @@ pub enum Error {
     Fetch(#[from] fetch::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    /// A failure at a place in the recipe (shown with its line).
+    #[error(transparent)]
+    Recipe(crate::recipe::Diagnostic),
 }
 
 impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
+            Error::Recipe(d) => d.hint.clone(),
             Error::NoLock(_) | Error::Stale { .. } => {
                 Some("run `assemble lock` (or a build without --locked) and commit the lock file".into())
             }

@@ -438,13 +438,27 @@ fn unknown_and_unsatisfiable_packages_are_explained() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let a = universe_archive(t);
+    // A suite the mirror does not have: its line, and the suites the mirror lists.
+    std::fs::create_dir_all(a.dir.join("dists/test-updates")).unwrap();
+    assert_eq!(
+        failure(t, "nosuite", recipe(&a, t, "second", "").replace("suite: test", "suite: tset")),
+        format!(
+            "error: nosuite.yml:4:12: suite `tset` is not on {} (`dists/tset/InRelease` answers 404)\n  |\n4 |     suite: tset\n  |            ^\nhint: did you mean `test`? (the mirror has: test, test-updates)\n",
+            a.mirror()
+        )
+    );
+    // Each names the line that asks for the package.
     assert_eq!(
         failure(t, "unknown", recipe(&a, t, "apq", "")),
-        "error: amd64: unknown package `apq` (searched `test`); did you mean `app`?\n"
+        "error: unknown.yml:7:16: amd64: unknown package `apq` (searched `test`); did you mean `app`?\n  |\n7 |     packages: [apq]\n  |                ^\n"
     );
     assert_eq!(
         failure(t, "unsat", recipe(&a, t, "needy", "")),
-        "error: amd64: cannot satisfy `libfoo (>= 9)`, needed by middle 1 ← needy 1\n"
+        "error: unsat.yml:7:16: amd64: cannot satisfy `libfoo (>= 9)`, needed by middle 1 ← needy 1\n  |\n7 |     packages: [needy]\n  |                ^\n"
+    );
+    assert_eq!(
+        failure(t, "nowhere", recipe(&a, t, "second", "layers:\n  - name: app\n    packages: [zzzzzzzz]\n")),
+        "error: nowhere.yml:10:16: amd64: unknown package `zzzzzzzz` (searched `test`)\n   |\n10 |     packages: [zzzzzzzz]\n   |                ^\nhint: no package or virtual package of that name is in the suites and components the recipe reads; a package from another suite or component needs it added\n"
     );
     assert_eq!(
         failure(t, "clash", recipe(&a, t, "clash-a, clash-b", "")),

@@ -49,6 +49,7 @@ impl Error {
     pub fn diagnostic(&self) -> Option<&Diagnostic> {
         match self {
             Error::Plan(plan::Error::Recipe(d)) => Some(d),
+            Error::Resolve(resolve::Error::Recipe(d)) => Some(d),
             _ => None,
         }
     }

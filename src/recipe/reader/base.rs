@@ -114,6 +114,7 @@ impl Reader {
     }
 
     pub(super) fn package_names(&self, node: &Node) -> Result<Vec<String>> {
+        self.note_packages(node);
         let mut out = Vec::new();
         for item in self.ctx.seq(node, "`packages`")? {
             let name = self.fixed(item, "a package name")?;
@@ -144,15 +145,23 @@ impl Reader {
         }
         let keys =
             self.ctx.strings(f.required("keys")?, "`keys`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect();
-        let packages = f.get("packages").map(|n| self.ctx.strings(n, "`packages`")).transpose()?.unwrap_or_default();
+        let packages = match f.get("packages") {
+            Some(n) => {
+                self.note_packages(n);
+                self.ctx.strings(n, "`packages`")?
+            }
+            None => Vec::new(),
+        };
         Ok(Base::Alpine(crate::model::spec::AlpineSpec { repositories, keys, packages }))
     }
 
     pub(super) fn debian(&self, node: &Node) -> Result<Base> {
         let f = self.ctx.map(node, "`base.debian`", DEBIAN)?;
         let suite = self.fixed(f.required("suite")?, "`suite`")?;
+        self.note(f.required("suite")?, &self.suite_locs);
         let mut suites = vec![suite];
         if let Some(n) = f.get("suites") {
+            self.note(n, &self.suite_locs);
             let items = self.ctx.seq(n, "`suites`")?;
             for s in items.into_iter().map(|i| self.fixed(i, "`suites`")).collect::<Result<Vec<_>>>()? {
                 if !suites.contains(&s) {

@@ -26,9 +26,32 @@ pub struct Reader {
     /// Variables the recipe declares without a default and `--var` did not give.
     pub unset: Vec<(String, Loc)>,
     pub recipe_dir: PathBuf,
+    /// Where each package name was first given, for errors found when resolving.
+    pub package_locs: std::cell::RefCell<BTreeMap<String, Loc>>,
+    /// Where each Debian suite is named, for a suite the mirror does not have.
+    pub suite_locs: std::cell::RefCell<BTreeMap<String, Loc>>,
 }
 
 impl Reader {
+    /// Notes where each item of a `packages` list is, for errors found when resolving it.
+    pub(super) fn note_packages(&self, node: &Node) {
+        self.note(node, &self.package_locs);
+    }
+
+    /// Notes where each scalar of `node` (one, or a list) is, in `into`.
+    pub(super) fn note(&self, node: &Node, into: &std::cell::RefCell<BTreeMap<String, Loc>>) {
+        let items: Vec<&Node> = match &node.value {
+            Value::Seq(items) => items.iter().collect(),
+            _ => vec![node],
+        };
+        let mut locs = into.borrow_mut();
+        for item in items {
+            if let Value::Scalar { text, .. } = &item.value {
+                locs.entry(text.clone()).or_insert_with(|| self.ctx.loc(item));
+            }
+        }
+    }
+
     pub(super) fn map_value<'a>(&self, map: &'a Node, key: &str) -> Result<&'a Node> {
         match &map.value {
             Value::Map(items) => Ok(&items.iter().find(|(k, _)| k.name == key).expect("key present").1),

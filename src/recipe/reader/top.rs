@@ -91,6 +91,8 @@ impl Reader {
             layers,
             config,
             tests,
+            package_locs: self.package_locs.borrow().clone(),
+            suite_locs: self.suite_locs.borrow().clone(),
             loc: self.ctx.loc(root),
         })
     }
@@ -230,6 +232,9 @@ impl Reader {
                     .err(item, format!("layer name `{name}` is used twice (`base` and `config` are reserved)")));
             }
             let content = self.content(&l)?;
+            if let Some(n) = l.get("packages") {
+                self.note_packages(n);
+            }
             let packages = match l.get("packages") {
                 None => Vec::new(),
                 Some(n) => match base.packages() {

@@ -59,6 +59,10 @@ pub enum Error {
     IndexMismatch { url: String, release: String, expected: String, actual: String },
     #[error("suite `{suite}` lists no `{path}` (or .xz/.gz) in its InRelease")]
     NoIndex { suite: String, path: String },
+    /// The mirror has no such suite (`dists/SUITE/InRelease` answers 404); `known` are the
+    /// suites its `dists/` lists, when it lists them.
+    #[error("suite `{suite}` is not on {mirror} (`dists/{suite}/InRelease` answers 404)")]
+    NoSuite { suite: String, mirror: String, known: Vec<String> },
     #[error("cannot read index `{url}`")]
     Index {
         url: String,
@@ -156,7 +160,16 @@ pub fn open(
         let mirror = &mirrors[suite];
         let url = format!("{mirror}/dists/{suite}/InRelease");
         tracing::info!("reading {}", crate::model::text::redact(&url));
-        let text = String::from_utf8_lossy(&fetch::get_revalidated(&url, origin, &store.releases_dir())?).into_owned();
+        let text = match fetch::get_revalidated(&url, origin, &store.releases_dir()) {
+            Err(fetch::Error::Status { status: 404, .. }) => {
+                return Err(Error::NoSuite {
+                    suite: suite.clone(),
+                    mirror: crate::model::text::redact(mirror),
+                    known: suites_on(mirror),
+                });
+            }
+            got => String::from_utf8_lossy(&got?).into_owned(),
+        };
         let rel = release::verify(&url, &text, &keyring, spec.check_valid_until, now())?;
         releases.push(ReleaseInfo {
             suite: suite.clone(),
@@ -224,6 +237,22 @@ pub fn open(
         }
     }
     Ok(Archive { universes, releases })
+}
+
+/// The suites a mirror's `dists/` lists (its HTML index), for suggesting one; empty when
+/// the mirror does not list them.
+fn suites_on(mirror: &str) -> Vec<String> {
+    let Ok(page) = fetch::get_bytes(&format!("{mirror}/dists/"), "the suite suggestion") else { return Vec::new() };
+    let page = String::from_utf8_lossy(&page);
+    let mut out: Vec<String> = page
+        .split("href=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next()?.strip_suffix('/').map(str::to_string))
+        .filter(|n| !n.is_empty() && !n.contains(['/', '?', '.']))
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// One `Packages` file from the store, decompressed and read into the entries resolution

@@ -194,7 +194,24 @@ impl HttpServer {
                     }
                     let path = line.split_whitespace().nth(1).unwrap_or("/").trim_start_matches('/').to_string();
                     asked.lock().unwrap().push(path.clone());
-                    let body = if failing { None } else { std::fs::read(root.join(&path)).ok() };
+                    let body = if failing {
+                        None
+                    } else if root.join(&path).is_dir() {
+                        // A directory answers with an HTML index, as mirrors' web servers do.
+                        let mut names: Vec<String> = std::fs::read_dir(root.join(&path))
+                            .unwrap()
+                            .map(|e| e.unwrap())
+                            .map(|e| {
+                                let n = e.file_name().to_string_lossy().into_owned();
+                                if e.path().is_dir() { format!("{n}/") } else { n }
+                            })
+                            .collect();
+                        names.sort();
+                        let links: String = names.iter().map(|n| format!("<a href=\"{n}\">{n}</a>\n")).collect();
+                        Some(format!("<html><body>\n<a href=\"../\">../</a>\n{links}</body></html>\n").into_bytes())
+                    } else {
+                        std::fs::read(root.join(&path)).ok()
+                    };
                     let (status, body) = match body {
                         Some(b) => ("200 OK", b),
                         None if failing => ("500 Internal Server Error", b"fail".to_vec()),

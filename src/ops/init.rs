@@ -60,7 +60,7 @@ pub fn recipe(name: &str, base: Starter) -> String {
         ),
         Starter::Debian => (
             "An image on Debian packages, resolved as `apt-get install --no-install-recommends`\n# would and pinned in the lock; no maintainer script runs.",
-            "base:\n  debian:\n    suite: bookworm                  # the mirror is this machine's apt source unless `mirror:` names one\n    packages: [ca-certificates]      # add what the application needs, e.g. python3-minimal\n".to_string(),
+            "base:\n  debian:\n    suite: bookworm                  # the mirror is this machine's apt source unless `mirror:` names one\n    packages: [base-files, ca-certificates]   # base-files gives /etc/os-release, which scanners read\n".to_string(),
             "  - exists: /etc/ssl/certs/ca-certificates.crt\n",
         ),
         Starter::Alpine => (

@@ -790,7 +790,17 @@ fn packages_install_on_a_recipe_base_from_its_source() {
         "name: onrecipe\nbase: {recipe: fxbase}\nlayers:\n  - name: extra\n    packages: [app]\n",
     )
     .unwrap();
-    let v = assemble(t, &cache, &["--json", "build", "onrecipe.yml", "-o", "oci:onrecipe"], &[]).ok().json();
+    let run = assemble(t, &cache, &["--json", "build", "onrecipe.yml", "-o", "oci:onrecipe"], &[]).ok();
+    // The base recipe installs no base-files: the build says what scanners will miss (once,
+    // for the Debian-based recipe, not for the one on it).
+    assert_eq!(
+        run.stderr.matches("warning: fxbase: the image has no /etc/os-release (base-files is not installed), so vulnerability scanners cannot tell its distribution; add `base-files` to its packages\n").count(),
+        1,
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("onrecipe: the image has no /etc/os-release"), "{}", run.stderr);
+    let v = run.json();
     let names: Vec<&str> =
         v[0]["platforms"][0]["layers"].as_array().unwrap().iter().map(|l| l["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["base", "extra"]);

@@ -72,6 +72,7 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     let facts = Facts { existing: existing.as_ref(), locked: opts.locked, path: &lock_path };
     let resolved =
         resolve::resolve(recipe, store, &session.archives, &archs, parent.as_ref().map(|p| &p.0), facts, opts.upgrade)?;
+    warn_without_os_release(recipe, &resolved);
     let (mut wanted, downloads) = wanted_lock(recipe, &archs, epoch, planned.downloads, &resolved)?;
     if opts.locked {
         stale::check_pins(existing.as_ref(), &wanted, &lock_path)?;
@@ -196,6 +197,31 @@ fn context_of(recipe: &Recipe, opts: &Options) -> Result<PathBuf> {
         .into()),
         (_, None) => Err(Error::Context(dir)),
     }
+}
+
+/// A Debian image without `base-files` has no `/etc/os-release`, by which scanners (Trivy,
+/// Grype) tell the distribution and so its security fixes: say so, with the fix. It is not
+/// added behind the recipe's back (the package set stays what apt would install).
+fn warn_without_os_release(recipe: &Recipe, resolved: &resolve::Resolved) {
+    if matches!(recipe.base, crate::recipe::Base::Debian(_))
+        && !resolved.packages.is_empty()
+        && !resolved.packages.iter().any(|p| p.name == "base-files")
+        && !names_os_release(recipe)
+    {
+        tracing::warn!(
+            "{}: the image has no /etc/os-release (base-files is not installed), so vulnerability scanners cannot tell its distribution; add `base-files` to its packages",
+            recipe.name
+        );
+    }
+}
+
+/// Whether the recipe writes an os-release itself (a file or symlink to either path).
+fn names_os_release(recipe: &Recipe) -> bool {
+    let paths = ["/etc/os-release", "/usr/lib/os-release"];
+    recipe.layers.iter().map(|l| &l.content).chain([&recipe.config.content]).any(|c| {
+        c.files.iter().any(|f| f.to.as_deref().is_some_and(|t| paths.contains(&t)))
+            || c.symlinks.iter().any(|l| paths.contains(&l.path.as_str()))
+    })
 }
 
 /// What a lock records as the image's inputs: the plan's hash and the lock's pins.

@@ -401,7 +401,7 @@ fn exchange(
     let load = match (&inv.engine, opts.load) {
         (_, Load::None) | (None, _) => None,
         (Some(engine), _) => {
-            Some((engine.clone(), load_plan(host, &inv.machine, server, image, &names, opts.load_arch)?))
+            Some((engine.clone(), load_plan(host, &inv.machine, server, image, &names, opts.load_arch, engine)?))
         }
     };
     if opts.load == Load::Auto && inv.engine.is_none() {
@@ -425,10 +425,13 @@ fn exchange(
         }
     }
     stream.small("index.json", &new_index).map_err(broke)?;
-    let platform = if let Some((engine, (plan_text, load_index, platform))) = &load {
-        stream.small("load/index.json", load_index).map_err(broke)?;
-        stream.small("load/plan", format!("engine {engine}\n{plan_text}").as_bytes()).map_err(broke)?;
-        Some(platform.clone())
+    let platform = if let Some((engine, plan)) = &load {
+        stream.small("load/index.json", &plan.index).map_err(broke)?;
+        if let Some(m) = &plan.docker_manifest {
+            stream.small("load/manifest.json", m).map_err(broke)?;
+        }
+        stream.small("load/plan", format!("engine {engine}\n{}", plan.text).as_bytes()).map_err(broke)?;
+        Some(plan.platform.clone())
     } else {
         None
     };
@@ -473,8 +476,17 @@ fn merged_index(host: &str, current: &[u8], index: &crate::oci::Doc, names: &[St
     Ok(serde_json::to_vec(&v).expect("json"))
 }
 
-/// The load plan (names, digest, the blobs of the platform to load), the one-image
-/// `index.json` the engine reads, and the platform's name.
+/// What the server is told to load: the plan's text (names, digest, the blobs of the platform
+/// to load), the one-image `index.json` the engine reads, the platform's name, and for a
+/// Docker-format load the archive's `manifest.json`.
+struct LoadPlan {
+    text: String,
+    index: Vec<u8>,
+    platform: String,
+    docker_manifest: Option<Vec<u8>>,
+}
+
+/// The load plan of one platform.
 fn load_plan(
     host: &str,
     machine: &str,
@@ -482,7 +494,8 @@ fn load_plan(
     image: &Image<'_>,
     names: &[String],
     wanted: Option<Arch>,
-) -> Result<(String, Vec<u8>, String)> {
+    engine: &str,
+) -> Result<LoadPlan> {
     let plan = image.plan;
     let index = &plan.index;
     let manifest_blobs = |bytes: &[u8]| -> Vec<String> {
@@ -493,13 +506,13 @@ fn load_plan(
             .collect()
     };
     let top: Value = serde_json::from_slice(&index.bytes).unwrap_or_default();
-    let (descriptor, mut blobs, platform) = match top["manifests"].as_array() {
+    let (descriptor, mut blobs, platform, manifest) = match top["manifests"].as_array() {
         // A single-platform image: load it as it is.
         None => {
             let arch = format!("{}/{}", top["config"]["platform"]["os"].as_str().unwrap_or("linux"), machine);
             let d =
                 json!({"mediaType": index.media_type, "digest": index.digest.to_string(), "size": index.bytes.len()});
-            (d, manifest_blobs(&index.bytes), arch)
+            (d, manifest_blobs(&index.bytes), arch, index.bytes.as_slice())
         }
         Some(entries) => {
             let arch = wanted.or(server);
@@ -543,7 +556,7 @@ fn load_plan(
                 blobs.push(doc.digest.hex().to_string());
                 json!({"mediaType": doc.media_type, "digest": doc.digest.to_string(), "size": doc.bytes.len()})
             };
-            (d, blobs, format!("linux/{}", a.name()))
+            (d, blobs, format!("linux/{}", a.name()), doc.bytes.as_slice())
         }
     };
     blobs.push(index.digest.hex().to_string());
@@ -560,7 +573,46 @@ fn load_plan(
     for b in &blobs {
         text.push_str(&format!("blob {b}\n"));
     }
-    Ok((text, serde_json::to_vec(&load_index).expect("json"), platform))
+    let docker = if engine == "podman" { docker_format(plan, manifest, names) } else { None };
+    let docker_manifest = docker.map(|(lines, manifest)| {
+        text.push_str(&lines);
+        manifest
+    });
+    Ok(LoadPlan { text, index: serde_json::to_vec(&load_index).expect("json"), platform, docker_manifest })
+}
+
+/// podman keeps a health check only from a Docker-format image: a platform whose config has
+/// one is loaded into podman as a `docker save` archive. The plan's lines (the config, each
+/// layer with its compression and diff_id) and the archive's `manifest.json`; `None` for a
+/// platform without a health check.
+fn docker_format(plan: &ImageBlobs, manifest: &[u8], names: &[String]) -> Option<(String, Vec<u8>)> {
+    let m: Value = serde_json::from_slice(manifest).ok()?;
+    let config_hex = m["config"]["digest"].as_str()?.strip_prefix("sha256:")?;
+    let path = &plan.blobs.iter().find(|b| b.digest.hex() == config_hex)?.path;
+    let config: Value = serde_json::from_slice(&fs_err::read(path).ok()?).ok()?;
+    if config["config"]["Healthcheck"].is_null() {
+        return None;
+    }
+    let diff_ids = config["rootfs"]["diff_ids"].as_array()?;
+    let mut lines = format!("format docker\nconfig {config_hex}\n");
+    let mut layers = Vec::new();
+    for (layer, diff_id) in m["layers"].as_array()?.iter().zip(diff_ids) {
+        let hex = layer["digest"].as_str()?.strip_prefix("sha256:")?;
+        let diff = diff_id.as_str()?.strip_prefix("sha256:")?;
+        let media = layer["mediaType"].as_str().unwrap_or("");
+        let how = if media.ends_with("+gzip") {
+            "gzip"
+        } else if media.ends_with("+zstd") {
+            "zstd"
+        } else {
+            "none"
+        };
+        lines.push_str(&format!("layer {hex} {how} {diff}\n"));
+        layers.push(format!("layers/{diff}.tar"));
+    }
+    let archive_manifest =
+        json!([{"Config": format!("blobs/sha256/{config_hex}"), "RepoTags": names, "Layers": layers}]);
+    Some((lines, serde_json::to_vec(&archive_manifest).expect("json")))
 }
 
 fn header(path: &str, size: u64) -> tar::Header {

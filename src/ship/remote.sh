@@ -112,12 +112,16 @@ say stored
     say done
     exit 0
 }
-engine='' digest='' first='' names=''
+engine='' digest='' first='' names='' format=oci config=''
 mkdir -p "$tmp/load/blobs/sha256"
+: >"$tmp/load/layers.list"
 while IFS=' ' read -r key value; do
     case $key in
     engine) engine=$value ;;
     digest) digest=$value ;;
+    format) format=$value ;;
+    config) config=$value ;;
+    layer) printf '%s\n' "$value" >>"$tmp/load/layers.list" ;;
     name) if [ -z "$first" ]; then first=$value; else names="$names $value"; fi ;;
     blob)
         ln "$store/blobs/sha256/$value" "$tmp/load/blobs/sha256/$value" 2>/dev/null ||
@@ -131,7 +135,26 @@ pack() { (cd "$tmp/load" && tar -cf - oci-layout index.json blobs); }
 verb=loaded
 case $engine in
 podman)
-    if [ "$(podman image inspect --format '{{.Digest}}' "$first" 2>/dev/null)" != "$digest" ]; then
+    if [ "$format" = docker ]; then
+        # podman keeps a health check only from a Docker-format image: the platform goes in as
+        # a `docker save` archive (manifest.json, the config, uncompressed layers), and is
+        # known by its config digest, its image ID.
+        if [ "$(podman image inspect --format '{{.Id}}' "$first" 2>/dev/null)" != "$config" ]; then
+            mkdir -p "$tmp/load/layers"
+            while IFS=' ' read -r hex how diffid; do
+                case $how in
+                gzip) gzip -dc ;;
+                zstd) zstd -dcq ;;
+                *) cat ;;
+                esac <"$store/blobs/sha256/$hex" >"$tmp/load/layers/$diffid.tar" ||
+                    fail "cannot decompress layer $hex for loading"
+            done <"$tmp/load/layers.list"
+            (cd "$tmp/load" && tar -cf - manifest.json "blobs/sha256/$config" layers) | podman load -q >/dev/null ||
+                fail "podman load failed"
+        else
+            verb=present
+        fi
+    elif [ "$(podman image inspect --format '{{.Digest}}' "$first" 2>/dev/null)" != "$digest" ]; then
         pack | podman load -q >/dev/null || fail "podman load failed"
     else
         verb=present

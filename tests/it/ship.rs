@@ -252,6 +252,50 @@ fn a_killed_ship_leaves_no_partial_blob_and_the_next_one_completes() {
     validate_store(&store, t);
 }
 
+/// podman keeps a health check only from a Docker-format image: ship loads such a platform
+/// into podman in that format, so what the recipe says survives; shipping it again loads
+/// nothing and says so.
+#[test]
+fn the_health_check_survives_a_ship_into_podman() {
+    require("podman");
+    let sshd = Sshd::start(Server { without: None });
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let ship = Ship { sshd: &sshd, config: sshd.client_config(None), cache: t.join("cache") };
+    let dir = project(t, "healthy", 1000);
+    let recipe = dir.join("healthy.yml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    std::fs::write(
+        &recipe,
+        text.replace(
+            "  entrypoint: [/bin/true]\n",
+            "  entrypoint: [/bin/true]\n  healthcheck: {test: [CMD, /bin/true], interval: 45s, retries: 4}\n",
+        ),
+    )
+    .unwrap();
+    let store = t.join("store");
+    let first = ship.run(&dir, &["--json", "ship", "server", "healthy.yml", "--store", store.to_str().unwrap()]).ok();
+    assert_eq!(first.json()[0]["loaded"]["already"], false, "{}", first.stdout);
+    let health = sshd.on_server("podman image inspect --format '{{json .Config.Healthcheck}}' healthy:2.0.1");
+    let _cleanup = Cleanup(&sshd, "podman rmi -f healthy:2.0.1 healthy:latest healthy:2 healthy:2.0");
+    assert_eq!(health.code, 0, "{}", health.stderr);
+    let h: Value = serde_json::from_str(health.stdout.trim()).unwrap_or_else(|e| panic!("{e}: {}", health.stdout));
+    assert_eq!(h["Test"], serde_json::json!(["CMD", "/bin/true"]), "{h}");
+    assert_eq!(h["Interval"], 45_000_000_000u64, "{h}");
+    assert_eq!(h["Retries"], 4, "{h}");
+    let again = ship.run(&dir, &["--json", "ship", "server", "healthy.yml", "--store", store.to_str().unwrap()]).ok();
+    assert_eq!(again.json()[0]["loaded"]["already"], true, "{}", again.stdout);
+}
+
+/// Runs a command on the server when dropped (tidying podman's store after a test).
+struct Cleanup<'a>(&'a Sshd, &'a str);
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        let _ = self.0.on_server(self.1);
+    }
+}
+
 /// An image without the server's platform is refused before any blob is sent.
 #[test]
 fn an_image_the_server_cannot_run_is_refused_before_sending() {

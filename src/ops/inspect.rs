@@ -13,6 +13,9 @@ pub struct Summary {
     pub media_type: String,
     pub digest: Option<String>,
     pub tags: Vec<String>,
+    /// The index's (or single manifest's) annotations: `org.opencontainers.image.*` from the
+    /// recipe's `metadata`, and its `annotations`.
+    pub annotations: Value,
     pub platforms: Vec<Platform>,
 }
 
@@ -20,6 +23,8 @@ pub struct Summary {
 pub struct Platform {
     pub platform: String,
     pub manifest: Option<String>,
+    /// The platform manifest's annotations.
+    pub annotations: Value,
     pub config: String,
     pub layers: Vec<LayerSummary>,
     pub total_size: u64,
@@ -58,6 +63,7 @@ pub fn summary(image: &Stored) -> Summary {
             Platform {
                 platform: p.name.clone(),
                 manifest: p.manifest.as_ref().map(|m| m.digest.to_string()),
+                annotations: p.manifest.as_ref().map(|m| m.value()["annotations"].clone()).unwrap_or(Value::Null),
                 config: p.config.digest.to_string(),
                 total_size: layers.iter().map(|l| l.size).sum(),
                 layers,
@@ -71,6 +77,7 @@ pub fn summary(image: &Stored) -> Summary {
         media_type: image.top.as_ref().map_or_else(|| "docker-archive".to_string(), |t| t.media_type.clone()),
         digest: image.digest().map(|d| d.to_string()),
         tags: image.tags.clone(),
+        annotations: image.top.as_ref().map(|t| t.value()["annotations"].clone()).unwrap_or(Value::Null),
         platforms,
     }
 }
@@ -84,6 +91,9 @@ pub fn render(s: &Summary) -> String {
     }
     out.push_str(&format!("type      {}\n", s.media_type));
     out.push_str(&format!("tags      {}\n", s.tags.join(", ")));
+    for (k, v) in s.annotations.as_object().into_iter().flatten() {
+        out.push_str(&format!("annotation {k}={}\n", v.as_str().unwrap_or_default()));
+    }
     for p in &s.platforms {
         out.push_str(&format!("\n{}  ({} layers, {})\n", p.platform, p.layers.len(), human(p.total_size)));
         if let Some(m) = &p.manifest {

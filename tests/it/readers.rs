@@ -316,4 +316,8 @@ fn inspect_reads_all_three_formats() {
     assert_eq!(oci["platforms"][0]["config"], docker["platforms"][0]["config"], "same config in both formats");
     let text = assemble(tmp.path(), &c, &["inspect", "oci:l"], &[]).ok().stdout;
     assert!(text.contains("linux/amd64  (3 layers,"), "{text}");
+    // The recipe's metadata, as annotations, is shown (text and JSON).
+    assert!(text.contains("\nannotation org.opencontainers.image.title="), "{text}");
+    assert!(oci["annotations"]["org.opencontainers.image.title"].is_string(), "{oci}");
+    assert!(oci["platforms"][0]["annotations"]["org.opencontainers.image.title"].is_string(), "{oci}");
 }

@@ -65,25 +65,35 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
             if !global.json {
                 outln!("verified {}: {}", outcome.recipe, outcome.built);
             }
+        } else if let Some(format) = outcome.older_format.filter(|_| !outcome.inputs_changed) {
+            changed.push(format!(
+                "`{}`'s lock was written in assemble's image format {format} and this assemble writes format {} (docs/recipe.md, \"Image format\")",
+                outcome.recipe,
+                verify::IMAGE_FORMAT
+            ));
         } else if outcome.inputs_changed {
-            changed.push(format!("`{}`", outcome.recipe));
+            changed.push(match outcome.changed_sources.as_slice() {
+                [] => format!(
+                    "`{}` changed since its lock was written (a local file, template, variable or the recipe)",
+                    outcome.recipe
+                ),
+                what => format!("`{}` changed since its lock was written: {}", outcome.recipe, what.join(", ")),
+            });
         } else {
             failed.push(format!("`{}`", outcome.recipe));
         }
         if !global.json {
             print_findings(global, &outcome.findings);
         }
-        report.push(json!({"recipe": outcome.recipe, "digest": outcome.built.to_string(), "identical": outcome.findings.is_empty(), "inputs_changed": outcome.inputs_changed, "differences": outcome.findings}));
+        report.push(json!({"recipe": outcome.recipe, "digest": outcome.built.to_string(), "identical": outcome.findings.is_empty(), "inputs_changed": outcome.inputs_changed, "changed_sources": outcome.changed_sources, "differences": outcome.findings}));
     }
     if global.json {
         outln!("{}", serde_json::to_string_pretty(&report).expect("json"));
     }
     let mut verdicts = Vec::new();
-    if !changed.is_empty() {
+    for c in changed {
         verdicts.push(format!(
-            "{} changed since {} lock was written (a local file, template, variable or the recipe): the differences are that change, not a build that fails to reproduce; build to update the lock",
-            changed.join(", "),
-            if changed.len() == 1 { "its" } else { "their" }
+            "{c}; the differences are that change, not a build that fails to reproduce; build to update the lock"
         ));
     }
     if !failed.is_empty() {

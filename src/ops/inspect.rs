@@ -34,6 +34,8 @@ pub struct Platform {
 
 #[derive(Debug, Serialize)]
 pub struct LayerSummary {
+    /// The recipe's name for the layer (`base`, `app`, `config`), when the image says it.
+    pub name: Option<String>,
     pub digest: String,
     pub diff_id: Option<String>,
     pub size: u64,
@@ -53,6 +55,7 @@ pub fn summary(image: &Stored) -> Summary {
                 .layers
                 .iter()
                 .map(|l| LayerSummary {
+                    name: l.name.clone(),
                     digest: l.digest.to_string(),
                     diff_id: Some(l.diff_id.to_string()),
                     size: l.size,
@@ -102,8 +105,9 @@ pub fn render(s: &Summary) -> String {
         out.push_str(&format!("  config    {}\n", p.config));
         for (i, l) in p.layers.iter().enumerate() {
             out.push_str(&format!(
-                "  layer {:<3} {}  {:>9}  {}\n",
+                "  layer {:<3} {:<8} {}  {:>9}  {}\n",
                 i + 1,
+                l.name.as_deref().unwrap_or("-"),
                 l.digest,
                 human(l.size),
                 l.media_type.rsplit('.').next().unwrap_or("")
@@ -118,7 +122,6 @@ pub fn render(s: &Summary) -> String {
             ("env", "Env"),
             ("ports", "ExposedPorts"),
             ("volumes", "Volumes"),
-            ("labels", "Labels"),
             ("stopsignal", "StopSignal"),
             ("healthcheck", "Healthcheck"),
         ] {
@@ -132,6 +135,9 @@ pub fn render(s: &Summary) -> String {
                 };
                 out.push_str(&format!("  {label:<12}{v}\n"));
             }
+        }
+        for (k, v) in rc["Labels"].as_object().into_iter().flatten() {
+            out.push_str(&format!("  label       {k}={}\n", v.as_str().unwrap_or_default()));
         }
     }
     out

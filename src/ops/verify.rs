@@ -9,6 +9,7 @@ use crate::oci::Image;
 use crate::ops::build::{self, Options};
 use crate::ops::diff::{self, Finding};
 use crate::recipe::Recipe;
+pub use crate::resolve::lock::IMAGE_FORMAT;
 use crate::resolve::lock::{self, LockedImage};
 use crate::sink;
 use crate::store::Store;
@@ -38,6 +39,26 @@ pub struct Outcome {
     /// The rebuild's inputs (local files, templates, variables, the recipe, the pins) are not
     /// those the lock records: the differences come from that change, not from the build.
     pub inputs_changed: bool,
+    /// Which of the recipe's local inputs changed, added or went ("`app.py` changed"), when
+    /// the lock records them; empty when the change is elsewhere (variables, tags, epoch).
+    pub changed_sources: Vec<String>,
+    /// The lock's image was written in an older [`lock::IMAGE_FORMAT`] than this assemble writes.
+    pub older_format: Option<u32>,
+}
+
+/// The local inputs that differ between what the lock recorded and the rebuild.
+fn changed_sources(recorded: &LockedImage, rebuilt: &LockedImage) -> Vec<String> {
+    let (old, new) = (&recorded.sources, &rebuilt.sources);
+    let mut out = Vec::new();
+    for (path, digest) in new {
+        match old.get(path) {
+            None => out.push(format!("`{path}` added")),
+            Some(d) if d != digest => out.push(format!("`{path}` changed")),
+            Some(_) => {}
+        }
+    }
+    out.extend(old.keys().filter(|p| !new.contains_key(*p)).map(|p| format!("`{p}` no longer read")));
+    out
 }
 
 fn platform_label(arch: crate::model::platform::Arch) -> String {
@@ -76,6 +97,8 @@ impl Verifier {
         let opts = Options { locked: true, compare_outputs: false, write_lock: false, upgrade: false, ..opts.clone() };
         let built = build::build(&self.session, recipe, &opts).map_err(Box::new)?;
         let mut inputs_changed = false;
+        let mut changed = Vec::new();
+        let mut older_format = None;
         let findings = match against {
             Some(theirs) => {
                 let out = tempfile::Builder::new().prefix("built-").tempdir_in(self.dir.path())?;
@@ -92,12 +115,25 @@ impl Verifier {
                 let recorded = lock::read(&built.lock_path)?
                     .and_then(|l| l.images.into_iter().next())
                     .ok_or_else(|| Error::NothingRecorded(built.lock_path.clone()))?;
-                let rebuilt = built.lock.images.first().and_then(|i| i.inputs);
-                inputs_changed = recorded.inputs.is_some() && rebuilt != recorded.inputs;
+                let rebuilt = built.lock.images.first();
+                inputs_changed = recorded.inputs.is_some() && rebuilt.and_then(|i| i.inputs) != recorded.inputs;
+                if recorded.format != lock::IMAGE_FORMAT {
+                    older_format = Some(recorded.format);
+                }
+                if inputs_changed && !recorded.sources.is_empty() {
+                    changed = rebuilt.map(|r| changed_sources(&recorded, r)).unwrap_or_default();
+                }
                 against_lock(&recorded, &built.image, user_store)?
             }
         };
-        Ok(Outcome { recipe: recipe.name.clone(), built: built.image.index.digest, findings, inputs_changed })
+        Ok(Outcome {
+            recipe: recipe.name.clone(),
+            built: built.image.index.digest,
+            findings,
+            inputs_changed,
+            changed_sources: changed,
+            older_format,
+        })
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::error::Result;
 use super::planner::{Planner, insert, origin};
+use crate::model::digest::Digest;
 use crate::oci::RunConfig;
 use crate::recipe::{Diagnostic, SecretSource};
 use crate::template;
@@ -18,6 +19,7 @@ impl Planner<'_> {
             let rel = self.interp(&t.src, &t.loc)?;
             let host = self.host_path(&rel, &t.loc, "template", true)?;
             let text = fs_err::read_to_string(&host)?;
+            self.sources.borrow_mut().insert(rel.clone(), Digest::of(text.as_bytes()));
             let rendered = template::render(&rel, &text, &self.vars, &self.recipe.tags)
                 .map_err(|e| Diagnostic::new(t.loc.clone(), e.to_string()))?;
             let (uid, gid) = self.owner(t.owner.as_ref())?;
@@ -110,6 +112,16 @@ impl Planner<'_> {
             .as_object()
             .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
             .unwrap_or_default();
+        // The image's `org.opencontainers.image.*` annotations (the recipe's `metadata`) are
+        // labels too, as docker and buildx write them: what `podman inspect`, `skopeo inspect`
+        // and scanners read. The recipe's own `labels` win.
+        labels.extend(
+            self.recipe
+                .annotations
+                .iter()
+                .filter(|(k, _)| k.starts_with("org.opencontainers.image."))
+                .map(|(k, v)| (k.clone(), v.clone())),
+        );
         labels.extend(c.labels.clone());
         // As in docker: a new entrypoint drops the base's command.
         let cmd = match (&c.entrypoint, &c.cmd) {

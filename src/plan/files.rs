@@ -59,6 +59,29 @@ impl Planner<'_> {
         Ok(resolved)
     }
 
+    /// Runs `read` (which reads the local input `rel`, resolved to `host`) and notes the input
+    /// for the lock: a file by its sha256, a directory by a hash of what it holds (names, kinds,
+    /// contents, executable bits), so that `verify` can name the input that changed.
+    pub(super) fn noting<T>(&self, rel: &str, host: &Path, read: impl FnOnce() -> Result<T>) -> Result<T> {
+        let mark = self.seen.borrow().len();
+        let out = read()?;
+        let read: Vec<(PathBuf, String)> = self.seen.borrow_mut().drain(mark..).collect();
+        let single = match read.as_slice() {
+            [(path, what)] if path == host => what.split(' ').next().and_then(|d| d.parse::<Digest>().ok()),
+            _ => None,
+        };
+        let digest = single.unwrap_or_else(|| {
+            let mut h = crate::model::digest::Hasher::default();
+            for (path, what) in &read {
+                let path = path.strip_prefix(host).unwrap_or(path);
+                h.update(format!("{}\0{what}\n", path.display()).as_bytes());
+            }
+            h.finish().0
+        });
+        self.sources.borrow_mut().insert(rel.to_string(), digest);
+        Ok(out)
+    }
+
     pub(super) fn content(&mut self, c: &Content, tree: &mut Tree) -> Result<()> {
         for f in &c.files {
             self.file(f, tree)?;
@@ -71,7 +94,8 @@ impl Planner<'_> {
             }
             let owner = self.owner(t.owner.as_ref())?;
             let to = image_path(&t.to);
-            self.host_dir(&host, to.as_ref(), None, owner, &format!("{} (tree `{rel}`)", t.loc), tree)?;
+            let what = format!("{} (tree `{rel}`)", t.loc);
+            self.noting(&rel, &host, || self.host_dir(&host, to.as_ref(), None, owner, &what, tree))?;
         }
         for s in &c.symlinks {
             let path = self.dest(&s.path, &s.loc)?;
@@ -108,14 +132,17 @@ impl Planner<'_> {
                         _ => archive::detect(&rel, &host).ok_or_else(|| archive::Error::Unknown(rel.clone()))?,
                     };
                     let members = archive::unpack(self.store, &host, kind, &rel, self.recipe.unpack_limit)?;
+                    self.sources.borrow_mut().insert(rel.clone(), self.store.file_digest(&host)?.0);
                     return self.members(&members, f, to.as_deref().unwrap_or("/"), (uid, gid), &what, tree);
                 }
                 let to = to.expect("validated: non-extract files have `to`");
                 if host.is_dir() {
-                    return self.host_dir(&host, image_path(&to).as_ref(), f.mode, (uid, gid), &what, tree);
+                    let to = image_path(&to);
+                    return self
+                        .noting(&rel, &host, || self.host_dir(&host, to.as_ref(), f.mode, (uid, gid), &what, tree));
                 }
                 let dest = self.dest(&place(&to, &rel), &f.loc)?;
-                self.host_file(&host, dest, f.mode, (uid, gid), &what, tree, &f.loc)
+                self.noting(&rel, &host, || self.host_file(&host, dest, f.mode, (uid, gid), &what, tree, &f.loc))
             }
             FileSource::Url { url, sha256 } => {
                 let (Some(url), Some(sha)) = (url.get(self.arch), sha256.get(self.arch)) else {
@@ -235,11 +262,13 @@ impl Planner<'_> {
         let meta = fs_err::symlink_metadata(host)?;
         let origin: Arc<str> = Arc::from(what);
         let mut e = if meta.file_type().is_symlink() {
-            let target = fs_err::read_link(host)?;
-            Entry::symlink(target.to_string_lossy().into_owned(), origin)
+            let target = fs_err::read_link(host)?.to_string_lossy().into_owned();
+            self.seen.borrow_mut().push((host.to_path_buf(), format!("-> {target}")));
+            Entry::symlink(target, origin)
         } else if meta.is_file() {
             let (digest, size) = self.host_digest(host, &meta, &dest, tree)?;
             let default = if meta.permissions().mode() & 0o100 != 0 { 0o755 } else { 0o644 };
+            self.seen.borrow_mut().push((host.to_path_buf(), format!("{digest} {default:o}")));
             Entry::file(Bytes::Host(host.to_path_buf()), size, digest, mode.unwrap_or(default), origin)
         } else {
             return Err(Diagnostic::new(

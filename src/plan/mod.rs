@@ -23,6 +23,7 @@ use crate::recipe::{self, Diagnostic, Recipe};
 use crate::source::fetch::Download;
 use crate::store::Store;
 use crate::tree::{Kind, Tree};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Variables the recipe declares without a default must be given before anything is built.
@@ -46,6 +47,9 @@ pub struct Plan {
     /// Whether a large unhashed host file stood in by its identity (then `hash` is not the
     /// inputs' hash, which needs every file's digest).
     pub deferred: bool,
+    /// The local inputs by the path the recipe gives them (the recipe itself by its file
+    /// name): what the lock records so that `verify` can say which one changed.
+    pub sources: BTreeMap<String, Digest>,
 }
 
 /// The plan phase: every architecture's trees with downloads standing in by digest.
@@ -62,7 +66,11 @@ pub fn plan_all(
     let mut downloads = Vec::new();
     let mut h = Hasher::default();
     h.update(b"assemble-inputs-v1\0");
-    h.update(&fs_err::read(&recipe.path)?);
+    let text = fs_err::read(&recipe.path)?;
+    h.update(&text);
+    let mut sources = BTreeMap::new();
+    let file_name = recipe.path.file_name().map_or("recipe".into(), |n| n.to_string_lossy().into_owned());
+    sources.insert(file_name, Digest::of(&text));
     h.update(format!("\0{:?}\0{:?}\0{epoch}\0", recipe.variables, recipe.tags).as_bytes());
     for &arch in archs {
         let mut planner = Planner::new(recipe, arch, store, epoch, context, Mode::Plan { large })?;
@@ -71,8 +79,9 @@ pub fn plan_all(
         }
         deferred |= planner.deferred.get();
         downloads.append(&mut planner.downloads);
+        sources.append(&mut planner.sources.borrow_mut());
     }
-    Ok(Plan { downloads, hash: h.finish().0, deferred })
+    Ok(Plan { downloads, hash: h.finish().0, deferred, sources })
 }
 
 /// A hash of everything that determines a layer's bytes.

@@ -65,6 +65,10 @@ pub struct Planner<'a> {
     pub(super) large: LargeFiles<'a>,
     /// Whether any was left unhashed.
     pub(super) deferred: std::cell::Cell<bool>,
+    /// Local inputs read so far, by the path the recipe gives (see [`Planner::noting`]).
+    pub sources: std::cell::RefCell<BTreeMap<String, Digest>>,
+    /// Host files read under the input being noted: their path and what of them shapes the image.
+    pub(super) seen: std::cell::RefCell<Vec<(PathBuf, String)>>,
     /// The build context (canonical): local files must be inside it.
     pub(super) context: PathBuf,
 }
@@ -118,6 +122,8 @@ impl<'a> Planner<'a> {
             base,
             large,
             deferred: Default::default(),
+            sources: Default::default(),
+            seen: Default::default(),
             context: context.to_path_buf(),
         })
     }

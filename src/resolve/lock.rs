@@ -11,9 +11,21 @@
 
 use crate::model::digest::Digest;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub const VERSION: u32 = 1;
+
+/// The generation of the bytes assemble writes for the same inputs. A lock records the one
+/// its image was written with, so that an image that differs only because a newer assemble
+/// writes it differently is told apart from a build that does not reproduce.
+/// 1: the first. 2: the recipe's `metadata` (`org.opencontainers.image.*`) is also written as
+/// config labels.
+pub const IMAGE_FORMAT: u32 = 2;
+
+fn first_format() -> u32 {
+    1
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Lock {
@@ -217,11 +229,19 @@ pub struct LockedDownload {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockedImage {
+    /// The [`IMAGE_FORMAT`] the image was written with (locks without it: 1).
+    #[serde(default = "first_format")]
+    pub format: u32,
     /// A hash of what the image was built from (see `build::locked_index`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<Digest>,
     pub tags: Vec<String>,
     pub index: Digest,
+    /// The local inputs (the recipe, its files, trees, archives and templates) by the path the
+    /// recipe gives: a file by its sha256, a directory by a hash of what it holds. Only for
+    /// naming what changed; `inputs` is what decides.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub sources: BTreeMap<String, Digest>,
     #[serde(rename = "platform")]
     pub platforms: Vec<LockedPlatform>,
 }

@@ -3,7 +3,7 @@
 //! every platform built). `verify` and `push` judge a lock by the same rules.
 
 use super::error::{Error, Result};
-use super::lock::{Lock, LockedDebian, LockedImage};
+use super::lock::{self, Lock, LockedDebian, LockedImage};
 use crate::model::digest::Digest;
 use std::path::Path;
 
@@ -78,9 +78,9 @@ pub fn pin_changes(locked: &Lock, wanted: &Lock) -> Vec<String> {
     out
 }
 
-/// What a build produced, without the inputs hash (which older locks lack).
+/// What a build produced, without the format, inputs hash and sources (which older locks lack).
 pub fn outputs(images: &[LockedImage]) -> Vec<LockedImage> {
-    images.iter().map(|i| LockedImage { inputs: None, ..i.clone() }).collect()
+    images.iter().map(|i| LockedImage { format: 0, inputs: None, sources: Default::default(), ..i.clone() }).collect()
 }
 
 /// `--locked`, before fetching: the lock must exist and pin what the build would pin.
@@ -98,7 +98,18 @@ pub fn check_pins(existing: Option<&Lock>, wanted: &Lock, path: &Path) -> Result
 /// `--locked`, after building: every platform built must be the one the lock records (all
 /// of the image when every architecture was built, `full`).
 pub fn check_outputs(existing: &Lock, wanted: &Lock, full: bool, index: &Digest, path: &Path) -> Result<()> {
-    let stale = |change: String| Err(Error::Stale { path: path.to_path_buf(), changes: vec![change] });
+    let format = existing.images.first().map_or(lock::IMAGE_FORMAT, |i| i.format);
+    let stale = |change: String| {
+        let change = if format == lock::IMAGE_FORMAT {
+            change
+        } else {
+            format!(
+                "{change}; the lock's image was written in assemble's image format {format} and this assemble writes format {} (docs/recipe.md, \"Image format\"): build without `--locked` to record it again",
+                lock::IMAGE_FORMAT
+            )
+        };
+        Err(Error::Stale { path: path.to_path_buf(), changes: vec![change] })
+    };
     if full {
         if outputs(&existing.images) != outputs(&wanted.images) {
             let old = existing.images.first().map_or("nothing".to_string(), |i| i.index.to_string());
@@ -221,7 +232,9 @@ mod tests {
     fn outputs_are_judged_per_platform_when_only_some_were_built() {
         use crate::resolve::lock::LockedPlatform;
         let image = |platforms: &[(&str, char)]| LockedImage {
+            format: crate::resolve::lock::IMAGE_FORMAT,
             inputs: None,
+            sources: Default::default(),
             tags: vec!["1".into()],
             index: digest('f'),
             platforms: platforms

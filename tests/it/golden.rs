@@ -4,8 +4,8 @@
 
 use crate::common::*;
 
-const GOLDEN: &str = "sha256:3c93159a0fa94e0ea75be53d9878dc2156fa0780f600543f069c55f9ee4a5879";
-const GOLDEN_ZSTD: &str = "sha256:2d07c9f8143757459152b6c117f02a1efa0b83081c38e627f938c127466d71d6";
+const GOLDEN: &str = "sha256:eaf43ce5a17df38991367070c6eb8f21b66220e133b4d9c94b4b225a922e7cea";
+const GOLDEN_ZSTD: &str = "sha256:be189abbde8c67c35e66e1493ff95cfbe37279b97d1a69d27fc6c823467a0cd0";
 
 fn digest(run: Run) -> (String, u64) {
     let v = run.ok().json();

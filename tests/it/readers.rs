@@ -172,6 +172,31 @@ fn podman_loads_the_docker_archive_with_its_config() {
     let ports: Vec<&String> = c["ExposedPorts"].as_object().unwrap().keys().collect();
     assert_eq!(ports, ["53/udp", "8080/tcp"]);
     assert_eq!(c["StopSignal"], "SIGQUIT");
+    // The recipe's metadata is in the labels podman shows, beside the recipe's own labels.
+    assert_eq!(c["Labels"]["org.opencontainers.image.title"], "golden", "{c}");
+    assert_eq!(c["Labels"]["org.opencontainers.image.source"], "https://example.org/golden", "{c}");
+    assert_eq!(c["Labels"]["org.example.role"], "golden", "{c}");
+}
+
+#[test]
+fn skopeo_shows_the_metadata_as_labels() {
+    require("skopeo");
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures(tmp.path());
+    assemble(&f, &tmp.path().join("c"), &["build", "--arch", "amd64", "golden/golden.yml", "-o", "oci:../l"], &[]).ok();
+    let out = sh(tmp.path(), "skopeo inspect oci:l:1.2.3");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(
+        v["Labels"],
+        serde_json::json!({
+            "org.example.role": "golden",
+            "org.opencontainers.image.revision": "0123456789abcdef",
+            "org.opencontainers.image.source": "https://example.org/golden",
+            "org.opencontainers.image.title": "golden",
+            "org.opencontainers.image.version": "1.2.3",
+        })
+    );
 }
 
 #[test]
@@ -320,4 +345,11 @@ fn inspect_reads_all_three_formats() {
     assert!(text.contains("\nannotation org.opencontainers.image.title="), "{text}");
     assert!(oci["annotations"]["org.opencontainers.image.title"].is_string(), "{oci}");
     assert!(oci["platforms"][0]["annotations"]["org.opencontainers.image.title"].is_string(), "{oci}");
+    // Labels, one per line, and each layer's recipe name.
+    assert!(text.contains("\n  label       org.opencontainers.image.title=golden\n"), "{text}");
+    assert!(text.contains("\n  label       org.example.role=golden\n"), "{text}");
+    for (i, name) in ["files", "tree", "config"].iter().enumerate() {
+        assert!(text.contains(&format!("\n  layer {:<3} {name:<8} sha256:", i + 1)), "{text}");
+        assert_eq!(oci["platforms"][0]["layers"][i]["name"], *name, "{oci}");
+    }
 }

@@ -50,23 +50,25 @@ const LONG: &str = "/opt/a-directory-name-long-enough-that-the-whole-path-no-lon
 #[test]
 fn one_change_is_named_exactly() {
     let content = format!(
-        "linux/amd64 config: sha256:85fcbd9dae7a → sha256:463e6b8d1140\n  only rootfs.diff_ids, which follow the layers\nlinux/amd64 layer 1 (files): sha256:62357cc229e4 → sha256:36074873ce84\n  {LONG}: content differs\n  /usr/share/doc/golden/readme.txt: content differs\n"
+        "linux/amd64 config: sha256:a82139e6296e → sha256:e28d8d89e88b\n  only rootfs.diff_ids, which follow the layers\nlinux/amd64 layer 1 (files): sha256:62357cc229e4 → sha256:36074873ce84\n  {LONG}: content differs\n  /usr/share/doc/golden/readme.txt: content differs\n"
     );
-    let cases: [(&str, &str, &str, &str, String); 4] = [
+    let cases: [(&str, &str, &str, &str, String, &str); 4] = [
         (
             "mode",
             "golden/one.yml",
             "mode: \"4755\"",
             "mode: \"4750\"",
-            "linux/amd64 config: sha256:85fcbd9dae7a → sha256:853e0c6ee9a0\n  only rootfs.diff_ids, which follow the layers\nlinux/amd64 layer 1 (files): sha256:62357cc229e4 → sha256:c3fef8efe4fd\n  /usr/local/bin/tool: mode 4755 → 4750\n".into(),
+            "linux/amd64 config: sha256:a82139e6296e → sha256:cbe94cd94cab\n  only rootfs.diff_ids, which follow the layers\nlinux/amd64 layer 1 (files): sha256:62357cc229e4 → sha256:c3fef8efe4fd\n  /usr/local/bin/tool: mode 4755 → 4750\n".into(),
+            "`one.yml` changed",
         ),
-        ("content", "golden/files/readme.txt", "Golden fixture", "golden fixture", content),
+        ("content", "golden/files/readme.txt", "Golden fixture", "golden fixture", content, "`files/readme.txt` changed"),
         (
             "env",
             "golden/one.yml",
             "MODE: production",
             "MODE: staging",
-            "linux/amd64 config: sha256:85fcbd9dae7a → sha256:7634e35fa3e0\n  Env: [\"ARCH=amd64\",\"MODE=production\",\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"] → [\"ARCH=amd64\",\"MODE=staging\",\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"]\n".into(),
+            "linux/amd64 config: sha256:a82139e6296e → sha256:3f10871a97ad\n  Env: [\"ARCH=amd64\",\"MODE=production\",\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"] → [\"ARCH=amd64\",\"MODE=staging\",\"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\"]\n".into(),
+            "`one.yml` changed",
         ),
         (
             "compression",
@@ -74,9 +76,10 @@ fn one_change_is_named_exactly() {
             "epoch: 1700000000",
             "epoch: 1700000000\ncompression: {algorithm: gzip, level: 9}",
             "linux/amd64 layer 1 (files): same files (diff_id sha256:dd71291dedf1), compressed differently: sha256:62357cc229e4 → sha256:31ccc0a19b93 (the compressor or its settings changed)\nlinux/amd64 layer 2 (tree): same files (diff_id sha256:ed08625b8f64), compressed differently: sha256:748d26fc7d84 → sha256:ef28f2b7bf82 (the compressor or its settings changed)\nlinux/amd64 layer 3 (config): same files (diff_id sha256:2089c9fdfb4b), compressed differently: sha256:249716f1b28b → sha256:713d39a44c06 (the compressor or its settings changed)\n".into(),
+            "`one.yml` changed",
         ),
     ];
-    for (case, file, from, to, expected) in cases {
+    for (case, file, from, to, expected, changed) in cases {
         let tmp = tempfile::tempdir().unwrap();
         let f = one(tmp.path());
         edit(&f.join(file), from, to);
@@ -84,11 +87,42 @@ fn one_change_is_named_exactly() {
         assert_eq!(run.code, 3, "{case}");
         assert_eq!(
             run.stderr,
-            "error: `one` changed since its lock was written (a local file, template, variable or the recipe): the differences are that change, not a build that fails to reproduce; build to update the lock\n",
+            format!(
+                "error: `one` changed since its lock was written: {changed}; the differences are that change, not a build that fails to reproduce; build to update the lock\n"
+            ),
             "{case}"
         );
         assert_eq!(run.stdout, expected, "{case}");
     }
+}
+
+/// A file edited inside a `tree:` names the tree; a lock written before locks recorded their
+/// sources still gets the general verdict.
+#[test]
+fn a_changed_tree_is_named_and_an_old_lock_gets_the_general_verdict() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = one(tmp.path());
+    std::fs::write(f.join("golden/tree/run.sh"), "#!/bin/sh\nexit 1\n").unwrap();
+    let run = verify(&f, tmp.path());
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "error: `one` changed since its lock was written: `tree` changed; the differences are that change, not a build that fails to reproduce; build to update the lock\n"
+    );
+    let lock = f.join("golden/one.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let start = text.find("[image.sources]").expect("the lock records its sources");
+    let end = start + text[start..].find("\n\n").unwrap() + 2;
+    std::fs::write(&lock, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    let run = verify(&f, tmp.path());
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(
+        run.stderr.starts_with(
+            "error: `one` changed since its lock was written (a local file, template, variable or the recipe); "
+        ),
+        "{}",
+        run.stderr
+    );
 }
 
 /// When the inputs are those the lock records but the bytes are not (here: a lock whose
@@ -190,7 +224,7 @@ fn diff_names_one_mtime_and_one_xattr() {
         assert_eq!(run.code, 3, "{case}");
         let lines: Vec<&str> = run.stdout.lines().collect();
         assert_eq!(lines.len(), 4, "{case}:\n{}", run.stdout);
-        assert!(lines[0].starts_with("linux/amd64 config: sha256:85fcbd9dae7a → sha256:"), "{case}: {}", lines[0]);
+        assert!(lines[0].starts_with("linux/amd64 config: sha256:a82139e6296e → sha256:"), "{case}: {}", lines[0]);
         assert_eq!(lines[1], "  only rootfs.diff_ids, which follow the layers", "{case}");
         assert!(lines[2].starts_with("linux/amd64 layer 1: sha256:62357cc229e4 → sha256:"), "{case}: {}", lines[2]);
         assert_eq!(lines[3], format!("  /usr/local/bin/tool: {expected}"), "{case}");
@@ -322,4 +356,37 @@ fn lie_about_layer(from: &Path, to: &Path) {
         e["size"] = json!(isize);
     }
     std::fs::write(to.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+}
+
+/// A lock written by an assemble that wrote images in an older format is told apart from a
+/// build that does not reproduce, by `verify` and by `build --locked`.
+#[test]
+fn an_older_image_format_is_named_not_called_irreproducible() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = one(tmp.path());
+    let lock = f.join("golden/one.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    assert!(text.contains("\nformat = 2\n"), "{text}");
+    // A format-1 lock whose digests still hold verifies.
+    std::fs::write(&lock, text.replacen("\nformat = 2\n", "\n", 1)).unwrap();
+    let run = verify(&f, tmp.path());
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    // One whose digests are those an older assemble wrote is named as such.
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let recorded = text.lines().find_map(|l| l.strip_prefix("index = \"")).unwrap().trim_end_matches('"').to_string();
+    std::fs::write(&lock, text.replacen(&recorded, &format!("sha256:{}", "1".repeat(64)), 1)).unwrap();
+    let run = verify(&f, tmp.path());
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        run.stderr,
+        "error: `one`'s lock was written in assemble's image format 1 and this assemble writes format 2 (docs/recipe.md, \"Image format\"); the differences are that change, not a build that fails to reproduce; build to update the lock\n"
+    );
+    let run = assemble(&f, &tmp.path().join("cache"), &["build", "--locked", "golden/one.yml"], &[]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("the lock's image was written in assemble's image format 1 and this assemble writes format 2"),
+        "{}",
+        run.stderr
+    );
 }

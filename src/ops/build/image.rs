@@ -52,7 +52,9 @@ pub fn form(
 /// What the lock records of an image (its `inputs` are added by the caller).
 pub fn locked(recipe: &Recipe, image: &Image) -> LockedImage {
     LockedImage {
+        format: crate::resolve::lock::IMAGE_FORMAT,
         inputs: None,
+        sources: Default::default(),
         tags: recipe.tags.clone(),
         index: image.index.digest,
         platforms: image

@@ -92,16 +92,18 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     }
     let packed = pack::pack(store, &mut per_arch, epoch, recipe.compression)?;
     // Files hashed as they were packed complete the plan's hash.
-    let plan_hash = if planned.deferred {
-        plan::plan_all(recipe, store, &archs, epoch, LargeFiles::Learned(&packed.learned), &context)?.hash
+    let (plan_hash, sources) = if planned.deferred {
+        let p = plan::plan_all(recipe, store, &archs, epoch, LargeFiles::Learned(&packed.learned), &context)?;
+        (p.hash, p.sources)
     } else {
-        planned.hash
+        (planned.hash, planned.sources)
     };
 
     // Image: configs, manifests, the index; then record it in the lock.
     let image = image::form(recipe, store, epoch, &per_arch, &packed, resolved.base.as_ref())?;
     wanted.images = vec![image::locked(recipe, &image)];
     wanted.images[0].inputs = Some(inputs(&plan_hash, &wanted));
+    wanted.images[0].sources = sources;
     let full = archs.len() == recipe.archs.len();
     if opts.locked
         && opts.compare_outputs
@@ -240,7 +242,7 @@ pub fn locked_index(session: &Session, recipe: &Recipe, opts: &Options) -> Resul
     let Some(lock) = lock::read(&recipe.lock_path)? else { return Ok(None) };
     let Some(image) = lock.images.first() else { return Ok(None) };
     let archs = select_archs(recipe, opts)?;
-    if archs.len() != recipe.archs.len() || image.inputs.is_none() {
+    if archs.len() != recipe.archs.len() || image.inputs.is_none() || image.format != lock::IMAGE_FORMAT {
         return Ok(None);
     }
     // On a recipe base: only while the parent, too, gives what this lock says it gave.

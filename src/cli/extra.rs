@@ -1,5 +1,6 @@
-//! `assemble completions` and `assemble man`: what packagers and shells expect of a CLI, made
-//! from the same clap definitions as the commands themselves.
+//! `assemble completions`, `assemble man` and `assemble schema`: what packagers, shells and
+//! editors expect of a CLI, made from the same definitions as the commands and the recipe
+//! reader themselves.
 
 use assemble::Error;
 use clap::Args;
@@ -52,4 +53,11 @@ pub fn man(args: ManArgs, cmd: clap::Command) -> Result<(), Error> {
         write(format!("{name}.1"), render(sub.clone().name(name)))?;
     }
     write("assemble.1".into(), render(cmd))
+}
+
+/// Prints the recipes' JSON Schema, made from the sections the recipe reader checks.
+pub fn schema() -> Result<(), Error> {
+    let text = serde_json::to_string_pretty(&assemble::recipe::shape::json_schema()).expect("json");
+    super::args::out(format!("{text}\n").into_bytes());
+    Ok(())
 }

@@ -107,6 +107,11 @@ pub enum Command {
   assemble man | man -l -
   assemble man /usr/local/share/man/man1")]
     Man(extra::ManArgs),
+    /// Print the JSON Schema of recipes, for editors (yaml-language-server and others)
+    #[command(after_help = "Examples:
+  assemble schema > recipe.schema.json         then start a recipe with the line
+                                               # yaml-language-server: $schema=recipe.schema.json")]
+    Schema,
 }
 
 /// Runs the command.
@@ -127,5 +132,6 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Test(args) => build::test(g, args),
         Command::Completions(args) => extra::completions(args, Cli::command()),
         Command::Man(args) => extra::man(args, Cli::command()),
+        Command::Schema => extra::schema(),
     }
 }

@@ -78,6 +78,8 @@ pub fn recipe(name: &str, base: Starter) -> String {
         r#"# {name}: a starter recipe made by `assemble init`.
 # {intro}
 # Build it with `assemble build {name}.yml`; docs/recipe.md describes every field.
+# Editors complete and check it once `assemble schema > recipe.schema.json` is run here:
+# yaml-language-server: $schema=recipe.schema.json
 name: {name}
 archs: [amd64, arm64]                # the platforms of the image index
 tags: ["{{version}}", latest]

@@ -2,6 +2,7 @@
 //! the node it could not accept.
 
 use super::diag::{Diagnostic, Loc, Source, nearest};
+use super::shape::Section;
 use super::yaml::{Key, Node, Value};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -26,23 +27,24 @@ impl Ctx {
         Diagnostic::new(self.loc(node), message)
     }
 
-    /// Reads a mapping whose keys must all be in `known`; an unknown key is an error that
-    /// suggests the nearest known one.
-    pub fn map<'a>(&self, node: &'a Node, what: &str, known: &[&'static str]) -> Result<Fields<'a>> {
+    /// Reads a mapping of the given [`Section`]: every key must be one of its fields; an
+    /// unknown key is an error that suggests the nearest known one.
+    pub fn map<'a>(&self, node: &'a Node, section: &'static Section) -> Result<Fields<'a>> {
+        let what = section.what;
         let Value::Map(items) = &node.value else {
             return Err(self.err(node, format!("{what} must be a mapping, found {}", node.kind())));
         };
         for (key, _) in items {
-            if !known.contains(&key.name.as_str()) {
+            if section.field(&key.name).is_none() {
                 let mut d = Diagnostic::new(self.key_loc(key), format!("unknown field `{}` in {what}", key.name));
-                d = match nearest(&key.name, known.iter().copied()) {
+                d = match nearest(&key.name, section.names()) {
                     Some(near) => d.with_hint(format!("did you mean `{near}`?")),
-                    None => d.with_hint(format!("expected one of: {}", known.join(", "))),
+                    None => d.with_hint(format!("expected one of: {}", section.names().collect::<Vec<_>>().join(", "))),
                 };
                 return Err(d);
             }
         }
-        Ok(Fields { node, items, what: what.to_string(), ctx: self.clone() })
+        Ok(Fields { node, items, section, ctx: self.clone() })
     }
 
     pub fn str(&self, node: &Node, what: &str) -> Result<String> {
@@ -124,12 +126,13 @@ impl Ctx {
 pub struct Fields<'a> {
     pub node: &'a Node,
     items: &'a [(Key, Node)],
-    what: String,
+    section: &'static Section,
     ctx: Ctx,
 }
 
 impl<'a> Fields<'a> {
     pub fn get(&self, name: &str) -> Option<&'a Node> {
+        debug_assert!(self.section.field(name).is_some(), "`{name}` is not a field of {}", self.section.id);
         self.items.iter().find(|(k, v)| k.name == name && !matches!(v.value, Value::Null)).map(|(_, v)| v)
     }
 
@@ -138,7 +141,7 @@ impl<'a> Fields<'a> {
     }
 
     pub fn required(&self, name: &str) -> Result<&'a Node> {
-        self.get(name).ok_or_else(|| self.ctx.err(self.node, format!("{} needs a `{name}` field", self.what)))
+        self.get(name).ok_or_else(|| self.ctx.err(self.node, format!("{} needs a `{name}` field", self.section.what)))
     }
 
     pub fn str(&self, name: &str) -> Result<Option<String>> {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod graph;
 pub mod reader;
 pub mod schema;
+pub mod shape;
 pub mod units;
 pub mod values;
 pub mod vars;

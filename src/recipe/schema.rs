@@ -306,23 +306,3 @@ pub struct ConfigSpec {
     pub stop_signal: Option<String>,
     pub healthcheck: Option<Healthcheck>,
 }
-
-/// The keys a recipe may have at its top level.
-pub const TOP: &[&str] = &[
-    "name",
-    "context",
-    "archs",
-    "tags",
-    "variants",
-    "registry",
-    "variables",
-    "epoch",
-    "compression",
-    "unpack_limit",
-    "metadata",
-    "annotations",
-    "base",
-    "layers",
-    "config",
-    "tests",
-];

@@ -20,16 +20,13 @@ pub struct Unit<'a> {
     pub suffix: String,
 }
 
-const TAG: &[&str] = &["tag", "variables"];
-const VARIANT: &[&str] = &["name", "suffix", "variables"];
-
 pub fn plan<'a>(ctx: &Ctx, root: &'a Node) -> Result<Vec<Unit<'a>>> {
-    let f = ctx.map(root, "the recipe", super::schema::TOP)?;
+    let f = ctx.map(root, &super::shape::RECIPE)?;
     let mut tags: Vec<(&'a Node, BTreeMap<String, String>)> = Vec::new();
     if let Some(n) = f.get("tags") {
         for item in ctx.seq(n, "`tags`")? {
             if matches!(item.value, super::yaml::Value::Map(_)) {
-                let t = ctx.map(item, "a tag", TAG)?;
+                let t = ctx.map(item, &super::shape::TAG)?;
                 let vars = t.get("variables").map(|v| ctx.string_map(v, "the tag's `variables`")).transpose()?;
                 tags.push((
                     t.required("tag")?,
@@ -44,7 +41,7 @@ pub fn plan<'a>(ctx: &Ctx, root: &'a Node) -> Result<Vec<Unit<'a>>> {
         vec![(None, String::new(), BTreeMap::new())];
     if let Some(n) = f.get("variants") {
         for item in ctx.seq(n, "`variants`")? {
-            let v = ctx.map(item, "a variant", VARIANT)?;
+            let v = ctx.map(item, &super::shape::VARIANT)?;
             let name = ctx.str(v.required("name")?, "the variant's `name`")?;
             let suffix = match v.str("suffix")? {
                 Some(s) => s,

@@ -4,7 +4,7 @@
 use crate::common::*;
 use std::process::{Command, Stdio};
 
-const COMMANDS: [&str; 15] = [
+const COMMANDS: [&str; 16] = [
     "build",
     "lock",
     "inspect",
@@ -19,6 +19,7 @@ const COMMANDS: [&str; 15] = [
     "init",
     "completions",
     "man",
+    "schema",
     "help",
 ];
 

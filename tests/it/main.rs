@@ -19,5 +19,6 @@ mod graph;
 mod readers;
 mod recipes;
 mod registry;
+mod schema;
 mod ship;
 mod verify;

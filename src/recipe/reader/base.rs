@@ -5,29 +5,16 @@ use super::Reader;
 use crate::recipe::decode::Result;
 use crate::recipe::diag::Diagnostic;
 use crate::recipe::schema::*;
+use crate::recipe::shape;
 use crate::recipe::yaml::{Node, Value};
 use std::collections::BTreeMap;
-
-const DEBIAN: &[&str] = &[
-    "suite",
-    "suites",
-    "components",
-    "mirror",
-    "packages",
-    "essential",
-    "recommends",
-    "keyring",
-    "check_valid_until",
-    "merged_usr",
-    "alternatives",
-];
 
 impl Reader {
     pub(super) fn compression(&self, node: &Node) -> Result<Compression> {
         let (algo_node, level_node) = match &node.value {
             Value::Scalar { .. } => (node, None),
             _ => {
-                let m = self.ctx.map(node, "`compression`", &["algorithm", "level"])?;
+                let m = self.ctx.map(node, &shape::COMPRESSION)?;
                 (m.required("algorithm")?, m.get("level"))
             }
         };
@@ -56,7 +43,7 @@ impl Reader {
             Value::Scalar { text, .. } if text == "scratch" => Ok(Base::Scratch),
             Value::Scalar { text, .. } => Err(self.ctx.err(node, format!("unknown base `{text}`, expected `scratch` or a mapping with `debian`, `alpine`, `image` or `recipe`"))),
             _ => {
-                let m = self.ctx.map(node, "`base`", &["scratch", "debian", "alpine", "image", "recipe"])?;
+                let m = self.ctx.map(node, &shape::BASE)?;
                 if let (Some(_), Some(r)) = (m.get("image"), m.get("recipe")) {
                     return Err(self.ctx.err(r, "a base is an `image` or a `recipe`, not both"));
                 }
@@ -135,7 +122,7 @@ impl Reader {
     }
 
     pub(super) fn alpine(&self, node: &Node) -> Result<Base> {
-        let f = self.ctx.map(node, "`base.alpine`", &["repositories", "keys", "packages"])?;
+        let f = self.ctx.map(node, &shape::ALPINE)?;
         let mut repositories = Vec::new();
         for r in self.ctx.strings(f.required("repositories")?, "`repositories`")? {
             repositories.push(match r.strip_prefix('@').and_then(|r| r.split_once(char::is_whitespace)) {
@@ -156,7 +143,7 @@ impl Reader {
     }
 
     pub(super) fn debian(&self, node: &Node) -> Result<Base> {
-        let f = self.ctx.map(node, "`base.debian`", DEBIAN)?;
+        let f = self.ctx.map(node, &shape::DEBIAN)?;
         let suite = self.fixed(f.required("suite")?, "`suite`")?;
         self.note(f.required("suite")?, &self.suite_locs);
         let mut suites = vec![suite];

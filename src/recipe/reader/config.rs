@@ -4,37 +4,17 @@
 use super::Reader;
 use crate::recipe::decode::{Fields, Result};
 use crate::recipe::schema::*;
+use crate::recipe::shape;
 use crate::recipe::values::*;
 use crate::recipe::yaml::Node;
 
-const CONFIG: &[&str] = &[
-    "files",
-    "tree",
-    "symlinks",
-    "dirs",
-    "templates",
-    "secrets",
-    "groups",
-    "users",
-    "user",
-    "entrypoint",
-    "cmd",
-    "env",
-    "workdir",
-    "ports",
-    "volumes",
-    "labels",
-    "stop_signal",
-    "healthcheck",
-];
-
 impl Reader {
     pub(super) fn config(&self, node: &Node) -> Result<ConfigSpec> {
-        let f = self.ctx.map(node, "`config`", CONFIG)?;
+        let f = self.ctx.map(node, &shape::CONFIG)?;
         let mut c = ConfigSpec { content: self.content(&f)?, ..ConfigSpec::default() };
         if let Some(n) = f.get("templates") {
             for item in self.ctx.seq(n, "`templates`")? {
-                let t = self.ctx.map(item, "a template", &["src", "to", "mode", "owner"])?;
+                let t = self.ctx.map(item, &shape::TEMPLATE)?;
                 c.templates.push(TemplateSpec {
                     src: self.interp(t.required("src")?, "`src`")?,
                     to: self.abs_path(t.required("to")?, "`to`")?,
@@ -46,7 +26,7 @@ impl Reader {
         }
         if let Some(n) = f.get("secrets") {
             for item in self.ctx.seq(n, "`secrets`")? {
-                let s = self.ctx.map(item, "a secret", &["env", "file", "to", "mode", "owner"])?;
+                let s = self.ctx.map(item, &shape::SECRET)?;
                 let source = match (s.get("env"), s.get("file")) {
                     (Some(e), None) => SecretSource::Env(self.ctx.str(e, "`env`")?),
                     (None, Some(p)) => SecretSource::File(self.interp(p, "`file`")?),
@@ -75,7 +55,7 @@ impl Reader {
     fn accounts(&self, f: &Fields<'_>, c: &mut ConfigSpec) -> Result<()> {
         if let Some(n) = f.get("groups") {
             for item in self.ctx.seq(n, "`groups`")? {
-                let g = self.ctx.map(item, "a group", &["name", "gid", "members"])?;
+                let g = self.ctx.map(item, &shape::GROUP)?;
                 c.groups.push(GroupSpec {
                     name: self.account_name(g.required("name")?)?,
                     gid: self.id(g.required("gid")?, "`gid`")?,
@@ -94,7 +74,7 @@ impl Reader {
         }
         if let Some(n) = f.get("users") {
             for item in self.ctx.seq(n, "`users`")? {
-                let u = self.ctx.map(item, "a user", &["name", "uid", "group", "groups", "home", "shell", "gecos"])?;
+                let u = self.ctx.map(item, &shape::USER)?;
                 let group = match u.get("group") {
                     None => None,
                     Some(g) => {
@@ -206,11 +186,7 @@ impl Reader {
     }
 
     pub(super) fn healthcheck(&self, node: &Node) -> Result<Healthcheck> {
-        let f = self.ctx.map(
-            node,
-            "`healthcheck`",
-            &["test", "interval", "timeout", "start_period", "start_interval", "retries"],
-        )?;
+        let f = self.ctx.map(node, &shape::HEALTHCHECK)?;
         let tn = f.required("test")?;
         let test = self
             .ctx

@@ -6,10 +6,9 @@ use crate::model::platform::Arch;
 use crate::recipe::decode::{Fields, Result};
 use crate::recipe::diag::Diagnostic;
 use crate::recipe::schema::*;
+use crate::recipe::shape;
 use crate::recipe::yaml::{Node, Value};
 use std::collections::BTreeMap;
-
-const FILE: &[&str] = &["path", "url", "sha256", "to", "mode", "owner", "extract", "strip_components"];
 
 impl Reader {
     pub(super) fn content(&self, f: &Fields<'_>) -> Result<Content> {
@@ -54,7 +53,7 @@ impl Reader {
     }
 
     pub(super) fn file(&self, node: &Node) -> Result<FileSpec> {
-        let f = self.ctx.map(node, "a file", FILE)?;
+        let f = self.ctx.map(node, &shape::FILE)?;
         let source = match (f.get("path"), f.get("url")) {
             (Some(_), Some(u)) => {
                 return Err(self.ctx.err(u, "a file has either `path` or `url`, not both"));
@@ -152,7 +151,7 @@ impl Reader {
                 loc: self.ctx.loc(node),
             });
         }
-        let f = self.ctx.map(node, "a tree", &["path", "to", "owner"])?;
+        let f = self.ctx.map(node, &shape::TREE)?;
         Ok(TreeSpec {
             path: self.interp(f.required("path")?, "`path`")?,
             to: f.get("to").map(|n| self.abs_path(n, "`to`")).transpose()?.unwrap_or_else(|| "/".into()),
@@ -171,7 +170,7 @@ impl Reader {
             return Ok(out);
         }
         for item in self.ctx.seq(node, "`symlinks`")? {
-            let f = self.ctx.map(item, "a symlink", &["path", "target"])?;
+            let f = self.ctx.map(item, &shape::SYMLINK)?;
             out.push(SymlinkSpec {
                 path: self.abs_path(f.required("path")?, "`path`")?,
                 target: self.interp(f.required("target")?, "`target`")?,
@@ -190,7 +189,7 @@ impl Reader {
                 loc: self.ctx.loc(node),
             });
         }
-        let f = self.ctx.map(node, "a directory", &["path", "mode", "owner"])?;
+        let f = self.ctx.map(node, &shape::DIR)?;
         Ok(DirSpec {
             path: self.abs_path(f.required("path")?, "`path`")?,
             mode: self.mode_field(&f)?,

@@ -5,18 +5,14 @@ use crate::model::platform::Arch;
 use crate::recipe::decode::Result;
 use crate::recipe::diag::Diagnostic;
 use crate::recipe::schema::*;
+use crate::recipe::shape;
 use crate::recipe::values::*;
 use crate::recipe::yaml::Node;
-
-const TEST: &[&str] = &[
-    "name", "exists", "kind", "mode", "owner", "group", "contains", "absent", "non_root", "max_size", "run", "exit",
-    "output", "archs",
-];
 
 impl Reader {
     /// One item of `tests:`: exactly one of `exists`, `absent`, `non_root`, `max_size`, `run`.
     pub(super) fn test(&self, node: &Node, archs: &[Arch]) -> Result<TestSpec> {
-        let f = self.ctx.map(node, "a test", TEST)?;
+        let f = self.ctx.map(node, &shape::TEST)?;
         let kinds: Vec<&str> =
             ["exists", "absent", "non_root", "max_size", "run"].into_iter().filter(|k| f.has(k)).collect();
         if kinds.len() != 1 {

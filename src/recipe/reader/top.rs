@@ -6,15 +6,12 @@ use crate::model::platform::Arch;
 use crate::recipe::decode::Result;
 use crate::recipe::diag::Diagnostic;
 use crate::recipe::schema::*;
+use crate::recipe::shape;
 use crate::recipe::values::*;
 use crate::recipe::vars;
 use crate::recipe::yaml::{Node, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-
-const LAYER: &[&str] = &["name", "packages", "files", "tree", "symlinks", "dirs"];
-const METADATA: &[&str] =
-    &["title", "description", "version", "source", "revision", "url", "documentation", "licenses", "vendor", "authors"];
 
 impl Reader {
     /// One image of the recipe (`unit`: the tags, suffix and variables that tell it apart),
@@ -27,7 +24,7 @@ impl Reader {
         unit: &crate::recipe::units::Unit<'_>,
         given: &BTreeMap<String, String>,
     ) -> Result<Recipe> {
-        let f = self.ctx.map(root, "the recipe", TOP)?;
+        let f = self.ctx.map(root, &shape::RECIPE)?;
         let name = self.name(f.required("name")?)?;
         if let Some(n) = f.get("variables") {
             self.variables(n, given)?;
@@ -205,7 +202,7 @@ impl Reader {
     fn annotations(&self, f: &crate::recipe::decode::Fields<'_>, name: &str) -> Result<BTreeMap<String, String>> {
         let mut annotations = BTreeMap::new();
         if let Some(n) = f.get("metadata") {
-            let m = self.ctx.map(n, "`metadata`", METADATA)?;
+            let m = self.ctx.map(n, &shape::METADATA)?;
             for (k, v) in m.entries() {
                 let value = self.image_level(v, &format!("`metadata.{}`", k.name), name)?;
                 annotations.insert(format!("org.opencontainers.image.{}", k.name), value);
@@ -224,7 +221,7 @@ impl Reader {
     fn layers(&self, node: &Node, base: &Base) -> Result<Vec<LayerSpec>> {
         let mut layers = Vec::new();
         for (i, item) in self.ctx.seq(node, "`layers`")?.into_iter().enumerate() {
-            let l = self.ctx.map(item, "a layer", LAYER)?;
+            let l = self.ctx.map(item, &shape::LAYER)?;
             let name = l.str("name")?.unwrap_or_else(|| format!("layer-{}", i + 1));
             if matches!(name.as_str(), "base" | "config") || layers.iter().any(|x: &LayerSpec| x.name == name) {
                 return Err(self

@@ -17,6 +17,7 @@
 //! - [`registry`]: the distribution-spec client (auth, pull, push).
 //! - [`ship`]: send an image over ssh into a store on a server, only the blobs it lacks.
 //! - [`ops`]: what each command does (build, verify, diff, inspect, test, …) over the stages.
+//! - [`progress`] (a leaf any stage may use): progress of long work, as tracing events.
 //!
 //! The CLI (`src/cli`) turns arguments into the plain option structs [`ops`] takes.
 
@@ -26,6 +27,7 @@ pub mod layer;
 pub mod oci;
 pub mod ops;
 pub mod plan;
+pub mod progress;
 pub mod recipe;
 pub mod registry;
 pub mod resolve;

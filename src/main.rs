@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     init_logging(&cli.global);
     let json = cli.global.json;
     let result = cli::run(cli);
+    cli::progress::clear();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if json => {
@@ -51,13 +52,25 @@ fn init_logging(g: &cli::args::Global) {
         // Our own logs at the chosen level; dependencies only speak up for warnings.
         tracing_subscriber::EnvFilter::new(format!("warn,assemble={level}"))
     });
+    // Progress events are drawn by the board, never printed as log lines.
+    let filter = filter.add_directive(format!("{}=off", assemble::progress::TARGET).parse().expect("directive"));
     let color = std::env::var_os("NO_COLOR").is_none() && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    cli::progress::start(g.quiet, g.json);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, filter::filter_fn};
+    let logs = tracing_subscriber::fmt::layer()
+        .with_writer(cli::progress::LogWriter)
         .with_ansi(color)
         .event_format(Plain)
-        .init();
+        .with_filter(filter);
+    let registry = tracing_subscriber::registry().with(logs);
+    if cli::progress::shown() {
+        let progress = cli::progress::Layer.with_filter(filter_fn(|m| m.target() == assemble::progress::TARGET));
+        registry.with(progress).init();
+    } else {
+        registry.init();
+    }
 }
 
 /// Log lines as a person reads them: the message alone for information, and a

@@ -167,8 +167,11 @@ pub fn load_levels(global: &Global, args: &[String]) -> Result<Vec<Vec<assemble:
 /// success, quietly; any other failure to write is an error on stderr.
 pub fn out(text: impl AsRef<[u8]>) {
     use std::io::Write;
-    let mut stdout = std::io::stdout().lock();
-    if let Err(e) = stdout.write_all(text.as_ref()).and_then(|()| stdout.flush()) {
+    let written = super::progress::suspend(|| {
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(text.as_ref()).and_then(|()| stdout.flush())
+    });
+    if let Err(e) = written {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(0);
         }
@@ -177,13 +180,9 @@ pub fn out(text: impl AsRef<[u8]>) {
     }
 }
 
-/// A spinner on stderr when it is a terminal; nothing otherwise.
-pub fn spinner(global: &Global, message: String) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if global.quiet || global.json || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let pb = indicatif::ProgressBar::new_spinner();
+/// A spinner on the progress board (stderr, a terminal only); nothing otherwise.
+pub fn spinner(_global: &Global, message: String) -> indicatif::ProgressBar {
+    let pb = super::progress::add(indicatif::ProgressBar::new_spinner());
     pb.set_message(message);
     pb.enable_steady_tick(std::time::Duration::from_millis(120));
     pb

@@ -13,6 +13,7 @@ pub mod args;
 pub mod build;
 pub mod extra;
 pub mod image;
+pub mod progress;
 pub mod publish;
 
 use args::Global;

@@ -225,12 +225,8 @@ pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
 }
 
 /// Bytes sent of the total, on a terminal only.
-fn progress(global: &Global, message: String) -> indicatif::ProgressBar {
-    use std::io::IsTerminal;
-    if global.quiet || global.json || !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
-    }
-    let b = indicatif::ProgressBar::new(0);
+fn progress(_global: &Global, message: String) -> indicatif::ProgressBar {
+    let b = super::progress::add(indicatif::ProgressBar::new(0));
     b.set_style(
         indicatif::ProgressStyle::with_template("{msg} {bytes}/{total_bytes} {bytes_per_sec}").expect("template"),
     );

@@ -6,6 +6,7 @@ pub mod tar;
 
 use crate::model::compression::Compression;
 use crate::model::digest::HashWriter;
+use crate::progress::{self, Phase};
 use crate::tree::Tree;
 use compress::Compressor;
 use std::io::{self, Write};
@@ -40,8 +41,14 @@ pub fn pack<W: Write>(
         Some(f) => tar::TarWriter::with_host_files(uncompressed, f),
         None => tar::TarWriter::new(uncompressed),
     };
+    let size = |e: &crate::tree::Entry| match e.kind {
+        crate::tree::Kind::File { size, .. } => size,
+        _ => 0,
+    };
+    progress::expect(Phase::Pack, tree.iter().map(|(_, e)| size(e)).sum());
     for (path, entry) in tree.iter() {
         tw.entry(path, entry, epoch)?;
+        progress::done(Phase::Pack, size(entry));
     }
     let uncompressed = tw.finish()?;
     let (buf, diff_id, uncompressed_size) = uncompressed.finish();

@@ -15,6 +15,7 @@
 
 use crate::model::digest::{Digest, Hasher};
 use crate::oci::{Doc, MEDIA_INDEX, MEDIA_MANIFEST, REF_NAME};
+use crate::progress::{self, Phase};
 use rayon::prelude::*;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -585,6 +586,7 @@ fn check_layers(image: &mut Stored) -> Result<(), Error> {
         }
     }
     let source = image.source.clone();
+    progress::expect(Phase::Check, distinct.values().map(|(_, _, size, _)| size).sum());
     let checked: Vec<((Digest, Digest), u64)> = distinct
         .par_iter()
         .map(|((digest, diff_id), (path, media_type, size, part))| {
@@ -624,6 +626,7 @@ fn check_layers(image: &mut Stored) -> Result<(), Error> {
                     format!("{part}: blob {digest} decompresses to other content than the config says: expected diff_id {diff_id}, got {got}"),
                 ));
             }
+            progress::done(Phase::Check, *size);
             Ok(((*digest, *diff_id), n))
         })
         .collect::<Result<_, _>>()?;

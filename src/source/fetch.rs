@@ -4,6 +4,7 @@
 
 use crate::model::digest::{Digest, Hasher};
 use crate::model::text::redact;
+use crate::progress::{self, Phase};
 use crate::store::Store;
 use futures_util::StreamExt;
 use std::io::Write;
@@ -209,11 +210,15 @@ async fn stream(
     }
     let mut tmp = store.temp()?;
     let mut hasher = Hasher::default();
+    if let Some(n) = resp.content_length() {
+        progress::expect(Phase::Download, n);
+    }
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(net)?;
         hasher.update(&chunk);
         tmp.write_all(&chunk)?;
+        progress::done(Phase::Download, chunk.len() as u64);
     }
     let (digest, size) = hasher.finish();
     Ok((tmp, digest, size))

@@ -2,6 +2,7 @@
 //! in `--help`, and output that behaves in a pipe.
 
 use crate::common::*;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 const COMMANDS: [&str; 16] = [
@@ -181,4 +182,89 @@ fn json_output_is_one_document_with_one_key_style_and_errors_are_json_too() {
         serde_json::from_str(failed.stderr.trim()).unwrap_or_else(|e| panic!("{e}: {}", failed.stderr));
     assert!(e["error"].as_str().unwrap().contains("nowhere"), "{e}");
     assert_eq!(e["exit"], 1);
+}
+
+/// A recipe with one 48 MiB pinned download from a local server: long enough to be drawn.
+fn download_recipe(t: &Path) -> HttpServer {
+    let served = t.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("big.bin"), noise(48 << 20, 7)).unwrap();
+    let server = HttpServer::serve(&served);
+    let sha = sha256_file(&served.join("big.bin"));
+    std::fs::write(
+        t.join("big.yml"),
+        format!(
+            "name: big\nlayers:\n  - files:\n      - {{url: \"{}\", sha256: \"{sha}\", to: /big.bin}}\n",
+            server.url("big.bin")
+        ),
+    )
+    .unwrap();
+    server
+}
+
+/// The text a terminal would show, escape sequences left out, as the pieces between line
+/// ends and carriage returns.
+fn screen_pieces(raw: &str) -> Vec<String> {
+    let mut text = String::new();
+    let mut chars = raw.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            // CSI: ESC [ parameters final-byte
+            if chars.next_if_eq(&'[').is_some() {
+                for x in chars.by_ref() {
+                    if ('@'..='~').contains(&x) {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        text.push(c);
+    }
+    text.split(['\r', '\n']).map(|s| s.trim_end().to_string()).filter(|s| !s.is_empty()).collect()
+}
+
+/// On a terminal (a pty made by `script`) a download and the packing show bytes done of the
+/// total and the rate, and log lines print whole above them; on a pipe nothing but the log
+/// lines is written.
+#[test]
+fn progress_shows_bytes_and_rate_on_a_terminal_and_nothing_on_a_pipe() {
+    require("script");
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let _server = download_recipe(t);
+    let cmd = format!(
+        "{} --cache-dir {} build big.yml -o oci:out",
+        env!("CARGO_BIN_EXE_assemble"),
+        t.join("cache-tty").display()
+    );
+    let run = sh(t, &format!("script -qfec '{cmd}' typescript < /dev/null > /dev/null 2>&1; echo $?"));
+    assert_eq!(run.stdout.trim(), "0", "{}", run.stderr);
+    let raw = std::fs::read_to_string(t.join("typescript")).unwrap();
+    let pieces = screen_pieces(&raw);
+    let bytes = |phase: &str| {
+        pieces.iter().any(|p| {
+            let w: Vec<&str> = p.split_whitespace().collect();
+            w.windows(8).any(|w| {
+                w[0] == phase
+                    && w[1].parse::<f64>().is_ok()
+                    && w[3] == "of"
+                    && w[4] == "48.00"
+                    && w[5] == "MiB"
+                    && w[6].parse::<f64>().is_ok()
+                    && w[7].ends_with("B/s")
+            })
+        })
+    };
+    assert!(bytes("downloading"), "no `downloading N of 48.00 MiB RATE` line in {pieces:#?}");
+    assert!(bytes("packing"), "no `packing N of 48.00 MiB RATE` line in {pieces:#?}");
+    // The log line is whole, not drawn through by a bar.
+    assert!(pieces.iter().any(|p| p == "downloading 1 file(s)"), "{pieces:#?}");
+    assert!(pieces.iter().any(|p| p.starts_with("built big sha256:")), "{pieces:#?}");
+
+    // On a pipe: the same log lines, and no progress at all.
+    let run = assemble(t, &t.join("cache-pipe"), &["build", "big.yml", "-o", "oci:out2"], &[]).ok();
+    assert!(!run.stderr.contains('\r') && !run.stderr.contains('\x1b'), "{:?}", run.stderr);
+    assert!(!run.stderr.contains(" of 48.00 MiB"), "{}", run.stderr);
+    assert!(run.stderr.lines().any(|l| l == "downloading 1 file(s)"), "{}", run.stderr);
 }

@@ -198,9 +198,10 @@ fn secrets_land_only_in_private_files() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(
         tmp.path().join("s.yml"),
-        "name: s\nconfig:\n  users: [{name: app, uid: 100}]\n  secrets:\n    - {env: ASSEMBLE_TEST_SECRET, to: /etc/app/db.pass, owner: app}\n",
+        "name: s\nconfig:\n  users: [{name: app, uid: 100}]\n  secrets:\n    - {env: ASSEMBLE_TEST_SECRET, to: /etc/app/db.pass, owner: app}\n    - {file: db.key, to: /etc/app/db.key}\n",
     )
     .unwrap();
+    std::fs::write(tmp.path().join("db.key"), "a-short-guessable-key\n").unwrap();
     let secret = "correct-horse-battery-staple";
     let c = tmp.path().join("c");
     let v = assemble(
@@ -219,6 +220,10 @@ fn secrets_land_only_in_private_files() {
     }
     let lock = std::fs::read_to_string(tmp.path().join("s.lock")).unwrap();
     assert!(!lock.contains(secret));
+    // The lock names the local inputs it was built from, but never a secret file (its
+    // sha256 would let anyone with the lock test guesses of a short secret).
+    assert!(lock.contains("[image.sources]"), "{lock}");
+    assert!(!lock.contains("db.key") && !lock.contains(&sha256_file(&tmp.path().join("db.key"))), "{lock}");
     let root = unpack(tmp.path(), "layout", "latest");
     assert_eq!(std::fs::read_to_string(root.join("etc/app/db.pass")).unwrap(), secret);
     assert!(listing(&root.join("etc/app")).contains("-0400 100:100 /db.pass"));

@@ -154,10 +154,13 @@ fn build_one(
         "index": built.image.index.digest.to_string(),
         "destination": dest.to_string(),
         "tags": built.image.tags,
+        "provenance": built.attestations.provenance.digest.to_string(),
         "platforms": built.image.platforms.iter().map(|p| json!({
             "platform": p.arch.name(),
             "manifest": p.manifest.digest.to_string(),
             "config": p.config.digest.to_string(),
+            "spdx": built.attestations.sbom(p.arch).map(|(s, _)| s.digest.to_string()),
+            "cyclonedx": built.attestations.sbom(p.arch).map(|(_, c)| c.digest.to_string()),
             "layers": p.layers.iter().map(|l| json!({"name": l.name, "digest": l.info.digest.to_string(), "diff_id": l.info.diff_id.to_string(), "size": l.info.size})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "packed": built.packed,

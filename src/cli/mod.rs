@@ -10,6 +10,7 @@ macro_rules! outln {
 }
 
 pub mod args;
+pub mod attest;
 pub mod build;
 pub mod extra;
 pub mod image;
@@ -113,6 +114,15 @@ pub enum Command {
   assemble schema > recipe.schema.json         then start a recipe with the line
                                                # yaml-language-server: $schema=recipe.schema.json")]
     Schema,
+    /// Print an image's SBOM (SPDX 2.3 or CycloneDX 1.6 JSON) exactly as it is attached
+    #[command(after_help = "Examples:
+  assemble sbom web --arch arm64 > web-arm64.spdx.json
+  assemble sbom web --format cyclonedx --arch amd64 | jq '.components | length'")]
+    Sbom(attest::SbomArgs),
+    /// Print an image's build provenance (an in-toto statement, SLSA Provenance v1)
+    #[command(after_help = "Examples:
+  assemble provenance web --locked > web.provenance.json")]
+    Provenance(attest::ProvenanceArgs),
 }
 
 /// Runs the command.
@@ -134,5 +144,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Completions(args) => extra::completions(args, Cli::command()),
         Command::Man(args) => extra::man(args, Cli::command()),
         Command::Schema => extra::schema(),
+        Command::Sbom(args) => attest::sbom(g, args),
+        Command::Provenance(args) => attest::provenance(g, args),
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! A [`session::Session`] carries what one command shares between its builds.
 
+pub mod attest;
 pub mod build;
 pub mod diff;
 pub mod init;

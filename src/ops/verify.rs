@@ -123,7 +123,13 @@ impl Verifier {
                 if inputs_changed && !recorded.sources.is_empty() {
                     changed = rebuilt.map(|r| changed_sources(&recorded, r)).unwrap_or_default();
                 }
-                against_lock(&recorded, &built.image, user_store)?
+                let mut findings = against_lock(&recorded, &built.image, user_store)?;
+                // Attestations name the image's digests: while the image differs, so do they,
+                // and the image's differences are the ones worth reading.
+                if findings.is_empty() {
+                    findings = attestations_against_lock(&recorded, &built.attestations);
+                }
+                findings
             }
         };
         Ok(Outcome {
@@ -135,6 +141,29 @@ impl Verifier {
             older_format,
         })
     }
+}
+
+/// Attestations regenerated from the lock whose digests are not those it records (a lock
+/// written before attestations were recorded has none to compare).
+fn attestations_against_lock(recorded: &LockedImage, a: &crate::ops::attest::Attestations) -> Vec<Finding> {
+    let mut out = Vec::new();
+    let differs = |old: &Option<Digest>, new: &Digest| old.as_ref().is_some_and(|o| o != new);
+    if differs(&recorded.provenance, &a.provenance.digest) {
+        let old = recorded.provenance.expect("checked");
+        out.push(Finding::new("", "provenance", format!("{} → {}", short(&old), short(&a.provenance.digest))));
+    }
+    for (arch, spdx, cdx) in &a.sboms {
+        let Some(old) = recorded.platforms.iter().find(|p| p.arch == arch.name()) else { continue };
+        for (part, was, now) in
+            [("sbom (spdx)", &old.spdx, &spdx.digest), ("sbom (cyclonedx)", &old.cyclonedx, &cdx.digest)]
+        {
+            if differs(was, now) {
+                let summary = format!("{} → {}", short(&was.expect("checked")), short(now));
+                out.push(Finding::new(platform_label(*arch), part, summary));
+            }
+        }
+    }
+    out
 }
 
 /// Differences between what the lock records and the rebuilt image.

@@ -242,6 +242,9 @@ pub struct LockedImage {
     /// naming what changed; `inputs` is what decides.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub sources: BTreeMap<String, Digest>,
+    /// The digest of the image's provenance statement (`assemble provenance`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provenance: Option<Digest>,
     #[serde(rename = "platform")]
     pub platforms: Vec<LockedPlatform>,
 }
@@ -251,6 +254,11 @@ pub struct LockedPlatform {
     pub arch: String,
     pub manifest: Digest,
     pub config: Digest,
+    /// The digests of this platform's SBOMs (`assemble sbom`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spdx: Option<Digest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cyclonedx: Option<Digest>,
     #[serde(rename = "layer")]
     pub layers: Vec<LockedLayer>,
 }

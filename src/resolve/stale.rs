@@ -78,9 +78,24 @@ pub fn pin_changes(locked: &Lock, wanted: &Lock) -> Vec<String> {
     out
 }
 
-/// What a build produced, without the format, inputs hash and sources (which older locks lack).
+/// What a build produced, without the format, inputs hash, sources and attestation digests
+/// (which older locks lack; `verify` compares the attestations).
 pub fn outputs(images: &[LockedImage]) -> Vec<LockedImage> {
-    images.iter().map(|i| LockedImage { format: 0, inputs: None, sources: Default::default(), ..i.clone() }).collect()
+    images
+        .iter()
+        .map(|i| LockedImage {
+            format: 0,
+            inputs: None,
+            sources: Default::default(),
+            provenance: None,
+            platforms: i
+                .platforms
+                .iter()
+                .map(|p| lock::LockedPlatform { spdx: None, cyclonedx: None, ..p.clone() })
+                .collect(),
+            ..i.clone()
+        })
+        .collect()
 }
 
 /// `--locked`, before fetching: the lock must exist and pin what the build would pin.
@@ -235,6 +250,7 @@ mod tests {
             format: crate::resolve::lock::IMAGE_FORMAT,
             inputs: None,
             sources: Default::default(),
+            provenance: None,
             tags: vec!["1".into()],
             index: digest('f'),
             platforms: platforms
@@ -243,6 +259,8 @@ mod tests {
                     arch: arch.to_string(),
                     manifest: digest(*m),
                     config: digest('c'),
+                    spdx: None,
+                    cyclonedx: None,
                     layers: Vec::new(),
                 })
                 .collect(),

@@ -98,6 +98,17 @@ fn the_signed_test_repository_builds_both_architectures() {
             let file = repo_dir.join(alpine).join(format!("{p}-1.0.0-r0.apk"));
             assert_eq!(db_paths(&db, p), apk_paths(&file), "{arch}: the installed database lists every file of {p}");
         }
+        // The SBOMs (valid to spdx-tools and CycloneDX's schema) list what the installed
+        // database does, name and version.
+        let installed: BTreeSet<(String, String)> = db
+            .split("\n\n")
+            .filter_map(|rec| {
+                let field = |k: &str| rec.lines().find_map(|l| l.strip_prefix(k)).map(String::from);
+                Some(("apk".to_string(), format!("{} {}", field("P:")?, field("V:")?)))
+            })
+            .collect();
+        assert_eq!(installed.len(), 3, "{db}");
+        assert_eq!(validated_sbom_packages(t, &cache, "alp.yml", arch), installed, "{arch}");
     }
 }
 

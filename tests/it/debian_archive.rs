@@ -116,6 +116,15 @@ fn real_archive_images_match_apt_run_and_register_their_packages() {
         assert_eq!(q.code, 0, "{}", q.stderr);
         let listed: BTreeSet<String> = q.stdout.lines().map(String::from).collect();
         assert_eq!(listed, locked_set(&lock, arch), "{arch}: dpkg-query");
+        // The SBOMs (valid to spdx-tools and CycloneDX's schema) list exactly what dpkg does.
+        let sbom: BTreeSet<String> = validated_sbom_packages(t, &cache, "deb.yml", arch)
+            .into_iter()
+            .map(|(kind, p)| {
+                assert_eq!(kind, "deb");
+                p
+            })
+            .collect();
+        assert_eq!(sbom, listed, "{arch}: the SBOM's packages are not dpkg-query's");
         let status = sh(
             t,
             &format!("dpkg-query --admindir={}/var/lib/dpkg -W -f '${{db:Status-Abbrev}}\\n' bash", root.display()),

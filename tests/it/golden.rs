@@ -1,15 +1,36 @@
 //! Golden digests: the fixture recipes' image index digests are constants here. They must
 //! hold with 1 and many threads, cold and warm caches, from another directory, under
-//! another TZ and umask, and after the inputs' mtimes and owners change.
+//! another TZ and umask, and after the inputs' mtimes and owners change; so must the digests
+//! of its attestations (SBOMs and provenance).
 
 use crate::common::*;
 
 const GOLDEN: &str = "sha256:eaf43ce5a17df38991367070c6eb8f21b66220e133b4d9c94b4b225a922e7cea";
 const GOLDEN_ZSTD: &str = "sha256:be189abbde8c67c35e66e1493ff95cfbe37279b97d1a69d27fc6c823467a0cd0";
 
+/// The golden fixture's attestations: the provenance, and linux/amd64's SPDX and CycloneDX SBOMs.
+const GOLDEN_ATTESTATIONS: [&str; 3] = [
+    "sha256:8c416c8e0f5f1e697adecb05e5967ab5aa17b33d2f1c2ed1e6caecaeb051a37c",
+    "sha256:4fcfc2c72185acf6dd1b099968c0e5280d67984d398133cb767e7d768fcaa306",
+    "sha256:ac80ddacf52a1a7859e067656f048e194bdd696913437c661e4608fd39bb33f6",
+];
+
 fn digest(run: Run) -> (String, u64) {
+    let (d, packed, _) = digests(run);
+    (d, packed)
+}
+
+/// The index digest, the layers packed, and the attestations' digests.
+fn digests(run: Run) -> (String, u64, [String; 3]) {
     let v = run.ok().json();
-    (v[0]["digest"].as_str().unwrap().to_string(), v[0]["packed"].as_u64().unwrap())
+    let s = |x: &serde_json::Value| x.as_str().unwrap().to_string();
+    let amd64 = &v[0]["platforms"][0];
+    assert_eq!(amd64["platform"], "amd64");
+    (
+        s(&v[0]["digest"]),
+        v[0]["packed"].as_u64().unwrap(),
+        [s(&v[0]["provenance"]), s(&amd64["spdx"]), s(&amd64["cyclonedx"])],
+    )
 }
 
 #[test]
@@ -19,15 +40,17 @@ fn golden_digest_holds_across_threads_caches_directories_tz_umask_and_input_meta
     let cache1 = tmp.path().join("cache1");
 
     // Cold cache, one thread.
-    let (d, packed) =
-        digest(assemble(&a, &cache1, &["--json", "-j", "1", "build", "golden/golden.yml", "-o", "oci:../out1"], &[]));
+    let (d, packed, attestations) =
+        digests(assemble(&a, &cache1, &["--json", "-j", "1", "build", "golden/golden.yml", "-o", "oci:../out1"], &[]));
     assert_eq!(d, GOLDEN);
+    assert_eq!(attestations, GOLDEN_ATTESTATIONS);
     assert!(packed > 0);
 
     // Warm cache, four threads: nothing is compressed again.
-    let (d, packed) =
-        digest(assemble(&a, &cache1, &["--json", "-j", "4", "build", "golden/golden.yml", "-o", "oci:../out2"], &[]));
+    let (d, packed, attestations) =
+        digests(assemble(&a, &cache1, &["--json", "-j", "4", "build", "golden/golden.yml", "-o", "oci:../out2"], &[]));
     assert_eq!(d, GOLDEN);
+    assert_eq!(attestations, GOLDEN_ATTESTATIONS);
     assert_eq!(packed, 0, "an unchanged rebuild must reuse every layer");
 
     // Another copy whose files have other mtimes and owners, built from another working
@@ -48,16 +71,21 @@ fn golden_digest_holds_across_threads_caches_directories_tz_umask_and_input_meta
         &["--json", "-j", "3", "build", recipe.to_str().unwrap(), "-o", "oci:out3"],
         &[("TZ", "Pacific/Chatham")],
     );
-    assert_eq!(digest(run).0, GOLDEN);
+    let (d, _, attestations) = digests(run);
+    assert_eq!(d, GOLDEN);
+    assert_eq!(attestations, GOLDEN_ATTESTATIONS);
 
     // The epoch is an input: changing it must change the digest (so this test can fail).
-    let (d, _) = digest(assemble(
+    let (d, _, attestations) = digests(assemble(
         &a,
         &cache1,
         &["--json", "build", "golden/golden.yml", "-o", "oci:../out4"],
         &[("SOURCE_DATE_EPOCH", "1")],
     ));
     assert_ne!(d, GOLDEN);
+    for (got, golden) in attestations.iter().zip(GOLDEN_ATTESTATIONS) {
+        assert_ne!(got, golden, "the attestations name the epoch and the image");
+    }
 
     // The output layouts of the first two builds are byte-identical.
     let diff = sh(tmp.path(), "diff -r a/out1 a/out2 && diff -r a/out1 elsewhere/out3");

@@ -390,3 +390,30 @@ fn an_older_image_format_is_named_not_called_irreproducible() {
         run.stderr
     );
 }
+
+/// `verify` regenerates the SBOMs and the provenance from the lock and requires the digests
+/// it records: a recorded digest that is not what the same inputs give is named.
+#[test]
+fn attestations_that_do_not_reproduce_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = one(tmp.path());
+    let lock = f.join("golden/one.lock");
+    let text = std::fs::read_to_string(&lock).unwrap();
+    let recorded = |key: &str| {
+        text.lines().find_map(|l| l.strip_prefix(&format!("{key} = \""))).unwrap().trim_end_matches('"').to_string()
+    };
+    let (provenance, spdx) = (recorded("provenance"), recorded("spdx"));
+    let other = format!("sha256:{}", "2".repeat(64));
+    std::fs::write(&lock, text.replacen(&provenance, &other, 1).replacen(&spdx, &other, 1)).unwrap();
+    let run = verify(&f, tmp.path());
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(
+        run.stdout,
+        format!(
+            "provenance: sha256:222222222222 → {}\nlinux/amd64 sbom (spdx): sha256:222222222222 → {}\n",
+            &provenance[..19],
+            &spdx[..19]
+        )
+    );
+    assert_eq!(run.stderr, "error: `one` does not reproduce its lock: the same inputs gave other bytes\n");
+}

@@ -55,6 +55,7 @@ pub fn locked(recipe: &Recipe, image: &Image) -> LockedImage {
         format: crate::resolve::lock::IMAGE_FORMAT,
         inputs: None,
         sources: Default::default(),
+        provenance: None,
         tags: recipe.tags.clone(),
         index: image.index.digest,
         platforms: image
@@ -64,6 +65,8 @@ pub fn locked(recipe: &Recipe, image: &Image) -> LockedImage {
                 arch: p.arch.name().into(),
                 manifest: p.manifest.digest,
                 config: p.config.digest,
+                spdx: None,
+                cyclonedx: None,
                 layers: p
                     .layers
                     .iter()

@@ -19,6 +19,7 @@ pub use options::{Built, Options, default_threads, epoch_of};
 
 use crate::model::digest::{Digest, Hasher};
 use crate::model::platform::Arch;
+use crate::ops::attest;
 use crate::ops::session::{Session, built_key};
 use crate::plan::{self, ArchTrees, LargeFiles, Mode, Planner};
 use crate::recipe::{Diagnostic, Recipe};
@@ -104,6 +105,16 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     wanted.images = vec![image::locked(recipe, &image)];
     wanted.images[0].inputs = Some(inputs(&plan_hash, &wanted));
     wanted.images[0].sources = sources;
+    // Attestations: the SBOMs from each platform's package databases and the pins, and the
+    // provenance; their digests are recorded beside the image's.
+    let contents: Vec<(Arch, attest::Contents)> = per_arch
+        .iter()
+        .map(|(arch, trees, _)| {
+            (*arch, attest::Contents::of(trees, resolved.base.as_ref().and_then(|(_, v)| v.get(arch))))
+        })
+        .collect();
+    let attestations = attest::make(recipe, &wanted, &image, &contents, epoch);
+    attest::record(&attestations, &mut wanted.images[0]);
     let full = archs.len() == recipe.archs.len();
     if opts.locked
         && opts.compare_outputs
@@ -113,7 +124,15 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     }
     let lock_written = if opts.write_lock && !opts.locked && full { wanted.write(&lock_path)? } else { false };
     session.remember(built_key(recipe, store, &archs, opts), &image);
-    Ok(Built { image, lock: wanted, lock_path, lock_written, packed: packed.packed, reused: packed.reused })
+    Ok(Built {
+        image,
+        attestations,
+        lock: wanted,
+        lock_path,
+        lock_written,
+        packed: packed.packed,
+        reused: packed.reused,
+    })
 }
 
 /// The lock a build with these pins would write (without its image), and the downloads to

@@ -53,6 +53,8 @@ pub fn default_threads() -> usize {
 #[derive(Debug)]
 pub struct Built {
     pub image: Image,
+    /// The image's SBOMs and provenance (see [`crate::ops::attest`]).
+    pub attestations: crate::ops::attest::Attestations,
     pub lock: Lock,
     pub lock_path: PathBuf,
     pub lock_written: bool,

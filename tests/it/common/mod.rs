@@ -6,6 +6,7 @@
 pub mod registry;
 pub mod ssh;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
@@ -315,5 +316,74 @@ pub fn pax_tar(members: &[PaxMember]) -> Vec<u8> {
         out.resize(out.len().div_ceil(512) * 512, 0);
     }
     out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+/// Validates a recipe's SBOMs for one platform with the independent readers `scripts/test`
+/// installs (spdx-tools; cyclonedx-python-lib's strict schema validation) and returns the
+/// packages the SPDX document lists as `name version`, with the purl type (`deb`, `apk`).
+pub fn validated_sbom_packages(dir: &Path, cache: &Path, recipe: &str, arch: &str) -> BTreeSet<(String, String)> {
+    let venv = std::env::var("ASSEMBLE_TEST_VENV").unwrap_or_default();
+    let python = Path::new(&venv).join("bin/python");
+    assert!(
+        !venv.is_empty() && python.is_file(),
+        "this test needs spdx-tools and cyclonedx-python-lib; run the test suite through `scripts/test`, which installs them into a virtualenv and sets ASSEMBLE_TEST_VENV"
+    );
+    let spdx = dir.join(format!("sbom-{}.spdx.json", arch.replace('/', "-")));
+    let cdx = dir.join(format!("sbom-{}.cdx.json", arch.replace('/', "-")));
+    for (format, file) in [("spdx", &spdx), ("cyclonedx", &cdx)] {
+        let run = assemble(dir, cache, &["sbom", "--locked", recipe, "--arch", arch, "--format", format], &[]).ok();
+        std::fs::write(file, &run.stdout).unwrap();
+    }
+    let check = Command::new(&python)
+        .arg("-c")
+        .arg(
+            "import sys\n\
+             from spdx_tools.spdx.parser.parse_anything import parse_file\n\
+             from spdx_tools.spdx.validation.document_validator import validate_full_spdx_document\n\
+             msgs = validate_full_spdx_document(parse_file(sys.argv[1]))\n\
+             assert not msgs, [m.validation_message for m in msgs]\n\
+             from cyclonedx.validation.json import JsonStrictValidator\n\
+             from cyclonedx.schema import SchemaVersion\n\
+             e = JsonStrictValidator(SchemaVersion.V1_6).validate_str(open(sys.argv[2]).read())\n\
+             assert e is None, e\n\
+             print('valid')\n",
+        )
+        .arg(&spdx)
+        .arg(&cdx)
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&check.stdout),
+        "valid\n",
+        "{arch}: the SBOMs do not validate:\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(&spdx).unwrap()).unwrap();
+    let mut out = BTreeSet::new();
+    for p in doc["packages"].as_array().unwrap() {
+        let purl = p["externalRefs"][0]["referenceLocator"].as_str().unwrap_or("");
+        for kind in ["deb", "apk"] {
+            if purl.starts_with(&format!("pkg:{kind}/")) {
+                let name = p["name"].as_str().unwrap();
+                out.insert((kind.to_string(), format!("{name} {}", p["versionInfo"].as_str().unwrap())));
+            }
+        }
+    }
+    // The CycloneDX document lists the same packages.
+    let cdx: serde_json::Value = serde_json::from_slice(&std::fs::read(&cdx).unwrap()).unwrap();
+    let listed: BTreeSet<(String, String)> = cdx["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| {
+            let purl = c["purl"].as_str()?;
+            let kind = purl.strip_prefix("pkg:")?.split('/').next()?;
+            ["deb", "apk"].contains(&kind).then(|| {
+                (kind.to_string(), format!("{} {}", c["name"].as_str().unwrap(), c["version"].as_str().unwrap()))
+            })
+        })
+        .collect();
+    assert_eq!(listed, out, "{arch}: SPDX and CycloneDX list other packages");
     out
 }

@@ -62,6 +62,10 @@ pub struct BuildFlags {
     /// Fail if the lock file does not cover the recipe as it is now; never write it
     #[arg(long)]
     pub locked: bool,
+    /// Leave the SBOMs and the provenance out of what is written, pushed or shipped (the lock
+    /// records them either way)
+    #[arg(long)]
+    pub no_attest: bool,
 }
 
 impl Global {
@@ -96,6 +100,7 @@ impl Global {
             threads: self.threads(),
             source_date_epoch,
             context: self.context.clone(),
+            attach: !flags.no_attest,
             ..Options::default()
         })
     }

@@ -50,7 +50,7 @@ fn built(global: &Global, recipe: &str, arch: Vec<String>, locked: bool) -> Resu
         )));
     };
     let session = global.session()?;
-    let opts = global.build_options(&BuildFlags { arch, locked })?;
+    let opts = global.build_options(&BuildFlags { arch, locked, no_attest: false })?;
     let pb = spinner(global, format!("building {}", r.name));
     let built = build::build(&session, r, &opts)?;
     pb.finish_and_clear();

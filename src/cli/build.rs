@@ -285,8 +285,10 @@ pub fn init(global: &Global, args: InitArgs) -> Result<(), Error> {
 pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
     let recipes = load_recipes(global, &args.recipes.recipes)?;
     let session = global.session()?;
-    let opts =
-        Options { upgrade: args.upgrade, ..global.build_options(&BuildFlags { arch: Vec::new(), locked: false })? };
+    let opts = Options {
+        upgrade: args.upgrade,
+        ..global.build_options(&BuildFlags { arch: Vec::new(), locked: false, no_attest: false })?
+    };
     let mut rows = Vec::new();
     for r in &recipes {
         let before = assemble::resolve::lock::read(&r.lock_path).ok().flatten();

@@ -55,7 +55,7 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
     let recipes = load_recipes(global, &args.recipes.recipes)?;
     let session = global.session()?;
     let against = args.against.as_deref().map(|a| open_image(&session, a)).transpose()?;
-    let opts = global.build_options(&super::args::BuildFlags { arch: Vec::new(), locked: true })?;
+    let opts = global.build_options(&super::args::BuildFlags { arch: Vec::new(), locked: true, no_attest: false })?;
     let verifier = verify::Verifier::new(&session.store)?;
     let (mut failed, mut changed) = (Vec::new(), Vec::new());
     let mut report = Vec::new();

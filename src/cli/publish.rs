@@ -36,6 +36,9 @@ pub struct PushArgs {
     /// Build from the lock only (fail if it is stale)
     #[arg(long)]
     pub locked: bool,
+    /// Push the image without its SBOMs and provenance
+    #[arg(long)]
+    pub no_attest: bool,
     /// Blobs uploaded at once
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parallel: usize,
@@ -130,7 +133,8 @@ pub fn push(global: &Global, args: PushArgs) -> Result<(), Error> {
         if args.targets.iter().any(|t| is_image_on_disk(t)) {
             return Err(Error::Usage("push takes recipes, or one image on disk with --to".into()));
         }
-        let opts = global.build_options(&BuildFlags { arch: Vec::new(), locked: args.locked })?;
+        let opts =
+            global.build_options(&BuildFlags { arch: Vec::new(), locked: args.locked, no_attest: args.no_attest })?;
         for r in &load_recipes(global, &args.targets)? {
             let pb = spinner(global, String::new());
             let step = |m: &str| pb.set_message(m.to_string());

@@ -22,6 +22,8 @@ pub struct ImageBlobs {
     pub manifests: Vec<Doc>,
     pub index: Doc,
     pub tags: Vec<String>,
+    /// Artifacts about the image (SBOMs, provenance), sent after it; their blobs are in `blobs`.
+    pub referrers: Vec<crate::oci::Referrer>,
 }
 
 /// A docker archive has no manifests or index to send.
@@ -44,11 +46,21 @@ impl ImageBlobs {
                 path: config_path(&p.config.digest),
             });
         }
+        // The referrers' documents and their empty config are in the store, as configs are.
+        if !image.referrers.is_empty() {
+            let empty = crate::oci::referrer::empty_config();
+            blobs.push(Blob { digest: empty.digest, size: empty.bytes.len() as u64, path: config_path(&empty.digest) });
+        }
+        for r in &image.referrers {
+            let d = &r.document;
+            blobs.push(Blob { digest: d.digest, size: d.bytes.len() as u64, path: config_path(&d.digest) });
+        }
         ImageBlobs {
             blobs,
             manifests: image.platforms.iter().map(|p| p.manifest.clone()).collect(),
             index: image.index.clone(),
             tags: tags.to_vec(),
+            referrers: image.referrers.clone(),
         }
     }
 
@@ -62,6 +74,6 @@ impl ImageBlobs {
             manifests.extend(image.artifacts.iter().map(|a| a.manifest.clone()));
         }
         let blobs = image.blobs().into_iter().map(|(digest, size, path)| Blob { digest, size, path }).collect();
-        Ok(ImageBlobs { blobs, manifests, index: top, tags: image.tags.clone() })
+        Ok(ImageBlobs { blobs, manifests, index: top, tags: image.tags.clone(), referrers: Vec::new() })
     }
 }

@@ -5,6 +5,7 @@
 pub mod blobs;
 pub mod json;
 pub mod read;
+pub mod referrer;
 
 use crate::layer::LayerInfo;
 use crate::model::digest::Digest;
@@ -80,6 +81,20 @@ pub struct Image {
     pub tags: Vec<String>,
     pub index: Doc,
     pub platforms: Vec<PlatformImage>,
+    /// Artifacts about the image (SBOMs, provenance) written and pushed beside it.
+    pub referrers: Vec<Referrer>,
+}
+
+/// An artifact about an image (an OCI 1.1 referrer, see [`referrer`]), ready to be written
+/// or pushed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Referrer {
+    pub subject: Digest,
+    pub artifact_type: String,
+    pub manifest: Doc,
+    /// The document it carries (its one layer).
+    pub document: Doc,
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Image {

@@ -272,7 +272,9 @@ fn read_layout(
     let name_of = |m: &Value| m["annotations"][REF_NAME].as_str().map(String::from);
     let chosen: Vec<&Value> = match reference {
         Some(r) => entries.iter().filter(|m| name_of(m).as_deref() == Some(r)).collect(),
-        None => entries.iter().collect(),
+        // Untagged artifacts (SBOMs, provenance, signatures listed as referrers) are about an
+        // image, not one.
+        None => entries.iter().filter(|m| name_of(m).is_some() || m["artifactType"].as_str().is_none()).collect(),
     };
     let known = || {
         let names: Vec<String> = entries.iter().filter_map(name_of).collect();

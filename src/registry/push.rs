@@ -1,15 +1,19 @@
 //! Pushing an image: every blob (skipped when the registry has it, mounted when another
 //! repository of the same registry does, else uploaded whole or in chunks), then each
-//! platform's manifest by digest, then the index by digest, then every tag.
+//! platform's manifest by digest, then the index by digest, then every tag; then the
+//! artifacts about it (SBOMs, provenance) as referrers.
 
 use super::{Body, Client, Error, Request, Result, scope};
 use crate::model::digest::Digest;
 use crate::oci::Doc;
+use crate::oci::Referrer;
 use crate::oci::blobs::{Blob, ImageBlobs};
+use crate::oci::referrer;
 use crate::store::Store;
 use futures_util::StreamExt;
 use reqwest::{Method, header};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
@@ -88,6 +92,7 @@ pub async fn push(
     for tag in &plan.tags {
         put_manifest(client, repo, tag, &plan.index).await?;
     }
+    push_referrers(client, repo, &plan.referrers).await?;
     Ok(Report {
         reference: format!("{}/{repo}", client.registry),
         digest: plan.index.digest,
@@ -115,12 +120,61 @@ pub async fn tag_existing(client: &Client, repository: &str, index: &Digest, tag
 }
 
 async fn put_manifest(client: &Client, repo: &str, reference: &str, doc: &Doc) -> Result<()> {
+    put_manifest_answer(client, repo, reference, doc).await.map(|_| ())
+}
+
+/// Puts a manifest; the answer's headers (`OCI-Subject` says the registry indexed a subject).
+async fn put_manifest_answer(
+    client: &Client,
+    repo: &str,
+    reference: &str,
+    doc: &Doc,
+) -> Result<reqwest::header::HeaderMap> {
     let req = Request::new(Method::PUT, format!("/v2/{repo}/manifests/{reference}"), &scope(repo, "pull,push"))
         .header(header::CONTENT_TYPE, doc.media_type.clone())
         .body(Body::Bytes(Arc::new(doc.bytes.clone())));
     let resp = client.expect(&req, &[201, 200]).await?;
     check_digest(&resp, &doc.digest, &format!("the manifest {reference}"))?;
     tracing::debug!("put manifest {repo}:{reference}");
+    Ok(resp.headers().clone())
+}
+
+/// Sends the artifacts about an image (their blobs are already there). A registry with the
+/// referrers API indexes each by its subject and says so (`OCI-Subject`); for one without
+/// (the distribution registry 2.8), the referrers tag schema: the tag `sha256-<subject hex>`
+/// holds an image index listing the subject's referrers, ours merged into what it had.
+async fn push_referrers(client: &Client, repo: &str, referrers: &[Referrer]) -> Result<()> {
+    let mut fallback: BTreeMap<Digest, Vec<serde_json::Value>> = BTreeMap::new();
+    for r in referrers {
+        let headers = put_manifest_answer(client, repo, &r.manifest.digest.to_string(), &r.manifest).await?;
+        if !headers.contains_key("oci-subject") {
+            fallback.entry(r.subject).or_default().push(r.listing_entry());
+        }
+    }
+    for (subject, entries) in fallback {
+        let tag = referrer::fallback_tag(&subject);
+        let reference = super::Reference {
+            registry: client.registry.clone(),
+            repository: repo.into(),
+            tag: Some(tag.clone()),
+            digest: None,
+        };
+        let existing = match super::pull::manifest(client, &reference, &tag).await {
+            Ok(f) => serde_json::from_slice::<serde_json::Value>(&f.bytes).ok(),
+            Err(Error::Status { status: 404, .. }) => None,
+            Err(e) => return Err(e),
+        };
+        let bytes = referrer::listing(existing.as_ref(), &entries);
+        let doc = Doc { digest: Digest::of(&bytes), bytes, media_type: crate::oci::MEDIA_INDEX.into() };
+        if existing.is_some_and(|e| crate::oci::json::canonical(&e) == doc.bytes) {
+            continue;
+        }
+        put_manifest(client, repo, &tag, &doc).await?;
+        tracing::debug!(
+            "listed {} referrer(s) of {subject} under {tag}",
+            doc.value()["manifests"].as_array().map_or(0, Vec::len)
+        );
+    }
     Ok(())
 }
 

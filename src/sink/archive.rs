@@ -57,6 +57,14 @@ pub fn write_oci(image: &Image, dest: &Path) -> Result<(), Error> {
             let _ = tree.insert(ImagePath::new(&format!("blobs/sha256/{}", l.info.digest.hex())).expect("valid"), e);
         }
     }
+    let empty = crate::oci::referrer::empty_config();
+    if !image.referrers.is_empty() {
+        docs.push(&empty);
+    }
+    for r in &image.referrers {
+        docs.push(&r.manifest);
+        docs.push(&r.document);
+    }
     for d in docs {
         let p = ImagePath::new(&format!("blobs/sha256/{}", d.digest.hex())).expect("valid");
         let _ = tree.insert(p, Entry::bytes(d.bytes.clone(), 0o644, Arc::from("archive")));

@@ -64,7 +64,11 @@ fn the_signed_test_repository_builds_both_architectures() {
     )
     .unwrap();
     let cache = t.join("cache");
-    assemble(t, &cache, &["build", "alp.yml", "-o", "oci:both"], &[]).ok();
+    // Without the attestations (oci-image-tool 1.0.0~rc3 takes untagged referrer entries in
+    // index.json for more descriptors of the name); `--no-attest` leaves them out.
+    assemble(t, &cache, &["build", "--no-attest", "alp.yml", "-o", "oci:both"], &[]).ok();
+    let index_json = std::fs::read_to_string(t.join("both/index.json")).unwrap();
+    assert!(!index_json.contains("artifactType"), "{index_json}");
     let v = sh(t, "oci-image-tool validate --type image --ref name=latest both");
     assert_eq!(v.code, 0, "{}{}", v.stdout, v.stderr);
     let raw = sh(t, "skopeo inspect --raw oci:both:latest");

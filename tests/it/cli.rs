@@ -5,7 +5,7 @@ use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const COMMANDS: [&str; 16] = [
+const COMMANDS: [&str; 18] = [
     "build",
     "lock",
     "inspect",
@@ -21,6 +21,8 @@ const COMMANDS: [&str; 16] = [
     "completions",
     "man",
     "schema",
+    "sbom",
+    "provenance",
     "help",
 ];
 

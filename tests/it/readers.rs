@@ -27,13 +27,17 @@ fn oci_layout_is_valid_and_skopeo_reads_every_platform() {
     // (here 1.2.3, stable and the aliases 1 and 1.2), so each name is validated in a copy of
     // index.json that keeps only its own entry; every blob checked is still ours.
     let index_json: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
-    let names: Vec<String> = index_json["manifests"]
-        .as_array()
-        .unwrap()
+    let entries = index_json["manifests"].as_array().unwrap();
+    let names: Vec<String> = entries
         .iter()
-        .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string())
+        .filter_map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().map(String::from))
         .collect();
     assert_eq!(names, ["1.2.3", "stable", "1", "1.2"]);
+    // The attestations are listed untagged, with their artifact type, as oras lists
+    // referrers in a layout: two SBOMs per platform (8) and the provenance.
+    let kinds: Vec<&str> = entries.iter().filter_map(|m| m["artifactType"].as_str()).collect();
+    assert_eq!(kinds.len(), 8 * 2 + 1, "{kinds:?}");
+    assert_eq!(kinds.iter().filter(|k| **k == "application/vnd.in-toto+json").count(), 1);
     for (i, name) in names.iter().enumerate() {
         let one = serde_json::json!({"schemaVersion": 2, "manifests": [index_json["manifests"][i].clone()]});
         let copy = tmp.path().join(format!("layout-{name}"));

@@ -96,10 +96,24 @@ fn check_pushed(reference: &str, tags: &[&str], index: &str, local: &Path, creds
     args.push(format!("docker://{reference}:{}", tags[0]));
     args.push(format!("oci:{}:x", back.display()));
     skopeo(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    // The image's blobs: the layout's, less those of the artifacts about it (SBOMs,
+    // provenance), which `skopeo copy` does not follow.
     let blobs = |d: &Path| -> Vec<String> {
+        let index: Value = serde_json::from_slice(&std::fs::read(d.join("index.json")).unwrap()).unwrap();
+        let mut artifacts = std::collections::BTreeSet::new();
+        for m in index["manifests"].as_array().unwrap().iter().filter(|m| m["artifactType"].is_string()) {
+            let hex = m["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+            let v: Value = serde_json::from_slice(&std::fs::read(d.join("blobs/sha256").join(&hex)).unwrap()).unwrap();
+            artifacts.insert(hex);
+            artifacts.insert(v["config"]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string());
+            for l in v["layers"].as_array().unwrap() {
+                artifacts.insert(l["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string());
+            }
+        }
         let mut v: Vec<String> = std::fs::read_dir(d.join("blobs/sha256"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| !artifacts.contains(n))
             .collect();
         v.sort();
         v
@@ -126,9 +140,10 @@ fn anonymous_push_skips_what_the_registry_has_and_mounts_across_repositories() {
     let report = &first.json()[0];
     let index = report["digest"].as_str().unwrap().to_string();
     let pushed = report["blobs"].as_array().unwrap();
-    // The three layers are the same on both archs; the two image configs differ.
+    // The three layers are the same on both archs; the two image configs differ; then the
+    // attestations: two SBOMs per platform, the provenance, and the artifacts' empty config.
     assert!(pushed.iter().all(|b| b["action"] == "pushed"), "{pushed:?}");
-    assert_eq!(pushed.len(), 3 + 2);
+    assert_eq!(pushed.len(), 3 + 2 + 4 + 1 + 1);
     let uploaded = counting.seen.lock().unwrap().blob_bytes;
     let total: u64 = pushed.iter().map(|b| b["size"].as_u64().unwrap()).sum();
     assert_eq!(uploaded, total, "the registry received every blob once");
@@ -585,4 +600,78 @@ fn an_unreachable_registry_fails_at_once_naming_the_cause() {
         "{}",
         run.stderr
     );
+}
+
+/// `oras` against the test registry (plain HTTP), its JSON output parsed.
+fn oras_json(args: &[&str]) -> Value {
+    let o = std::process::Command::new(crate::common::trixie_tool("oras")).args(args).output().unwrap();
+    assert!(o.status.success(), "oras {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("oras {args:?} printed no JSON ({e})"))
+}
+
+/// A push attaches each platform's SBOMs and the image's provenance as OCI 1.1 referrers;
+/// the registry (2.8) has no referrers API, so they are listed under the referrers tag
+/// schema, where `oras discover` finds them; the documents are byte for byte what `assemble
+/// sbom`/`provenance` print; pushing again adds nothing; `--no-attest` pushes none.
+#[test]
+fn push_attaches_sboms_and_provenance_that_oras_discovers() {
+    let reg = Registry::start(Auth::None);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "att", "attested\n");
+    let to = format!("{}/team", reg.addr);
+    let report = env.run(&dir, &["--json", "push", "att.yml", "--to", &to], &[]).ok().json();
+    let index = report[0]["digest"].as_str().unwrap().to_string();
+    let repo = format!("{}/team/att", reg.addr);
+    let discover = |digest: &str| -> Vec<(String, String)> {
+        let v = oras_json(&["discover", "--plain-http", "--format", "json", &format!("{repo}@{digest}")]);
+        let mut out: Vec<(String, String)> = v["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["artifactType"].as_str().unwrap().to_string(), m["digest"].as_str().unwrap().to_string()))
+            .collect();
+        out.sort();
+        out
+    };
+    let on_index = discover(&index);
+    assert_eq!(on_index.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), ["application/vnd.in-toto+json"]);
+    let fetch_document = |manifest: &str| -> Vec<u8> {
+        let m = oras_json(&["manifest", "fetch", "--plain-http", &format!("{repo}@{manifest}")]);
+        assert!(m["subject"]["mediaType"].as_str().is_some(), "{m}");
+        let layer = m["layers"][0]["digest"].as_str().unwrap();
+        let o = std::process::Command::new(crate::common::trixie_tool("oras"))
+            .args(["blob", "fetch", "--plain-http", "--output", "-", &format!("{repo}@{layer}")])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let provenance = env.run(&dir, &["provenance", "att.yml"], &[]).ok().stdout;
+    assert_eq!(String::from_utf8(fetch_document(&on_index[0].1)).unwrap(), provenance);
+
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}@{index}")]);
+    let platforms: Value = serde_json::from_str(&raw).unwrap();
+    for (i, arch) in ["amd64", "arm64"].iter().enumerate() {
+        let manifest = platforms["manifests"][i]["digest"].as_str().unwrap();
+        let found = discover(manifest);
+        let types: Vec<&str> = found.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(types, ["application/spdx+json", "application/vnd.cyclonedx+json"], "{arch}");
+        for ((_, digest), format) in found.iter().zip(["spdx", "cyclonedx"]) {
+            let printed = env.run(&dir, &["sbom", "att.yml", "--arch", arch, "--format", format], &[]).ok().stdout;
+            assert_eq!(String::from_utf8(fetch_document(digest)).unwrap(), printed, "{arch} {format}");
+        }
+    }
+
+    // Again: the listings are the same (merged, not duplicated).
+    let listing = |digest: &str| {
+        skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}:sha256-{}", &digest[7..])])
+    };
+    let before = listing(&index);
+    env.run(&dir, &["push", "att.yml", "--to", &to], &[]).ok();
+    assert_eq!(listing(&index), before);
+
+    // Without attestations: no listing tag in another repository.
+    env.run(&dir, &["push", "--no-attest", "att.yml", "--to", &format!("{}/bare", reg.addr)], &[]).ok();
+    let tags = skopeo(&["list-tags", "--tls-verify=false", &format!("docker://{}/bare/att", reg.addr)]);
+    assert!(!tags.contains("sha256-"), "{tags}");
 }

@@ -346,7 +346,14 @@ fn unknown_host_keys_bad_stores_and_missing_tools_are_refused_clearly() {
     assert!(!store.exists(), "nothing was written on the server");
 
     // An image on disk whose layer was damaged is refused before anything is sent.
-    assemble(&dir, &ship.cache, &["build", "refuse.yml", "-o", "oci:../damaged"], &[("SHIP_TOKEN", SECRET)]).ok();
+    // (Without attestations, so that the biggest blob is a layer.)
+    assemble(
+        &dir,
+        &ship.cache,
+        &["build", "--no-attest", "refuse.yml", "-o", "oci:../damaged"],
+        &[("SHIP_TOKEN", SECRET)],
+    )
+    .ok();
     let blobs = t.join("damaged/blobs/sha256");
     let biggest = std::fs::read_dir(&blobs)
         .unwrap()

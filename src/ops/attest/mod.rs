@@ -39,3 +39,21 @@ pub fn record(a: &Attestations, image: &mut crate::resolve::lock::LockedImage) {
         }
     }
 }
+
+/// The attestations as artifacts about the image: each SBOM about its platform's manifest,
+/// the provenance about the index.
+pub fn referrers(a: &Attestations, image: &Image, epoch: u64) -> Vec<crate::oci::Referrer> {
+    use crate::oci::referrer::referrer;
+    let created = || std::collections::BTreeMap::from([(crate::oci::CREATED.to_string(), crate::oci::rfc3339(epoch))]);
+    let mut out = Vec::new();
+    for p in &image.platforms {
+        if let Some((spdx, cdx)) = a.sbom(p.arch) {
+            out.push(referrer(&p.manifest, spdx, created()));
+            out.push(referrer(&p.manifest, cdx, created()));
+        }
+    }
+    let mut annotations = created();
+    annotations.insert("in-toto.io/predicate-type".into(), provenance::PREDICATE_TYPE.into());
+    out.push(referrer(&image.index, &a.provenance, annotations));
+    out
+}

@@ -46,7 +46,7 @@ pub fn form(
     for doc in platforms.iter().flat_map(|p| [&p.config, &p.manifest]).chain([&index]) {
         store.put_bytes(&doc.bytes, false)?;
     }
-    Ok(Image { name: recipe.name.clone(), tags: recipe.tags.clone(), index, platforms })
+    Ok(Image { name: recipe.name.clone(), tags: recipe.tags.clone(), index, platforms, referrers: Vec::new() })
 }
 
 /// What the lock records of an image (its `inputs` are added by the caller).

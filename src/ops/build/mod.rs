@@ -101,7 +101,7 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     };
 
     // Image: configs, manifests, the index; then record it in the lock.
-    let image = image::form(recipe, store, epoch, &per_arch, &packed, resolved.base.as_ref())?;
+    let mut image = image::form(recipe, store, epoch, &per_arch, &packed, resolved.base.as_ref())?;
     wanted.images = vec![image::locked(recipe, &image)];
     wanted.images[0].inputs = Some(inputs(&plan_hash, &wanted));
     wanted.images[0].sources = sources;
@@ -115,6 +115,14 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
         .collect();
     let attestations = attest::make(recipe, &wanted, &image, &contents, epoch);
     attest::record(&attestations, &mut wanted.images[0]);
+    if opts.attach {
+        image.referrers = attest::referrers(&attestations, &image, epoch);
+        // In the store beside the configs, for push and ship to send.
+        store.put_bytes(&crate::oci::referrer::empty_config().bytes, false)?;
+        for r in &image.referrers {
+            store.put_bytes(&r.document.bytes, false)?;
+        }
+    }
     let full = archs.len() == recipe.archs.len();
     if opts.locked
         && opts.compare_outputs

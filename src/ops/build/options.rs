@@ -28,6 +28,9 @@ pub struct Options {
     /// `--context DIR`: the directory local files must be inside, for every recipe
     /// (otherwise the recipe's `context:`, else its own directory).
     pub context: Option<PathBuf>,
+    /// Carry the attestations (SBOMs, provenance) with the image as referrers, so sinks write
+    /// them and push sends them (`--no-attest` turns it off; the lock records them either way).
+    pub attach: bool,
 }
 
 impl Default for Options {
@@ -42,6 +45,7 @@ impl Default for Options {
             upgrade: false,
             children: Vec::new(),
             context: None,
+            attach: true,
         }
     }
 }

@@ -387,3 +387,14 @@ pub fn validated_sbom_packages(dir: &Path, cache: &Path, recipe: &str, arch: &st
     assert_eq!(listed, out, "{arch}: SPDX and CycloneDX list other packages");
     out
 }
+
+/// A program `scripts/test` fetches from the Debian mirror's trixie suite (cosign, oras).
+pub fn trixie_tool(name: &str) -> PathBuf {
+    let dir = std::env::var("ASSEMBLE_TEST_TOOLS").unwrap_or_default();
+    let path = Path::new(&dir).join(name);
+    assert!(
+        !dir.is_empty() && path.is_file(),
+        "this test needs `{name}` from Debian's trixie suite; run the test suite through `scripts/test`, which fetches it and sets ASSEMBLE_TEST_TOOLS"
+    );
+    path
+}

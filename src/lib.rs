@@ -32,6 +32,7 @@ pub mod recipe;
 pub mod registry;
 pub mod resolve;
 pub mod ship;
+pub mod sign;
 pub mod sink;
 pub mod source;
 pub mod store;
@@ -67,6 +68,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Registry(#[from] registry::Error),
+    #[error(transparent)]
+    SignKey(#[from] sign::key::Error),
     #[error(transparent)]
     Ship(#[from] ship::Error),
     #[error(transparent)]

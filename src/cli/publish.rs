@@ -39,6 +39,11 @@ pub struct PushArgs {
     /// Push the image without its SBOMs and provenance
     #[arg(long)]
     pub no_attest: bool,
+    /// Sign the index and its attestations with this ECDSA P-256 key, as cosign verifies them
+    /// (cosign's encrypted key, PKCS#8 or SEC1 PEM; its password in ASSEMBLE_SIGN_PASSWORD or
+    /// COSIGN_PASSWORD)
+    #[arg(long, value_name = "FILE", env = "ASSEMBLE_SIGN_KEY")]
+    pub sign_key: Option<std::path::PathBuf>,
     /// Blobs uploaded at once
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parallel: usize,
@@ -135,11 +140,24 @@ pub fn push(global: &Global, args: PushArgs) -> Result<(), Error> {
         }
         let opts =
             global.build_options(&BuildFlags { arch: Vec::new(), locked: args.locked, no_attest: args.no_attest })?;
+        let password = std::env::var("ASSEMBLE_SIGN_PASSWORD").or_else(|_| std::env::var("COSIGN_PASSWORD")).ok();
+        let signer =
+            args.sign_key.as_deref().map(|k| assemble::sign::Signer::load(k, password.as_deref())).transpose()?;
         for r in &load_recipes(global, &args.targets)? {
             let pb = spinner(global, String::new());
             let step = |m: &str| pb.set_message(m.to_string());
-            let pushed =
-                push_recipe(&session, &rt, r, args.to.as_deref(), args.allow_secrets, &opts, &reg, &settings, &step)?;
+            let pushed = push_recipe(
+                &session,
+                &rt,
+                r,
+                args.to.as_deref(),
+                args.allow_secrets,
+                &opts,
+                &reg,
+                &settings,
+                signer.as_ref(),
+                &step,
+            )?;
             pb.finish_and_clear();
             reports.push(report_json(Some(&r.name), &pushed));
         }

@@ -9,6 +9,7 @@ use crate::oci::read::Stored;
 use crate::recipe::Recipe;
 use crate::registry::push::{self, Report, Settings};
 use crate::registry::{self, Reference};
+use crate::sign::{Signer, cosign};
 
 /// How one push ended: the report of what was sent, or `None` when the registry already
 /// held the lock's image and only the tags were written (nothing built).
@@ -53,6 +54,7 @@ pub fn push_recipe(
     opts: &Options,
     reg: &registry::Options,
     settings: &Settings,
+    signer: Option<&Signer>,
     on_build: &dyn Fn(&str),
 ) -> Result<Pushed, Error> {
     if !r.config.secrets.is_empty() && !allow_secrets {
@@ -65,7 +67,8 @@ pub fn push_recipe(
     }
     let target = target(r, to)?;
     let client = registry::Client::new(&target.registry, &target.repository, reg)?;
-    if let Some(index) = build::locked_index(session, r, opts)? {
+    // Signing needs the attestations, which a build makes (from the cache when nothing changed).
+    if let Some(index) = build::locked_index(session, r, opts)?.filter(|_| signer.is_none()) {
         let present = rt.block_on(registry::pull::has_manifest(&client, &target.repository, &index))?;
         if present {
             rt.block_on(push::tag_existing(&client, &target.repository, &index, &r.tags))?;
@@ -81,8 +84,44 @@ pub fn push_recipe(
     on_build(&format!("pushing {target}"));
     let blobs = ImageBlobs::of_image(&built.image, |d| session.store.blob_path(d), &r.tags);
     let report = rt.block_on(push::push(&client, &session.store, &target.repository, &blobs, settings))?;
+    if let Some(signer) = signer {
+        let sets = signatures(signer, &format!("{}/{}", target.registry, target.repository), &built);
+        rt.block_on(push::push_signatures(
+            &client,
+            &session.store,
+            &target.repository,
+            &built.image.index.digest,
+            &sets,
+            settings,
+        ))?;
+    }
     Ok(Pushed { reference: target, digest: built.image.index.digest, tags: r.tags.clone(), report: Some(report) })
 }
+
+/// What signing an image adds, as cosign lays it out: the index's signature (`.sig`), and
+/// (`.att`) the provenance and each platform's SBOMs as signed in-toto statements about the
+/// index (and the platform's manifest).
+fn signatures(signer: &Signer, repository: &str, built: &build::Built) -> Vec<(&'static str, Vec<cosign::Layer>)> {
+    let index = built.image.index.digest;
+    let mut att = vec![cosign::attestation(
+        signer,
+        &built.attestations.provenance.bytes,
+        crate::ops::attest::PROVENANCE_PREDICATE_TYPE,
+    )];
+    for (arch, spdx, cdx) in &built.attestations.sboms {
+        let Some(p) = built.image.platform(*arch) else { continue };
+        let subjects = [(repository.to_string(), index), (format!("{repository}@{}", arch.name()), p.manifest.digest)];
+        for (doc, predicate_type) in [(spdx, SPDX_PREDICATE_TYPE), (cdx, CYCLONEDX_PREDICATE_TYPE)] {
+            let statement = cosign::statement(&subjects, predicate_type, doc.value());
+            att.push(cosign::attestation(signer, &statement, predicate_type));
+        }
+    }
+    vec![("sig", vec![cosign::signature(signer, repository, &index)]), ("att", att)]
+}
+
+/// The predicate types cosign's `--type spdxjson` and `--type cyclonedx` name.
+pub const SPDX_PREDICATE_TYPE: &str = "https://spdx.dev/Document";
+pub const CYCLONEDX_PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
 
 /// Pushes an image already opened (every blob checked) to `to` (`REGISTRY/REPOSITORY[:TAG]`);
 /// without a tag there, under the names the image has. Layers written for their owner only

@@ -9,6 +9,7 @@ use crate::oci::Doc;
 use crate::oci::Referrer;
 use crate::oci::blobs::{Blob, ImageBlobs};
 use crate::oci::referrer;
+use crate::sign::cosign;
 use crate::store::Store;
 use futures_util::StreamExt;
 use reqwest::{Method, header};
@@ -321,4 +322,50 @@ fn range_end(resp: &reqwest::Response) -> Option<u64> {
     let (_, end) = r.trim_start_matches("bytes=").split_once('-')?;
     // `0-0` is also what an empty upload reports: start that chunk again from 0.
     end.trim().parse::<u64>().ok().map(|e| if e == 0 { 0 } else { e + 1 })
+}
+
+/// Signature and attestation layers for the image `index` (see [`crate::sign::cosign`]): for
+/// each tag suffix (`sig`, `att`), our layers are uploaded and listed after those the tag
+/// already held (other keys' signatures stay), as cosign adds to it.
+pub async fn push_signatures(
+    client: &Client,
+    store: &Store,
+    repo: &str,
+    index: &Digest,
+    sets: &[(&str, Vec<cosign::Layer>)],
+    settings: &Settings,
+) -> Result<()> {
+    let io = |source| Error::Io { path: store.root().to_path_buf(), source };
+    for (suffix, layers) in sets {
+        if layers.is_empty() {
+            continue;
+        }
+        let tag = cosign::tag(index, suffix);
+        let reference = super::Reference {
+            registry: client.registry.clone(),
+            repository: repo.into(),
+            tag: Some(tag.clone()),
+            digest: None,
+        };
+        let existing: Vec<serde_json::Value> = match super::pull::manifest(client, &reference, &tag).await {
+            Ok(f) => serde_json::from_slice::<serde_json::Value>(&f.bytes)
+                .ok()
+                .and_then(|v| v["layers"].as_array().cloned())
+                .unwrap_or_default(),
+            Err(Error::Status { status: 404, .. }) => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let ours: Vec<serde_json::Value> = layers.iter().map(cosign::Layer::descriptor).collect();
+        let mut all: Vec<serde_json::Value> =
+            existing.into_iter().filter(|e| !ours.iter().any(|o| o["digest"] == e["digest"])).collect();
+        all.extend(ours);
+        let (config, manifest) = cosign::manifest(&all);
+        for doc in layers.iter().map(|l| &l.blob).chain([&config]) {
+            let (digest, path) = store.put_bytes(&doc.bytes, false).map_err(io)?;
+            push_blob(client, store, repo, &Blob { digest, size: doc.bytes.len() as u64, path }, settings).await?;
+        }
+        put_manifest(client, repo, &tag, &manifest).await?;
+        tracing::info!("signed: {} layer(s) under {repo}:{tag}", layers.len());
+    }
+    Ok(())
 }

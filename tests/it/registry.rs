@@ -675,3 +675,132 @@ fn push_attaches_sboms_and_provenance_that_oras_discovers() {
     let tags = skopeo(&["list-tags", "--tls-verify=false", &format!("docker://{}/bare/att", reg.addr)]);
     assert!(!tags.contains("sha256-"), "{tags}");
 }
+
+/// `cosign` against the test registry, with the given password; its exit status and output.
+fn cosign(dir: &Path, args: &[&str], password: &str) -> Run {
+    let o = std::process::Command::new(crate::common::trixie_tool("cosign"))
+        .current_dir(dir)
+        .args(args)
+        .env("COSIGN_PASSWORD", password)
+        .env("HOME", dir)
+        .env("TUF_ROOT", dir.join("tuf"))
+        .output()
+        .unwrap();
+    Run {
+        code: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// `push --sign-key` with a password-protected key cosign made: `cosign verify` accepts the
+/// index's signature and `cosign verify-attestation` the SPDX, CycloneDX and SLSA v1
+/// attestations, whose statements are those `assemble` prints; another key is refused; a
+/// wrong password is an error naming the key, never printing the password.
+#[test]
+fn signed_push_is_what_cosign_verifies() {
+    let reg = Registry::start(Auth::None);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "signed", "signed\n");
+    let keys = env.tmp.path().join("keys");
+    std::fs::create_dir_all(&keys).unwrap();
+    let password = "correct-horse-signing";
+    let made = cosign(&keys, &["generate-key-pair"], password);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let other = env.tmp.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    assert_eq!(cosign(&other, &["generate-key-pair"], "x").code, 0);
+
+    let key = keys.join("cosign.key");
+    let wrong = env.run(
+        &dir,
+        &["push", "signed.yml", "--to", &format!("{}/team", reg.addr), "--sign-key", key.to_str().unwrap()],
+        &[("ASSEMBLE_SIGN_PASSWORD", "not-it")],
+    );
+    assert_eq!(wrong.code, 1);
+    assert!(
+        wrong.stderr.contains(&format!("the signing key `{}` cannot be decrypted: wrong password", key.display())),
+        "{}",
+        wrong.stderr
+    );
+    assert!(!wrong.stderr.contains("not-it"), "{}", wrong.stderr);
+
+    let pushed = env
+        .run(
+            &dir,
+            &["--json", "push", "signed.yml", "--to", &format!("{}/team", reg.addr)],
+            &[("ASSEMBLE_SIGN_KEY", key.to_str().unwrap()), ("COSIGN_PASSWORD", password)],
+        )
+        .ok();
+    let index = pushed.json()[0]["digest"].as_str().unwrap().to_string();
+    let image = format!("{}/team/signed@{index}", reg.addr);
+    let public = keys.join("cosign.pub");
+    let common = ["--insecure-ignore-tlog=true", "--allow-insecure-registry", "--allow-http-registry"];
+    let mut args = vec!["verify", "--key", public.to_str().unwrap()];
+    args.extend(common);
+    args.push(&image);
+    let v = cosign(&keys, &args, "");
+    assert_eq!(v.code, 0, "cosign verify: {}", v.stderr);
+    assert!(v.stdout.contains(&index), "{}", v.stdout);
+
+    for (kind, predicate) in [
+        ("spdxjson", "https://spdx.dev/Document"),
+        ("cyclonedx", "https://cyclonedx.org/bom"),
+        ("slsaprovenance1", "https://slsa.dev/provenance/v1"),
+    ] {
+        let mut args = vec!["verify-attestation", "--key", public.to_str().unwrap(), "--type", kind];
+        args.extend(common);
+        args.push(&image);
+        let v = cosign(&keys, &args, "");
+        assert_eq!(v.code, 0, "cosign verify-attestation --type {kind}: {}", v.stderr);
+        // One JSON envelope per line; the statement's predicate type is the one asked for.
+        let statements: Vec<Value> = v
+            .stdout
+            .lines()
+            .map(|l| {
+                let env: Value = serde_json::from_str(l).unwrap();
+                use base64::Engine as _;
+                let payload =
+                    base64::engine::general_purpose::STANDARD.decode(env["payload"].as_str().unwrap()).unwrap();
+                serde_json::from_slice(&payload).unwrap()
+            })
+            .collect();
+        assert!(statements.iter().any(|s| s["predicateType"] == predicate), "{kind}: {}", v.stdout);
+    }
+    let provenance: Value =
+        serde_json::from_str(&env.run(&dir, &["provenance", "signed.yml"], &[]).ok().stdout).unwrap();
+    assert!(
+        provenance["subject"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| format!("sha256:{}", s["digest"]["sha256"].as_str().unwrap()) == index)
+    );
+
+    // Another key's public half does not verify it.
+    let mut args = vec!["verify", "--key", "cosign.pub"];
+    args.extend(common);
+    args.push(&image);
+    let refused = cosign(&other, &args, "");
+    assert_ne!(refused.code, 0, "{}", refused.stdout);
+
+    // Keys as openssl writes them, SEC1 and PKCS#8, verified with openssl's public half.
+    let made = sh(
+        &keys,
+        "openssl ecparam -name prime256v1 -genkey -noout -out sec1.pem && openssl pkcs8 -topk8 -nocrypt -in sec1.pem -out pkcs8.pem && openssl ec -in sec1.pem -pubout -out openssl.pub",
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    for (n, file) in ["sec1.pem", "pkcs8.pem"].iter().enumerate() {
+        let repo = format!("{}/plain{n}", reg.addr);
+        let key = keys.join(file);
+        let pushed = env
+            .run(&dir, &["--json", "push", "signed.yml", "--to", &repo, "--sign-key", key.to_str().unwrap()], &[])
+            .ok();
+        let image = format!("{repo}/signed@{}", pushed.json()[0]["digest"].as_str().unwrap());
+        let mut args = vec!["verify", "--key", "openssl.pub"];
+        args.extend(common);
+        args.push(&image);
+        let v = cosign(&keys, &args, "");
+        assert_eq!(v.code, 0, "{file}: {}", v.stderr);
+    }
+}

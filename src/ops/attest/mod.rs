@@ -15,6 +15,7 @@ use crate::oci::Image;
 use crate::recipe::Recipe;
 use crate::resolve::lock::Lock;
 pub use inventory::*;
+pub use provenance::PREDICATE_TYPE as PROVENANCE_PREDICATE_TYPE;
 
 /// Makes the attestations of `image`, built from `recipe` with `lock`, whose platforms hold
 /// `contents`.

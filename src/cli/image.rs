@@ -22,6 +22,11 @@ pub struct VerifyArgs {
     /// docker://REGISTRY/REPOSITORY[:TAG|@DIGEST]) instead of the lock
     #[arg(long, value_name = "IMAGE")]
     pub against: Option<String>,
+    /// With --against docker://…: require the image's signature and signed attestations (as
+    /// `push --sign-key` and cosign write them) by this public key (a `PUBLIC KEY` PEM), and
+    /// the attestations identical to the rebuild's
+    #[arg(long, value_name = "FILE", requires = "against")]
+    pub key: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -57,10 +62,22 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
     let against = args.against.as_deref().map(|a| open_image(&session, a)).transpose()?;
     let opts = global.build_options(&super::args::BuildFlags { arch: Vec::new(), locked: true, no_attest: false })?;
     let verifier = verify::Verifier::new(&session.store)?;
+    let key = args.key.as_deref().map(assemble::sign::PublicKey::load).transpose()?;
+    let reference = match (&key, args.against.as_deref().and_then(|a| a.strip_prefix("docker://"))) {
+        (None, _) => None,
+        (Some(_), Some(r)) => Some(assemble::registry::Reference::parse(r).map_err(Error::Usage)?),
+        (Some(_), None) => {
+            return Err(Error::Usage(
+                "--key checks signatures in a registry: give --against docker://REGISTRY/REPOSITORY[:TAG|@DIGEST]"
+                    .into(),
+            ));
+        }
+    };
+    let signed = key.as_ref().zip(reference.as_ref()).map(|(key, reference)| verify::Signed { reference, key });
     let (mut failed, mut changed) = (Vec::new(), Vec::new());
     let mut report = Vec::new();
     for r in &recipes {
-        let outcome = verifier.verify(r, &session.store, &opts, against.as_ref())?;
+        let outcome = verifier.verify(r, &session.store, &opts, against.as_ref(), signed.as_ref())?;
         if outcome.findings.is_empty() {
             if !global.json {
                 outln!("verified {}: {}", outcome.recipe, outcome.built);

@@ -13,6 +13,7 @@ pub mod open;
 pub mod push;
 pub mod session;
 pub mod ship;
+pub mod signed;
 pub mod test;
 pub mod verify;
 

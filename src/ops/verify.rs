@@ -7,7 +7,7 @@
 use crate::model::digest::Digest;
 use crate::oci::Image;
 use crate::ops::build::{self, Options};
-use crate::ops::diff::{self, Finding};
+use crate::ops::diff::{self, Finding, platform_label};
 use crate::recipe::Recipe;
 pub use crate::resolve::lock::IMAGE_FORMAT;
 use crate::resolve::lock::{self, LockedImage};
@@ -30,6 +30,15 @@ pub enum Error {
     Io(#[from] std::io::Error),
     #[error("the lock `{0}` records no image; build the recipe once to record it")]
     NothingRecorded(std::path::PathBuf),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::Error),
+}
+
+/// `--key` with `--against docker://…`: the registry's signatures and signed attestations of
+/// the image are checked against this key and the rebuild (see [`crate::ops::signed`]).
+pub struct Signed<'a> {
+    pub reference: &'a crate::registry::Reference,
+    pub key: &'a crate::sign::PublicKey,
 }
 
 pub struct Outcome {
@@ -61,12 +70,6 @@ fn changed_sources(recorded: &LockedImage, rebuilt: &LockedImage) -> Vec<String>
     out
 }
 
-fn platform_label(arch: crate::model::platform::Arch) -> String {
-    match arch.variant() {
-        Some(v) => format!("linux/{}/{v}", arch.oci_arch()),
-        None => format!("linux/{}", arch.oci_arch()),
-    }
-}
 
 /// One `verify` command's fresh cache: every recipe it verifies is rebuilt there from its lock,
 /// and a recipe base rebuilt for one recipe is reused by the next (it was rebuilt from its own
@@ -93,6 +96,7 @@ impl Verifier {
         user_store: &Store,
         opts: &Options,
         against: Option<&crate::oci::read::Stored>,
+        signed: Option<&Signed<'_>>,
     ) -> Result<Outcome, Error> {
         let opts = Options { locked: true, compare_outputs: false, write_lock: false, upgrade: false, ..opts.clone() };
         let built = build::build(&self.session, recipe, &opts).map_err(Box::new)?;
@@ -109,7 +113,17 @@ impl Verifier {
                     "the rebuilt image",
                     &self.session.store.tmp_dir(),
                 )?;
-                diff::images(theirs, &ours)?
+                let mut findings = diff::images(theirs, &ours)?;
+                if let (Some(s), Some(index)) = (signed, theirs.digest()) {
+                    findings.extend(crate::ops::signed::check(
+                        &self.session.store,
+                        s.reference,
+                        &index,
+                        s.key,
+                        &built.attestations,
+                    )?);
+                }
+                findings
             }
             None => {
                 let recorded = lock::read(&built.lock_path)?

@@ -54,7 +54,7 @@ pub fn signature(signer: &Signer, repository: &str, digest: &Digest) -> Layer {
 }
 
 /// DSSE's pre-authentication encoding of a payload.
-fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
+pub fn pae(payload_type: &str, payload: &[u8]) -> Vec<u8> {
     let mut out = format!("DSSEv1 {} {payload_type} {} ", payload_type.len(), payload.len()).into_bytes();
     out.extend_from_slice(payload);
     out

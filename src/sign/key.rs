@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read the signing key `{path}`")]
+    #[error("cannot read the key `{path}`")]
     Read { path: PathBuf, source: std::io::Error },
     #[error(
         "the signing key `{path}` is not a PEM private key (expected `ENCRYPTED SIGSTORE PRIVATE KEY`, `PRIVATE KEY` or `EC PRIVATE KEY`)"
@@ -23,7 +23,7 @@ pub enum Error {
     Unsupported { path: PathBuf, label: String },
     #[error("the signing key `{path}` cannot be decrypted: {why}")]
     Decrypt { path: PathBuf, why: String },
-    #[error("the signing key `{path}` is not an ECDSA P-256 key ({why})")]
+    #[error("the key `{path}` is not an ECDSA P-256 key ({why})")]
     NotP256 { path: PathBuf, why: String },
 }
 
@@ -72,6 +72,35 @@ impl Signer {
         let body = B64.encode(der);
         let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64")).collect();
         format!("-----BEGIN PUBLIC KEY-----\n{}\n-----END PUBLIC KEY-----\n", lines.join("\n"))
+    }
+}
+
+/// A public key that checks signatures: ECDSA P-256, from a PKIX `PUBLIC KEY` PEM (what
+/// `cosign generate-key-pair` and `openssl ec -pubout` write).
+#[derive(Debug, Clone)]
+pub struct PublicKey {
+    point: Vec<u8>,
+}
+
+impl PublicKey {
+    pub fn load(path: &Path) -> Result<PublicKey, Error> {
+        let text = fs_err::read_to_string(path).map_err(|source| Error::Read { path: path.to_path_buf(), source })?;
+        let (label, der) = pem(&text).ok_or_else(|| Error::NotPem { path: path.to_path_buf() })?;
+        if label != "PUBLIC KEY" {
+            return Err(Error::Unsupported { path: path.to_path_buf(), label });
+        }
+        let prefix = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").expect("static");
+        match der.strip_prefix(prefix.as_slice()) {
+            Some(point) if point.len() == 65 && point[0] == 4 => Ok(PublicKey { point: point.to_vec() }),
+            _ => Err(Error::NotP256 { path: path.to_path_buf(), why: "not a P-256 SubjectPublicKeyInfo".into() }),
+        }
+    }
+
+    /// Whether `signature` (ASN.1 DER) is this key's over SHA-256 of `message`.
+    pub fn verifies(&self, message: &[u8], signature: &[u8]) -> bool {
+        ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, &self.point)
+            .verify(message, signature)
+            .is_ok()
     }
 }
 

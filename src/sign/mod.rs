@@ -3,4 +3,4 @@
 pub mod cosign;
 pub mod key;
 
-pub use key::Signer;
+pub use key::{PublicKey, Signer};

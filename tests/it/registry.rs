@@ -784,6 +784,59 @@ fn signed_push_is_what_cosign_verifies() {
     let refused = cosign(&other, &args, "");
     assert_ne!(refused.code, 0, "{}", refused.stdout);
 
+    // `assemble verify --key`: the signature and every signed attestation are the key's and
+    // identical to the rebuild's.
+    let against = format!("docker://{image}");
+    let ok = env.run(&dir, &["verify", "signed.yml", "--against", &against, "--key", public.to_str().unwrap()], &[]);
+    assert_eq!(ok.code, 0, "{}{}", ok.stdout, ok.stderr);
+    assert!(ok.stdout.starts_with("verified signed: sha256:"), "{}", ok.stdout);
+    // With another key: each is named.
+    let other_pub = other.join("cosign.pub");
+    let bad =
+        env.run(&dir, &["verify", "signed.yml", "--against", &against, "--key", other_pub.to_str().unwrap()], &[]);
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    let hex = &index[7..];
+    assert!(
+        bad.stdout.contains(&format!(
+            "signature: none of the 1 signature(s) under `sha256-{hex}.sig` is the given key's for {index}"
+        )),
+        "{}",
+        bad.stdout
+    );
+    for part in ["provenance", "linux/amd64 signed sbom (spdx)", "linux/arm64/v8 signed sbom (cyclonedx)"] {
+        assert!(bad.stdout.contains(part), "{part}: {}", bad.stdout);
+    }
+    assert!(bad.stdout.contains("no attestation signed by the given key under"), "{}", bad.stdout);
+    // A forged SBOM, signed by the right key, in place of the real ones: named, with the
+    // digest the rebuild gives.
+    std::fs::write(keys.join("forged.spdx.json"), r#"{"spdxVersion":"SPDX-2.3","packages":[]}"#).unwrap();
+    let mut args = vec![
+        "attest",
+        "--key",
+        "cosign.key",
+        "--type",
+        "spdxjson",
+        "--predicate",
+        "forged.spdx.json",
+        "--replace",
+        "--tlog-upload=false",
+        "--yes",
+    ];
+    args.extend(["--allow-insecure-registry", "--allow-http-registry"]);
+    args.push(&image);
+    let forged = cosign(&keys, &args, password);
+    assert_eq!(forged.code, 0, "{}", forged.stderr);
+    let bad = env.run(&dir, &["verify", "signed.yml", "--against", &against, "--key", public.to_str().unwrap()], &[]);
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    let lines: Vec<&str> = bad.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", bad.stdout);
+    for (line, arch) in lines.iter().zip(["linux/amd64", "linux/arm64/v8"]) {
+        assert!(
+            line.starts_with(&format!("{arch} signed sbom (spdx): the 1 signed attestation(s) under `sha256-{hex}.att` differ from the rebuild's (sha256:")),
+            "{line}"
+        );
+    }
+
     // Keys as openssl writes them, SEC1 and PKCS#8, verified with openssl's public half.
     let made = sh(
         &keys,

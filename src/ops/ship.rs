@@ -18,10 +18,7 @@ pub fn ship_recipe(
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Report, Error> {
     let built = build::build(session, r, opts)?;
-    // The server's store keeps images, not artifacts about them: attestations stay behind
-    // (they are in the lock, and `assemble sbom`/`provenance` print them).
-    let image = crate::oci::Image { referrers: Vec::new(), ..built.image };
-    let blobs = ImageBlobs::of_image(&image, |d| session.store.blob_path(d), &r.tags);
+    let blobs = ImageBlobs::of_image(&built.image, |d| session.store.blob_path(d), &r.tags);
     Ok(ship::ship(server, &Image { name: &r.name, tags: &r.tags, plan: &blobs }, ship_opts, progress)?)
 }
 

@@ -70,7 +70,6 @@ fn changed_sources(recorded: &LockedImage, rebuilt: &LockedImage) -> Vec<String>
     out
 }
 
-
 /// One `verify` command's fresh cache: every recipe it verifies is rebuilt there from its lock,
 /// and a recipe base rebuilt for one recipe is reused by the next (it was rebuilt from its own
 /// lock in this same empty cache). From the user's cache it takes only pinned downloads, each

@@ -383,7 +383,7 @@ fn exchange(
     for b in &plan.blobs {
         all.entry(b.digest).or_insert((b.size, Body::File(&b.path)));
     }
-    for d in plan.manifests.iter().chain(std::iter::once(index)) {
+    for d in plan.manifests.iter().chain(std::iter::once(index)).chain(plan.referrers.iter().map(|r| &r.manifest)) {
         all.entry(d.digest).or_insert((d.bytes.len() as u64, Body::Bytes(&d.bytes)));
     }
     let missing: Vec<(&Digest, &(u64, Body<'_>))> = all.iter().filter(|(d, _)| !inv.have.contains(&d.hex())).collect();
@@ -396,7 +396,7 @@ fn exchange(
     );
 
     let names: Vec<String> = image.tags.iter().map(|t| format!("{}:{t}", image.name)).collect();
-    let new_index = merged_index(host, &inv.index, index, &names)?;
+    let new_index = merged_index(host, &inv.index, index, &names, &plan.referrers)?;
     let server = machine_arch(&inv.machine);
     let load = match (&inv.engine, opts.load) {
         (_, Load::None) | (None, _) => None,
@@ -450,9 +450,16 @@ fn exchange(
     })
 }
 
-/// The store's `index.json` with this image's names (`NAME:TAG`) pointing at it, and every
+/// The store's `index.json` with this image's names (`NAME:TAG`) pointing at it, its
+/// attestations listed untagged with their `artifactType` (as in an `oci:` layout), and every
 /// other entry kept as it was.
-fn merged_index(host: &str, current: &[u8], index: &crate::oci::Doc, names: &[String]) -> Result<Vec<u8>> {
+fn merged_index(
+    host: &str,
+    current: &[u8],
+    index: &crate::oci::Doc,
+    names: &[String],
+    referrers: &[crate::oci::Referrer],
+) -> Result<Vec<u8>> {
     let mut v: Value = serde_json::from_slice(current).map_err(|e| Error::Protocol {
         host: host.into(),
         message: format!("the store's index.json is not JSON ({e}); repair or move it"),
@@ -469,6 +476,12 @@ fn merged_index(host: &str, current: &[u8], index: &crate::oci::Doc, names: &[St
             "size": index.bytes.len(),
             "annotations": {REF_NAME: n},
         }));
+    }
+    for r in referrers {
+        let entry = r.listing_entry();
+        if !kept.iter().any(|m| m["digest"] == entry["digest"]) {
+            kept.push(entry);
+        }
     }
     v["schemaVersion"] = json!(2);
     v["mediaType"] = json!(MEDIA_INDEX);

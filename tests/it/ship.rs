@@ -61,12 +61,13 @@ fn blobs_verify(store: &Path) -> usize {
 
 /// The digests and total size of what a configuration-only change must send: the index,
 /// the manifests, the configs and the last (configuration) layer of each platform.
-fn config_change_payload(layout: &Path) -> u64 {
+fn config_change_payload(layout: &Path) -> (u64, u64) {
     let read = |d: &str| std::fs::read(layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"))).unwrap();
     let json = |b: &[u8]| serde_json::from_slice::<Value>(b).unwrap();
     let top: Value = json(&std::fs::read(layout.join("index.json")).unwrap());
     let index_digest = top["manifests"][0]["digest"].as_str().unwrap().to_string();
     let mut parts: BTreeSet<(String, u64)> = BTreeSet::new();
+    let mut layers: BTreeSet<(String, u64)> = BTreeSet::new();
     let index = read(&index_digest);
     parts.insert((index_digest.clone(), index.len() as u64));
     for m in json(&index)["manifests"].as_array().unwrap() {
@@ -77,8 +78,16 @@ fn config_change_payload(layout: &Path) -> u64 {
         parts.insert((config["digest"].as_str().unwrap().into(), config["size"].as_u64().unwrap()));
         let last = manifest["layers"].as_array().unwrap().last().unwrap().clone();
         parts.insert((last["digest"].as_str().unwrap().into(), last["size"].as_u64().unwrap()));
+        layers.insert((last["digest"].as_str().unwrap().to_string(), last["size"].as_u64().unwrap()));
     }
-    parts.iter().map(|(_, s)| s).sum()
+    // The attestations name the manifests and the index: each changes with them.
+    for a in top["manifests"].as_array().unwrap().iter().filter(|m| m["artifactType"].is_string()) {
+        let d = a["digest"].as_str().unwrap();
+        parts.insert((d.into(), a["size"].as_u64().unwrap()));
+        let document = &json(&read(d))["layers"][0];
+        parts.insert((document["digest"].as_str().unwrap().into(), document["size"].as_u64().unwrap()));
+    }
+    (parts.iter().map(|(_, s)| s).sum(), layers.iter().map(|(_, s)| s).sum())
 }
 
 /// `podman images` on the server: `repository:tag digest` lines.
@@ -94,7 +103,8 @@ fn validate_store(store: &Path, scratch: &Path) {
     require("oci-image-tool");
     let index: Value = serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
     for (i, m) in index["manifests"].as_array().unwrap().iter().enumerate() {
-        let name = m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap();
+        // Attestations (untagged, with an artifactType) are about an image, not one.
+        let Some(name) = m["annotations"]["org.opencontainers.image.ref.name"].as_str() else { continue };
         let copy = scratch.join(format!("validate-{i}"));
         std::fs::create_dir_all(&copy).unwrap();
         std::fs::write(copy.join("index.json"), serde_json::json!({"schemaVersion": 2, "manifests": [m]}).to_string())
@@ -145,6 +155,18 @@ fn ships_two_archs_loads_the_servers_and_then_sends_only_what_changed() {
     assert_eq!(open.stdout, "", "files others could read");
     let skopeo = sh(t, &format!("skopeo inspect --raw oci:{}:shipme:2.0.1", store.display()));
     assert!(skopeo.stdout.contains("\"arm64\"") && skopeo.stdout.contains("\"amd64\""), "{}", skopeo.stdout);
+    // The attestations went along: oras finds the provenance about the index in the store.
+    let oras = std::process::Command::new(crate::common::trixie_tool("oras"))
+        .args(["discover", "--oci-layout", "--format", "json", &format!("{}@{index}", store.display())])
+        .output()
+        .unwrap();
+    let found: Value = serde_json::from_slice(&oras.stdout).unwrap_or_default();
+    assert_eq!(
+        found["manifests"][0]["artifactType"],
+        "application/vnd.in-toto+json",
+        "{}",
+        String::from_utf8_lossy(&oras.stderr)
+    );
 
     // Unchanged: no blob goes; what the wire carries is the protocol's own overhead.
     let before = relay.sent.load(Ordering::SeqCst);
@@ -166,15 +188,21 @@ fn ships_two_archs_loads_the_servers_and_then_sends_only_what_changed() {
     let changed = ship.run(&dir, &["--json", "ship", "relay", "shipme.yml", "--store", store_arg]).ok();
     let wire = relay.sent.load(Ordering::SeqCst) - before;
     assemble(&dir, &ship.cache, &["build", "shipme.yml"], &[("SHIP_TOKEN", SECRET)]).ok();
-    let payload = config_change_payload(&dir.join("out/shipme"));
+    // All that changed, and of it the (compressed, so incompressible) layer bytes.
+    let (payload, layer_bytes) = config_change_payload(&dir.join("out/shipme"));
     let c = &changed.json()[0];
-    assert_eq!(c["blobs_sent"], 6, "one shared config layer, two configs, two manifests, the index: {c}");
+    assert_eq!(
+        c["blobs_sent"],
+        6 + 10,
+        "one shared config layer, two configs, two manifests, the index; and the attestations, which name them: four SBOMs and the provenance, each with its manifest: {c}"
+    );
     eprintln!("config-only change: wire {wire} B, payload {payload} B, unchanged ship {overhead} B");
     assert!(
         wire as f64 <= 1.05 * payload as f64 + overhead as f64,
         "wire {wire}, payload {payload}, overhead {overhead}"
     );
-    assert!(wire > payload, "wire {wire} < payload {payload}");
+    // The JSON documents shrink in the gzip stream; the layer cannot.
+    assert!(wire > layer_bytes, "wire {wire} < the changed layer's {layer_bytes} bytes");
     let images = podman_images(&sshd);
     let new_index = c["digest"].as_str().unwrap();
     assert!(images.contains(&format!("localhost/shipme:latest {new_index}")), "{images:#?}");

@@ -34,9 +34,10 @@ fn oci_layout_is_valid_and_skopeo_reads_every_platform() {
         .collect();
     assert_eq!(names, ["1.2.3", "stable", "1", "1.2"]);
     // The attestations are listed untagged, with their artifact type, as oras lists
-    // referrers in a layout: two SBOMs per platform (8) and the provenance.
+    // referrers in a layout: two SBOMs per platform (8), each about its manifest and about
+    // the index, and the provenance.
     let kinds: Vec<&str> = entries.iter().filter_map(|m| m["artifactType"].as_str()).collect();
-    assert_eq!(kinds.len(), 8 * 2 + 1, "{kinds:?}");
+    assert_eq!(kinds.len(), 8 * 2 * 2 + 1, "{kinds:?}");
     assert_eq!(kinds.iter().filter(|k| **k == "application/vnd.in-toto+json").count(), 1);
     for (i, name) in names.iter().enumerate() {
         let one = serde_json::json!({"schemaVersion": 2, "manifests": [index_json["manifests"][i].clone()]});

@@ -633,8 +633,34 @@ fn push_attaches_sboms_and_provenance_that_oras_discovers() {
         out.sort();
         out
     };
-    let on_index = discover(&index);
-    assert_eq!(on_index.iter().map(|(t, _)| t.as_str()).collect::<Vec<_>>(), ["application/vnd.in-toto+json"]);
+    // On the index: the provenance, and each platform's two SBOMs (named by platform).
+    let on_index: Vec<(String, String)> =
+        discover(&index).into_iter().filter(|(t, _)| t == "application/vnd.in-toto+json").collect();
+    assert_eq!(on_index.len(), 1);
+    let listed = oras_json(&["discover", "--plain-http", "--format", "json", &format!("{repo}@{index}")]);
+    let mut sboms: Vec<String> = listed["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["artifactType"] != "application/vnd.in-toto+json")
+        .map(|m| {
+            format!(
+                "{} {}",
+                m["annotations"]["dev.assemble.platform"].as_str().unwrap(),
+                m["artifactType"].as_str().unwrap()
+            )
+        })
+        .collect();
+    sboms.sort();
+    assert_eq!(
+        sboms,
+        [
+            "linux/amd64 application/spdx+json",
+            "linux/amd64 application/vnd.cyclonedx+json",
+            "linux/arm64/v8 application/spdx+json",
+            "linux/arm64/v8 application/vnd.cyclonedx+json"
+        ]
+    );
     let fetch_document = |manifest: &str| -> Vec<u8> {
         let m = oras_json(&["manifest", "fetch", "--plain-http", &format!("{repo}@{manifest}")]);
         assert!(m["subject"]["mediaType"].as_str().is_some(), "{m}");

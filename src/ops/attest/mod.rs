@@ -41,16 +41,25 @@ pub fn record(a: &Attestations, image: &mut crate::resolve::lock::LockedImage) {
     }
 }
 
-/// The attestations as artifacts about the image: each SBOM about its platform's manifest,
-/// the provenance about the index.
+/// The annotation naming the platform an SBOM attached to the index is about.
+pub const PLATFORM_ANNOTATION: &str = "dev.assemble.platform";
+
+/// The attestations as artifacts about the image: each SBOM about its platform's manifest
+/// and about the index, the provenance about the index.
 pub fn referrers(a: &Attestations, image: &Image, epoch: u64) -> Vec<crate::oci::Referrer> {
     use crate::oci::referrer::referrer;
     let created = || std::collections::BTreeMap::from([(crate::oci::CREATED.to_string(), crate::oci::rfc3339(epoch))]);
     let mut out = Vec::new();
     for p in &image.platforms {
         if let Some((spdx, cdx)) = a.sbom(p.arch) {
-            out.push(referrer(&p.manifest, spdx, created()));
-            out.push(referrer(&p.manifest, cdx, created()));
+            // About the platform's manifest (what a scanner of that platform asks for), and
+            // about the index with the platform named (what `oras discover IMAGE` lists).
+            let mut on_index = created();
+            on_index.insert(PLATFORM_ANNOTATION.into(), crate::ops::diff::platform_label(p.arch));
+            for doc in [spdx, cdx] {
+                out.push(referrer(&p.manifest, doc, created()));
+                out.push(referrer(&image.index, doc, on_index.clone()));
+            }
         }
     }
     let mut annotations = created();

@@ -344,6 +344,17 @@ fn inspect_reads_all_three_formats() {
         assert_eq!(p["run_config"]["User"], "app");
     }
     assert_eq!(oci["platforms"][0]["config"], docker["platforms"][0]["config"], "same config in both formats");
+    // The oci-archive carries the attestations as the layout does (index.json entries and
+    // their blobs); the docker archive has no place for them.
+    let listed = sh(tmp.path(), "tar -xOf a.tar index.json");
+    let index_json: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+    let artifacts: Vec<&serde_json::Value> =
+        index_json["manifests"].as_array().unwrap().iter().filter(|m| m["artifactType"].is_string()).collect();
+    assert_eq!(artifacts.len(), 2 * 2 + 1, "{}", listed.stdout);
+    for a in artifacts {
+        let blob = format!("blobs/sha256/{}", &a["digest"].as_str().unwrap()[7..]);
+        assert_eq!(sh(tmp.path(), &format!("tar -tf a.tar {blob}")).code, 0, "{blob} is in the archive");
+    }
     let text = assemble(tmp.path(), &c, &["inspect", "oci:l"], &[]).ok().stdout;
     assert!(text.contains("linux/amd64  (3 layers,"), "{text}");
     // The recipe's metadata, as annotations, is shown (text and JSON).

@@ -207,7 +207,8 @@ fn parse_digest(s: &str) -> Option<Digest> {
 }
 
 /// The largest manifest, index or config read into memory.
-const MAX_DOC: u64 = 16 << 20;
+/// The largest manifest, index or config read back (16 MiB).
+pub const MAX_DOC: u64 = 16 << 20;
 
 /// Reads a document blob and checks it against its descriptor.
 fn read_doc(root: &Path, image: &str, part: &str, d: &Descriptor, media_type: &str) -> Result<Doc, Error> {

@@ -70,3 +70,41 @@ pub fn listing(existing: Option<&Value>, entries: &[Value]) -> Vec<u8> {
         "manifests": all.into_values().collect::<Vec<_>>(),
     }))
 }
+
+/// The annotation every referrer assemble writes carries: the image index it came with, so a
+/// listing can drop the referrers of an image its names no longer point to, and nothing else.
+pub const INDEX_ANNOTATION: &str = "dev.assemble.index";
+
+/// An `index.json` listing (a layout's, a ship store's) with `names` pointing at `index` and
+/// its `referrers` listed untagged with their `artifactType`, as oras lists them. Entries for
+/// other names stay; so do other tools' artifacts; referrers assemble wrote for an image that
+/// one of these names pointed to before go, so the listing does not grow with rebuilds.
+pub fn relist(existing: Vec<Value>, names: &[String], index: &Doc, referrers: &[Referrer]) -> Vec<Value> {
+    let name_of = |m: &Value| m["annotations"][super::REF_NAME].as_str().map(String::from);
+    let replaced: std::collections::BTreeSet<String> = existing
+        .iter()
+        .filter(|m| name_of(m).is_some_and(|n| names.contains(&n)))
+        .filter_map(|m| m["digest"].as_str().map(String::from))
+        .filter(|d| *d != index.digest.to_string())
+        .collect();
+    let mut out: Vec<Value> = existing
+        .into_iter()
+        .filter(|m| name_of(m).is_none_or(|n| !names.contains(&n)))
+        .filter(|m| {
+            m["artifactType"].as_str().is_none()
+                || m["annotations"][INDEX_ANNOTATION].as_str().is_none_or(|i| !replaced.contains(i))
+        })
+        .collect();
+    for name in names {
+        let mut d = index.descriptor();
+        d["annotations"] = j!({ super::REF_NAME: name });
+        out.push(d);
+    }
+    for r in referrers {
+        let entry = r.listing_entry();
+        if !out.iter().any(|m| m["digest"] == entry["digest"]) {
+            out.push(entry);
+        }
+    }
+    out
+}

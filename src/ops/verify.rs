@@ -114,10 +114,13 @@ impl Verifier {
                 )?;
                 let mut findings = diff::images(theirs, &ours)?;
                 if let (Some(s), Some(index)) = (signed, theirs.digest()) {
+                    let manifests: Vec<Digest> =
+                        theirs.platforms.iter().filter_map(|p| p.manifest.as_ref().map(|m| m.digest)).collect();
                     findings.extend(crate::ops::signed::check(
                         &self.session.store,
                         s.reference,
                         &index,
+                        &manifests,
                         s.key,
                         &built.attestations,
                     )?);

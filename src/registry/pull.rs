@@ -18,6 +18,10 @@ pub struct Fetched {
 }
 
 /// GETs a manifest by tag or digest. A digest reference is checked against the bytes.
+/// The largest manifest or index taken from a registry (4 MiB, as the distribution registry's
+/// own limit).
+pub const MAX_MANIFEST: u64 = 4 << 20;
+
 pub async fn manifest(client: &Client, r: &Reference, reference: &str) -> Result<Fetched> {
     let req =
         Request::new(Method::GET, format!("/v2/{}/manifests/{reference}", r.repository), &scope(&r.repository, "pull"))
@@ -33,11 +37,20 @@ pub async fn manifest(client: &Client, r: &Reference, reference: &str) -> Result
         .unwrap_or("")
         .trim()
         .to_string();
-    let bytes = resp
-        .bytes()
-        .await
-        .map_err(|e| Error::Network { method: Method::GET, url: format!("{r}"), source: e.without_url() })?
-        .to_vec();
+    // A manifest or index is small: a registry answering with more is refused as it streams.
+    if resp.content_length().is_some_and(|n| n > MAX_MANIFEST) {
+        return Err(Error::Invalid(format!("{r}: the manifest `{reference}` is larger than {MAX_MANIFEST} bytes")));
+    }
+    let mut bytes = Vec::new();
+    let mut body = resp.bytes_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk =
+            chunk.map_err(|e| Error::Network { method: Method::GET, url: format!("{r}"), source: e.without_url() })?;
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() as u64 > MAX_MANIFEST {
+            return Err(Error::Invalid(format!("{r}: the manifest `{reference}` is larger than {MAX_MANIFEST} bytes")));
+        }
+    }
     let digest = Digest::of(&bytes);
     if let Ok(expected) = reference.parse::<Digest>()
         && expected != digest
@@ -79,9 +92,19 @@ pub async fn blob(client: &Client, store: &Store, repository: &str, digest: &Dig
         let mut hasher = Hasher::default();
         let mut body = resp.bytes_stream();
         let mut broken = None;
+        let mut received = 0u64;
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(c) => {
+                    received += c.len() as u64;
+                    if received > size {
+                        // More than the descriptor says: not the blob, however long it goes on.
+                        return Err(Error::Mismatch {
+                            what: format!("blob of {repository} (more than the {size} bytes its descriptor gives)"),
+                            expected: *digest,
+                            actual: Digest::of(b""),
+                        });
+                    }
                     hasher.update(&c);
                     tmp.write_all(&c).map_err(io)?;
                 }

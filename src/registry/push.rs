@@ -355,7 +355,18 @@ pub async fn push_signatures(
             Err(Error::Status { status: 404, .. }) => Vec::new(),
             Err(e) => return Err(e),
         };
-        let ours: Vec<serde_json::Value> = layers.iter().map(cosign::Layer::descriptor).collect();
+        // What the tag holds a signature of already (by this or an earlier push) is not added
+        // again: re-pushing does not grow the tag.
+        let signed = |d: &serde_json::Value| d["annotations"][cosign::SIGNED_ANNOTATION].as_str().map(String::from);
+        let layers: Vec<&cosign::Layer> = layers
+            .iter()
+            .filter(|l| !existing.iter().any(|e| signed(e).is_some() && signed(e) == signed(&l.descriptor())))
+            .collect();
+        if layers.is_empty() {
+            tracing::info!("{repo}:{tag} holds these signatures already");
+            continue;
+        }
+        let ours: Vec<serde_json::Value> = layers.iter().map(|l| l.descriptor()).collect();
         let mut all: Vec<serde_json::Value> =
             existing.into_iter().filter(|e| !ours.iter().any(|o| o["digest"] == e["digest"])).collect();
         all.extend(ours);

@@ -450,9 +450,8 @@ fn exchange(
     })
 }
 
-/// The store's `index.json` with this image's names (`NAME:TAG`) pointing at it, its
-/// attestations listed untagged with their `artifactType` (as in an `oci:` layout), and every
-/// other entry kept as it was.
+/// The store's `index.json` with this image's names (`NAME:TAG`) pointing at it and its
+/// attestations listed, as [`crate::oci::referrer::relist`] does for a layout.
 fn merged_index(
     host: &str,
     current: &[u8],
@@ -464,25 +463,14 @@ fn merged_index(
         host: host.into(),
         message: format!("the store's index.json is not JSON ({e}); repair or move it"),
     })?;
+    if !v.is_object() {
+        return Err(Error::Protocol {
+            host: host.into(),
+            message: "the store's index.json is not a JSON object; repair or move it".into(),
+        });
+    }
     let list = v["manifests"].as_array().cloned().unwrap_or_default();
-    let mut kept: Vec<Value> = list
-        .into_iter()
-        .filter(|m| m["annotations"][REF_NAME].as_str().is_none_or(|n| !names.iter().any(|x| x == n)))
-        .collect();
-    for n in names {
-        kept.push(json!({
-            "mediaType": index.media_type,
-            "digest": index.digest.to_string(),
-            "size": index.bytes.len(),
-            "annotations": {REF_NAME: n},
-        }));
-    }
-    for r in referrers {
-        let entry = r.listing_entry();
-        if !kept.iter().any(|m| m["digest"] == entry["digest"]) {
-            kept.push(entry);
-        }
-    }
+    let kept = crate::oci::referrer::relist(list, names, index, referrers);
     v["schemaVersion"] = json!(2);
     v["mediaType"] = json!(MEDIA_INDEX);
     v["manifests"] = Value::Array(kept);
@@ -748,6 +736,15 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_store_index_that_is_not_an_object_is_an_error_not_a_panic() {
+        let index = crate::oci::Doc::new(&json!({}), MEDIA_INDEX);
+        for bad in [&b"[]"[..], b"3", b"\"x\""] {
+            let e = merged_index("h", bad, &index, &["n:1".into()], &[]).unwrap_err();
+            assert!(e.to_string().contains("not a JSON object"), "{e}");
+        }
+    }
 
     #[test]
     fn the_host_key_hint_gives_commands_ssh_can_run() {

@@ -17,6 +17,9 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 pub const SIMPLE_SIGNING: &str = "application/vnd.dev.cosign.simplesigning.v1+json";
 pub const DSSE: &str = "application/vnd.dsse.envelope.v1+json";
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
+/// The sha256 of what a layer signs (the payload, the statement): ECDSA signatures differ
+/// each time, so a signature of the same thing is recognised by this, not by the layer digest.
+pub const SIGNED_ANNOTATION: &str = "dev.assemble.signed";
 
 /// A document to put in a signature manifest, with its layer annotations.
 #[derive(Debug, Clone)]
@@ -50,6 +53,7 @@ pub fn signature(signer: &Signer, repository: &str, digest: &Digest) -> Layer {
     let blob = Doc { digest: Digest::of(&bytes), bytes, media_type: SIMPLE_SIGNING.into() };
     let mut annotations = serde_json::Map::new();
     annotations.insert(SIGNATURE_ANNOTATION.into(), j!(sig));
+    annotations.insert(SIGNED_ANNOTATION.into(), j!(blob.digest.to_string()));
     Layer { blob, annotations }
 }
 
@@ -73,6 +77,7 @@ pub fn attestation(signer: &Signer, statement: &[u8], predicate_type: &str) -> L
     let mut annotations = serde_json::Map::new();
     annotations.insert(SIGNATURE_ANNOTATION.into(), j!(""));
     annotations.insert("predicateType".into(), j!(predicate_type));
+    annotations.insert(SIGNED_ANNOTATION.into(), j!(Digest::of(statement).to_string()));
     Layer { blob, annotations }
 }
 

@@ -110,7 +110,7 @@ fn pem(text: &str) -> Option<(String, Vec<u8>)> {
     let rest = &text[start + 11..];
     let label = rest[..rest.find("-----")?].to_string();
     let body_start = rest.find("-----")? + 5;
-    let end = rest.find(&format!("-----END {label}-----"))?;
+    let end = body_start + rest[body_start..].find(&format!("-----END {label}-----"))?;
     let body: String = rest[body_start..end].chars().filter(|c| !c.is_whitespace()).collect();
     Some((label, B64.decode(body).ok()?))
 }
@@ -153,12 +153,10 @@ fn decrypt_sigstore(json: &[u8], password: &str) -> Result<Vec<u8>, String> {
     let ciphertext = field(&v["ciphertext"], "ciphertext")?;
     let n = v["kdf"]["params"]["N"].as_u64().unwrap_or(0);
     let (r, p) = (v["kdf"]["params"]["r"].as_u64().unwrap_or(0), v["kdf"]["params"]["p"].as_u64().unwrap_or(0));
-    if !n.is_power_of_two()
-        || !(2..=1 << 20).contains(&n)
-        || !(1..=32).contains(&r)
-        || !(1..=16).contains(&p)
-        || nonce.len() != 24
-    {
+    // Memory is 128·r·N bytes: at most 64 MiB (cosign's own N = 2^16, r = 8), and p ≤ 4, so a
+    // hostile key file cannot take gigabytes or minutes.
+    let memory = 128u128 * r as u128 * n as u128;
+    if !n.is_power_of_two() || n < 2 || r == 0 || memory > 64 << 20 || !(1..=4).contains(&p) || nonce.len() != 24 {
         return Err("scrypt parameters or nonce out of range".into());
     }
     let params = scrypt::Params::new(n.trailing_zeros() as u8, r as u32, p as u32, 32).map_err(|e| e.to_string())?;
@@ -188,9 +186,20 @@ mod tests {
             Err("scrypt parameters or nonce out of range".into())
         );
         assert_eq!(decrypt_sigstore(json(1000).as_bytes(), "x"), Err("scrypt parameters or nonce out of range".into()));
+        // 2^20 with r = 8 would take a GiB.
+        assert_eq!(
+            decrypt_sigstore(json(1 << 20).as_bytes(), "x"),
+            Err("scrypt parameters or nonce out of range".into())
+        );
         assert!(started.elapsed().as_secs() < 5);
         // In range: a wrong password (here, a ciphertext that is not one) is told as such.
         assert!(decrypt_sigstore(json(1 << 4).as_bytes(), "x").unwrap_err().starts_with("wrong password"));
+    }
+
+    #[test]
+    fn pem_with_an_end_before_its_body_is_refused_not_a_panic() {
+        assert!(pem("-----BEGIN X-----END X-----").is_none());
+        assert!(pem("-----BEGIN X-----\nQUJD\n-----END X-----\n").is_some_and(|(l, b)| l == "X" && b == b"ABC"));
     }
 
     #[test]

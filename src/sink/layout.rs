@@ -34,56 +34,15 @@ pub fn write(image: &Image, dir: &Path) -> Result<(), Error> {
         put_doc(&r.manifest, &blobs)?;
     }
     let index_path = dir.join("index.json");
-    let mut manifests: Vec<Value> = fs_err::read(&index_path)
+    let existing: Vec<Value> = fs_err::symlink_metadata(&index_path)
         .ok()
+        .filter(|m| m.is_file() && m.len() <= crate::oci::read::MAX_DOC)
+        .and_then(|_| fs_err::read(&index_path).ok())
         .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
         .and_then(|v| v["manifests"].as_array().cloned())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|m| m["annotations"][REF_NAME].as_str().is_none_or(|r| !image.tags.iter().any(|t| t == r)))
-        .collect();
-    manifests.extend(tag_entries(image));
-    // Referrers are listed untagged, with their `artifactType` (as oras does); those of images
-    // the layout no longer tags go, so the listing never grows with rebuilds.
-    let live = tagged_digests(&manifests, &blobs);
-    manifests.retain(|m| {
-        m["artifactType"].as_str().is_none()
-            || m["annotations"][REF_NAME].is_string()
-            || subject_of(m, &blobs).is_some_and(|s| live.contains(&s))
-    });
-    for r in &image.referrers {
-        let entry = r.listing_entry();
-        if !manifests.iter().any(|m| m["digest"] == entry["digest"]) {
-            manifests.push(entry);
-        }
-    }
+        .unwrap_or_default();
+    let manifests = crate::oci::referrer::relist(existing, &image.tags, &image.index, &image.referrers);
     write_atomic(&index_path, &index_of(manifests), false)
-}
-
-/// The digests of every tagged image of a layout and of their platform manifests.
-fn tagged_digests(manifests: &[Value], blobs: &Path) -> std::collections::BTreeSet<String> {
-    let mut live = std::collections::BTreeSet::new();
-    for m in manifests.iter().filter(|m| m["annotations"][REF_NAME].is_string()) {
-        let Some(d) = m["digest"].as_str() else { continue };
-        live.insert(d.to_string());
-        let inner = d
-            .strip_prefix("sha256:")
-            .and_then(|hex| fs_err::read(blobs.join(hex)).ok())
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok());
-        for sub in inner.iter().flat_map(|v| v["manifests"].as_array().into_iter().flatten()) {
-            if let Some(d) = sub["digest"].as_str() {
-                live.insert(d.to_string());
-            }
-        }
-    }
-    live
-}
-
-/// The subject an artifact manifest of the layout names.
-fn subject_of(entry: &Value, blobs: &Path) -> Option<String> {
-    let hex = entry["digest"].as_str()?.strip_prefix("sha256:")?;
-    let v: Value = serde_json::from_slice(&fs_err::read(blobs.join(hex)).ok()?).ok()?;
-    v["subject"]["digest"].as_str().map(String::from)
 }
 
 /// One `index.json` entry per tag, each naming the image index.

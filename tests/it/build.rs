@@ -687,3 +687,32 @@ fn damaged_blob_in_the_output_layout_is_written_again() {
     assemble(&f, &c, &["build", "golden/golden.yml", "-o", "oci:../o"], &[]).ok();
     assert_eq!(sha256_file(&tmp.path().join("o/blobs/sha256").join(&layer)), layer);
 }
+
+/// An existing layout whose index.json names "blobs" by paths (`sha256:/dev/zero`, a
+/// traversal) on artifact entries: writing into it never opens what an entry names, keeps
+/// other tools' entries, and finishes.
+#[test]
+fn hostile_layout_index_entries_are_kept_not_followed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures(tmp.path());
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(out.join("blobs/sha256")).unwrap();
+    let hostile = serde_json::json!({"schemaVersion": 2, "manifests": [
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:/dev/zero", "size": 1, "artifactType": "application/x-other"},
+        {"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": "sha256:../../../../etc/shadow", "size": 1, "artifactType": "application/x-other"},
+    ]});
+    std::fs::write(out.join("index.json"), hostile.to_string()).unwrap();
+    let started = std::time::Instant::now();
+    assemble(&f, &tmp.path().join("c"), &["build", "--arch", "amd64", "golden/golden.yml", "-o", "oci:../out"], &[])
+        .ok();
+    assert!(started.elapsed().as_secs() < 60);
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let digests: Vec<&str> =
+        index["manifests"].as_array().unwrap().iter().filter_map(|m| m["digest"].as_str()).collect();
+    assert!(digests.contains(&"sha256:/dev/zero") && digests.contains(&"sha256:../../../../etc/shadow"), "{index}");
+    assert_eq!(
+        digests.iter().filter(|d| !d.contains('/')).count(),
+        4 + 2 * 2 + 1,
+        "four tags, the SBOMs, the provenance: {index}"
+    );
+}

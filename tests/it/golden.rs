@@ -10,9 +10,9 @@ const GOLDEN_ZSTD: &str = "sha256:be189abbde8c67c35e66e1493ff95cfbe37279b97d1a69
 
 /// The golden fixture's attestations: the provenance, and linux/amd64's SPDX and CycloneDX SBOMs.
 const GOLDEN_ATTESTATIONS: [&str; 3] = [
-    "sha256:8c416c8e0f5f1e697adecb05e5967ab5aa17b33d2f1c2ed1e6caecaeb051a37c",
-    "sha256:4fcfc2c72185acf6dd1b099968c0e5280d67984d398133cb767e7d768fcaa306",
-    "sha256:ac80ddacf52a1a7859e067656f048e194bdd696913437c661e4608fd39bb33f6",
+    "sha256:6daf634fd46023c0c0e7aeb0fdd3fb4a00357b9ebb9ac96a817b6db73ae116ba",
+    "sha256:5f4c8c083e25ef22e357ee0c447a0ed8947637f33a634c276b82b6d071f0edcc",
+    "sha256:3901e94f54ef51a608f234af293a36e900130dec238ff161da1cc1e865fd4934",
 ];
 
 fn digest(run: Run) -> (String, u64) {

@@ -769,6 +769,27 @@ fn signed_push_is_what_cosign_verifies() {
     assert_eq!(v.code, 0, "cosign verify: {}", v.stderr);
     assert!(v.stdout.contains(&index), "{}", v.stdout);
 
+    // Signing the same image again adds nothing to the tags (ECDSA signatures differ each
+    // time; what they sign does not).
+    let att_layers = || {
+        let raw = skopeo(&[
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{}/team/signed:sha256-{}.att", reg.addr, &index[7..]),
+        ]);
+        serde_json::from_str::<Value>(&raw).unwrap()["layers"].as_array().unwrap().len()
+    };
+    let before = att_layers();
+    assert_eq!(before, 1 + 2 * 2, "the provenance and two SBOMs per platform");
+    env.run(
+        &dir,
+        &["push", "signed.yml", "--to", &format!("{}/team", reg.addr)],
+        &[("ASSEMBLE_SIGN_KEY", key.to_str().unwrap()), ("COSIGN_PASSWORD", password)],
+    )
+    .ok();
+    assert_eq!(att_layers(), before);
+
     for (kind, predicate) in [
         ("spdxjson", "https://spdx.dev/Document"),
         ("cyclonedx", "https://cyclonedx.org/bom"),
@@ -855,13 +876,44 @@ fn signed_push_is_what_cosign_verifies() {
     let bad = env.run(&dir, &["verify", "signed.yml", "--against", &against, "--key", public.to_str().unwrap()], &[]);
     assert_eq!(bad.code, 3, "{}", bad.stderr);
     let lines: Vec<&str> = bad.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", bad.stdout);
-    for (line, arch) in lines.iter().zip(["linux/amd64", "linux/arm64/v8"]) {
+    assert_eq!(lines.len(), 3, "{}", bad.stdout);
+    assert!(
+        lines[0].starts_with(&format!(
+            "attestations: a statement signed by the key under `sha256-{hex}.att` (https://spdx.dev/Document, sha256:"
+        )),
+        "{}",
+        lines[0]
+    );
+    for (line, arch) in lines[1..].iter().zip(["linux/amd64", "linux/arm64/v8"]) {
         assert!(
             line.starts_with(&format!("{arch} signed sbom (spdx): the 1 signed attestation(s) under `sha256-{hex}.att` differ from the rebuild's (sha256:")),
             "{line}"
         );
     }
+
+    // A forged SBOM attached as a referrer of the index (unsigned, as scanners read them).
+    std::fs::write(keys.join("attached.spdx.json"), r#"{"spdxVersion":"SPDX-2.3"}"#).unwrap();
+    let attach = std::process::Command::new(crate::common::trixie_tool("oras"))
+        .current_dir(&keys)
+        .args([
+            "attach",
+            "--plain-http",
+            "--artifact-type",
+            "application/spdx+json",
+            &image,
+            "attached.spdx.json:application/spdx+json",
+        ])
+        .output()
+        .unwrap();
+    assert!(attach.status.success(), "{}", String::from_utf8_lossy(&attach.stderr));
+    let bad = env.run(&dir, &["verify", "signed.yml", "--against", &against, "--key", public.to_str().unwrap()], &[]);
+    assert_eq!(bad.code, 3, "{}", bad.stderr);
+    assert!(
+        bad.stdout.lines().any(|l| l.starts_with("attached application/spdx+json: the referrer sha256:")
+            && l.ends_with("which the rebuild does not give")),
+        "{}",
+        bad.stdout
+    );
 
     // Keys as openssl writes them, SEC1 and PKCS#8, verified with openssl's public half.
     let made = sh(
@@ -882,4 +934,36 @@ fn signed_push_is_what_cosign_verifies() {
         let v = cosign(&keys, &args, "");
         assert_eq!(v.code, 0, "{file}: {}", v.stderr);
     }
+}
+
+/// A registry answering `verify --key`'s questions with a manifest that never ends is refused
+/// once it passes the bound (4 MiB), not read until memory runs out.
+#[test]
+fn endless_registry_answers_are_cut_off() {
+    let reg = Registry::start(Auth::None);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "endless", "endless\n");
+    let report =
+        env.run(&dir, &["--json", "push", "endless.yml", "--to", &format!("{}/team", reg.addr)], &[]).ok().json();
+    let index = report[0]["digest"].as_str().unwrap().to_string();
+    let endless =
+        Proxy::start(&reg.addr, vec![Rule { method: "GET", path_contains: ".sig", fault: Fault::Endless, times: 1 }]);
+    let made = sh(env.tmp.path(), "openssl ecparam -name prime256v1 -genkey -noout | openssl ec -pubout -out any.pub");
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let started = std::time::Instant::now();
+    let run = env.run(
+        &dir,
+        &[
+            "verify",
+            "endless.yml",
+            "--against",
+            &format!("docker://{}/team/endless@{index}", endless.addr),
+            "--key",
+            env.tmp.path().join("any.pub").to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
+    assert!(run.stderr.contains("is larger than 4194304 bytes"), "{}", run.stderr);
+    assert!(started.elapsed().as_secs() < 60);
 }

@@ -1,7 +1,7 @@
 //! The SBOM as a CycloneDX 1.6 JSON document.
 
 use crate::oci::Doc;
-use crate::ops::attest::inventory::{Inventory, PartKind, uuid_from};
+use crate::ops::attest::inventory::{ATTESTATION_FORMAT, Inventory, PartKind, uuid_from};
 use serde_json::{Value, json};
 
 pub fn document(inv: &Inventory<'_>) -> Doc {
@@ -77,7 +77,7 @@ pub fn document(inv: &Inventory<'_>) -> Doc {
         "version": 1,
         "metadata": {
             "timestamp": crate::oci::rfc3339(inv.epoch),
-            "tools": {"components": [{"type": "application", "name": "assemble", "version": env!("CARGO_PKG_VERSION")}]},
+            "tools": {"components": [{"type": "application", "name": "assemble", "version": format!("attestation format {ATTESTATION_FORMAT}")}]},
             "component": {
                 "type": "container",
                 "bom-ref": "image",

@@ -11,6 +11,10 @@ use crate::tree::{Tree, View};
 use std::collections::BTreeMap;
 
 pub const SPDX_MEDIA_TYPE: &str = "application/spdx+json";
+
+/// The generation of the documents' layout, named in them instead of assemble's version (which
+/// would change every recorded digest with each release). Raise it when the documents change.
+pub const ATTESTATION_FORMAT: u32 = 1;
 pub const CYCLONEDX_MEDIA_TYPE: &str = "application/vnd.cyclonedx+json";
 pub const IN_TOTO_MEDIA_TYPE: &str = "application/vnd.in-toto+json";
 
@@ -31,7 +35,13 @@ impl Contents {
         for (_, t) in trees {
             view.apply(t);
         }
-        let text = |path: &str| view.read(path).ok().flatten().map(|b| String::from_utf8_lossy(&b).into_owned());
+        let text = |path: &str| match view.read(path) {
+            Ok(b) => b.map(|b| String::from_utf8_lossy(&b).into_owned()),
+            Err(e) => {
+                tracing::warn!("/{path} cannot be read ({e}): the SBOM lists nothing from it");
+                None
+            }
+        };
         Contents {
             dpkg_status: text("var/lib/dpkg/status"),
             apk_installed: text("lib/apk/db/installed"),
@@ -170,7 +180,7 @@ pub(super) fn inventory<'a>(
             id: format!("download-{}", d.sha256.hex()),
             name: file.to_string(),
             version: None,
-            url: Some(crate::model::text::redact(&d.url)),
+            url: web(Some(&d.url)),
             sha256: d.sha256.hex().to_string(),
             purl: None,
             kind: PartKind::Download,
@@ -207,10 +217,19 @@ pub(super) fn inventory<'a>(
     Inventory { recipe, arch: p.arch, platform, manifest: p.manifest.digest, epoch, packages, parts }
 }
 
-/// A location the documents can give as a URL: http(s) only (a repository on the build
-/// machine's disk is not somewhere a reader can fetch from).
-fn web(s: Option<&str>) -> Option<String> {
-    s.filter(|s| s.starts_with("https://") || s.starts_with("http://")).map(String::from)
+/// A location the documents (which are published) can give as a URL: http(s) only (a
+/// repository on the build machine's disk is not somewhere a reader can fetch from, and its
+/// path is the builder's business), without credentials, query or fragment (where tokens go).
+pub fn web(s: Option<&str>) -> Option<String> {
+    let s = s.filter(|s| s.starts_with("https://") || s.starts_with("http://"))?;
+    let s = s.split(['?', '#']).next().unwrap_or(s);
+    let (scheme, rest) = s.split_once("://")?;
+    let host_end = rest.find('/').unwrap_or(rest.len());
+    let rest = match rest[..host_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    Some(format!("{scheme}://{rest}"))
 }
 
 /// The distribution as purls name it: (namespace, `distro` qualifier), from os-release
@@ -303,6 +322,17 @@ pub fn pins_digest(lock: &Lock) -> Digest {
 #[cfg(test)]
 mod tests {
     use crate::ops::attest::inventory::*;
+
+    #[test]
+    fn public_urls_drop_credentials_queries_and_local_paths() {
+        assert_eq!(
+            web(Some("https://user:token@mirror.example/debian/pool/c.deb?sig=abc#x")).as_deref(),
+            Some("https://mirror.example/debian/pool/c.deb")
+        );
+        assert_eq!(web(Some("/home/me/repo/x86_64/a.apk")), None);
+        assert_eq!(web(Some("file:///srv/repo/a.apk")), None);
+        assert_eq!(web(Some("http://h/p")).as_deref(), Some("http://h/p"));
+    }
 
     #[test]
     fn purls_encode_versions_and_qualifiers() {

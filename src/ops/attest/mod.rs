@@ -48,7 +48,12 @@ pub const PLATFORM_ANNOTATION: &str = "dev.assemble.platform";
 /// and about the index, the provenance about the index.
 pub fn referrers(a: &Attestations, image: &Image, epoch: u64) -> Vec<crate::oci::Referrer> {
     use crate::oci::referrer::referrer;
-    let created = || std::collections::BTreeMap::from([(crate::oci::CREATED.to_string(), crate::oci::rfc3339(epoch))]);
+    let created = || {
+        std::collections::BTreeMap::from([
+            (crate::oci::CREATED.to_string(), crate::oci::rfc3339(epoch)),
+            (crate::oci::referrer::INDEX_ANNOTATION.to_string(), image.index.digest.to_string()),
+        ])
+    };
     let mut out = Vec::new();
     for p in &image.platforms {
         if let Some((spdx, cdx)) = a.sbom(p.arch) {

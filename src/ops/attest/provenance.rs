@@ -2,10 +2,10 @@
 //! subjects are the index and each platform manifest; the build definition names the recipe
 //! and the lock's pins by digest, the variables given, and every resolved dependency. Run
 //! details hold only what does not vary between two builds of the same inputs: the builder's
-//! name and version (no invocation id, host or time).
+//! name and the attestation format (no assemble version, invocation id, host or time).
 
 use crate::oci::{Doc, Image};
-use crate::ops::attest::inventory::{IN_TOTO_MEDIA_TYPE, pins_digest, purl};
+use crate::ops::attest::inventory::{ATTESTATION_FORMAT, IN_TOTO_MEDIA_TYPE, pins_digest, purl, web};
 use crate::recipe::Recipe;
 use crate::resolve::lock::Lock;
 use serde_json::{Value, json};
@@ -36,14 +36,14 @@ pub fn statement(recipe: &Recipe, lock: &Lock, image: &Image) -> Doc {
         deps.push(json!({
             "uri": purl("deb", "debian", &p.name, &p.version, &p.architecture, &None),
             "digest": digest_set(&p.sha256),
-            "downloadLocation": p.url,
+            "downloadLocation": web(Some(&p.url)),
             "annotations": {"platform": p.arch, "layer": p.layer},
         }));
     }
     for p in &lock.apk_packages {
         let mut d = json!({
             "uri": purl("apk", "alpine", &p.name, &p.version, &p.architecture, &None),
-            "downloadLocation": p.url,
+            "downloadLocation": web(Some(&p.url)),
             "annotations": {"platform": p.arch, "layer": p.layer, "apk_checksum": p.checksum},
         });
         if !p.sha256.is_empty() {
@@ -53,7 +53,7 @@ pub fn statement(recipe: &Recipe, lock: &Lock, image: &Image) -> Doc {
     }
     for d in &lock.downloads {
         deps.push(json!({
-            "uri": crate::model::text::redact(&d.url),
+            "uri": web(Some(&d.url)).unwrap_or_else(|| "file".into()),
             "digest": digest_set(&d.sha256.hex()),
             "annotations": {"platform": d.arch},
         }));
@@ -63,7 +63,7 @@ pub fn statement(recipe: &Recipe, lock: &Lock, image: &Image) -> Doc {
             json!({"uri": b.reference, "digest": digest_set(&b.digest.hex()), "annotations": {"role": "base image"}}),
         );
     }
-    let key = |v: &Value| (v["uri"].as_str().unwrap_or("").to_string(), v["annotations"].to_string());
+    let key = |v: &Value| (v["uri"].as_str().unwrap_or("").to_string(), crate::oci::json::canonical(&v["annotations"]));
     deps.sort_by_key(key);
     let statement = json!({
         "_type": "https://in-toto.io/Statement/v1",
@@ -83,7 +83,7 @@ pub fn statement(recipe: &Recipe, lock: &Lock, image: &Image) -> Doc {
                 "resolvedDependencies": deps,
             },
             "runDetails": {
-                "builder": {"id": "urn:assemble:builder", "version": {"assemble": env!("CARGO_PKG_VERSION")}},
+                "builder": {"id": "urn:assemble:builder", "version": {"attestation-format": ATTESTATION_FORMAT.to_string()}},
             },
         },
     });

@@ -322,6 +322,8 @@ pub enum Fault {
     /// Forward the request, then point the answer's `Location` at the same path on this
     /// base URL (an upload location on another host).
     RewriteLocation(String),
+    /// Answer 200 with a body that never ends (no Content-Length), until the client hangs up.
+    Endless,
 }
 
 /// A rule: the first `times` requests whose method is `method` and whose path contains
@@ -415,6 +417,15 @@ fn serve(stream: TcpStream, upstream: &str, seen: &Mutex<Seen>, rules: &Mutex<Ve
         }
         Some(Fault::Redirect(base)) => {
             respond(&mut s, "307 Temporary Redirect", &[("Location", format!("{base}{target}"))], b"");
+            return;
+        }
+        Some(Fault::Endless) => {
+            let head = "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nConnection: close\r\n\r\n";
+            if s.write_all(head.as_bytes()).is_err() {
+                return;
+            }
+            let chunk = vec![b' '; 1 << 16];
+            while s.write_all(&chunk).is_ok() {}
             return;
         }
         Some(Fault::RewriteLocation(_)) | None => {}

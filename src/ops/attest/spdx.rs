@@ -143,7 +143,7 @@ pub fn document(inv: &Inventory<'_>) -> Doc {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use crate::ops::attest::spdx::*;
 
     /// A hostile package database of many packages whose names clean to one id (`a`, `a+`,
     /// `a.`…) gets distinct ids in linear time, not quadratic.

@@ -84,6 +84,9 @@ pub enum Error {
     Differs(String),
     #[error("{0}")]
     Usage(String),
+    /// Work done for several targets (servers) of which some failed, each already reported.
+    #[error("{0}")]
+    Some(String),
 }
 
 impl From<ops::build::Error> for Error {

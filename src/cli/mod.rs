@@ -82,7 +82,8 @@ pub enum Command {
     /// Send images to a server over ssh (only the blobs it lacks) and load them there
     #[command(after_help = "Examples:
   assemble ship root@app1.example.org web      send what the server lacks, load it into its engine
-  assemble ship app1:2222 web --load none      keep it in the server's store only")]
+  assemble ship app1:2222 web --load none      keep it in the server's store only
+  assemble ship web1,web2,@more-hosts web      a fleet: built once, 4 servers at a time")]
     Ship(publish::ShipArgs),
     /// Show the order recipes build in (each after the recipe it builds on)
     #[command(after_help = "Examples:

@@ -4,7 +4,7 @@ use super::args::{BuildFlags, Global, load_recipes, spinner};
 use assemble::Error;
 use assemble::ops::open::{is_image_on_disk, open_image};
 use assemble::ops::push::{Pushed, push_image, push_recipe};
-use assemble::ops::ship::{ship_image, ship_recipe};
+use assemble::ops::ship::{image_to_fleet, recipe_to_fleet};
 use assemble::registry::push::{self, Report, Settings};
 use assemble::registry::{self, auth};
 use assemble::ship::{self, Load, Target};
@@ -57,7 +57,8 @@ pub struct TagsArgs {
 
 #[derive(Args, Debug)]
 pub struct ShipArgs {
-    /// The server: [USER@]HOST[:PORT]; your ssh config, agent, jump hosts and known_hosts apply
+    /// The server: [USER@]HOST[:PORT] (your ssh config, agent, jump hosts and known_hosts
+    /// apply); several, comma-separated; or @FILE, one server per line (`#` comments)
     pub server: String,
     /// Recipe files or names in ./recipes/ (default: all of them), or one image already
     /// written: oci:DIR[:REF] or oci-archive:FILE
@@ -81,6 +82,41 @@ pub struct ShipArgs {
     /// The name an image on disk gets on the server [default: the directory's or file's name]
     #[arg(long)]
     pub name: Option<String>,
+    /// Servers shipped to at once
+    #[arg(long, default_value_t = 4, value_name = "N")]
+    pub parallel: usize,
+}
+
+/// The servers `arg` names: `HOST`, `HOST1,HOST2,…`, and `@FILE` (one per line, `#` comments),
+/// each once, in order.
+fn servers(arg: &str) -> Result<Vec<Target>, Error> {
+    let mut names: Vec<String> = Vec::new();
+    for part in arg.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        match part.strip_prefix('@') {
+            Some(file) => {
+                let text = fs_err::read_to_string(file)
+                    .map_err(|e| Error::Usage(format!("cannot read the hosts file `{file}`: {e}")))?;
+                names.extend(
+                    text.lines()
+                        .map(|l| l.split('#').next().unwrap_or("").trim())
+                        .filter(|l| !l.is_empty())
+                        .map(String::from),
+                );
+            }
+            None => names.push(part.to_string()),
+        }
+    }
+    let mut out: Vec<Target> = Vec::new();
+    for n in names {
+        let t = Target::parse(&n)?;
+        if !out.contains(&t) {
+            out.push(t);
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(format!("`{arg}` names no server")));
+    }
+    Ok(out)
 }
 
 pub fn tags(global: &Global, args: TagsArgs) -> Result<(), Error> {
@@ -200,7 +236,7 @@ fn log_report(r: &Report) {
 }
 
 pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
-    let server = Target::parse(&args.server)?;
+    let fleet = servers(&args.server)?;
     let opts = ship::Options {
         store: args.store.clone(),
         load: args.load,
@@ -212,38 +248,75 @@ pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
         ..ship::Options::default()
     };
     let session = global.session()?;
-    let mut reports = Vec::new();
+    let at_once = args.parallel.max(1);
+    let mut shipped: Vec<(String, assemble::ops::ship::Shipped)> = Vec::new();
+    // One byte bar per server, on the terminal only.
+    let bars = |what: &str| -> Vec<indicatif::ProgressBar> {
+        fleet.iter().map(|s| progress(global, format!("shipping {what} to {s}"))).collect()
+    };
+    let report = |bars: &[indicatif::ProgressBar]| {
+        let bars = bars.to_vec();
+        let fleet = fleet.clone();
+        move |server: &Target, sent: u64, total: u64| {
+            if let Some(i) = fleet.iter().position(|s| s == server) {
+                bars[i].set_length(total);
+                bars[i].set_position(sent);
+            }
+        }
+    };
     if args.targets.len() == 1 && is_image_on_disk(&args.targets[0]) {
         let image = open_image(&session, &args.targets[0])?;
-        let bar = progress(global, format!("shipping {} to {server}", args.targets[0]));
-        let report = ship_image(&server, &image, args.name.as_deref(), &opts, &mut |sent, total| {
-            bar.set_length(total);
-            bar.set_position(sent);
-        })?;
-        bar.finish_and_clear();
-        reports.push(logged(report));
+        let b = bars(&args.targets[0]);
+        let results = image_to_fleet(&fleet, &image, args.name.as_deref(), &opts, at_once, &report(&b))?;
+        b.iter().for_each(indicatif::ProgressBar::finish_and_clear);
+        shipped.extend(results.into_iter().map(|s| (args.targets[0].clone(), s)));
     } else {
         if args.targets.iter().any(|t| is_image_on_disk(t)) {
             return Err(Error::Usage("ship takes recipes, or one image on disk".into()));
         }
         let bopts = global.build_options(&args.flags)?;
         for r in &load_recipes(global, &args.targets)? {
-            let bar = progress(global, format!("shipping {} to {server}", r.name));
-            let report = ship_recipe(&session, &server, r, &bopts, &opts, &mut |sent, total| {
-                bar.set_length(total);
-                bar.set_position(sent);
-            })?;
-            bar.finish_and_clear();
-            reports.push(logged(report));
+            let b = bars(&r.name);
+            let results = recipe_to_fleet(&session, &fleet, r, &bopts, &opts, at_once, &report(&b))?;
+            b.iter().for_each(indicatif::ProgressBar::finish_and_clear);
+            shipped.extend(results.into_iter().map(|s| (r.name.clone(), s)));
         }
     }
-    global.print(&serde_json::to_value(&reports).expect("json"), || {
-        reports
-            .iter()
-            .map(|r| format!("{} {}:{} {}\n", r.host, r.image, r.tags.first().map_or("", String::as_str), r.digest))
-            .collect()
-    });
-    Ok(())
+    // One result per server and image: the report, or the error (also on stderr).
+    let mut failed: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    let mut lines = String::new();
+    for (image, s) in shipped {
+        match s.result {
+            Ok(r) => {
+                let r = logged(r);
+                lines.push_str(&format!(
+                    "{} {}:{} {}\n",
+                    r.host,
+                    r.image,
+                    r.tags.first().map_or("", String::as_str),
+                    r.digest
+                ));
+                rows.push(serde_json::to_value(&r).expect("json"));
+            }
+            Err(e) => {
+                let host = s.server.to_string();
+                if !global.json {
+                    eprint!("{host}: {}", crate::render_error(&e));
+                }
+                lines.push_str(&format!("{host} {image} failed\n"));
+                rows.push(json!({"host": host, "image": image, "error": e.to_string(), "exit": e.exit() as u8}));
+                if !failed.contains(&host) {
+                    failed.push(host);
+                }
+            }
+        }
+    }
+    global.print(&serde_json::Value::Array(rows), || lines);
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Some(format!("ship failed for {} of {} server(s): {}", failed.len(), fleet.len(), failed.join(", "))))
 }
 
 /// Bytes sent of the total, on a terminal only.

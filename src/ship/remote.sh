@@ -18,6 +18,11 @@ fail() {
 }
 store=${1:-}
 load=${2:-auto}
+# No --store: the server's own ASSEMBLE_STORE (set in its environment, or sent by the
+# client's ssh config with SetEnv where sshd accepts it), else the user's data directory.
+if [ -z "$store" ]; then
+    store=${ASSEMBLE_STORE:-}
+fi
 if [ -z "$store" ]; then
     [ -n "${HOME:-}" ] || fail "HOME is not set on the server; give --store PATH"
     store="$HOME/.local/share/assemble/store"

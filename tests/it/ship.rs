@@ -450,3 +450,45 @@ fn unknown_host_keys_bad_stores_and_missing_tools_are_refused_clearly() {
     assert_ne!(out.code, 0);
     assert!(out.stderr.contains("the server has no `sha256sum` on its PATH"), "{}", out.stderr);
 }
+
+/// A fleet: `web1,web2,down` (two stores standing in for two servers, and one that does not
+/// answer) in one command. The image is built once; each reachable server gets it, one line
+/// of result each; the one that failed is named and the exit status says so. A hosts file
+/// (`@FILE`, comments allowed) names the same servers; what they hold is not sent again.
+#[test]
+fn ships_to_a_fleet_and_one_failure_does_not_stop_the_others() {
+    let sshd = Sshd::start(Server { without: None });
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let ship = Ship { sshd: &sshd, config: sshd.client_config(None), cache: t.join("cache") };
+    let dir = project(t, "fleet", 50_000);
+    let run = ship.run(&dir, &["--json", "ship", "web1,web2,down", "fleet.yml", "--load", "none", "--parallel", "2"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    let rows = run.json();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 3, "{rows:?}");
+    for (row, host) in rows.iter().zip(["web1", "web2"]) {
+        assert_eq!(row["host"], host, "{row}");
+        assert!(row["blobs_sent"].as_u64().unwrap() >= 8, "{row}");
+        let store = sshd.dir.path().join(format!("store-{host}"));
+        assert_eq!(blobs_verify(&store) as u64, row["blobs_sent"].as_u64().unwrap(), "{host}");
+        let inspect = sh(t, &format!("skopeo inspect --raw oci:{}:fleet:2.0.1", store.display()));
+        assert_eq!(inspect.code, 0, "{host}: {}", inspect.stderr);
+    }
+    assert_eq!(rows[2]["host"], "down");
+    assert!(rows[2]["error"].as_str().unwrap().contains("down"), "{}", rows[2]);
+    assert!(run.stderr.contains("ship failed for 1 of 3 server(s): down"), "{}", run.stderr);
+
+    // The same fleet from a hosts file, without the one that is down: nothing to send.
+    std::fs::write(t.join("hosts"), "# the web tier\nweb1\nweb2  # second\n\n").unwrap();
+    let hosts = format!("@{}", t.join("hosts").display());
+    let again = ship.run(&dir, &["ship", &hosts, "fleet.yml", "--load", "none"]).ok();
+    let lines: Vec<&str> = again.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", again.stdout);
+    assert!(
+        lines[0].starts_with("web1 fleet:2.0.1 sha256:") && lines[1].starts_with("web2 fleet:2.0.1 sha256:"),
+        "{}",
+        again.stdout
+    );
+    assert!(again.stderr.contains("0 blob(s) sent"), "{}", again.stderr);
+}

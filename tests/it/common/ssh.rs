@@ -73,7 +73,7 @@ impl Sshd {
         std::fs::write(
             d.join("sshd_config"),
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\nPidFile {0}/sshd.pid\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel ERROR\nSetEnv PATH={path} CONTAINERS_STORAGE_CONF={0}/storage.conf\n",
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {0}/host_key\nAuthorizedKeysFile {0}/authorized_keys\nPidFile {0}/sshd.pid\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nStrictModes no\nUsePAM no\nLogLevel ERROR\nSetEnv PATH={path} CONTAINERS_STORAGE_CONF={0}/storage.conf\nAcceptEnv ASSEMBLE_STORE\n",
                 d.display()
             ),
         )
@@ -111,6 +111,14 @@ impl Sshd {
         if let Some(p) = relay_port {
             text += &entry("relay", p, "known_hosts");
         }
+        // A fleet: `web1` and `web2` are this sshd with a store each (the server takes
+        // ASSEMBLE_STORE from the client), `down` a port nothing listens on.
+        for web in ["web1", "web2"] {
+            text += &entry(web, self.port, "known_hosts");
+            text += &format!("  SetEnv ASSEMBLE_STORE={}/store-{web}\n", d.display());
+        }
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        text += &entry("down", closed, "known_hosts");
         let path = d.join(format!("ssh_config_{}", relay_port.unwrap_or(0)));
         std::fs::write(&path, text).unwrap();
         path

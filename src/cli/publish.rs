@@ -39,6 +39,10 @@ pub struct PushArgs {
     /// Push the image without its SBOMs and provenance
     #[arg(long)]
     pub no_attest: bool,
+    /// Also tag each platform's manifest TAG-ARCH (2.4.1-amd64, 2.4.1-armv7), for consumers
+    /// that take no image index
+    #[arg(long)]
+    pub platform_tags: bool,
     /// Sign the index and its attestations with this ECDSA P-256 key, as cosign verifies them
     /// (cosign's encrypted key, PKCS#8 or SEC1 PEM; its password in ASSEMBLE_SIGN_PASSWORD or
     /// COSIGN_PASSWORD)
@@ -156,7 +160,8 @@ pub fn push(global: &Global, args: PushArgs) -> Result<(), Error> {
         insecure: args.insecure,
         creds: args.creds.as_deref().map(auth::parse_creds).transpose().map_err(registry::Error::from)?,
     };
-    let settings = Settings { parallel: args.parallel.max(1), ..Settings::default() };
+    let settings =
+        Settings { parallel: args.parallel.max(1), platform_tags: args.platform_tags, ..Settings::default() };
     let session = global.session()?;
     let rt = registry::runtime()?;
     let mut reports = Vec::new();

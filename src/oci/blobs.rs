@@ -24,6 +24,8 @@ pub struct ImageBlobs {
     pub tags: Vec<String>,
     /// Artifacts about the image (SBOMs, provenance), sent after it; their blobs are in `blobs`.
     pub referrers: Vec<crate::oci::Referrer>,
+    /// Tags naming one platform's manifest (`2.4.1-amd64`), for consumers that take no index.
+    pub platform_tags: Vec<(String, Doc)>,
 }
 
 /// A docker archive has no manifests or index to send.
@@ -61,6 +63,7 @@ impl ImageBlobs {
             index: image.index.clone(),
             tags: tags.to_vec(),
             referrers: image.referrers.clone(),
+            platform_tags: Vec::new(),
         }
     }
 
@@ -74,6 +77,29 @@ impl ImageBlobs {
             manifests.extend(image.artifacts.iter().map(|a| a.manifest.clone()));
         }
         let blobs = image.blobs().into_iter().map(|(digest, size, path)| Blob { digest, size, path }).collect();
-        Ok(ImageBlobs { blobs, manifests, index: top, tags: image.tags.clone(), referrers: Vec::new() })
+        Ok(ImageBlobs {
+            blobs,
+            manifests,
+            index: top,
+            tags: image.tags.clone(),
+            referrers: Vec::new(),
+            platform_tags: Vec::new(),
+        })
     }
+}
+
+/// `TAG-<arch>` for every tag and platform (`arm/v7` → `armv7`), each naming that platform's
+/// manifest; a tag that would not be valid (over 128 characters) is left out.
+pub fn platform_tags(image: &Image, tags: &[String]) -> Vec<(String, Doc)> {
+    let mut out = Vec::new();
+    for p in &image.platforms {
+        let suffix = p.arch.name().replace('/', "");
+        for tag in tags {
+            let t = format!("{tag}-{suffix}");
+            if crate::model::reference::valid_tag(&t) {
+                out.push((t, p.manifest.clone()));
+            }
+        }
+    }
+    out
 }

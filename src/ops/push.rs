@@ -68,7 +68,8 @@ pub fn push_recipe(
     let target = target(r, to)?;
     let client = registry::Client::new(&target.registry, &target.repository, reg)?;
     // Signing needs the attestations, which a build makes (from the cache when nothing changed).
-    if let Some(index) = build::locked_index(session, r, opts)?.filter(|_| signer.is_none()) {
+    if let Some(index) = build::locked_index(session, r, opts)?.filter(|_| signer.is_none() && !settings.platform_tags)
+    {
         let present = rt.block_on(registry::pull::has_manifest(&client, &target.repository, &index))?;
         if present {
             rt.block_on(push::tag_existing(&client, &target.repository, &index, &r.tags))?;
@@ -82,7 +83,10 @@ pub fn push_recipe(
     on_build(&format!("building {}", r.name));
     let built = build::build(session, r, opts)?;
     on_build(&format!("pushing {target}"));
-    let blobs = ImageBlobs::of_image(&built.image, |d| session.store.blob_path(d), &r.tags);
+    let mut blobs = ImageBlobs::of_image(&built.image, |d| session.store.blob_path(d), &r.tags);
+    if settings.platform_tags {
+        blobs.platform_tags = crate::oci::blobs::platform_tags(&built.image, &r.tags);
+    }
     let report = rt.block_on(push::push(&client, &session.store, &target.repository, &blobs, settings))?;
     if let Some(signer) = signer {
         let sets = signatures(signer, &format!("{}/{}", target.registry, target.repository), &built);

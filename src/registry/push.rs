@@ -23,12 +23,14 @@ pub struct Settings {
     pub parallel: usize,
     /// Blobs larger than this go up in chunks of this size.
     pub chunk_size: u64,
+    /// Also tag each platform's manifest `TAG-<arch>` (for consumers that take no index).
+    pub platform_tags: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         let chunk_size = std::env::var("ASSEMBLE_CHUNK_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(64 << 20);
-        Settings { parallel: 4, chunk_size }
+        Settings { parallel: 4, chunk_size, platform_tags: false }
     }
 }
 
@@ -92,6 +94,9 @@ pub async fn push(
     put_manifest(client, repo, &plan.index.digest.to_string(), &plan.index).await?;
     for tag in &plan.tags {
         put_manifest(client, repo, tag, &plan.index).await?;
+    }
+    for (tag, manifest) in &plan.platform_tags {
+        put_manifest(client, repo, tag, manifest).await?;
     }
     push_referrers(client, repo, &plan.referrers).await?;
     Ok(Report {

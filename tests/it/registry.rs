@@ -967,3 +967,33 @@ fn endless_registry_answers_are_cut_off() {
     assert!(run.stderr.contains("is larger than 4194304 bytes"), "{}", run.stderr);
     assert!(started.elapsed().as_secs() < 60);
 }
+
+/// `push --platform-tags` also tags each platform's manifest `TAG-ARCH`, for consumers that
+/// take no image index; without it there are no such tags.
+#[test]
+fn platform_tags_name_each_platforms_manifest() {
+    let reg = Registry::start(Auth::None);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "pt", "platform tags\n");
+    let report = env
+        .run(&dir, &["--json", "push", "pt.yml", "--to", &format!("{}/team", reg.addr), "--platform-tags"], &[])
+        .ok()
+        .json();
+    let index = report[0]["digest"].as_str().unwrap();
+    let repo = format!("{}/team/pt", reg.addr);
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}@{index}")]);
+    let platforms: Value = serde_json::from_str(&raw).unwrap();
+    for (i, arch) in ["amd64", "arm64"].iter().enumerate() {
+        for tag in ["2.4.1", "latest"] {
+            let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}:{tag}-{arch}")]);
+            assert_eq!(
+                format!("sha256:{}", sha256_hex(raw.as_bytes())),
+                platforms["manifests"][i]["digest"].as_str().unwrap(),
+                "{tag}-{arch}"
+            );
+        }
+    }
+    env.run(&dir, &["push", "pt.yml", "--to", &format!("{}/bare", reg.addr)], &[]).ok();
+    let tags = skopeo(&["list-tags", "--tls-verify=false", &format!("docker://{}/bare/pt", reg.addr)]);
+    assert!(!tags.contains("-amd64"), "{tags}");
+}

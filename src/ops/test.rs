@@ -127,8 +127,15 @@ fn run_platform(p: &PlatformImage, tests: &[TestSpec], scratch: &Path) -> Result
         .collect())
 }
 
+/// Unpacking and starting commands exclude each other: a process forked while another
+/// thread has a file open for writing holds that file until it execs, and running that file
+/// meanwhile fails with "Text file busy". Unpacks share the lock; each spawn takes it alone.
+/// (Process-wide by nature: it is about this process's fork.)
+static FORKING: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
 /// Unpacks the platform's layers into `root`, returning each path's metadata.
 fn unpack(p: &PlatformImage, root: &Path) -> Result<BTreeMap<String, Meta>, Error> {
+    let _writing = FORKING.read().unwrap_or_else(|e| e.into_inner());
     fs_err::create_dir_all(root).map_err(|e| Error::Scratch(root.to_path_buf(), e))?;
     let is_root = is_root();
     let mut meta: BTreeMap<String, Meta> = BTreeMap::new();
@@ -371,7 +378,11 @@ fn run_command(
         let Some(found) = which(qemu, &std::env::var("PATH").unwrap_or_default(), None) else {
             return not_run(format!("{qemu} is not installed (Debian package qemu-user-static)"));
         };
-        if let Err(e) = fs_err::copy(&found, root.join(".assemble-qemu")) {
+        let copied = {
+            let _writing = FORKING.read().unwrap_or_else(|e| e.into_inner());
+            fs_err::copy(&found, root.join(".assemble-qemu"))
+        };
+        if let Err(e) = copied {
             return not_run(format!("cannot copy {qemu} into the root: {e}"));
         }
         line.insert(0, "/.assemble-qemu".into());
@@ -522,7 +533,10 @@ fn output_with_timeout(
     let file = fs_err::OpenOptions::new().create(true).truncate(true).write(true).open(output)?.into_parts().0;
     std::os::unix::fs::fchown(&file, Some(owner.0), Some(owner.1))?;
     cmd.stdout(file.try_clone()?).stderr(file);
-    let mut child = cmd.spawn()?;
+    let mut child = {
+        let _forking = FORKING.write().unwrap_or_else(|e| e.into_inner());
+        cmd.spawn()?
+    };
     let start = std::time::Instant::now();
     let status = loop {
         if let Some(s) = child.try_wait()? {

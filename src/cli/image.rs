@@ -102,7 +102,7 @@ pub fn verify(global: &Global, args: VerifyArgs) -> Result<(), Error> {
         if !global.json {
             print_findings(global, &outcome.findings);
         }
-        report.push(json!({"recipe": outcome.recipe, "digest": outcome.built.to_string(), "identical": outcome.findings.is_empty(), "inputs_changed": outcome.inputs_changed, "changed_sources": outcome.changed_sources, "differences": outcome.findings}));
+        report.push(json!({"recipe": outcome.recipe, "digest": outcome.built.to_string(), "identical": outcome.findings.is_empty(), "inputs_changed": outcome.inputs_changed, "changed_sources": outcome.changed_sources, "older_format": outcome.older_format, "differences": outcome.findings}));
     }
     if global.json {
         outln!("{}", serde_json::to_string_pretty(&report).expect("json"));

@@ -101,8 +101,11 @@ fn servers(arg: &str) -> Result<Vec<Target>, Error> {
                 let text = fs_err::read_to_string(file)
                     .map_err(|e| Error::Usage(format!("cannot read the hosts file `{file}`: {e}")))?;
                 names.extend(
-                    text.lines()
-                        .map(|l| l.split('#').next().unwrap_or("").trim())
+                    text.trim_start_matches('\u{feff}')
+                        .lines()
+                        .map(|l| l.split('#').next().unwrap_or(""))
+                        .flat_map(|l| l.split(','))
+                        .map(str::trim)
                         .filter(|l| !l.is_empty())
                         .map(String::from),
                 );
@@ -110,10 +113,12 @@ fn servers(arg: &str) -> Result<Vec<Target>, Error> {
             None => names.push(part.to_string()),
         }
     }
+    // The same server spelt twice (`WEB1`, `web1:22`) would be shipped to twice at once.
+    let same = |t: &Target| (t.host.to_lowercase(), t.port.unwrap_or(22));
     let mut out: Vec<Target> = Vec::new();
     for n in names {
         let t = Target::parse(&n)?;
-        if !out.contains(&t) {
+        if !out.iter().any(|o| same(o) == same(&t)) {
             out.push(t);
         }
     }
@@ -255,6 +260,7 @@ pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
     let session = global.session()?;
     let at_once = args.parallel.max(1);
     let mut shipped: Vec<(String, assemble::ops::ship::Shipped)> = Vec::new();
+    let mut build_failed: Vec<String> = Vec::new();
     // One byte bar per server, on the terminal only.
     let bars = |what: &str| -> Vec<indicatif::ProgressBar> {
         fleet.iter().map(|s| progress(global, format!("shipping {what} to {s}"))).collect()
@@ -280,11 +286,21 @@ pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
             return Err(Error::Usage("ship takes recipes, or one image on disk".into()));
         }
         let bopts = global.build_options(&args.flags)?;
-        for r in &load_recipes(global, &args.targets)? {
+        let recipes = load_recipes(global, &args.targets)?;
+        for r in &recipes {
             let b = bars(&r.name);
-            let results = recipe_to_fleet(&session, &fleet, r, &bopts, &opts, at_once, &report(&b))?;
+            let results = recipe_to_fleet(&session, &fleet, r, &bopts, &opts, at_once, &report(&b));
             b.iter().for_each(indicatif::ProgressBar::finish_and_clear);
-            shipped.extend(results.into_iter().map(|s| (r.name.clone(), s)));
+            match results {
+                Ok(results) => shipped.extend(results.into_iter().map(|s| (r.name.clone(), s))),
+                // One recipe that does not build: the others still ship, and what shipped is
+                // reported; the command then fails, naming it.
+                Err(e) if recipes.len() > 1 => {
+                    super::progress::suspend(|| eprint!("{}", crate::render_error(&e)));
+                    build_failed.push(r.name.clone());
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     // One result per server and image: the report, or the error (also on stderr).
@@ -307,21 +323,31 @@ pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
             Err(e) => {
                 let host = s.server.to_string();
                 if !global.json {
-                    eprint!("{host}: {}", crate::render_error(&e));
+                    super::progress::suspend(|| eprint!("{host}: {}", crate::render_error(&e)));
                 }
                 lines.push_str(&format!("{host} {image} failed\n"));
-                rows.push(json!({"host": host, "image": image, "error": e.to_string(), "exit": e.exit() as u8}));
+                rows.push(json!({"host": host, "image": image, "error": e.to_string(), "hint": e.hint(), "exit": e.exit() as u8}));
                 if !failed.contains(&host) {
                     failed.push(host);
                 }
             }
         }
     }
+    for name in &build_failed {
+        rows.push(json!({"image": name, "error": "it did not build (the error is above)"}));
+    }
     global.print(&serde_json::Value::Array(rows), || lines);
-    if failed.is_empty() {
+    let mut why = Vec::new();
+    if !failed.is_empty() {
+        why.push(format!("ship failed for {} of {} server(s): {}", failed.len(), fleet.len(), failed.join(", ")));
+    }
+    if !build_failed.is_empty() {
+        why.push(format!("{} did not build", build_failed.join(", ")));
+    }
+    if why.is_empty() {
         return Ok(());
     }
-    Err(Error::Some(format!("ship failed for {} of {} server(s): {}", failed.len(), fleet.len(), failed.join(", "))))
+    Err(Error::Some(why.join("; ")))
 }
 
 /// Bytes sent of the total, on a terminal only.
@@ -351,4 +377,20 @@ fn logged(report: ship::Report) -> ship::Report {
         report.blobs_present
     );
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_come_from_lists_and_hosts_files_each_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hosts");
+        fs_err::write(&file, "\u{feff}# web tier\nweb1\nWEB1:22, web2  # same line\n\ndb1:2222\n").unwrap();
+        let got = servers(&format!("web3,@{},web2", file.display())).unwrap();
+        let names: Vec<String> = got.iter().map(|t| t.to_string()).collect();
+        assert_eq!(names, ["web3", "web1", "web2", "db1:2222"]);
+        assert!(servers(" , ").is_err());
+    }
 }

@@ -160,6 +160,18 @@ pub fn push_image(
             )));
         }
     };
+    if settings.platform_tags {
+        plan.platform_tags = image
+            .platforms
+            .iter()
+            .filter_map(|p| Some((p.name.parse::<crate::model::platform::Arch>().ok()?, p.manifest.clone()?)))
+            .flat_map(|(arch, m)| {
+                let suffix = arch.name().replace('/', "");
+                plan.tags.iter().map(move |t| (format!("{t}-{suffix}"), m.clone())).collect::<Vec<_>>()
+            })
+            .filter(|(t, _)| crate::model::reference::valid_tag(t))
+            .collect();
+    }
     let client = registry::Client::new(&target.registry, &target.repository, reg)?;
     let report = rt.block_on(push::push(&client, &session.store, &target.repository, &plan, settings))?;
     Ok(Pushed { digest: report.digest, tags: plan.tags.clone(), reference: target, report: Some(report) })

@@ -133,9 +133,7 @@ impl Verifier {
                     .ok_or_else(|| Error::NothingRecorded(built.lock_path.clone()))?;
                 let rebuilt = built.lock.images.first();
                 inputs_changed = recorded.inputs.is_some() && rebuilt.and_then(|i| i.inputs) != recorded.inputs;
-                if recorded.format != lock::IMAGE_FORMAT {
-                    older_format = Some(recorded.format);
-                }
+                older_format = lock::older_format(recorded.format, &recipe.annotations);
                 if inputs_changed && !recorded.sources.is_empty() {
                     changed = rebuilt.map(|r| changed_sources(&recorded, r)).unwrap_or_default();
                 }
@@ -148,6 +146,10 @@ impl Verifier {
                 findings
             }
         };
+        // Format 2 changes configs only: a layer that differs is not explained by it.
+        if findings.iter().any(|f| f.part.starts_with("layer")) {
+            older_format = None;
+        }
         Ok(Outcome {
             recipe: recipe.name.clone(),
             built: built.image.index.digest,

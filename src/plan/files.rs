@@ -66,8 +66,12 @@ impl Planner<'_> {
         let mark = self.seen.borrow().len();
         let out = read()?;
         let read: Vec<(PathBuf, String)> = self.seen.borrow_mut().drain(mark..).collect();
+        // A plain file is recorded by its sha256, as `sha256sum` gives it, unless it is
+        // executable (which changes its mode in the image): then by a hash of both.
         let single = match read.as_slice() {
-            [(path, what)] if path == host => what.split(' ').next().and_then(|d| d.parse::<Digest>().ok()),
+            [(path, what)] if path == host && what.ends_with(" 644") => {
+                what.split(' ').next().and_then(|d| d.parse::<Digest>().ok())
+            }
             _ => None,
         };
         let digest = single.unwrap_or_else(|| {
@@ -363,6 +367,7 @@ impl Planner<'_> {
             let child_what = format!("{what}: {name_s}");
             let meta = fs_err::symlink_metadata(&child)?;
             if meta.is_dir() {
+                self.seen.borrow_mut().push((child.clone(), "dir".into()));
                 let mut e = Entry::dir(0o755, owner.0, owner.1, Arc::from(child_what.as_str()));
                 e.implicit = false;
                 insert(tree, dest.clone(), e, loc)?;

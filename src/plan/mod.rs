@@ -72,6 +72,15 @@ pub fn plan_all(
     let file_name = recipe.path.file_name().map_or("recipe".into(), |n| n.to_string_lossy().into_owned());
     sources.insert(file_name, Digest::of(&text));
     h.update(format!("\0{:?}\0{:?}\0{epoch}\0", recipe.variables, recipe.tags).as_bytes());
+    // Alpine's keys are written into the image (`/etc/apk/keys`): inputs like any local file.
+    for key in alpine_keys(recipe) {
+        if let Ok(bytes) = fs_err::read(key) {
+            let rel = key.strip_prefix(&recipe.dir).unwrap_or(key).to_string_lossy().into_owned();
+            h.update(format!("key\0{rel}\0").as_bytes());
+            h.update(&bytes);
+            sources.insert(rel, Digest::of(&bytes));
+        }
+    }
     for &arch in archs {
         let mut planner = Planner::new(recipe, arch, store, epoch, context, Mode::Plan { large })?;
         for (name, tree) in planner.all_trees()? {
@@ -82,6 +91,18 @@ pub fn plan_all(
         sources.append(&mut planner.sources.borrow_mut());
     }
     Ok(Plan { downloads, hash: h.finish().0, deferred, sources })
+}
+
+/// The Alpine keys a recipe's base names (its own `alpine:` or an image base's).
+fn alpine_keys(recipe: &Recipe) -> Vec<&std::path::PathBuf> {
+    match &recipe.base {
+        recipe::Base::Alpine(spec) => spec.keys.iter().collect(),
+        recipe::Base::Image(b) => match b.packages.as_deref() {
+            Some(recipe::Base::Alpine(spec)) => spec.keys.iter().collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    }
 }
 
 /// A hash of everything that determines a layer's bytes.

@@ -76,7 +76,7 @@ const TEXTS: Kind = Kind::List(&Kind::Text);
 const MODE: Field = field("mode", Kind::Text, "Octal permissions, quoted: \"0644\", \"0755\", \"4755\".");
 const OWNER: Field =
     field("owner", Kind::Text, "`user`, `user:group`, `uid` or `uid:gid` (names from the image's accounts).");
-const ARCHIVES: &[&str] = &["tar", "tar.gz", "tar.xz", "tar.zst", "zip"];
+const ARCHIVES: &[&str] = &["tar", "tar.gz", "tgz", "tar.xz", "txz", "tar.zst", "tzst", "zip"];
 
 // The fields a layer and `config` share. Kinds that point at a section are statics here,
 // so the constants can refer to them.
@@ -413,7 +413,7 @@ pub static TEST: Section = Section {
     fields: &[
         field("name", Kind::Text, "What the report calls it."),
         field("exists", Kind::Text, "A path that must exist."),
-        field("kind", Kind::Word(&["file", "dir", "symlink"]), "With `exists`: what it must be."),
+        field("kind", Kind::Text, "With `exists`: what it must be: file, dir or symlink (variables may say it)."),
         MODE,
         field("owner", Kind::Text, "With `exists`: its owner (a name or uid)."),
         field("group", Kind::Text, "With `exists`: its group (a name or gid)."),
@@ -470,9 +470,13 @@ pub fn json_schema() -> Value {
 fn section_schema(s: &Section) -> Value {
     let mut properties = Map::new();
     for f in s.fields {
-        // A key given no value (`config:` alone) counts as absent.
-        properties
-            .insert(f.name.into(), json!({"description": f.doc, "anyOf": [kind_schema(&f.kind), {"type": "null"}]}));
+        // A key given no value (`config:` alone) counts as absent, which a required one cannot be.
+        let schema = if f.required {
+            json!({"description": f.doc, "allOf": [kind_schema(&f.kind)]})
+        } else {
+            json!({"description": f.doc, "anyOf": [kind_schema(&f.kind), {"type": "null"}]})
+        };
+        properties.insert(f.name.into(), schema);
     }
     let required: Vec<&str> = s.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
     let mut out =
@@ -494,8 +498,12 @@ fn kind_schema(k: &Kind) -> Value {
         Kind::Flag => json!({"type": "boolean"}),
         Kind::Word(words) => json!({"enum": words}),
         Kind::List(item) => {
+            // One scalar counts as a list of one; one mapping does not.
             let list = json!({"type": "array", "items": kind_schema(item)});
-            if takes_scalar(item) { json!({"anyOf": [list, kind_schema(item)]}) } else { list }
+            match scalar_part(item) {
+                Some(one) => json!({"anyOf": [list, one]}),
+                None => list,
+            }
         }
         Kind::Argv => json!({"type": "array", "items": scalar()}),
         Kind::TextMap => json!({"type": "object", "additionalProperties": scalar()}),
@@ -511,12 +519,19 @@ fn kind_schema(k: &Kind) -> Value {
     }
 }
 
-/// Whether a single scalar is a value of this kind (then a list of it may be one scalar).
-fn takes_scalar(k: &Kind) -> bool {
+/// The scalar values of a kind (what one item standing for a list of one may be), if any.
+fn scalar_part(k: &Kind) -> Option<Value> {
     match k {
-        Kind::Text | Kind::Whole | Kind::Flag | Kind::Word(_) => true,
-        Kind::Either(kinds) => kinds.iter().any(takes_scalar),
-        _ => false,
+        Kind::Text | Kind::Whole | Kind::Flag | Kind::Word(_) => Some(kind_schema(k)),
+        Kind::Either(kinds) => {
+            let parts: Vec<Value> = kinds.iter().filter_map(scalar_part).collect();
+            match parts.len() {
+                0 => None,
+                1 => parts.into_iter().next(),
+                _ => Some(json!({"anyOf": parts})),
+            }
+        }
+        _ => None,
     }
 }
 

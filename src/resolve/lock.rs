@@ -23,6 +23,13 @@ pub const VERSION: u32 = 1;
 /// config labels.
 pub const IMAGE_FORMAT: u32 = 2;
 
+/// The lock's image `format`, when it is older than [`IMAGE_FORMAT`] and the change between
+/// them touches an image with these annotations (format 2 writes the
+/// `org.opencontainers.image.*` ones as labels; a recipe without any gives the same bytes).
+pub fn older_format(format: u32, annotations: &BTreeMap<String, String>) -> Option<u32> {
+    (format < 2 && annotations.keys().any(|k| k.starts_with("org.opencontainers.image."))).then_some(format)
+}
+
 fn first_format() -> u32 {
     1
 }

@@ -111,17 +111,24 @@ pub fn check_pins(existing: Option<&Lock>, wanted: &Lock, path: &Path) -> Result
 }
 
 /// `--locked`, after building: every platform built must be the one the lock records (all
-/// of the image when every architecture was built, `full`).
-pub fn check_outputs(existing: &Lock, wanted: &Lock, full: bool, index: &Digest, path: &Path) -> Result<()> {
-    let format = existing.images.first().map_or(lock::IMAGE_FORMAT, |i| i.format);
+/// of the image when every architecture was built, `full`). `older_format`: the lock's image
+/// format, when it is older and its change touches this recipe's image (then it is named).
+pub fn check_outputs(
+    existing: &Lock,
+    wanted: &Lock,
+    full: bool,
+    index: &Digest,
+    path: &Path,
+    older_format: Option<u32>,
+) -> Result<()> {
     let stale = |change: String| {
-        let change = if format == lock::IMAGE_FORMAT {
-            change
-        } else {
+        let change = if let Some(format) = older_format {
             format!(
                 "{change}; the lock's image was written in assemble's image format {format} and this assemble writes format {} (docs/recipe.md, \"Image format\"): build without `--locked` to record it again",
                 lock::IMAGE_FORMAT
             )
+        } else {
+            change
         };
         Err(Error::Stale { path: path.to_path_buf(), changes: vec![change] })
     };
@@ -269,9 +276,9 @@ mod tests {
         existing.images.push(image(&[("amd64", 'a'), ("arm64", 'b')]));
         let mut one = lock(&["arm64"], &[]);
         one.images.push(image(&[("arm64", 'b')]));
-        assert!(check_outputs(&existing, &one, false, &digest('f'), Path::new("r.lock")).is_ok());
+        assert!(check_outputs(&existing, &one, false, &digest('f'), Path::new("r.lock"), None).is_ok());
         one.images[0].platforms[0].manifest = digest('9');
-        let err = check_outputs(&existing, &one, false, &digest('f'), Path::new("r.lock")).unwrap_err();
+        let err = check_outputs(&existing, &one, false, &digest('f'), Path::new("r.lock"), None).unwrap_err();
         assert!(err.to_string().contains("r.lock"), "{err}");
         let Error::Stale { changes, .. } = err else { panic!("not stale") };
         assert!(changes[0].starts_with(&format!("the build gives arm64 manifest {}", digest('9'))), "{changes:?}");

@@ -996,4 +996,10 @@ fn platform_tags_name_each_platforms_manifest() {
     env.run(&dir, &["push", "pt.yml", "--to", &format!("{}/bare", reg.addr)], &[]).ok();
     let tags = skopeo(&["list-tags", "--tls-verify=false", &format!("docker://{}/bare/pt", reg.addr)]);
     assert!(!tags.contains("-amd64"), "{tags}");
+    // An image on disk too.
+    env.run(&dir, &["build", "pt.yml"], &[]).ok();
+    env.run(&dir, &["push", "oci:out/pt:2.4.1", "--to", &format!("{}/disk/pt:9", reg.addr), "--platform-tags"], &[])
+        .ok();
+    let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/disk/pt:9-arm64", reg.addr)]);
+    assert_eq!(format!("sha256:{}", sha256_hex(raw.as_bytes())), platforms["manifests"][1]["digest"].as_str().unwrap());
 }

@@ -75,6 +75,16 @@ fn every_recipe_and_starter_is_valid_against_the_schema() {
         assemble(tmp.path(), &tmp.path().join("cache"), &["init", &name, "--base", base], &[]).ok();
         files.push(tmp.path().join(format!("{name}.yml")));
     }
+    // Forms the reader takes that a narrower schema would refuse: short archive names, a
+    // test's `kind` from a variable, one scalar for a list.
+    let forms = tmp.path().join("forms.yml");
+    std::fs::write(
+        &forms,
+        "name: forms\nvariables: {k: file}\ntags: latest\nlayers:\n  - files:\n      - {path: a.tgz, extract: tgz, to: /opt/}\n    dirs: /data\ntests:\n  - {exists: /data, kind: \"{k}\"}\n",
+    )
+    .unwrap();
+    assemble(tmp.path(), &tmp.path().join("cache"), &["tags", forms.to_str().unwrap()], &[]).ok();
+    files.push(forms);
     files.sort();
     let lines = validate(tmp.path(), &files);
     let bad: Vec<&String> = lines.iter().filter(|l| !l.starts_with("ok ")).collect();
@@ -96,6 +106,8 @@ fn the_schema_refuses_what_the_reader_refuses() {
         ("missing-suite", "base:\n  debian: {packages: [curl]}\n", "`base.debian` needs a `suite` field"),
         ("unknown-word", "compression: {algorithm: brotli}\n", "unknown compression `brotli`"),
         ("bad-test-key", "tests:\n  - {exists: /x, kidn: file}\n", "unknown field `kidn` in a test"),
+        ("one-mapping-for-a-list", "tags: {tag: \"1.0\"}\n", "`tags` must be a list, found a mapping"),
+        ("required-left-empty", "config:\n  users: [{name: app, uid: }]\n", "a user needs a `uid` field"),
     ];
     let mut files = Vec::new();
     for (name, body, message) in cases {

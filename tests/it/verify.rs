@@ -417,3 +417,48 @@ fn attestations_that_do_not_reproduce_are_named() {
     );
     assert_eq!(run.stderr, "error: `one` does not reproduce its lock: the same inputs gave other bytes\n");
 }
+
+/// A format-1 lock of a recipe the format change does not touch (no `metadata`), or whose
+/// layers differ, is not excused by the format: it does not reproduce.
+#[test]
+fn the_image_format_is_not_blamed_where_it_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = one(tmp.path());
+    let recipe = f.join("golden/one.yml");
+    let text = std::fs::read_to_string(&recipe).unwrap();
+    let start = text.find("metadata:\n").unwrap();
+    let end = start + text[start..].find("annotations:").unwrap();
+    std::fs::write(&recipe, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    assemble(&f, &tmp.path().join("cache"), &["build", "golden/one.yml", "-o", "oci:../built2"], &[]).ok();
+    let lock = f.join("golden/one.lock");
+    let text = std::fs::read_to_string(&lock).unwrap().replacen("\nformat = 2\n", "\n", 1);
+    let recorded = text.lines().find_map(|l| l.strip_prefix("index = \"")).unwrap().trim_end_matches('"').to_string();
+    std::fs::write(&lock, text.replacen(&recorded, &format!("sha256:{}", "1".repeat(64)), 1)).unwrap();
+    let run = verify(&f, tmp.path());
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert_eq!(run.stderr, "error: `one` does not reproduce its lock: the same inputs gave other bytes\n");
+    let run = assemble(&f, &tmp.path().join("cache"), &["build", "--locked", "golden/one.yml"], &[]);
+    assert_ne!(run.code, 0);
+    assert!(!run.stderr.contains("image format"), "{}", run.stderr);
+}
+
+/// An empty directory added to a tree, or a file made executable, changes the image: the
+/// verdict names the input.
+#[test]
+fn an_empty_directory_or_an_executable_bit_is_named() {
+    for (case, script, named) in [
+        ("empty dir", "mkdir golden/tree/empty", "`tree` changed"),
+        ("exec bit", "chmod +x golden/files/readme.txt", "`files/readme.txt` changed"),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let f = one(tmp.path());
+        assert_eq!(sh(&f, script).code, 0);
+        let run = verify(&f, tmp.path());
+        assert_eq!(run.code, 3, "{case}: {}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("changed since its lock was written: {named};")),
+            "{case}: {}",
+            run.stderr
+        );
+    }
+}

@@ -90,14 +90,17 @@ impl ImageBlobs {
 
 /// `TAG-<arch>` for every tag and platform (`arm/v7` → `armv7`), each naming that platform's
 /// manifest; a tag that would not be valid (over 128 characters) is left out.
-pub fn platform_tags(image: &Image, tags: &[String]) -> Vec<(String, Doc)> {
+pub fn platform_tags(
+    platforms: impl IntoIterator<Item = (crate::model::platform::Arch, Doc)>,
+    tags: &[String],
+) -> Vec<(String, Doc)> {
     let mut out = Vec::new();
-    for p in &image.platforms {
-        let suffix = p.arch.name().replace('/', "");
+    for (arch, manifest) in platforms {
+        let suffix = arch.name().replace('/', "");
         for tag in tags {
             let t = format!("{tag}-{suffix}");
             if crate::model::reference::valid_tag(&t) {
-                out.push((t, p.manifest.clone()));
+                out.push((t, manifest.clone()));
             }
         }
     }

@@ -323,11 +323,3 @@ pub fn images(a: &Stored, b: &Stored) -> Result<Vec<Finding>, Error> {
     }
     Ok(out)
 }
-
-/// `linux/amd64`, `linux/arm/v7`: how findings name a platform.
-pub fn platform_label(arch: crate::model::platform::Arch) -> String {
-    match arch.variant() {
-        Some(v) => format!("linux/{}/{v}", arch.oci_arch()),
-        None => format!("linux/{}", arch.oci_arch()),
-    }
-}

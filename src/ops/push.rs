@@ -85,7 +85,8 @@ pub fn push_recipe(
     on_build(&format!("pushing {target}"));
     let mut blobs = ImageBlobs::of_image(&built.image, |d| session.store.blob_path(d), &r.tags);
     if settings.platform_tags {
-        blobs.platform_tags = crate::oci::blobs::platform_tags(&built.image, &r.tags);
+        let platforms = built.image.platforms.iter().map(|p| (p.arch, p.manifest.clone()));
+        blobs.platform_tags = crate::oci::blobs::platform_tags(platforms, &r.tags);
     }
     let report = rt.block_on(push::push(&client, &session.store, &target.repository, &blobs, settings))?;
     if let Some(signer) = signer {
@@ -107,25 +108,21 @@ pub fn push_recipe(
 /// index (and the platform's manifest).
 fn signatures(signer: &Signer, repository: &str, built: &build::Built) -> Vec<(&'static str, Vec<cosign::Layer>)> {
     let index = built.image.index.digest;
-    let mut att = vec![cosign::attestation(
-        signer,
-        &built.attestations.provenance.bytes,
-        crate::ops::attest::PROVENANCE_PREDICATE_TYPE,
-    )];
-    for (arch, spdx, cdx) in &built.attestations.sboms {
-        let Some(p) = built.image.platform(*arch) else { continue };
-        let subjects = [(repository.to_string(), index), (format!("{repository}@{}", arch.name()), p.manifest.digest)];
-        for (doc, predicate_type) in [(spdx, SPDX_PREDICATE_TYPE), (cdx, CYCLONEDX_PREDICATE_TYPE)] {
-            let statement = cosign::statement(&subjects, predicate_type, doc.value());
-            att.push(cosign::attestation(signer, &statement, predicate_type));
-        }
+    let mut att = Vec::new();
+    for d in built.attestations.documents() {
+        let statement = match d.arch.and_then(|arch| built.image.platform(arch)) {
+            // The provenance is a statement already.
+            None => d.doc.bytes.clone(),
+            Some(p) => {
+                let subjects =
+                    [(repository.to_string(), index), (format!("{repository}@{}", p.arch.name()), p.manifest.digest)];
+                cosign::statement(&subjects, d.predicate_type, d.doc.value())
+            }
+        };
+        att.push(cosign::attestation(signer, &statement, d.predicate_type));
     }
     vec![("sig", vec![cosign::signature(signer, repository, &index)]), ("att", att)]
 }
-
-/// The predicate types cosign's `--type spdxjson` and `--type cyclonedx` name.
-pub const SPDX_PREDICATE_TYPE: &str = "https://spdx.dev/Document";
-pub const CYCLONEDX_PREDICATE_TYPE: &str = "https://cyclonedx.org/bom";
 
 /// Pushes an image already opened (every blob checked) to `to` (`REGISTRY/REPOSITORY[:TAG]`);
 /// without a tag there, under the names the image has. Layers written for their owner only
@@ -161,16 +158,8 @@ pub fn push_image(
         }
     };
     if settings.platform_tags {
-        plan.platform_tags = image
-            .platforms
-            .iter()
-            .filter_map(|p| Some((p.name.parse::<crate::model::platform::Arch>().ok()?, p.manifest.clone()?)))
-            .flat_map(|(arch, m)| {
-                let suffix = arch.name().replace('/', "");
-                plan.tags.iter().map(move |t| (format!("{t}-{suffix}"), m.clone())).collect::<Vec<_>>()
-            })
-            .filter(|(t, _)| crate::model::reference::valid_tag(t))
-            .collect();
+        let platforms = image.platforms.iter().filter_map(|p| Some((p.name.parse().ok()?, p.manifest.clone()?)));
+        plan.platform_tags = crate::oci::blobs::platform_tags(platforms, &plan.tags);
     }
     let client = registry::Client::new(&target.registry, &target.repository, reg)?;
     let report = rt.block_on(push::push(&client, &session.store, &target.repository, &plan, settings))?;

@@ -7,11 +7,8 @@
 
 use crate::model::digest::Digest;
 use crate::oci::read::MAX_DOC;
-use crate::ops::attest::{
-    Attestations, CYCLONEDX_MEDIA_TYPE, IN_TOTO_MEDIA_TYPE, PROVENANCE_PREDICATE_TYPE, SPDX_MEDIA_TYPE,
-};
-use crate::ops::diff::{Finding, platform_label};
-use crate::ops::push::{CYCLONEDX_PREDICATE_TYPE, SPDX_PREDICATE_TYPE};
+use crate::ops::attest::{Attestations, PROVENANCE_PREDICATE_TYPE};
+use crate::ops::diff::Finding;
 use crate::registry::{self, Client, Reference, pull};
 use crate::sign::{PublicKey, cosign};
 use crate::store::Store;
@@ -33,28 +30,16 @@ struct Expected {
 }
 
 fn expected(a: &Attestations) -> Vec<Expected> {
-    let mut out = vec![Expected {
-        platform: String::new(),
-        part: "provenance",
-        predicate_type: PROVENANCE_PREDICATE_TYPE,
-        media_type: IN_TOTO_MEDIA_TYPE,
-        bytes: a.provenance.bytes.clone(),
-    }];
-    for (arch, spdx, cdx) in &a.sboms {
-        for (part, predicate_type, media_type, doc) in [
-            ("sbom (spdx)", SPDX_PREDICATE_TYPE, SPDX_MEDIA_TYPE, spdx),
-            ("sbom (cyclonedx)", CYCLONEDX_PREDICATE_TYPE, CYCLONEDX_MEDIA_TYPE, cdx),
-        ] {
-            out.push(Expected {
-                platform: platform_label(*arch),
-                part,
-                predicate_type,
-                media_type,
-                bytes: doc.bytes.clone(),
-            });
-        }
-    }
-    out
+    a.documents()
+        .into_iter()
+        .map(|d| Expected {
+            platform: d.arch.map(|arch| arch.oci_platform()).unwrap_or_default(),
+            part: d.part,
+            predicate_type: d.predicate_type,
+            media_type: d.media_type,
+            bytes: d.doc.bytes.clone(),
+        })
+        .collect()
 }
 
 /// The bytes of a blob the registry names, when its descriptor is within bounds.
@@ -69,15 +54,6 @@ async fn small_blob(client: &Client, store: &Store, r: &Reference, d: &Value) ->
     Ok(Some(fs_err::read(&path).map_err(|source| registry::Error::Io { path, source })?))
 }
 
-/// The manifest at `reference` (a tag or digest), parsed; `None` when there is none.
-async fn manifest(client: &Client, r: &Reference, reference: &str) -> registry::Result<Option<Value>> {
-    match pull::manifest(client, r, reference).await {
-        Ok(m) => Ok(Some(serde_json::from_slice(&m.bytes).unwrap_or_default())),
-        Err(registry::Error::Status { status: 404, .. }) => Ok(None),
-        Err(e) => Err(e),
-    }
-}
-
 /// The layers of the manifest tagged `tag` with the bytes of each (`None` past the bounds);
 /// `None` when the tag does not exist.
 async fn tagged_layers(
@@ -86,7 +62,7 @@ async fn tagged_layers(
     r: &Reference,
     tag: &str,
 ) -> registry::Result<Option<Vec<(Value, Option<Vec<u8>>)>>> {
-    let Some(v) = manifest(client, r, tag).await? else { return Ok(None) };
+    let Some(v) = pull::manifest_json(client, &r.repository, tag).await? else { return Ok(None) };
     let mut out = Vec::new();
     for l in v["layers"].as_array().into_iter().flatten().take(MAX_LAYERS) {
         out.push((l.clone(), small_blob(client, store, r, l).await?));
@@ -247,7 +223,7 @@ async fn referrers(client: &Client, r: &Reference, subject: &Digest) -> registry
     let listing = if resp.status().as_u16() == 200 && resp.content_length().is_some_and(|n| n <= pull::MAX_MANIFEST) {
         serde_json::from_slice::<Value>(&resp.bytes().await.unwrap_or_default()).ok()
     } else {
-        manifest(client, r, &crate::oci::referrer::fallback_tag(subject)).await?
+        pull::manifest_json(client, &r.repository, &crate::oci::referrer::fallback_tag(subject)).await?
     };
     Ok(listing.and_then(|l| l["manifests"].as_array().cloned()).unwrap_or_default())
 }
@@ -269,7 +245,7 @@ async fn attached(
                 continue;
             }
             let Some(digest) = entry["digest"].as_str() else { continue };
-            let Some(m) = manifest(client, r, digest).await? else { continue };
+            let Some(m) = pull::manifest_json(client, &r.repository, digest).await? else { continue };
             let document = m["layers"][0]["digest"].as_str().unwrap_or("");
             if !ours.iter().any(|e| Digest::of(&e.bytes).to_string() == document) {
                 findings.push(Finding::new(

@@ -7,7 +7,7 @@
 use crate::model::digest::Digest;
 use crate::oci::Image;
 use crate::ops::build::{self, Options};
-use crate::ops::diff::{self, Finding, platform_label};
+use crate::ops::diff::{self, Finding};
 use crate::recipe::Recipe;
 pub use crate::resolve::lock::IMAGE_FORMAT;
 use crate::resolve::lock::{self, LockedImage};
@@ -133,7 +133,7 @@ impl Verifier {
                     .ok_or_else(|| Error::NothingRecorded(built.lock_path.clone()))?;
                 let rebuilt = built.lock.images.first();
                 inputs_changed = recorded.inputs.is_some() && rebuilt.and_then(|i| i.inputs) != recorded.inputs;
-                older_format = lock::older_format(recorded.format, &recipe.annotations);
+                older_format = rebuilt.and_then(|r| lock::older_format(&recorded, r, &recipe.annotations));
                 if inputs_changed && !recorded.sources.is_empty() {
                     changed = rebuilt.map(|r| changed_sources(&recorded, r)).unwrap_or_default();
                 }
@@ -146,10 +146,6 @@ impl Verifier {
                 findings
             }
         };
-        // Format 2 changes configs only: a layer that differs is not explained by it.
-        if findings.iter().any(|f| f.part.starts_with("layer")) {
-            older_format = None;
-        }
         Ok(Outcome {
             recipe: recipe.name.clone(),
             built: built.image.index.digest,
@@ -177,7 +173,7 @@ fn attestations_against_lock(recorded: &LockedImage, a: &crate::ops::attest::Att
         {
             if differs(was, now) {
                 let summary = format!("{} → {}", short(&was.expect("checked")), short(now));
-                out.push(Finding::new(platform_label(*arch), part, summary));
+                out.push(Finding::new(arch.oci_platform(), part, summary));
             }
         }
     }
@@ -200,7 +196,7 @@ fn against_lock(recorded: &LockedImage, image: &Image, user_store: &Store) -> Re
         if old.manifest == p.manifest.digest {
             continue;
         }
-        let label = platform_label(p.arch);
+        let label = p.arch.oci_platform();
         let before = out.len();
         if old.config != p.config.digest {
             let old_config = fs_err::read(user_store.blob_path(&old.config))

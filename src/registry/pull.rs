@@ -69,6 +69,17 @@ pub async fn manifest(client: &Client, r: &Reference, reference: &str) -> Result
 }
 
 /// Whether the repository holds a manifest with this digest.
+/// The manifest (or index) `reference` — a tag or a digest — of `repository`, parsed (`null`
+/// when it is not JSON); `None` when the registry has none by that name.
+pub async fn manifest_json(client: &Client, repository: &str, reference: &str) -> Result<Option<serde_json::Value>> {
+    let r = Reference { registry: client.registry.clone(), repository: repository.into(), tag: None, digest: None };
+    match manifest(client, &r, reference).await {
+        Ok(f) => Ok(Some(serde_json::from_slice(&f.bytes).unwrap_or_default())),
+        Err(Error::Status { status: 404, .. }) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 pub async fn has_manifest(client: &Client, repository: &str, digest: &Digest) -> Result<bool> {
     let req = Request::new(Method::HEAD, format!("/v2/{repository}/manifests/{digest}"), &scope(repository, "pull"))
         .header(header::ACCEPT, ACCEPT);

@@ -159,17 +159,7 @@ async fn push_referrers(client: &Client, repo: &str, referrers: &[Referrer]) -> 
     }
     for (subject, entries) in fallback {
         let tag = referrer::fallback_tag(&subject);
-        let reference = super::Reference {
-            registry: client.registry.clone(),
-            repository: repo.into(),
-            tag: Some(tag.clone()),
-            digest: None,
-        };
-        let existing = match super::pull::manifest(client, &reference, &tag).await {
-            Ok(f) => serde_json::from_slice::<serde_json::Value>(&f.bytes).ok(),
-            Err(Error::Status { status: 404, .. }) => None,
-            Err(e) => return Err(e),
-        };
+        let existing = super::pull::manifest_json(client, repo, &tag).await?;
         let bytes = referrer::listing(existing.as_ref(), &entries);
         let doc = Doc { digest: Digest::of(&bytes), bytes, media_type: crate::oci::MEDIA_INDEX.into() };
         if existing.is_some_and(|e| crate::oci::json::canonical(&e) == doc.bytes) {
@@ -346,20 +336,10 @@ pub async fn push_signatures(
             continue;
         }
         let tag = cosign::tag(index, suffix);
-        let reference = super::Reference {
-            registry: client.registry.clone(),
-            repository: repo.into(),
-            tag: Some(tag.clone()),
-            digest: None,
-        };
-        let existing: Vec<serde_json::Value> = match super::pull::manifest(client, &reference, &tag).await {
-            Ok(f) => serde_json::from_slice::<serde_json::Value>(&f.bytes)
-                .ok()
-                .and_then(|v| v["layers"].as_array().cloned())
-                .unwrap_or_default(),
-            Err(Error::Status { status: 404, .. }) => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        let existing: Vec<serde_json::Value> = super::pull::manifest_json(client, repo, &tag)
+            .await?
+            .and_then(|v| v["layers"].as_array().cloned())
+            .unwrap_or_default();
         // What the tag holds a signature of already (by this or an earlier push) is not added
         // again: re-pushing does not grow the tag.
         let signed = |d: &serde_json::Value| d["annotations"][cosign::SIGNED_ANNOTATION].as_str().map(String::from);

@@ -23,11 +23,22 @@ pub const VERSION: u32 = 1;
 /// config labels.
 pub const IMAGE_FORMAT: u32 = 2;
 
-/// The lock's image `format`, when it is older than [`IMAGE_FORMAT`] and the change between
-/// them touches an image with these annotations (format 2 writes the
-/// `org.opencontainers.image.*` ones as labels; a recipe without any gives the same bytes).
-pub fn older_format(format: u32, annotations: &BTreeMap<String, String>) -> Option<u32> {
-    (format < 2 && annotations.keys().any(|k| k.starts_with("org.opencontainers.image."))).then_some(format)
+/// The `recorded` image's format, when it is older than [`IMAGE_FORMAT`] and the change
+/// between them can explain how `rebuilt` differs from it: format 2 writes the
+/// `org.opencontainers.image.*` annotations as labels — configs only, so only for a recipe
+/// with such annotations, and only while every layer is the same.
+pub fn older_format(
+    recorded: &LockedImage,
+    rebuilt: &LockedImage,
+    annotations: &BTreeMap<String, String>,
+) -> Option<u32> {
+    let layers_same = rebuilt.platforms.iter().all(|p| {
+        recorded.platforms.iter().find(|o| o.arch == p.arch).is_none_or(|o| {
+            o.layers.iter().map(|l| (l.diff_id, l.digest)).eq(p.layers.iter().map(|l| (l.diff_id, l.digest)))
+        })
+    });
+    let touched = annotations.keys().any(|k| k.starts_with("org.opencontainers.image."));
+    (recorded.format < 2 && touched && layers_same).then_some(recorded.format)
 }
 
 fn first_format() -> u32 {

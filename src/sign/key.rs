@@ -9,6 +9,10 @@ use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair};
 use std::path::{Path, PathBuf};
 
+/// A P-256 SubjectPublicKeyInfo up to the point: `SEQUENCE { SEQUENCE { id-ecPublicKey,
+/// prime256v1 }, BIT STRING` (the 65-byte uncompressed point follows).
+const SPKI_P256_PREFIX: &str = "3059301306072a8648ce3d020106082a8648ce3d030107034200";
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read the key `{path}`")]
@@ -67,7 +71,7 @@ impl Signer {
     /// The public key as a PKIX `PUBLIC KEY` PEM (what `cosign verify --key` reads).
     pub fn public_pem(&self) -> String {
         // SubjectPublicKeyInfo { id-ecPublicKey, prime256v1 } and the uncompressed point.
-        let mut der = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").expect("static");
+        let mut der = hex::decode(SPKI_P256_PREFIX).expect("static");
         der.extend_from_slice(self.pair.public_key().as_ref());
         let body = B64.encode(der);
         let lines: Vec<&str> = body.as_bytes().chunks(64).map(|c| std::str::from_utf8(c).expect("base64")).collect();
@@ -89,7 +93,7 @@ impl PublicKey {
         if label != "PUBLIC KEY" {
             return Err(Error::Unsupported { path: path.to_path_buf(), label });
         }
-        let prefix = hex::decode("3059301306072a8648ce3d020106082a8648ce3d030107034200").expect("static");
+        let prefix = hex::decode(SPKI_P256_PREFIX).expect("static");
         match der.strip_prefix(prefix.as_slice()) {
             Some(point) if point.len() == 65 && point[0] == 4 => Ok(PublicKey { point: point.to_vec() }),
             _ => Err(Error::NotP256 { path: path.to_path_buf(), why: "not a P-256 SubjectPublicKeyInfo".into() }),

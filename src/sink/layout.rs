@@ -4,7 +4,7 @@
 
 use super::error::Error;
 use crate::model::digest::{Digest, HashWriter};
-use crate::oci::{Doc, Image, MEDIA_INDEX, REF_NAME, json};
+use crate::oci::{Doc, Image, MEDIA_INDEX, json};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -28,8 +28,10 @@ pub fn write(image: &Image, dir: &Path) -> Result<(), Error> {
         put_doc(&p.manifest, &blobs)?;
     }
     put_doc(&image.index, &blobs)?;
-    for r in &image.referrers {
+    if !image.referrers.is_empty() {
         put_doc(&crate::oci::referrer::empty_config(), &blobs)?;
+    }
+    for r in &image.referrers {
         put_doc(&r.document, &blobs)?;
         put_doc(&r.manifest, &blobs)?;
     }
@@ -45,15 +47,6 @@ pub fn write(image: &Image, dir: &Path) -> Result<(), Error> {
     write_atomic(&index_path, &index_of(manifests), false)
 }
 
-/// One `index.json` entry per tag, each naming the image index.
-fn tag_entries(image: &Image) -> impl Iterator<Item = Value> + '_ {
-    image.tags.iter().map(|tag| {
-        let mut d = image.index.descriptor();
-        d["annotations"] = json!({ REF_NAME: tag });
-        d
-    })
-}
-
 /// `index.json` listing `manifests`.
 pub fn index_of(manifests: Vec<Value>) -> Vec<u8> {
     json::canonical(&json!({"schemaVersion": 2, "mediaType": MEDIA_INDEX, "manifests": manifests}))
@@ -62,7 +55,7 @@ pub fn index_of(manifests: Vec<Value>) -> Vec<u8> {
 /// `index.json` for a layout that holds just this image and its referrers (used by the
 /// archive sink).
 pub fn index_json(image: &Image) -> Vec<u8> {
-    index_of(tag_entries(image).chain(image.referrers.iter().map(|r| r.listing_entry())).collect())
+    index_of(crate::oci::referrer::relist(Vec::new(), &image.tags, &image.index, &image.referrers))
 }
 
 fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {

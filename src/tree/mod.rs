@@ -305,10 +305,17 @@ impl View {
 
     /// The bytes of a regular file in the view.
     pub fn read(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
-        let Some(entry) = ImagePath::new(path).and_then(|p| self.entries.get(&p)) else {
-            return Ok(None);
-        };
-        match &entry.kind {
+        match ImagePath::new(path).and_then(|p| self.entries.get(&p)) {
+            Some(entry) => entry.read_bytes(path),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Entry {
+    /// The bytes of this entry, when it is a regular file (`path` names it in errors).
+    pub fn read_bytes(&self, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+        match &self.kind {
             Kind::File { content: Content::Bytes(b), .. } => Ok(Some(b.to_vec())),
             Kind::File { content: Content::Host(p), .. } => fs_err::read(p).map(Some),
             // A blob of the cache: read only while it is what its name says.
@@ -328,12 +335,55 @@ impl View {
     }
 }
 
+/// The bytes of the regular file `path` as `layers` (bottom first) show it over `below`:
+/// the topmost layer holding the path wins, and a layer with a non-directory at one of its
+/// parents hides what is below — as [`View::apply`] would have it, without building the view.
+pub fn read_through(layers: &[&Tree], below: Option<&View>, path: &str) -> std::io::Result<Option<Vec<u8>>> {
+    let Some(p) = ImagePath::new(path) else { return Ok(None) };
+    for layer in layers.iter().rev() {
+        if let Some(entry) = layer.get(&p) {
+            return entry.read_bytes(path);
+        }
+        if p.ancestors().any(|a| layer.get(&a).is_some_and(|e| !e.is_dir())) {
+            return Ok(None);
+        }
+    }
+    below.map_or(Ok(None), |v| v.read(path))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn p(s: &str) -> ImagePath {
         ImagePath::new(s).unwrap()
+    }
+
+    #[test]
+    fn read_through_layers_is_what_the_view_would_show() {
+        let file = |text: &str| Entry::bytes(text.as_bytes().to_vec(), 0o644, Arc::from("t"));
+        let mut below = View::default();
+        let mut base = Tree::default();
+        base.put(p("etc/os-release"), file("base"));
+        base.put(p("var/lib/dpkg/status"), file("base status"));
+        below.apply(&base);
+        let mut upper = Tree::default();
+        upper.put(p("etc/os-release"), file("upper"));
+        let mut hiding = Tree::default();
+        hiding.put(p("var/lib"), Entry::symlink("elsewhere".into(), Arc::from("t")));
+        for (layers, path) in [
+            (vec![&upper], "etc/os-release"),
+            (vec![&upper], "var/lib/dpkg/status"),
+            (vec![&upper, &hiding], "var/lib/dpkg/status"),
+            (vec![], "etc/none"),
+        ] {
+            let mut view = below.clone();
+            for l in &layers {
+                view.apply(l);
+            }
+            assert_eq!(read_through(&layers, Some(&below), path).unwrap(), view.read(path).unwrap(), "{path}");
+        }
+        assert_eq!(read_through(&[&upper], Some(&below), "etc/os-release").unwrap(), Some(b"upper".to_vec()));
     }
 
     #[test]

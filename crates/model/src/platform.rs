@@ -52,6 +52,14 @@ impl Arch {
         }
     }
 
+    /// The platform as OCI tools print it: `linux/amd64`, `linux/arm64/v8`, `linux/arm/v7`.
+    pub fn oci_platform(self) -> String {
+        match self.variant() {
+            Some(v) => format!("linux/{}/{v}", self.oci_arch()),
+            None => format!("linux/{}", self.oci_arch()),
+        }
+    }
+
     /// The kernel's name for it (`uname -m`), which many upstream release files use.
     pub fn uname(self) -> &'static str {
         match self {

@@ -4,7 +4,7 @@
 
 use crate::model::digest::Digest;
 use crate::model::platform::Arch;
-use crate::oci::{Doc, Image};
+use crate::oci::Doc;
 use crate::recipe::Recipe;
 use crate::resolve::lock::Lock;
 use crate::tree::{Tree, View};
@@ -31,11 +31,8 @@ impl Contents {
     /// Reads them from the platform's layers (the last layer holding a file wins) over the
     /// image base's view.
     pub fn of(trees: &[(String, Tree)], base: Option<&View>) -> Contents {
-        let mut view = base.cloned().unwrap_or_default();
-        for (_, t) in trees {
-            view.apply(t);
-        }
-        let text = |path: &str| match view.read(path) {
+        let layers: Vec<&Tree> = trees.iter().map(|(_, t)| t).collect();
+        let text = |path: &str| match crate::tree::read_through(&layers, base, path) {
             Ok(b) => b.map(|b| String::from_utf8_lossy(&b).into_owned()),
             Err(e) => {
                 tracing::warn!("/{path} cannot be read ({e}): the SBOM lists nothing from it");
@@ -119,7 +116,6 @@ pub struct Inventory<'a> {
 pub(super) fn inventory<'a>(
     recipe: &'a Recipe,
     lock: &Lock,
-    image: &Image,
     p: &crate::oci::PlatformImage,
     c: &Contents,
     epoch: u64,
@@ -209,12 +205,15 @@ pub(super) fn inventory<'a>(
             kind: PartKind::Layer,
         });
     }
-    let platform = match p.arch.variant() {
-        Some(v) => format!("linux/{}/{v}", p.arch.oci_arch()),
-        None => format!("linux/{}", p.arch.oci_arch()),
-    };
-    let _ = image;
-    Inventory { recipe, arch: p.arch, platform, manifest: p.manifest.digest, epoch, packages, parts }
+    Inventory {
+        recipe,
+        arch: p.arch,
+        platform: p.arch.oci_platform(),
+        manifest: p.manifest.digest,
+        epoch,
+        packages,
+        parts,
+    }
 }
 
 /// A location the documents (which are published) can give as a URL: http(s) only (a

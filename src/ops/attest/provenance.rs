@@ -20,12 +20,8 @@ fn digest_set(hex: &str) -> Value {
 pub fn statement(recipe: &Recipe, lock: &Lock, image: &Image) -> Doc {
     let mut subject = vec![json!({"name": recipe.name, "digest": digest_set(&image.index.digest.hex())})];
     for p in &image.platforms {
-        let platform = match p.arch.variant() {
-            Some(v) => format!("linux/{}/{v}", p.arch.oci_arch()),
-            None => format!("linux/{}", p.arch.oci_arch()),
-        };
         subject.push(json!({
-            "name": format!("{}@{platform}", recipe.name),
+            "name": format!("{}@{}", recipe.name, p.arch.oci_platform()),
             "digest": digest_set(&p.manifest.digest.hex()),
         }));
     }

@@ -128,20 +128,7 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
         && opts.compare_outputs
         && let Some(existing) = &existing
     {
-        // Format 2 changes configs only: with a layer that differs, the format explains nothing.
-        let layers_same = |old: &lock::LockedImage| {
-            wanted.images[0].platforms.iter().all(|p| {
-                old.platforms
-                    .iter()
-                    .find(|o| o.arch == p.arch)
-                    .is_none_or(|o| o.layers.iter().map(|l| l.diff_id).eq(p.layers.iter().map(|l| l.diff_id)))
-            })
-        };
-        let older = existing
-            .images
-            .first()
-            .filter(|i| layers_same(i))
-            .and_then(|i| lock::older_format(i.format, &recipe.annotations));
+        let older = existing.images.first().and_then(|i| lock::older_format(i, &wanted.images[0], &recipe.annotations));
         stale::check_outputs(existing, &wanted, full, &image.index.digest, &lock_path, older)?;
     }
     let lock_written = if opts.write_lock && !opts.locked && full { wanted.write(&lock_path)? } else { false };

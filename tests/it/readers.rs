@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use serde_json::Value;
+use std::path::Path;
 
 const PLATFORMS: [(&str, &str, Option<&str>); 8] = [
     ("amd64", "amd64", None),
@@ -208,16 +209,8 @@ fn skopeo_shows_the_metadata_as_labels() {
 fn a_static_busybox_runs_as_the_entrypoint_under_chroot() {
     require("umoci");
     require("chroot");
-    let busybox = std::path::Path::new("/bin/busybox");
-    assert!(
-        busybox.is_file(),
-        "this test needs the static /bin/busybox from Debian's busybox-static; `scripts/test` installs it"
-    );
     let tmp = tempfile::tempdir().unwrap();
-    let served = tmp.path().join("served");
-    std::fs::create_dir_all(&served).unwrap();
-    std::fs::copy(busybox, served.join("busybox")).unwrap();
-    let server = HttpServer::serve(&served);
+    let (server, sha) = served_busybox(tmp.path());
     let recipe = format!(
         r#"name: bb
 archs: [amd64]
@@ -235,7 +228,7 @@ config:
   entrypoint: [/bin/sh, -c, 'echo "$GREETING on $(uname -m) as $(id -u)"']
 "#,
         url = server.url("busybox"),
-        sha = sha256_file(&served.join("busybox"))
+        sha = sha
     );
     std::fs::write(tmp.path().join("bb.yml"), recipe).unwrap();
     assemble(tmp.path(), &tmp.path().join("c"), &["build", "bb.yml", "-o", "oci:layout"], &[]).ok();
@@ -266,16 +259,25 @@ config:
 /// `assemble test` runs the images of a recipe's variants side by side and reports them in
 /// the recipe's order; a variant that makes the same image as the default is not run again,
 /// and its rows say whose results they are.
+/// The static `/bin/busybox` (Debian's busybox-static) served by a local HTTP server, and
+/// its sha256, for recipes that download it.
+fn served_busybox(tmp: &Path) -> (HttpServer, String) {
+    let busybox = Path::new("/bin/busybox");
+    assert!(
+        busybox.is_file(),
+        "this test needs the static /bin/busybox from Debian's busybox-static; `scripts/test` installs it"
+    );
+    let served = tmp.join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::copy(busybox, served.join("busybox")).unwrap();
+    (HttpServer::serve(&served), sha256_file(&served.join("busybox")))
+}
+
 #[test]
 fn test_runs_each_distinct_image_once_and_reports_in_order() {
     require("chroot");
-    let busybox = std::path::Path::new("/bin/busybox");
-    assert!(busybox.is_file(), "this test needs the static /bin/busybox from Debian's busybox-static");
     let tmp = tempfile::tempdir().unwrap();
-    let served = tmp.path().join("served");
-    std::fs::create_dir_all(&served).unwrap();
-    std::fs::copy(busybox, served.join("busybox")).unwrap();
-    let server = HttpServer::serve(&served);
+    let (server, sha) = served_busybox(tmp.path());
     let recipe = format!(
         r#"name: bbv
 archs: [amd64]
@@ -297,7 +299,7 @@ tests:
     output: "{{word}}"
 "#,
         url = server.url("busybox"),
-        sha = sha256_file(&served.join("busybox"))
+        sha = sha
     );
     std::fs::write(tmp.path().join("bbv.yml"), recipe).unwrap();
     let run = assemble(tmp.path(), &tmp.path().join("c"), &["--json", "test", "--strict", "bbv.yml"], &[]).ok();

@@ -3,7 +3,7 @@
 //! mounts; faults on the way; and no secret in the logs.
 
 use crate::common::registry::{Auth, Fault, Proxy, Registry, Rule, Signer, TokenServer, docker_config};
-use crate::common::{Run, assemble, noise, require, sh};
+use crate::common::{Run, assemble, first_layer_hex, noise, require, sh};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -540,8 +540,7 @@ fn damaged_cached_layer_is_never_pushed() {
     let env = Env::new();
     let dir = project(env.tmp.path(), "dmg", "d\n");
     let built = env.run(&dir, &["--json", "build", "dmg.yml"], &[]).ok().json();
-    let layer =
-        built[0]["platforms"][0]["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let layer = first_layer_hex(&built);
     let blob = env.cache.join("blobs/sha256").join(&layer);
     let mut bytes = std::fs::read(&blob).unwrap();
     let mid = bytes.len() / 2;
@@ -570,8 +569,7 @@ fn damaged_image_on_disk_is_never_pushed() {
     let env = Env::new();
     let dir = project(env.tmp.path(), "bad", "b\n");
     let built = env.run(&dir, &["--json", "build", "bad.yml"], &[]).ok().json();
-    let layer =
-        built[0]["platforms"][0]["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let layer = first_layer_hex(&built);
     let blob = dir.join("out/bad/blobs/sha256").join(&layer);
     let bytes = std::fs::read(&blob).unwrap();
     std::fs::write(&blob, &bytes[..bytes.len() - 1]).unwrap();
@@ -688,12 +686,14 @@ fn push_attaches_sboms_and_provenance_that_oras_discovers() {
         }
     }
 
-    // Again: the listings are the same (merged, not duplicated).
+    // Again, built and sent in full (`--platform-tags` skips the shortcut of re-tagging what
+    // the registry holds): the listings are the same (merged, not duplicated).
     let listing = |digest: &str| {
         skopeo(&["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}:sha256-{}", &digest[7..])])
     };
     let before = listing(&index);
-    env.run(&dir, &["push", "att.yml", "--to", &to], &[]).ok();
+    let again = env.run(&dir, &["--json", "push", "att.yml", "--to", &to, "--platform-tags"], &[]).ok().json();
+    assert_eq!(again[0]["built"], true, "a full push, not the re-tagging shortcut: {again}");
     assert_eq!(listing(&index), before);
 
     // Without attestations: no listing tag in another repository.

@@ -23,6 +23,19 @@ fn verify(f: &Path, tmp: &Path) -> Run {
     assemble(f, &tmp.join("cache"), &["-q", "verify", "golden/one.yml"], &[])
 }
 
+/// The first value the lock text records under `key` (`index`, `provenance`, `spdx`).
+fn recorded(lock: &str, key: &str) -> String {
+    let prefix = format!("{key} = \"");
+    lock.lines().find_map(|l| l.strip_prefix(&prefix)).unwrap().trim_end_matches('"').to_string()
+}
+
+/// Writes `text` as the lock with its recorded index digest replaced by another (as a
+/// non-deterministic build would have left it).
+fn forge_index(lock: &Path, text: &str) {
+    let index = recorded(text, "index");
+    std::fs::write(lock, text.replacen(&index, &format!("sha256:{}", "1".repeat(64)), 1)).unwrap();
+}
+
 fn edit(path: &Path, from: &str, to: &str) {
     let text = std::fs::read_to_string(path).unwrap();
     assert!(text.contains(from), "{from}");
@@ -133,10 +146,7 @@ fn same_inputs_other_bytes_is_told_apart_from_a_changed_input() {
     let tmp = tempfile::tempdir().unwrap();
     let f = one(tmp.path());
     let lock = f.join("golden/one.lock");
-    let text = std::fs::read_to_string(&lock).unwrap();
-    let recorded = text.lines().find_map(|l| l.strip_prefix("index = \"")).unwrap().trim_end_matches('"').to_string();
-    let other = format!("sha256:{}", "1".repeat(64));
-    std::fs::write(&lock, text.replacen(&recorded, &other, 1)).unwrap();
+    forge_index(&lock, &std::fs::read_to_string(&lock).unwrap());
     let run = verify(&f, tmp.path());
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.stderr, "error: `one` does not reproduce its lock: the same inputs gave other bytes\n");
@@ -372,9 +382,7 @@ fn an_older_image_format_is_named_not_called_irreproducible() {
     let run = verify(&f, tmp.path());
     assert_eq!(run.code, 0, "{}", run.stderr);
     // One whose digests are those an older assemble wrote is named as such.
-    let text = std::fs::read_to_string(&lock).unwrap();
-    let recorded = text.lines().find_map(|l| l.strip_prefix("index = \"")).unwrap().trim_end_matches('"').to_string();
-    std::fs::write(&lock, text.replacen(&recorded, &format!("sha256:{}", "1".repeat(64)), 1)).unwrap();
+    forge_index(&lock, &std::fs::read_to_string(&lock).unwrap());
     let run = verify(&f, tmp.path());
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(
@@ -399,10 +407,7 @@ fn attestations_that_do_not_reproduce_are_named() {
     let f = one(tmp.path());
     let lock = f.join("golden/one.lock");
     let text = std::fs::read_to_string(&lock).unwrap();
-    let recorded = |key: &str| {
-        text.lines().find_map(|l| l.strip_prefix(&format!("{key} = \""))).unwrap().trim_end_matches('"').to_string()
-    };
-    let (provenance, spdx) = (recorded("provenance"), recorded("spdx"));
+    let (provenance, spdx) = (recorded(&text, "provenance"), recorded(&text, "spdx"));
     let other = format!("sha256:{}", "2".repeat(64));
     std::fs::write(&lock, text.replacen(&provenance, &other, 1).replacen(&spdx, &other, 1)).unwrap();
     let run = verify(&f, tmp.path());
@@ -431,9 +436,7 @@ fn the_image_format_is_not_blamed_where_it_changes_nothing() {
     std::fs::write(&recipe, format!("{}{}", &text[..start], &text[end..])).unwrap();
     assemble(&f, &tmp.path().join("cache"), &["build", "golden/one.yml", "-o", "oci:../built2"], &[]).ok();
     let lock = f.join("golden/one.lock");
-    let text = std::fs::read_to_string(&lock).unwrap().replacen("\nformat = 2\n", "\n", 1);
-    let recorded = text.lines().find_map(|l| l.strip_prefix("index = \"")).unwrap().trim_end_matches('"').to_string();
-    std::fs::write(&lock, text.replacen(&recorded, &format!("sha256:{}", "1".repeat(64)), 1)).unwrap();
+    forge_index(&lock, &std::fs::read_to_string(&lock).unwrap().replacen("\nformat = 2\n", "\n", 1));
     let run = verify(&f, tmp.path());
     assert_eq!(run.code, 3, "{}", run.stderr);
     assert_eq!(run.stderr, "error: `one` does not reproduce its lock: the same inputs gave other bytes\n");

@@ -398,3 +398,8 @@ pub fn trixie_tool(name: &str) -> PathBuf {
     );
     path
 }
+
+/// The hex digest of the first layer of the first platform in a `build --json` report.
+pub fn first_layer_hex(built: &serde_json::Value) -> String {
+    built[0]["platforms"][0]["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string()
+}

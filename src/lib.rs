@@ -11,12 +11,16 @@
 //!   packages, registry images as bases.
 //! - [`tree`]: a layer's file tree, its parent directories, and the account files.
 //! - [`layer`]: the deterministic tar writer and thread-count-independent compression.
-//! - [`oci`]: canonical JSON, image config, manifests, the index, and reading images back.
+//! - [`oci`]: canonical JSON, image config, manifests, the index, referrers, and reading
+//!   images back.
+//! - [`sign`]: signing keys and signatures in the layout cosign verifies.
 //! - [`store`]: the content-addressed cache, its layer records and listings.
 //! - [`sink`]: destinations: OCI layout, oci-archive, docker-archive.
 //! - [`registry`]: the distribution-spec client (auth, pull, push).
-//! - [`ship`]: send an image over ssh into a store on a server, only the blobs it lacks.
-//! - [`ops`]: what each command does (build, verify, diff, inspect, test, …) over the stages.
+//! - [`ship`]: send an image over ssh into a store on a server (or a fleet), only the blobs
+//!   it lacks.
+//! - [`ops`]: what each command does (build, attest, verify, diff, inspect, test, …) over the
+//!   stages.
 //! - [`progress`] (a leaf any stage may use): progress of long work, as tracing events.
 //!
 //! The CLI (`src/cli`) turns arguments into the plain option structs [`ops`] takes.

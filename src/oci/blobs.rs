@@ -1,6 +1,7 @@
 //! What publishing an image sends, wherever it goes (a registry by `push`, a server by
 //! `ship`): its blobs with where their bytes are on this machine, the platforms' manifests,
-//! the index (or the one manifest in its place) and the tags.
+//! the index (or the one manifest in its place), the tags, the referrers about the image and
+//! any per-platform tags.
 
 use crate::model::digest::Digest;
 use crate::oci::{Doc, Image};

@@ -1,4 +1,4 @@
-//! OCI image-spec objects: the image config, manifests, the image index, and the
+//! OCI image-spec objects: the image config, manifests, the image index, referrers, and the
 //! in-memory [`Image`] that every sink consumes. All JSON is canonical so the same
 //! inputs always give the same bytes and digests.
 

@@ -1,5 +1,6 @@
 //! `push`: a recipe's image (built first, unless the registry already holds the image its
-//! lock records) or an image on disk, to a registry.
+//! lock records) or an image on disk, to a registry — with its attestations as referrers,
+//! `TAG-ARCH` tags on request, and, with a key, signed as cosign verifies.
 
 use super::build::{self, Options};
 use super::session::Session;

@@ -2,7 +2,11 @@
 //! reused from the user's cache but pinned downloads, re-hashed — and compare every layer (diff_id and digest), config,
 //! manifest and the index with what the lock records, or with another image (`--against`).
 //! Differences are reported through [`crate::diff`], down to the file where the other
-//! layer's bytes are available (the user's cache keeps the layers it built before).
+//! layer's bytes are available (the user's cache keeps the layers it built before). Once the
+//! image matches, the attestations regenerated from the lock must have the digests it
+//! records; a changed local input is named from the lock's `[image.sources]`, and a lock of an
+//! older image format is told apart where the format explains the difference. With `--key`
+//! and a registry image, [`crate::ops::signed`] checks its signatures and attestations.
 
 use crate::model::digest::Digest;
 use crate::oci::Image;

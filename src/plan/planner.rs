@@ -65,7 +65,7 @@ pub struct Planner<'a> {
     pub(super) large: LargeFiles<'a>,
     /// Whether any was left unhashed.
     pub(super) deferred: std::cell::Cell<bool>,
-    /// Local inputs read so far, by the path the recipe gives (see [`Planner::noting`]).
+    /// Local inputs read so far, by the path the recipe gives (see `Planner::noting`).
     pub sources: std::cell::RefCell<BTreeMap<String, Digest>>,
     /// Host files read under the input being noted: their path and what of them shapes the image.
     pub(super) seen: std::cell::RefCell<Vec<(PathBuf, String)>>,

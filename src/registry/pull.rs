@@ -1,6 +1,8 @@
 //! Reading from a registry: manifests as their exact bytes, blobs streamed into the store
 //! and checked against their digest before they get their final name; a whole image (every
-//! platform) written as an OCI layout for `diff` and `verify --against`.
+//! platform) written as an OCI layout for `diff` and `verify --against`. What a registry
+//! answers is bounded as it streams: a manifest at [`MAX_MANIFEST`], a blob at the size its
+//! descriptor gives.
 
 use super::{ACCEPT, Client, Error, Reference, Request, Result, scope};
 use crate::model::digest::{Digest, Hasher};

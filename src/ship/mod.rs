@@ -1,6 +1,7 @@
 //! `assemble ship`: send an image to a server over the system `ssh`, into an OCI image
 //! layout there (the store), sending only the blobs the store lacks, then load it into the
-//! server's engine from the store.
+//! server's engine from the store. Its attestations go along, listed in the store's
+//! `index.json`; a fleet is this, several servers at a time (`crate::ops::ship::to_fleet`).
 //!
 //! One ssh session does it all: the server's side (`remote.sh`, run by `sh -c`) reports the
 //! store's blobs and `index.json`; we answer with one tar stream of the missing blobs, the

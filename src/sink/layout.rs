@@ -1,6 +1,8 @@
 //! The OCI image layout directory: `oci-layout`, `index.json`, `blobs/sha256/*`.
 //! `index.json` names the image index once per tag (`org.opencontainers.image.ref.name`);
-//! entries for other names already in the layout are kept, as skopeo does.
+//! entries for other names already in the layout are kept, as skopeo does. The image's
+//! referrers (SBOMs, provenance) are listed untagged with their `artifactType`, as oras does
+//! ([`crate::oci::referrer::relist`]).
 
 use super::error::Error;
 use crate::model::digest::{Digest, HashWriter};

@@ -294,8 +294,10 @@ pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
         let before = assemble::resolve::lock::read(&r.lock_path).ok().flatten();
         let built = build::build(&session, r, &opts)?;
         let moved = if args.upgrade {
-            let old = before.map(|l| l.debian_pins()).unwrap_or_default();
-            assemble::source::deb::pin_changes(&old, &built.lock.debian_pins())
+            let old = before.as_ref().map(|l| l.debian_pins()).unwrap_or_default();
+            let mut moved = assemble::source::deb::pin_changes(&old, &built.lock.debian_pins());
+            moved.extend(assemble::resolve::lock::moved_images(before.as_ref(), &built.lock));
+            moved
         } else {
             Vec::new()
         };

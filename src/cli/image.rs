@@ -148,8 +148,12 @@ pub fn outdated(global: &Global, args: OutdatedArgs) -> Result<(), Error> {
     let found =
         assemble::resolve::outdated::outdated(&recipes, &session.store).map_err(assemble::ops::build::Error::from)?;
     let mut v: Vec<_> = found.packages.iter().map(|(r, n)| json!({"recipe": r, "package": n})).collect();
+    v.extend(found.downloads.iter().map(|d| {
+        json!({"recipe": d.recipe, "download": {"variable": d.variable, "locked": d.locked, "available": d.available, "feed": d.feed}})
+    }));
     v.extend(found.bases.iter().map(|m| {
-        json!({"recipe": m.recipe, "base_image": {"reference": m.reference, "locked": m.locked.to_string(), "available": m.now.to_string()}})
+        let key = if m.files { "from_image" } else { "base_image" };
+        json!({"recipe": m.recipe, key: {"reference": m.reference, "locked": m.locked.to_string(), "available": m.now.to_string()}})
     }));
     global.print(&json!(v), || {
         let mut out: String = found
@@ -158,12 +162,19 @@ pub fn outdated(global: &Global, args: OutdatedArgs) -> Result<(), Error> {
             .map(|(r, n)| format!("{r} {} {}: {} → {} ({})\n", n.name, n.arch, n.locked, n.available, n.suite))
             .collect();
         out.extend(
-            found.bases.iter().map(|m| format!("{} base {}: {} → {}\n", m.recipe, m.reference, m.locked, m.now)),
+            found
+                .downloads
+                .iter()
+                .map(|d| format!("{} {}: {} → {} ({})\n", d.recipe, d.variable, d.locked, d.available, d.feed)),
         );
+        out.extend(found.bases.iter().map(|m| {
+            let role = if m.files { "files from" } else { "base" };
+            format!("{} {role} {}: {} → {}\n", m.recipe, m.reference, m.locked, m.now)
+        }));
         out
     });
-    if !global.json && found.packages.is_empty() && found.bases.is_empty() {
-        outln!("up to date: every locked package is the archive's current version, every image base its tag's");
+    if !global.json && found.packages.is_empty() && found.bases.is_empty() && found.downloads.is_empty() {
+        outln!("up to date: every locked package is the archive's current version, every image its tag's");
     }
     Ok(())
 }

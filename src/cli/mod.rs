@@ -16,6 +16,7 @@ pub mod extra;
 pub mod image;
 pub mod progress;
 pub mod publish;
+pub mod rollback;
 
 use args::Global;
 use assemble::Error;
@@ -83,8 +84,15 @@ pub enum Command {
     #[command(after_help = "Examples:
   assemble ship root@app1.example.org web      send what the server lacks, load it into its engine
   assemble ship app1:2222 web --load none      keep it in the server's store only
-  assemble ship web1,web2,@more-hosts web      a fleet: built once, 4 servers at a time")]
+  assemble ship web1,web2,@more-hosts web      a fleet: built once, 4 servers at a time
+  assemble ship app1 web --prune --keep 3      then remove what no kept version needs")]
     Ship(publish::ShipArgs),
+    /// Make an earlier shipped version of an image current again on servers (nothing is sent)
+    #[command(after_help = "Examples:
+  assemble rollback app1 web                   the version shipped before the current one
+  assemble rollback app1 web --list            the versions the server's store remembers
+  assemble rollback web1,web2 web --to 3       that version, on each server")]
+    Rollback(rollback::RollbackArgs),
     /// Show the order recipes build in (each after the recipe it builds on)
     #[command(after_help = "Examples:
   assemble graph")]
@@ -140,6 +148,7 @@ pub fn run(cli: Cli) -> Result<(), Error> {
         Command::Push(args) => publish::push(g, args),
         Command::Tags(args) => publish::tags(g, args),
         Command::Ship(args) => publish::ship(g, args),
+        Command::Rollback(args) => rollback::rollback(g, args),
         Command::Graph(args) => build::graph(g, args),
         Command::Test(args) => build::test(g, args),
         Command::Completions(args) => extra::completions(args, Cli::command()),

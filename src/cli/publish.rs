@@ -89,11 +89,18 @@ pub struct ShipArgs {
     /// Servers shipped to at once
     #[arg(long, default_value_t = 4, value_name = "N")]
     pub parallel: usize,
+    /// After storing, remove from the server's store every blob no kept image refers to (kept:
+    /// every tagged image and the newest --keep versions of each)
+    #[arg(long)]
+    pub prune: bool,
+    /// Versions of each image --prune keeps (and `rollback` can go back to)
+    #[arg(long, default_value_t = 3, value_name = "N", requires = "prune", value_parser = clap::value_parser!(u64).range(1..))]
+    pub keep: u64,
 }
 
 /// The servers `arg` names: `HOST`, `HOST1,HOST2,…`, and `@FILE` (one per line, `#` comments),
 /// each once, in order.
-fn servers(arg: &str) -> Result<Vec<Target>, Error> {
+pub(super) fn servers(arg: &str) -> Result<Vec<Target>, Error> {
     let mut names: Vec<String> = Vec::new();
     for part in arg.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         match part.strip_prefix('@') {
@@ -255,6 +262,7 @@ pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
             .as_deref()
             .map(|a| a.parse().map_err(|e| Error::Usage(format!("--load-arch: {e}"))))
             .transpose()?,
+        prune: args.prune.then_some(args.keep as usize),
         ..ship::Options::default()
     };
     let session = global.session()?;
@@ -361,11 +369,14 @@ fn progress(_global: &Global, message: String) -> indicatif::ProgressBar {
 }
 
 fn logged(report: ship::Report) -> ship::Report {
-    let loaded = match &report.loaded {
+    let mut loaded = match &report.loaded {
         Some(l) if l.already => format!("; {} had {} already", l.engine, l.platform),
         Some(l) => format!("; loaded {} into {}", l.platform, l.engine),
         None => String::new(),
     };
+    if let Some(p) = report.pruned {
+        loaded.push_str(&format!("; pruned {} blob(s) ({})", p.blobs, assemble::model::text::human(p.bytes)));
+    }
     tracing::info!(
         "shipped {} {} to {}:{}: {} blob(s) sent ({}), {} already there{loaded}",
         report.image,

@@ -62,7 +62,13 @@ pub fn recipe_to_fleet(
 ) -> Result<Vec<Shipped>, Error> {
     let built = build::build(session, r, opts)?;
     let blobs = ImageBlobs::of_image(&built.image, |d| session.store.blob_path(d), &r.tags);
-    Ok(to_fleet(servers, &Image { name: &r.name, tags: &r.tags, plan: &blobs }, ship_opts, at_once, progress))
+    Ok(to_fleet(
+        servers,
+        &Image { name: &r.name, tags: &r.tags, plan: &blobs, record: true },
+        ship_opts,
+        at_once,
+        progress,
+    ))
 }
 
 /// Ships an image already opened (every blob checked) to every server as `name` (default:
@@ -81,7 +87,7 @@ pub fn image_to_fleet(
         tags.push("latest".into());
     }
     let name = name.map_or_else(|| default_name(&image.source), String::from);
-    Ok(to_fleet(servers, &Image { name: &name, tags: &tags, plan: &blobs }, ship_opts, at_once, progress))
+    Ok(to_fleet(servers, &Image { name: &name, tags: &tags, plan: &blobs, record: true }, ship_opts, at_once, progress))
 }
 
 /// The last path component of `oci:DIR[:REF]` or `oci-archive:FILE`, as an image name.

@@ -178,6 +178,10 @@ impl Planner<'_> {
                 (e.uid, e.gid) = (uid, gid);
                 insert(tree, dest, e, &f.loc)
             }
+            FileSource::Image(img) => {
+                let to = to.expect("validated: image files have `to`");
+                self.image_file(f, img, &to, tree)
+            }
         }
     }
 

@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod files;
 pub mod packages;
+pub mod picks;
 pub mod planner;
 
 pub use error::{Error, Result};
@@ -43,6 +44,8 @@ pub fn require_variables(recipe: &Recipe) -> Result<()> {
 /// text, its variables and every planned layer's key), which [`inputs`] completes with the pins.
 pub struct Plan {
     pub downloads: Vec<(Arch, Download)>,
+    /// The paths taken from registry images, per architecture.
+    pub picks: Vec<crate::source::pick::Wanted>,
     pub hash: Digest,
     /// Whether a large unhashed host file stood in by its identity (then `hash` is not the
     /// inputs' hash, which needs every file's digest).
@@ -64,6 +67,7 @@ pub fn plan_all(
     require_variables(recipe)?;
     let mut deferred = false;
     let mut downloads = Vec::new();
+    let mut picks = Vec::new();
     let mut h = Hasher::default();
     h.update(b"assemble-inputs-v1\0");
     let text = fs_err::read(&recipe.path)?;
@@ -88,9 +92,10 @@ pub fn plan_all(
         }
         deferred |= planner.deferred.get();
         downloads.append(&mut planner.downloads);
+        picks.append(&mut planner.picks);
         sources.append(&mut planner.sources.borrow_mut());
     }
-    Ok(Plan { downloads, hash: h.finish().0, deferred, sources })
+    Ok(Plan { downloads, picks, hash: h.finish().0, deferred, sources })
 }
 
 /// The Alpine keys a recipe's base names (its own `alpine:` or an image base's).

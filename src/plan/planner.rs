@@ -9,7 +9,7 @@ use crate::model::platform::Arch;
 use crate::oci::RunConfig;
 use crate::recipe::{Base, Diagnostic, Loc, Owner, Packages, Recipe, vars};
 use crate::source::fetch::Download;
-use crate::source::{apk, deb, image};
+use crate::source::{apk, deb, image, pick};
 use crate::store::Store;
 use crate::tree::users::Accounts;
 use crate::tree::{Entry, Kind, Tree, View};
@@ -26,7 +26,13 @@ pub enum Mode<'a> {
     Plan { large: LargeFiles<'a> },
     /// After fetching: this architecture's pinned packages, and an image base's platform
     /// with the merged view of its layers.
-    Build { debian: &'a [deb::Pin], alpine: &'a [apk::Pin], base: Option<(&'a image::Platform, View)> },
+    Build {
+        debian: &'a [deb::Pin],
+        alpine: &'a [apk::Pin],
+        base: Option<(&'a image::Platform, View)>,
+        /// The images files are taken from, pinned (what they give is in the store).
+        images: &'a BTreeMap<String, pick::Pinned>,
+    },
 }
 
 /// How the planner gets the digests of large host files the stat cache does not know.
@@ -50,6 +56,10 @@ pub struct Planner<'a> {
     pub(super) fetched: bool,
     /// The downloads this architecture's trees use (URL files), for the fetch.
     pub downloads: Vec<(Arch, Download)>,
+    /// The paths this architecture's trees take from images, for the fetch.
+    pub picks: Vec<pick::Wanted>,
+    /// The images files are taken from, pinned (after fetching).
+    pub(super) images: Option<&'a BTreeMap<String, pick::Pinned>>,
     /// The base's accounts plus the recipe's, for resolving `owner:` names.
     pub(super) accounts: Accounts,
     pub(super) view: View,
@@ -83,16 +93,13 @@ impl<'a> Planner<'a> {
         context: &Path,
         mode: Mode<'a>,
     ) -> Result<Self> {
-        let mut vars = recipe.variables.clone();
-        vars.insert("name".into(), recipe.name.clone());
-        vars.insert("arch".into(), arch.name().into());
-        vars.insert("arch_uname".into(), arch.uname().into());
-        vars.insert("os".into(), "linux".into());
-        vars.insert("variant".into(), arch.variant().unwrap_or("").into());
+        let vars = recipe.variables_for(arch);
+        let mut images = None;
         let (fetched, large, pins, apk_pins, base, view): (bool, LargeFiles<'a>, &[deb::Pin], &[apk::Pin], _, View) =
             match mode {
                 Mode::Plan { large } => (false, large, &[], &[], None, View::default()),
-                Mode::Build { debian, alpine, base } => {
+                Mode::Build { debian, alpine, base, images: pinned } => {
+                    images = Some(pinned);
                     let (platform, view) = base.map_or((None, View::default()), |(p, v)| (Some(p), v));
                     (true, LargeFiles::Defer, debian, alpine, platform, view)
                 }
@@ -113,6 +120,8 @@ impl<'a> Planner<'a> {
             vars,
             fetched,
             downloads: Vec::new(),
+            picks: Vec::new(),
+            images,
             accounts,
             view,
             pins,

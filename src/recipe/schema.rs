@@ -99,6 +99,18 @@ pub enum Check {
 }
 
 impl Recipe {
+    /// The variables a string of this recipe is interpolated with for `arch`: the recipe's
+    /// own and the built-ins (`name`, `arch`, `arch_uname`, `os`, `variant`).
+    pub fn variables_for(&self, arch: Arch) -> BTreeMap<String, String> {
+        let mut vars = self.variables.clone();
+        vars.insert("name".into(), self.name.clone());
+        vars.insert("arch".into(), arch.name().into());
+        vars.insert("arch_uname".into(), arch.uname().into());
+        vars.insert("os".into(), "linux".into());
+        vars.insert("variant".into(), arch.variant().unwrap_or("").into());
+        vars
+    }
+
     /// The tags given to this image as aliases of semver tags (see `recipe::units`).
     pub fn aliases(&self) -> impl Iterator<Item = &String> {
         self.tags.iter().filter(|t| !self.explicit_tags.contains(t))
@@ -181,7 +193,23 @@ pub struct LayerSpec {
 #[derive(Debug, Clone)]
 pub enum FileSource {
     Local(PerArch<String>),
-    Url { url: PerArch<String>, sha256: PerArch<Digest> },
+    Url {
+        url: PerArch<String>,
+        sha256: PerArch<Digest>,
+    },
+    /// `path` out of a registry image, as `COPY --from` takes it.
+    Image(ImageFile),
+}
+
+/// A file or directory of a registry image.
+#[derive(Debug, Clone)]
+pub struct ImageFile {
+    /// `REGISTRY/REPOSITORY[:TAG][@DIGEST]`, the recipe's variables put in.
+    pub reference: String,
+    /// An absolute path in the image.
+    pub path: String,
+    /// The platform it is taken from for every architecture (else the one being built).
+    pub platform: Option<Arch>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -192,8 +220,40 @@ pub enum Extract {
     As(ArchiveKind),
 }
 
+/// Where a pinned download's new versions are announced (`releases:`), for `outdated` and
+/// `lock --upgrade`.
+#[derive(Debug, Clone)]
+pub struct Releases {
+    pub feed: ReleaseFeed,
+    /// The asset name (GitHub) or the text in the listing, with `{version}` where the version
+    /// goes; one per architecture or one for all.
+    pub pattern: PerArch<String>,
+    /// The recipe variable that holds the version the recipe pins now.
+    pub version: String,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseFeed {
+    /// A GitHub-releases-style JSON API: `{api}/repos/{repo}/releases`.
+    Github { repo: String, api: String },
+    /// A page (an HTML index, a text file) that names every version.
+    Listing(String),
+}
+
+impl std::fmt::Display for ReleaseFeed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReleaseFeed::Github { repo, api } => write!(f, "{api}/repos/{repo}/releases"),
+            ReleaseFeed::Listing(url) => f.write_str(url),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct FileSpec {
+    /// Where new versions of a pinned download are announced.
+    pub releases: Option<Releases>,
     pub source: FileSource,
     pub to: Option<String>,
     pub mode: Option<u32>,

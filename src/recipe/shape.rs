@@ -262,12 +262,22 @@ pub static LAYER: Section = Section {
 pub static FILE: Section = Section {
     id: "file",
     what: "a file",
-    doc: "A local file (`path`) or a pinned download (`url` + `sha256`), placed at `to` or unpacked with `extract`.",
+    doc: "A local file (`path`), a pinned download (`url` + `sha256`) or a path out of a registry image (`image` + `path`), placed at `to` or unpacked with `extract`.",
     fields: &[
         field(
             "path",
             Kind::PerArch(&Kind::Text),
-            "A local file or directory, relative to the recipe (or one per architecture).",
+            "A local file or directory, relative to the recipe (or one per architecture); with `image`, an absolute path in that image.",
+        ),
+        field(
+            "image",
+            Kind::Text,
+            "A registry image, `[REGISTRY/]REPOSITORY[:TAG][@DIGEST]`, whose file or directory `path` is taken (pinned by digest in the lock).",
+        ),
+        field(
+            "platform",
+            Kind::Text,
+            "With `image`: take the path from this platform's image for every architecture (default: the architecture being built).",
         ),
         field("url", Kind::PerArch(&Kind::Text), "An https:// or http:// download (or one per architecture)."),
         field("sha256", Kind::PerArch(&Kind::Text), "The download's SHA-256, 64 hex digits (or one per architecture)."),
@@ -280,6 +290,32 @@ pub static FILE: Section = Section {
             "Unpack the archive: true (by its name or bytes), or its type.",
         ),
         field("strip_components", Kind::Whole, "Leading path components dropped when unpacking."),
+        field(
+            "releases",
+            Kind::Map(&RELEASES),
+            "With `url`: where new versions are announced, for `assemble outdated` and `assemble lock --upgrade`.",
+        ),
+    ],
+};
+
+pub static RELEASES: Section = Section {
+    id: "releases",
+    what: "`releases`",
+    doc: "Where a pinned download's new versions are announced: a GitHub-releases-style API (`github`) or a page that lists them (`listing`).",
+    fields: &[
+        field("github", Kind::Text, "`OWNER/REPO` of a GitHub-releases-style JSON API."),
+        field("api", Kind::Text, "The API's base URL (default https://api.github.com)."),
+        field(
+            "listing",
+            Kind::Text,
+            "An https:// or http:// page that names every version (an HTML index, a text file).",
+        ),
+        needed(
+            "pattern",
+            Kind::PerArch(&Kind::Text),
+            "The asset name (github) or the text in the listing, `{version}` where the version goes (or one per architecture).",
+        ),
+        needed("version", Kind::Text, "The recipe variable that holds the version pinned now."),
     ],
 };
 
@@ -440,6 +476,7 @@ pub static ALL: &[&Section] = &[
     &ALPINE,
     &LAYER,
     &FILE,
+    &RELEASES,
     &TREE,
     &SYMLINK,
     &DIR,

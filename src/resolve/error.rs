@@ -1,7 +1,7 @@
 //! What resolving can fail with, and what to do about it.
 
 use super::lock;
-use crate::source::{apk, deb, fetch, image};
+use crate::source::{apk, deb, fetch, image, pick};
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
@@ -21,12 +21,22 @@ pub enum Error {
     #[error(transparent)]
     BaseImage(#[from] image::Error),
     #[error(transparent)]
+    ImageFile(Box<pick::Error>),
+    #[error(transparent)]
+    Releases(Box<crate::source::releases::Error>),
+    #[error(transparent)]
     Fetch(#[from] fetch::Error),
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A failure at a place in the recipe (shown with its line).
     #[error(transparent)]
     Recipe(crate::recipe::Diagnostic),
+}
+
+impl From<pick::Error> for Error {
+    fn from(e: pick::Error) -> Error {
+        Error::ImageFile(Box::new(e))
+    }
 }
 
 impl Error {

@@ -58,6 +58,9 @@ pub struct Lock {
     /// The registry image the recipe builds on, pinned by digest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub base_image: Option<LockedBaseImage>,
+    /// The registry images files are taken from (`files: [{image: …}]`), pinned by digest.
+    #[serde(default, rename = "from_image", skip_serializing_if = "Vec::is_empty")]
+    pub from_images: Vec<LockedBaseImage>,
     /// What the Debian packages were resolved from, and for which requests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub debian: Option<LockedDebian>,
@@ -201,6 +204,21 @@ impl Lock {
     pub fn apk_pins(&self) -> Vec<crate::source::apk::Pin> {
         self.apk_packages.iter().map(Into::into).collect()
     }
+}
+
+/// The images `new` pins to another digest than `old` did (the base and those files are
+/// taken from), one line each: `image REF: OLD → NEW`.
+pub fn moved_images(old: Option<&Lock>, new: &Lock) -> Vec<String> {
+    let Some(old) = old else { return Vec::new() };
+    let before: Vec<&LockedBaseImage> = old.base_image.iter().chain(&old.from_images).collect();
+    new.base_image
+        .iter()
+        .chain(&new.from_images)
+        .filter_map(|n| {
+            let o = before.iter().find(|o| o.reference == n.reference)?;
+            (o.digest != n.digest).then(|| format!("image {}: {} → {}", n.reference, o.digest, n.digest))
+        })
+        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

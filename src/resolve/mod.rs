@@ -12,7 +12,7 @@ pub mod stale;
 
 use crate::model::platform::Arch;
 use crate::recipe::{Base, Packages, Recipe};
-use crate::source::{apk, deb, image};
+use crate::source::{apk, deb, image, pick};
 use crate::store::Store;
 use crate::tree::View;
 pub use error::{Error, Result};
@@ -28,6 +28,15 @@ pub struct Resolved {
     pub debian: Option<lock::LockedDebian>,
     pub packages: Vec<deb::Pin>,
     pub apk: Vec<apk::Pin>,
+    /// The images files are taken from, by reference.
+    pub images: BTreeMap<String, pick::Pinned>,
+}
+
+/// What the build already has for resolving: the image of a recipe base built just before,
+/// and the paths the plan takes from images.
+pub struct Given<'a> {
+    pub parent: Option<&'a image::BaseImage>,
+    pub picks: &'a [pick::Wanted],
 }
 
 /// Pins the recipe's base image (the lock's digest for its reference, else what it names
@@ -38,10 +47,11 @@ pub fn resolve(
     store: &Store,
     archives: &deb::Archives,
     archs: &[Arch],
-    parent: Option<&image::BaseImage>,
+    given: Given<'_>,
     facts: Facts<'_>,
     upgrade: bool,
 ) -> Result<Resolved> {
+    let Given { parent, picks } = given;
     let base = match &recipe.base {
         Base::Image(b) => {
             let pinned = facts
@@ -92,5 +102,36 @@ pub fn resolve(
         }
         _ => Vec::new(),
     };
-    Ok(Resolved { base, debian, packages, apk })
+    let images = pin_images(store, picks, facts, upgrade)?;
+    Ok(Resolved { base, debian, packages, apk, images })
+}
+
+/// Pins each image files are taken from, for the platforms they are taken from: the lock's
+/// digest for its reference while there is one, else what the reference names now.
+fn pin_images(
+    store: &Store,
+    picks: &[pick::Wanted],
+    facts: Facts<'_>,
+    upgrade: bool,
+) -> Result<BTreeMap<String, pick::Pinned>> {
+    let mut platforms: BTreeMap<&str, Vec<Arch>> = BTreeMap::new();
+    for p in picks {
+        let list = platforms.entry(p.reference.as_str()).or_default();
+        if !list.contains(&p.platform) {
+            list.push(p.platform);
+        }
+    }
+    let mut out = BTreeMap::new();
+    for (reference, archs) in platforms {
+        let locked = facts.existing.and_then(|l| l.from_images.iter().find(|i| i.reference == reference));
+        let pinned = locked.filter(|_| !upgrade).map(|l| l.digest);
+        if facts.locked && pinned.is_none() {
+            return Err(Error::Stale {
+                path: facts.path.to_path_buf(),
+                changes: vec![format!("the lock pins no digest for the image {reference} that files are taken from")],
+            });
+        }
+        out.insert(reference.to_string(), pick::pin(store, reference, &archs, pinned)?);
+    }
+    Ok(out)
 }

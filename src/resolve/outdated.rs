@@ -6,16 +6,31 @@ use super::error::{Error, Result};
 use super::lock;
 use crate::model::digest::Digest;
 use crate::recipe::{self, Recipe};
-use crate::source::{apk, deb, image};
+use crate::source::{apk, deb, image, releases};
 use crate::store::Store;
 
-/// An image base whose reference names another image than the lock pins.
+/// An image base, or an image files are taken from, whose reference names another image
+/// than the lock pins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MovedBase {
     pub recipe: String,
     pub reference: String,
     pub locked: Digest,
     pub now: Digest,
+    /// Files are taken from it (else it is the base).
+    pub files: bool,
+}
+
+/// A pinned download whose feed announces a newer version than the recipe's variable holds.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NewerDownload {
+    pub recipe: String,
+    /// The variable that holds the version.
+    pub variable: String,
+    pub locked: String,
+    pub available: String,
+    /// Where it is announced.
+    pub feed: String,
 }
 
 #[derive(Debug, Default)]
@@ -23,6 +38,39 @@ pub struct Outdated {
     /// `(recipe, package)`.
     pub packages: Vec<(String, deb::Newer)>,
     pub bases: Vec<MovedBase>,
+    pub downloads: Vec<NewerDownload>,
+}
+
+/// The newest release each of the recipe's tracked downloads announces, when it is newer than
+/// the version the recipe holds: `(releases, newest)`, one per version variable.
+pub fn newer_downloads(r: &Recipe) -> Result<Vec<(recipe::Releases, String)>> {
+    let mut out: Vec<(recipe::Releases, String)> = Vec::new();
+    for f in tracked(r) {
+        let releases = f.releases.as_ref().expect("tracked");
+        if out.iter().any(|(o, _)| o.version == releases.version) {
+            continue;
+        }
+        let patterns: Vec<&str> = r.archs.iter().filter_map(|a| releases.pattern.get(*a).map(String::as_str)).collect();
+        let found = releases::versions(&releases.feed, &patterns, &releases.loc.to_string())
+            .map_err(|e| Error::Releases(Box::new(e)))?;
+        let current = r.variables.get(&releases.version).cloned().unwrap_or_default();
+        if let Some(newest) = found.last()
+            && releases::compare(newest, &current).is_gt()
+        {
+            out.push((releases.clone(), newest.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// The recipe's downloads that say where their releases are announced.
+pub fn tracked(r: &Recipe) -> impl Iterator<Item = &recipe::FileSpec> {
+    r.layers
+        .iter()
+        .map(|l| &l.content)
+        .chain([&r.config.content])
+        .flat_map(|c| &c.files)
+        .filter(|f| f.releases.is_some())
 }
 
 /// What has moved for each recipe (recipes without packages or an image base are skipped;
@@ -41,7 +89,16 @@ pub fn outdated(recipes: &[Recipe], store: &Store) -> Result<Outdated> {
             recipe::Base::Image(b) if b.recipe.is_none() => Some(b),
             _ => None,
         };
-        if deb_spec.is_none() && apk_spec.is_none() && image_base.is_none() {
+        for (releases, newest) in newer_downloads(r)? {
+            out.downloads.push(NewerDownload {
+                recipe: r.name.clone(),
+                locked: r.variables.get(&releases.version).cloned().unwrap_or_default(),
+                variable: releases.version,
+                available: newest,
+                feed: crate::model::text::redact(&releases.feed.to_string()),
+            });
+        }
+        if deb_spec.is_none() && apk_spec.is_none() && image_base.is_none() && !takes_files(r) {
             continue;
         }
         let Some(l) = lock::read(&r.lock_path)? else {
@@ -65,9 +122,31 @@ pub fn outdated(recipes: &[Recipe], store: &Store) -> Result<Outdated> {
                     reference: b.reference.clone(),
                     locked: pinned.digest,
                     now,
+                    files: false,
+                });
+            }
+        }
+        for pinned in &l.from_images {
+            let now = crate::source::pick::current_digest(&pinned.reference)?;
+            if now != pinned.digest {
+                out.bases.push(MovedBase {
+                    recipe: r.name.clone(),
+                    reference: pinned.reference.clone(),
+                    locked: pinned.digest,
+                    now,
+                    files: true,
                 });
             }
         }
     }
     Ok(out)
+}
+
+/// Whether the recipe takes files from registry images.
+fn takes_files(r: &Recipe) -> bool {
+    r.layers
+        .iter()
+        .map(|l| &l.content)
+        .chain([&r.config.content])
+        .any(|c| c.files.iter().any(|f| matches!(f.source, recipe::FileSource::Image(_))))
 }

@@ -65,17 +65,37 @@ pub fn pin_changes(locked: &Lock, wanted: &Lock) -> Vec<String> {
     if let (Some(a), Some(b)) = (&locked.base_image, &wanted.base_image)
         && a.reference == b.reference
     {
-        for p in &b.platforms {
-            match a.platforms.iter().find(|q| q.arch == p.arch) {
-                Some(q) if q.manifest != p.manifest => out.push(format!(
-                    "the base {} ({}) is now {}, the lock pins {} (rebuilt from a changed recipe?)",
-                    b.reference, p.arch, p.manifest, q.manifest
-                )),
-                _ => {}
-            }
+        moved_platforms("the base", a, b, &mut out);
+    }
+    for b in &wanted.from_images {
+        match locked.from_images.iter().find(|a| a.reference == b.reference) {
+            Some(a) => moved_platforms("the image", a, b, &mut out),
+            None => out.push(format!("the image {} that files are taken from is not in the lock", b.reference)),
+        }
+    }
+    for a in &locked.from_images {
+        if !wanted.from_images.iter().any(|b| b.reference == a.reference) {
+            out.push(format!("the lock pins the image {}, which the recipe no longer takes files from", a.reference));
         }
     }
     out
+}
+
+/// The platforms of an image `wanted` pins to other manifests than `locked` does.
+fn moved_platforms(what: &str, locked: &lock::LockedBaseImage, wanted: &lock::LockedBaseImage, out: &mut Vec<String>) {
+    for p in &wanted.platforms {
+        match locked.platforms.iter().find(|q| q.arch == p.arch) {
+            Some(q) if q.manifest != p.manifest => out.push(format!(
+                "{what} {} ({}) is now {}, the lock pins {} (rebuilt from a changed recipe?)",
+                wanted.reference, p.arch, p.manifest, q.manifest
+            )),
+            Some(_) => {}
+            None if what == "the image" => {
+                out.push(format!("{what} {} ({}) is not pinned in the lock", wanted.reference, p.arch))
+            }
+            None => {}
+        }
+    }
 }
 
 /// What a build produced, without the format, inputs hash, sources and attestation digests
@@ -181,6 +201,7 @@ mod tests {
                 .collect(),
             images: Vec::new(),
             base_image: None,
+            from_images: Vec::new(),
             debian: None,
             packages: Vec::new(),
             apk_packages: Vec::new(),

@@ -19,6 +19,14 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
+mod history;
+mod rollback;
+mod stream;
+
+pub use history::Version;
+pub use rollback::{rollback, versions};
+use stream::{Counting, Stream};
+
 const REMOTE: &str = include_str!("remote.sh");
 /// The annotation docker and containerd name an imported image by.
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
@@ -171,6 +179,9 @@ pub struct Options {
     pub load_arch: Option<Arch>,
     /// The ssh program and its arguments (`ASSEMBLE_SSH_COMMAND`, default `ssh`).
     pub ssh: Vec<String>,
+    /// `--prune`: after storing, keep this many versions of each image and remove every blob
+    /// nothing kept refers to.
+    pub prune: Option<usize>,
 }
 
 impl Default for Options {
@@ -180,7 +191,7 @@ impl Default for Options {
             .map(|c| c.split_whitespace().map(String::from).collect::<Vec<_>>())
             .filter(|c| !c.is_empty())
             .unwrap_or_else(|| vec!["ssh".to_string()]);
-        Options { store: None, load: Load::Auto, load_arch: None, ssh }
+        Options { store: None, load: Load::Auto, load_arch: None, ssh, prune: None }
     }
 }
 
@@ -189,6 +200,8 @@ pub struct Image<'a> {
     pub name: &'a str,
     pub tags: &'a [String],
     pub plan: &'a ImageBlobs,
+    /// Recorded in the store's history as the newest version of `name` (a rollback is not).
+    pub record: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -206,6 +219,14 @@ pub struct Report {
     pub bytes_sent: u64,
     /// The engine the image was loaded into, and the platform.
     pub loaded: Option<Loaded>,
+    /// What `--prune` removed from the store.
+    pub pruned: Option<Pruned>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+pub struct Pruned {
+    pub blobs: u64,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -236,6 +257,16 @@ enum Body<'a> {
 
 /// Ships one image to `target`. `progress` is told the bytes sent so far and the total.
 pub fn ship(target: &Target, image: &Image<'_>, opts: &Options, progress: &mut dyn FnMut(u64, u64)) -> Result<Report> {
+    session(target, opts, |c| {
+        let stdin = c.stdin.take().expect("piped");
+        let send = exchange(&c.host, &c.inv, image, opts, stdin, progress)?;
+        c.finish(send)
+    })
+}
+
+/// One ssh session with the server's side: `work` gets the store's inventory and the
+/// session's pipes; a failure is explained by what the server or ssh said.
+fn session<T>(target: &Target, opts: &Options, work: impl FnOnce(&mut Conn) -> Result<T>) -> Result<T> {
     let host = target.to_string();
     let mut cmd = Command::new(&opts.ssh[0]);
     cmd.args(&opts.ssh[1..]);
@@ -267,33 +298,80 @@ pub fn ship(target: &Target, image: &Image<'_>, opts: &Options, progress: &mut d
         }
     });
     let mut out = BufReader::new(child.stdout.take().expect("piped"));
-    let mut stdin = child.stdin.take();
-
-    let result = (|| -> Result<Report> {
-        let inv = read_inventory(&mut out, &host)?;
-        let send = exchange(&host, &inv, image, opts, stdin.take().expect("piped"), progress)?;
-        let mut tail = String::new();
-        out.read_to_string(&mut tail).ok();
-        if !tail.lines().any(|l| l == "done") {
-            return Err(Error::Protocol { host: host.clone(), message: format!("no `done` after the stream: {tail}") });
-        }
-        let said = |word: &str| tail.lines().any(|l| l.starts_with(word));
-        let loaded = send
-            .loaded
-            .filter(|_| said("loaded ") || said("present "))
-            .map(|l| Loaded { already: said("present "), ..l });
-        Ok(Report { loaded, ..send })
-    })();
-    drop(stdin);
+    let stdin = child.stdin.take();
+    let result = read_inventory(&mut out, &host).and_then(|inv| {
+        let mut conn = Conn { host: host.clone(), out, stdin, inv };
+        let r = work(&mut conn);
+        drop(conn.stdin.take());
+        r
+    });
     let status = child.wait().map_err(|source| Error::Spawn { program: opts.ssh[0].clone(), source })?;
     reader.join().ok();
     let said = said.lock().expect("lock").clone();
     match result {
-        Ok(report) if status.success() => Ok(report),
+        Ok(v) if status.success() => Ok(v),
         // What the server or ssh said explains a failure better than a broken pipe does.
         other => Err(failure(target, opts, status.code().unwrap_or(-1), &said).or(other.err()).unwrap_or_else(|| {
             Error::Ssh { host: host.clone(), code: status.code().unwrap_or(-1), message: said.trim().to_string() }
         })),
+    }
+}
+
+/// An open session: the store's inventory and the pipes to the server's side.
+struct Conn {
+    host: String,
+    out: BufReader<std::process::ChildStdout>,
+    stdin: Option<std::process::ChildStdin>,
+    inv: Inventory,
+}
+
+impl Conn {
+    /// After the stream: what the server reported (stored, loaded, pruned, done).
+    fn finish(&mut self, send: Report) -> Result<Report> {
+        let mut tail = String::new();
+        self.out.read_to_string(&mut tail).ok();
+        if !tail.lines().any(|l| l == "done") {
+            return Err(Error::Protocol {
+                host: self.host.clone(),
+                message: format!("no `done` after the stream: {tail}"),
+            });
+        }
+        let said = |word: &str| tail.lines().any(|l| l.starts_with(word));
+        let loaded = send
+            .loaded
+            .clone()
+            .filter(|_| said("loaded ") || said("present "))
+            .map(|l| Loaded { already: said("present "), ..l });
+        let pruned = tail.lines().find_map(|l| {
+            let mut w = l.strip_prefix("pruned ")?.split(' ');
+            Some(Pruned { blobs: w.next()?.parse().ok()?, bytes: w.next()?.parse().ok()? })
+        });
+        Ok(Report { loaded, pruned, ..send })
+    }
+
+    /// A blob of the store, checked against its digest (the server is not trusted to say
+    /// what it holds); at most `limit` bytes.
+    fn blob(&mut self, digest: &Digest, limit: u64) -> Result<Vec<u8>> {
+        let protocol = |message: String| Error::Protocol { host: self.host.clone(), message };
+        let stdin = self.stdin.as_mut().expect("open");
+        stdin.write_all(format!("cat {}\n", digest.hex()).as_bytes()).map_err(|e| protocol(e.to_string()))?;
+        stdin.flush().map_err(|e| protocol(e.to_string()))?;
+        let mut line = String::new();
+        self.out.read_line(&mut line).map_err(|e| protocol(e.to_string()))?;
+        let size: u64 = match line.trim_end().strip_prefix("blob ") {
+            Some(n) => n.parse().map_err(|_| protocol(format!("bad blob size `{n}`")))?,
+            None => return Err(protocol(format!("the store has no blob {digest} (it said `{}`)", line.trim_end()))),
+        };
+        if size > limit {
+            return Err(protocol(format!("blob {digest} is {size} bytes, more than the {limit} a document may be")));
+        }
+        let mut bytes = vec![0; size as usize];
+        self.out.read_exact(&mut bytes).map_err(|e| protocol(e.to_string()))?;
+        let actual = Digest::of(&bytes);
+        if actual != *digest {
+            return Err(protocol(format!("blob {digest} of the store has sha256 {actual}")));
+        }
+        Ok(bytes)
     }
 }
 
@@ -397,7 +475,14 @@ fn exchange(
     );
 
     let names: Vec<String> = image.tags.iter().map(|t| format!("{}:{t}", image.name)).collect();
-    let new_index = merged_index(host, &inv.index, index, &names, &plan.referrers)?;
+    let update = history::Update {
+        names: &names,
+        index,
+        referrers: &plan.referrers,
+        record: image.record.then_some((image.name, image.tags)),
+        keep: opts.prune,
+    };
+    let new_index = history::merged_index(host, &inv.index, &update)?;
     let server = machine_arch(&inv.machine);
     let load = match (&inv.engine, opts.load) {
         (_, Load::None) | (None, _) => None,
@@ -412,8 +497,9 @@ fn exchange(
     let mut w = Counting { inner: stdin, sent: 0, total, progress };
     let old_sum = Digest::of(&inv.index);
     let broke = |e: std::io::Error| Error::Protocol { host: host.into(), message: format!("the stream broke: {e}") };
-    let mode = if inv.gzip { " gzip" } else { "" };
-    w.inner.write_all(format!("go {}{mode}\n", old_sum.hex()).as_bytes()).map_err(broke)?;
+    let mode = if inv.gzip { "gzip" } else { "plain" };
+    let prune = if opts.prune.is_some() { "prune" } else { "keep" };
+    w.inner.write_all(format!("go {} {mode} {prune}\n", old_sum.hex()).as_bytes()).map_err(broke)?;
     let mut stream = Stream { out: w, gzip: inv.gzip, pending: Vec::new() };
     for (digest, (size, body)) in &missing {
         let name = format!("blobs/{}", digest.hex());
@@ -448,34 +534,8 @@ fn exchange(
         blobs_sent: missing.len(),
         bytes_sent: total,
         loaded: load.zip(platform).map(|((engine, _), platform)| Loaded { engine, platform, already: false }),
+        pruned: None,
     })
-}
-
-/// The store's `index.json` with this image's names (`NAME:TAG`) pointing at it and its
-/// attestations listed, as [`crate::oci::referrer::relist`] does for a layout.
-fn merged_index(
-    host: &str,
-    current: &[u8],
-    index: &crate::oci::Doc,
-    names: &[String],
-    referrers: &[crate::oci::Referrer],
-) -> Result<Vec<u8>> {
-    let mut v: Value = serde_json::from_slice(current).map_err(|e| Error::Protocol {
-        host: host.into(),
-        message: format!("the store's index.json is not JSON ({e}); repair or move it"),
-    })?;
-    if !v.is_object() {
-        return Err(Error::Protocol {
-            host: host.into(),
-            message: "the store's index.json is not a JSON object; repair or move it".into(),
-        });
-    }
-    let list = v["manifests"].as_array().cloned().unwrap_or_default();
-    let kept = crate::oci::referrer::relist(list, names, index, referrers);
-    v["schemaVersion"] = json!(2);
-    v["mediaType"] = json!(MEDIA_INDEX);
-    v["manifests"] = Value::Array(kept);
-    Ok(serde_json::to_vec(&v).expect("json"))
 }
 
 /// What the server is told to load: the plan's text (names, digest, the blobs of the platform
@@ -617,118 +677,6 @@ fn docker_format(plan: &ImageBlobs, manifest: &[u8], names: &[String]) -> Option
     Some((lines, serde_json::to_vec(&archive_manifest).expect("json")))
 }
 
-fn header(path: &str, size: u64) -> tar::Header {
-    let mut h = tar::Header::new_ustar();
-    h.set_path(path).expect("a short path");
-    h.set_size(size);
-    // Owner-only on the server too: a configuration layer may hold secrets.
-    h.set_mode(0o600);
-    h.set_mtime(0);
-    h.set_uid(0);
-    h.set_gid(0);
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_cksum();
-    h
-}
-
-/// Blobs larger than this are sent as they are (layers are compressed already); smaller
-/// ones, and every tar header, go through gzip when the server has it.
-const STORED_ABOVE: u64 = 64 << 10;
-
-/// The tar stream ship sends, ending with an `end` entry the server checks for. With `gzip`,
-/// it is a series of gzip members: tar headers, padding and small blobs compressed (a tar
-/// header is 512 bytes, mostly zeros), big blobs in stored (uncompressed) members, so a
-/// configuration-only change costs little more than its bytes and a big layer costs no CPU.
-struct Stream<W: Write> {
-    out: W,
-    gzip: bool,
-    /// Compressible bytes not yet written.
-    pending: Vec<u8>,
-}
-
-impl<W: Write> Stream<W> {
-    fn small(&mut self, path: &str, bytes: &[u8]) -> std::io::Result<()> {
-        self.pending.extend_from_slice(header(path, bytes.len() as u64).as_bytes());
-        self.pending.extend_from_slice(bytes);
-        self.pad(bytes.len() as u64);
-        if !self.gzip {
-            self.flush_pending()?;
-        }
-        Ok(())
-    }
-
-    fn file(&mut self, path: &str, size: u64, mut f: impl std::io::Read) -> std::io::Result<()> {
-        if size <= STORED_ABOVE {
-            let mut bytes = Vec::with_capacity(size as usize);
-            f.read_to_end(&mut bytes)?;
-            return self.small(path, &bytes);
-        }
-        self.pending.extend_from_slice(header(path, size).as_bytes());
-        self.flush_pending()?;
-        let copied = if self.gzip {
-            let mut gz = flate2::write::GzEncoder::new(&mut self.out, flate2::Compression::none());
-            let n = std::io::copy(&mut f, &mut gz)?;
-            gz.finish()?;
-            n
-        } else {
-            std::io::copy(&mut f, &mut self.out)?
-        };
-        if copied != size {
-            return Err(std::io::Error::other(format!("{path} changed size while it was sent")));
-        }
-        self.pad(size);
-        Ok(())
-    }
-
-    fn pad(&mut self, size: u64) {
-        let rest = (512 - size % 512) % 512;
-        self.pending.resize(self.pending.len() + rest as usize, 0);
-    }
-
-    fn flush_pending(&mut self) -> std::io::Result<()> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        if self.gzip {
-            let mut gz = flate2::write::GzEncoder::new(&mut self.out, flate2::Compression::best());
-            gz.write_all(&self.pending)?;
-            gz.finish()?;
-        } else {
-            self.out.write_all(&self.pending)?;
-        }
-        self.pending.clear();
-        Ok(())
-    }
-
-    /// The `end` marker and tar's two zero blocks.
-    fn finish(mut self) -> std::io::Result<()> {
-        self.small("end", b"")?;
-        self.pending.resize(self.pending.len() + 1024, 0);
-        self.flush_pending()?;
-        self.out.flush()
-    }
-}
-
-/// Counts blob bytes as they go, for the progress line.
-struct Counting<'a, W: Write> {
-    inner: W,
-    sent: u64,
-    total: u64,
-    progress: &'a mut dyn FnMut(u64, u64),
-}
-
-impl<W: Write> Write for Counting<'_, W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.sent += n as u64;
-        (self.progress)(self.sent.min(self.total), self.total);
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
-}
-
 /// One word for a POSIX shell: in single quotes, each `'` as `'\''`.
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
@@ -737,15 +685,6 @@ fn quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_store_index_that_is_not_an_object_is_an_error_not_a_panic() {
-        let index = crate::oci::Doc::new(&json!({}), MEDIA_INDEX);
-        for bad in [&b"[]"[..], b"3", b"\"x\""] {
-            let e = merged_index("h", bad, &index, &["n:1".into()], &[]).unwrap_err();
-            assert!(e.to_string().contains("not a JSON object"), "{e}");
-        }
-    }
 
     #[test]
     fn the_host_key_hint_gives_commands_ssh_can_run() {

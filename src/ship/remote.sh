@@ -4,11 +4,17 @@
 # 1. It makes sure the store is an OCI image layout, then tells what it has: `store PATH`,
 #    `arch MACHINE`, `engine NAME` (when one is usable), `index BYTES` followed by index.json,
 #    `have HEX` per blob, and `ready`.
-# 2. It reads one line, `go SHA256-OF-THAT-INDEX [gzip]`, then a tar stream (gzipped when it
-#    said `gzip`): `blobs/HEX` files, the new `index.json`, `load/plan`, and `end`. Every blob is checked against its name before any is
-#    moved into place, so a broken stream leaves nothing under a final name.
-# 3. It loads the image into the engine from the store, and says `stored`, `loaded` (or
-#    `present`, when the engine has that image already), `done`.
+# 2. It answers `cat HEX` with `blob SIZE` and the blob's bytes (or `none`), for a rollback to
+#    read manifests and configs, until it reads `go SHA256-OF-THAT-INDEX gzip|plain prune|keep`;
+#    then a tar stream (gzipped when it said `gzip`): `blobs/HEX` files, the new `index.json`,
+#    `load/plan`, and `end`. Every blob is checked against its name before any is moved into
+#    place, so a broken stream leaves nothing under a final name.
+# 3. Holding the store's lock (a directory, `.lock`, with the holder's pid), it moves the blobs
+#    in, replaces index.json only if it is still the one it described, and with `prune` removes
+#    every blob that nothing index.json lists refers to (following the digests each JSON
+#    document names): `stored`, `pruned COUNT BYTES`. Then it loads the image into the engine
+#    from the store, and says `loaded` (or `present`, when the engine has that image already),
+#    `done`.
 set -u
 umask 077
 say() { printf '%s\n' "$*"; }
@@ -83,10 +89,29 @@ for f in "$store"/blobs/sha256/*; do
 done
 say ready
 
-IFS=' ' read -r verb oldsum gz || exit 0
-[ "$verb" = go ] || fail "unexpected request \`$verb\` from assemble"
+while :; do
+    IFS=' ' read -r verb oldsum gz prune || exit 0
+    case $verb in
+    cat)
+        f="$store/blobs/sha256/$oldsum"
+        case $oldsum in
+        *[!0-9a-f]* | '') say none ;;
+        *) if [ ${#oldsum} -eq 64 ] && [ -f "$f" ]; then
+            say "blob $(wc -c <"$f" | tr -d ' ')"
+            cat "$f"
+        else
+            say none
+        fi ;;
+        esac
+        ;;
+    go) break ;;
+    *) fail "unexpected request \`$verb\` from assemble" ;;
+    esac
+done
 tmp="$store/.incoming.$$"
-trap 'rm -rf "$tmp"' EXIT
+lock="$store/.lock"
+locked=''
+trap 'rm -rf "$tmp"; [ -z "$locked" ] || rm -rf "$lock"' EXIT
 trap 'exit 4' HUP INT TERM PIPE
 mkdir "$tmp" || fail "cannot create \`$tmp\`"
 broke="the stream from assemble broke off; nothing was moved into the store"
@@ -103,6 +128,21 @@ for f in "$tmp"/blobs/*; do
     [ "$sum" = "${f##*/}" ] ||
         fail "blob sha256:${f##*/} arrived with sha256 $sum; nothing was moved into the store"
 done
+# One ship at a time changes the store (a prune must not remove what another is adding).
+tries=0
+until mkdir "$lock" 2>/dev/null; do
+    holder=$(cat "$lock/pid" 2>/dev/null || true)
+    if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
+        rm -rf "$lock"
+        continue
+    fi
+    tries=$((tries + 1))
+    [ "$tries" -le 120 ] ||
+        fail "the store \`$store\` has been locked by another ship (process ${holder:-unknown}) for two minutes; if none runs, remove \`$lock\`"
+    sleep 1
+done
+locked=yes
+echo $$ >"$lock/pid"
 for f in "$tmp"/blobs/*; do
     [ -f "$f" ] || continue
     mv -f "$f" "$store/blobs/sha256/${f##*/}" || fail "cannot move a blob into \`$store/blobs/sha256\`"
@@ -112,6 +152,35 @@ cur=$(sha256sum <"$store/index.json")
     fail "\`$store/index.json\` changed while this ship ran (another ship at once?); the blobs are in place, run ship again"
 mv -f "$tmp/index.json" "$store/index.json" || fail "cannot replace \`$store/index.json\`"
 say stored
+if [ "$prune" = prune ]; then
+    # Mark: every digest index.json names, then every digest each marked JSON document names
+    # (an index its manifests, a manifest its config and layers); more is kept, never less.
+    digests() { grep -o 'sha256:[0-9a-f]\{64\}' "$@" 2>/dev/null | sed 's/.*sha256://' | sort -u; }
+    digests "$store/index.json" >"$tmp/todo"
+    : >"$tmp/marked"
+    while [ -s "$tmp/todo" ]; do
+        comm -23 "$tmp/todo" "$tmp/marked" >"$tmp/new"
+        [ -s "$tmp/new" ] || break
+        sort -u "$tmp/marked" "$tmp/new" -o "$tmp/marked"
+        : >"$tmp/next"
+        while read -r hex; do
+            f="$store/blobs/sha256/$hex"
+            [ -f "$f" ] && [ "$(head -c 1 "$f")" = "{" ] && digests "$f" >>"$tmp/next"
+        done <"$tmp/new"
+        sort -u "$tmp/next" -o "$tmp/todo"
+    done
+    ls "$store/blobs/sha256" | sort >"$tmp/all"
+    count=0 bytes=0
+    for hex in $(comm -23 "$tmp/all" "$tmp/marked"); do
+        size=$(wc -c <"$store/blobs/sha256/$hex" | tr -d ' ')
+        rm -f "$store/blobs/sha256/$hex" || fail "cannot remove blob $hex from the store"
+        count=$((count + 1))
+        bytes=$((bytes + size))
+    done
+    say "pruned $count $bytes"
+fi
+rm -rf "$lock"
+locked=''
 
 [ -f "$tmp/load/plan" ] || {
     say done

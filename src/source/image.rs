@@ -59,10 +59,8 @@ const OCI_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 /// what those platforms need into the store.
 pub fn resolve(store: &Store, reference: &str, archs: &[Arch], pinned: Option<Digest>) -> Result<BaseImage, Error> {
     let invalid = |message: String| Error::Invalid { reference: reference.into(), message };
-    let r = Reference::parse(reference).map_err(invalid)?;
     let reg = |source| Error::Registry { reference: reference.into(), source };
-    let client = registry::Client::new(&r.registry, &r.repository, &registry::Options::default()).map_err(reg)?;
-    let rt = registry::runtime().map_err(reg)?;
+    let (r, client, rt) = connect(reference)?;
     rt.block_on(async {
         let want = pinned.map_or_else(|| r.reference(), |d| d.to_string());
         let top = pull::manifest(&client, &r, &want).await.map_err(reg)?;
@@ -71,32 +69,7 @@ pub fn resolve(store: &Store, reference: &str, archs: &[Arch], pinned: Option<Di
         let mut chosen: Vec<(Arch, Digest)> = Vec::new();
         if let Some(list) = v["manifests"].as_array() {
             for &arch in archs {
-                let found = list.iter().find(|m| {
-                    let p = &m["platform"];
-                    p["os"] == "linux"
-                        && p["architecture"] == arch.oci_arch()
-                        && (p["variant"].as_str() == arch.variant() || (arch == Arch::Arm64 && p["variant"].is_null()))
-                });
-                let Some(m) = found else {
-                    let has: Vec<String> = list
-                        .iter()
-                        .map(|m| {
-                            let p = &m["platform"];
-                            let v = p["variant"].as_str().map(|v| format!("/{v}")).unwrap_or_default();
-                            format!(
-                                "{}/{}{v}",
-                                p["os"].as_str().unwrap_or("?"),
-                                p["architecture"].as_str().unwrap_or("?")
-                            )
-                        })
-                        .collect();
-                    return Err(invalid(format!("has no linux/{} image (it has {})", arch.name(), has.join(", "))));
-                };
-                let d = m["digest"]
-                    .as_str()
-                    .and_then(|d| d.parse().ok())
-                    .ok_or_else(|| invalid("an index entry has no digest".into()))?;
-                chosen.push((arch, d));
+                chosen.push((arch, choose(list, arch).map_err(invalid)?));
             }
         } else {
             if archs.len() != 1 {
@@ -172,12 +145,41 @@ pub fn resolve(store: &Store, reference: &str, archs: &[Arch], pinned: Option<Di
     })
 }
 
-/// The digest `reference` names in its registry now (its index, or its one manifest).
-pub fn current_digest(reference: &str) -> Result<Digest, Error> {
+/// The reference parsed, a client of its repository and a runtime to drive it.
+pub(crate) fn connect(reference: &str) -> Result<(Reference, registry::Client, tokio::runtime::Runtime), Error> {
     let r = Reference::parse(reference).map_err(|message| Error::Invalid { reference: reference.into(), message })?;
     let reg = |source| Error::Registry { reference: reference.into(), source };
     let client = registry::Client::new(&r.registry, &r.repository, &registry::Options::default()).map_err(reg)?;
-    let rt = registry::runtime().map_err(reg)?;
+    Ok((r, client, registry::runtime().map_err(reg)?))
+}
+
+/// The manifest an index's `manifests` list gives for `arch` (an arm64 entry without a
+/// variant counts as v8), or what the index has instead.
+pub(crate) fn choose(list: &[Value], arch: Arch) -> Result<Digest, String> {
+    let found = list.iter().find(|m| {
+        let p = &m["platform"];
+        p["os"] == "linux"
+            && p["architecture"] == arch.oci_arch()
+            && (p["variant"].as_str() == arch.variant() || (arch == Arch::Arm64 && p["variant"].is_null()))
+    });
+    let Some(m) = found else {
+        let has: Vec<String> = list
+            .iter()
+            .map(|m| {
+                let p = &m["platform"];
+                let v = p["variant"].as_str().map(|v| format!("/{v}")).unwrap_or_default();
+                format!("{}/{}{v}", p["os"].as_str().unwrap_or("?"), p["architecture"].as_str().unwrap_or("?"))
+            })
+            .collect();
+        return Err(format!("has no linux/{} image (it has {})", arch.name(), has.join(", ")));
+    };
+    m["digest"].as_str().and_then(|d| d.parse().ok()).ok_or_else(|| "an index entry has no digest".into())
+}
+
+/// The digest `reference` names in its registry now (its index, or its one manifest).
+pub fn current_digest(reference: &str) -> Result<Digest, Error> {
+    let reg = |source| Error::Registry { reference: reference.into(), source };
+    let (r, client, rt) = connect(reference)?;
     rt.block_on(async { Ok(pull::manifest(&client, &r, &r.reference()).await.map_err(reg)?.digest) })
 }
 
@@ -203,6 +205,8 @@ fn keep_content(path: &str) -> bool {
     ]
     .iter()
     .any(|p| path.starts_with(p))
+        // What /etc/os-release links to: the SBOM names the distribution from it.
+        || path == "usr/lib/os-release"
 }
 
 /// The merged file system of a platform's layers, as a container would see it.

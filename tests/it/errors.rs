@@ -237,6 +237,21 @@ const MORE: &[(&str, &str, &str)] = &[
         "error: r.yml:4:11: with `base.image` or `base.recipe`, `debian`/`alpine` only say where packages come from: list packages in a layer\n  |\n4 |   alpine: {repositories: [r], keys: [k], packages: [busybox]}\n  |           ^\nhint: move `packages` into a layer under `layers:`\n",
     ),
     (
+        "image_file_with_a_digest",
+        "name: x\nlayers:\n  - name: a\n    files:\n      - {image: reg.example/a:1, path: /a, to: /a, sha256: abc}\n",
+        "error: r.yml:5:60: `sha256` does not go with `image`: a path is taken from the image as it is\n  |\n5 |       - {image: reg.example/a:1, path: /a, to: /a, sha256: abc}\n  |                                                            ^\n",
+    ),
+    (
+        "image_file_relative_path",
+        "name: x\nlayers:\n  - name: a\n    files:\n      - {image: reg.example/a:1, path: bin/a, to: /a}\n",
+        "error: r.yml:5:40: image path `bin/a` must be absolute (start with `/`)\n  |\n5 |       - {image: reg.example/a:1, path: bin/a, to: /a}\n  |                                        ^\n",
+    ),
+    (
+        "platform_without_image",
+        "name: x\nlayers:\n  - name: a\n    files:\n      - {path: a, to: /a, platform: amd64}\n",
+        "error: r.yml:5:37: `platform` belongs to `image` files: the platform of the image a path is taken from\n  |\n5 |       - {path: a, to: /a, platform: amd64}\n  |                                     ^\n",
+    ),
+    (
         "test_two_kinds",
         "name: x\ntests:\n  - {exists: /a, absent: /b}\n",
         "error: r.yml:3:5: a test has exactly one of `exists`, `absent`, `non_root`, `max_size` or `run`\n  |\n3 |   - {exists: /a, absent: /b}\n  |     ^\n",

@@ -16,6 +16,7 @@ mod debian_fixture;
 mod errors;
 mod golden;
 mod graph;
+mod image_files;
 mod readers;
 mod recipes;
 mod registry;

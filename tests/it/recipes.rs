@@ -25,8 +25,9 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         }
     }
     let cache = t.join("cache");
-    // `monitor` takes its service binaries from URLs and digests the user gives: stand-ins,
-    // served here, whose output names their architecture.
+    // `monitor` takes Tailscale from URLs and digests the user gives, and Gatus from an image;
+    // `caddy-plugins` takes Caddy from an image the user names: stand-ins, served here, whose
+    // output names their architecture.
     let standins = t.join("standins");
     let pins = monitor_standins(&standins);
     let server = HttpServer::serve(&standins);
@@ -34,6 +35,10 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
     for (name, arch, file) in &pins {
         vars.push(format!("--var={name}_url_{arch}={}", server.url(file)));
         vars.push(format!("--var={name}_sha256_{arch}={}", sha256_file(&standins.join(file))));
+    }
+    let registry = crate::common::registry::Registry::start(crate::common::registry::Auth::None);
+    for (var, reference) in standin_images(&standins, &cache, &registry.addr) {
+        vars.push(format!("--var={var}={reference}"));
     }
     let with_vars = |args: &[&'static str]| -> Vec<String> {
         args.iter().map(|a| a.to_string()).chain(vars.iter().cloned()).collect()
@@ -45,9 +50,16 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         .iter()
         .map(|r| (r["recipe"].as_str().unwrap().to_string(), r["level"].as_u64().unwrap()))
         .collect();
-    for service in
-        ["caddy", "apache-debian", "bind-debian", "certbot-debian", "mail-debian", "postgres-debian", "monitor"]
-    {
+    for service in [
+        "caddy",
+        "caddy-plugins",
+        "apache-debian",
+        "bind-debian",
+        "certbot-debian",
+        "mail-debian",
+        "postgres-debian",
+        "monitor",
+    ] {
         assert!(level[service] > level["base-debian"], "{graph}");
     }
 
@@ -124,8 +136,8 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
                         let one = format!("oci:one-{name}");
                         // `--var` only where a recipe declares it (an unused one is an error).
                         let base = ["build", "--locked", "--arch", "amd64"];
-                        let args = if *name == "monitor" {
-                            with_vars(&base)
+                        let args: Vec<String> = if *name == "monitor" {
+                            with_vars(&base).into_iter().filter(|a| !a.starts_with("--var=caddy_image=")).collect()
                         } else {
                             base.iter().map(|a| a.to_string()).collect()
                         };
@@ -172,11 +184,41 @@ fn monitor_standins(dir: &std::path::Path) -> Vec<(&'static str, &'static str, S
         std::fs::write(dir.join(&top).join("systemd/tailscaled.service"), "[Unit]\n").unwrap();
         let out = sh(dir, &format!("tar czf {top}.tgz {top}"));
         assert_eq!(out.code, 0, "{}", out.stderr);
-        std::fs::write(dir.join(format!("gatus-{arch}")), script(format!("stand-in gatus for linux/{arch}"))).unwrap();
         pins.push(("tailscale", arch, format!("{top}.tgz")));
-        pins.push(("gatus", arch, format!("gatus-{arch}")));
     }
     pins
+}
+
+/// Stand-in images in the registry at `addr`, built and pushed by assemble itself: Gatus's
+/// (its program at `/gatus`, as the real image has it) and a plugin build of Caddy's (at
+/// `/usr/bin/caddy`). Returns the variables that name them.
+fn standin_images(dir: &std::path::Path, cache: &std::path::Path, addr: &str) -> Vec<(&'static str, String)> {
+    std::fs::create_dir_all(dir).unwrap();
+    for arch in ["amd64", "arm64"] {
+        std::fs::write(
+            dir.join(format!("gatus-{arch}")),
+            format!("#!/bin/sh\necho \"stand-in gatus for linux/{arch}\"\n"),
+        )
+        .unwrap();
+        let caddy = format!(
+            "#!/bin/bash\ncase \"$1\" in\n  list-modules) echo http.handlers.file_server; echo dns.providers.cloudflare ;;\n  validate) echo \"Valid configuration\" ;;\n  *) echo \"v2.8.4 stand-in with plugins for linux/{arch}\" ;;\nesac\n"
+        );
+        std::fs::write(dir.join(format!("caddy-{arch}")), caddy).unwrap();
+    }
+    let recipe = |name: &str, tag: &str, to: &str| {
+        format!(
+            "name: {name}\narchs: [amd64, arm64]\ntags: [\"{tag}\"]\nlayers:\n  - name: program\n    files:\n      - {{path: {{amd64: {name}-amd64, arm64: {name}-arm64}}, to: {to}, mode: \"0755\"}}\n"
+        )
+    };
+    std::fs::write(dir.join("gatus.yml"), recipe("gatus", "v5.20.0", "/gatus")).unwrap();
+    std::fs::write(dir.join("caddy.yml"), recipe("caddy", "plugins", "/usr/bin/caddy")).unwrap();
+    for name in ["gatus.yml", "caddy.yml"] {
+        assemble(dir, cache, &["push", name, "--to", &format!("{addr}/standin")], &[]).ok();
+    }
+    vec![
+        ("gatus_image", format!("{addr}/standin/gatus:v5.20.0")),
+        ("caddy_image", format!("{addr}/standin/caddy:plugins")),
+    ]
 }
 
 /// `examples/webapp` (docs/example-app.md) builds for both architectures from the Debian

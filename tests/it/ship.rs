@@ -492,3 +492,116 @@ fn ships_to_a_fleet_and_one_failure_does_not_stop_the_others() {
     );
     assert!(again.stderr.contains("0 blob(s) sent"), "{}", again.stderr);
 }
+
+/// The versions a store remembers of `name`: (version, digest, current), newest first.
+fn versions(ship: &Ship<'_>, dir: &Path, name: &str) -> Vec<(u64, String, bool)> {
+    let list = ship.run(dir, &["--json", "rollback", "web1", name, "--list"]).ok().json();
+    list[0]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["version"].as_u64().unwrap(), v["digest"].as_str().unwrap().to_string(), v["current"] == true))
+        .collect()
+}
+
+/// `ship --prune` keeps every tagged image and the newest `--keep` versions of each, and
+/// removes every other blob; `rollback` makes an earlier version current again — the store's
+/// tags and podman's image — without sending a blob; two pruning ships at once leave both
+/// images whole.
+#[test]
+fn prune_keeps_the_newest_versions_and_rollback_goes_back_without_sending() {
+    let sshd = Sshd::start(Server { without: None });
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let ship = Ship { sshd: &sshd, config: sshd.client_config(None), cache: t.join("cache") };
+    let dir = project(t, "tidy", 30_000);
+    let mut shipped = Vec::new();
+    let ship_version = |v: u32, extra: &[&str]| {
+        std::fs::write(dir.join("files/hello.txt"), format!("hello {v}\n")).unwrap();
+        let mut args = vec!["--json", "ship", "web1", "tidy.yml", "--load", "none"];
+        args.extend_from_slice(extra);
+        ship.run(&dir, &args).ok().json()
+    };
+    for v in 1..=4 {
+        shipped.push(ship_version(v, &[])[0]["digest"].as_str().unwrap().to_string());
+    }
+    let other = project(t, "other", 10_000);
+    ship.run(&other, &["ship", "web1", "other.yml", "--load", "none"]).ok();
+    let store = sshd.dir.path().join("store-web1");
+    let listed = versions(&ship, &dir, "tidy");
+    let expected: Vec<(u64, String, bool)> =
+        (1..=4u64).rev().map(|v| (v, shipped[v as usize - 1].clone(), v == 4)).collect();
+    assert_eq!(listed, expected);
+
+    // A fifth ship prunes to two versions: the first three's own blobs go, the rest stay whole.
+    let before = blobs_verify(&store);
+    let pruned = ship_version(5, &["--prune", "--keep", "2"]);
+    shipped.push(pruned[0]["digest"].as_str().unwrap().to_string());
+    let removed = pruned[0]["pruned"]["blobs"].as_u64().unwrap();
+    assert!(removed >= 3 * 3, "each old version had its own index, app layer and more: {pruned}");
+    assert!(pruned[0]["pruned"]["bytes"].as_u64().unwrap() > 0);
+    let after = blobs_verify(&store);
+    assert!(after < before, "{before} → {after}");
+    let blob = |d: &str| store.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    for gone in &shipped[..3] {
+        assert!(!blob(gone).exists(), "{gone} was pruned");
+    }
+    assert_eq!(versions(&ship, &dir, "tidy").iter().map(|v| v.0).collect::<Vec<_>>(), [5, 4]);
+    for name in ["tidy:2.0.1", "other:2.0.1"] {
+        let inspect = sh(t, &format!("skopeo inspect --raw oci:{}:{name}", store.display()));
+        assert_eq!(inspect.code, 0, "{name}: {}", inspect.stderr);
+    }
+
+    // Roll back: version 4 is current again, from the store alone, and podman has it.
+    let _cleanup = Cleanup(&sshd, "podman rmi -f tidy:2.0.1 tidy:latest");
+    let count = blobs_verify(&store);
+    let rolled = ship.run(&dir, &["--json", "rollback", "web1", "tidy"]).ok().json();
+    assert_eq!((rolled[0]["version"].as_u64(), rolled[0]["digest"].as_str()), (Some(4), Some(shipped[3].as_str())));
+    assert_eq!(blobs_verify(&store), count, "nothing was sent");
+    let index: Value = serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
+    let tagged = |name: &str| {
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == name)
+            .map(|m| m["digest"].as_str().unwrap().to_string())
+    };
+    assert_eq!(tagged("tidy:2.0.1").as_deref(), Some(shipped[3].as_str()));
+    assert_eq!(tagged("tidy:latest").as_deref(), Some(shipped[3].as_str()));
+    assert!(
+        podman_images(&sshd).contains(&format!("localhost/tidy:2.0.1 {}", shipped[3])),
+        "{:#?}",
+        podman_images(&sshd)
+    );
+    let inspect = sh(t, &format!("skopeo inspect --raw oci:{}:tidy:2.0.1", store.display()));
+    assert_eq!(inspect.code, 0, "{}", inspect.stderr);
+    // Nothing older is kept; a named version brings the newest back.
+    let none = ship.run(&dir, &["rollback", "web1", "tidy", "--load", "none"]);
+    assert_eq!(none.code, 1);
+    assert!(none.stderr.contains("no version older than the current one, 4 (it has 5, 4)"), "{}", none.stderr);
+    ship.run(&dir, &["rollback", "web1", "tidy", "--to", "5", "--load", "none"]).ok();
+    assert_eq!(versions(&ship, &dir, "tidy")[0], (5, shipped[4].clone(), true));
+
+    // Two pruning ships at once, of two images into one store: each either lands or says to
+    // run it again; then both images are whole.
+    std::fs::write(dir.join("files/hello.txt"), "hello 6\n").unwrap();
+    std::fs::write(other.join("files/hello.txt"), "other 2\n").unwrap();
+    let both: Vec<Run> = std::thread::scope(|s| {
+        let a = s.spawn(|| ship.run(&dir, &["ship", "web1", "tidy.yml", "--load", "none", "--prune", "--keep", "1"]));
+        let b =
+            s.spawn(|| ship.run(&other, &["ship", "web1", "other.yml", "--load", "none", "--prune", "--keep", "1"]));
+        vec![a.join().unwrap(), b.join().unwrap()]
+    });
+    for (run, (d, recipe)) in both.iter().zip([(&dir, "tidy.yml"), (&other, "other.yml")]) {
+        if run.code != 0 {
+            assert!(run.stderr.contains("changed while this ship ran"), "{}", run.stderr);
+            ship.run(d, &["ship", "web1", recipe, "--load", "none", "--prune", "--keep", "1"]).ok();
+        }
+    }
+    blobs_verify(&store);
+    for name in ["tidy:2.0.1", "other:2.0.1"] {
+        let inspect = sh(t, &format!("skopeo copy oci:{}:{name} oci:{}/copy-{name}", store.display(), t.display()));
+        assert_eq!(inspect.code, 0, "{name}: every blob is there: {}", inspect.stderr);
+    }
+}

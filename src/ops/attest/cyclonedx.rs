@@ -47,7 +47,7 @@ pub fn document(inv: &Inventory<'_>) -> Doc {
     for part in &inv.parts {
         let kind = match part.kind {
             PartKind::Download => "file",
-            PartKind::BaseImage => "container",
+            PartKind::BaseImage | PartKind::FilesFrom => "container",
             PartKind::Layer => "data",
         };
         let mut c = json!({

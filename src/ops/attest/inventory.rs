@@ -99,6 +99,8 @@ pub struct Part {
 pub enum PartKind {
     Download,
     BaseImage,
+    /// An image files are taken from.
+    FilesFrom,
     Layer,
 }
 
@@ -192,6 +194,20 @@ pub(super) fn inventory<'a>(
             sha256: manifest.hex().to_string(),
             purl: oci_purl(&b.reference, &manifest),
             kind: PartKind::BaseImage,
+        });
+    }
+    for (n, f) in lock.from_images.iter().enumerate() {
+        // This platform's manifest, or the one platform a recipe names for every architecture.
+        let manifest =
+            f.platforms.iter().find(|fp| fp.arch == arch).or(f.platforms.first()).map_or(f.digest, |fp| fp.manifest);
+        parts.push(Part {
+            id: format!("files-from-{}", n + 1),
+            name: f.reference.clone(),
+            version: Some(f.digest.to_string()),
+            url: None,
+            sha256: manifest.hex().to_string(),
+            purl: oci_purl(&f.reference, &manifest),
+            kind: PartKind::FilesFrom,
         });
     }
     for (i, l) in p.layers.iter().enumerate() {

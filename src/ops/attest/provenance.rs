@@ -59,6 +59,11 @@ pub fn statement(recipe: &Recipe, lock: &Lock, image: &Image) -> Doc {
             json!({"uri": b.reference, "digest": digest_set(&b.digest.hex()), "annotations": {"role": "base image"}}),
         );
     }
+    for f in &lock.from_images {
+        deps.push(
+            json!({"uri": f.reference, "digest": digest_set(&f.digest.hex()), "annotations": {"role": "files from"}}),
+        );
+    }
     let key = |v: &Value| (v["uri"].as_str().unwrap_or("").to_string(), crate::oci::json::canonical(&v["annotations"]));
     deps.sort_by_key(key);
     let statement = json!({

@@ -118,6 +118,9 @@ pub fn document(inv: &Inventory<'_>) -> Doc {
         let (purpose, relation, comment) = match part.kind {
             PartKind::Download => ("FILE", "CONTAINS", "a pinned download"),
             PartKind::BaseImage => ("CONTAINER", "DESCENDANT_OF", "the base image (this platform's manifest)"),
+            PartKind::FilesFrom => {
+                ("CONTAINER", "CONTAINS", "an image files are taken from (the platform manifest they come from)")
+            }
             PartKind::Layer => ("ARCHIVE", "CONTAINS", "a layer of the image; its checksum is the diff_id"),
         };
         v["primaryPackagePurpose"] = json!(purpose);

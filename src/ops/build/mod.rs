@@ -26,7 +26,7 @@ use crate::recipe::{Diagnostic, Recipe};
 use crate::resolve::lock::{self, Lock, LockedDownload};
 use crate::resolve::{self, Facts, stale};
 use crate::source::fetch::{self, Download};
-use crate::source::{apk, deb};
+use crate::source::{apk, deb, pick};
 use crate::store::Store;
 
 use std::path::{Path, PathBuf};
@@ -71,8 +71,8 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     let planned = plan::plan_all(recipe, store, &archs, epoch, LargeFiles::Defer, &context)?;
     // Resolve: the base image and the packages, from the lock while it covers them.
     let facts = Facts { existing: existing.as_ref(), locked: opts.locked, path: &lock_path };
-    let resolved =
-        resolve::resolve(recipe, store, &session.archives, &archs, parent.as_ref().map(|p| &p.0), facts, opts.upgrade)?;
+    let given = resolve::Given { parent: parent.as_ref().map(|p| &p.0), picks: &planned.picks };
+    let resolved = resolve::resolve(recipe, store, &session.archives, &archs, given, facts, opts.upgrade)?;
     warn_without_os_release(recipe, &resolved);
     let (mut wanted, downloads) = wanted_lock(recipe, &archs, epoch, planned.downloads, &resolved)?;
     if opts.locked {
@@ -84,6 +84,11 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
         .map_err(|e| resolve::debian::moved_package(e, &resolved.packages, wanted.debian.as_ref()))?;
     for d in &mut wanted.downloads {
         d.size = fs_err::metadata(store.blob_path(&d.sha256))?.len();
+    }
+    // Paths taken from images: only the layers each needs, every one checked.
+    for p in &planned.picks {
+        let manifest = &resolved.images[&p.reference].platforms[&p.platform];
+        pick::pick(store, &p.reference, manifest, &p.path, recipe.unpack_limit).map_err(resolve::Error::from)?;
     }
 
     // Plan for real, then pack every distinct layer.
@@ -181,6 +186,19 @@ fn wanted_lock(
                 .map(|(a, p)| lock::LockedBasePlatform { arch: a.name().into(), manifest: p.manifest })
                 .collect(),
         }),
+        from_images: resolved
+            .images
+            .values()
+            .map(|p| lock::LockedBaseImage {
+                reference: p.reference.clone(),
+                digest: p.digest,
+                platforms: p
+                    .platforms
+                    .iter()
+                    .map(|(a, m)| lock::LockedBasePlatform { arch: a.name().into(), manifest: *m })
+                    .collect(),
+            })
+            .collect(),
         debian: resolved.debian.clone(),
         packages: resolved.packages.iter().map(Into::into).collect(),
         apk_packages: resolved.apk.iter().map(Into::into).collect(),
@@ -202,7 +220,7 @@ fn arch_trees(
     let debian: Vec<deb::Pin> = resolved.packages.iter().filter(|p| p.arch == arch.name()).cloned().collect();
     let alpine: Vec<apk::Pin> = resolved.apk.iter().filter(|p| p.arch == arch.name()).cloned().collect();
     let base = resolved.base.as_ref().map(|(image, views)| (&image.platforms[&arch], views[&arch].clone()));
-    let mode = Mode::Build { debian: &debian, alpine: &alpine, base };
+    let mode = Mode::Build { debian: &debian, alpine: &alpine, base, images: &resolved.images };
     let mut planner = Planner::new(recipe, arch, store, epoch, context, mode)?;
     let trees = planner.all_trees()?;
     let run = planner.run_config()?;

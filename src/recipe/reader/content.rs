@@ -4,7 +4,7 @@ use super::Reader;
 use crate::model::digest::Digest;
 use crate::model::platform::Arch;
 use crate::recipe::decode::{Fields, Result};
-use crate::recipe::diag::Diagnostic;
+use crate::recipe::diag::{self, Diagnostic};
 use crate::recipe::schema::*;
 use crate::recipe::shape;
 use crate::recipe::yaml::{Node, Value};
@@ -54,6 +54,14 @@ impl Reader {
 
     pub(super) fn file(&self, node: &Node) -> Result<FileSpec> {
         let f = self.ctx.map(node, &shape::FILE)?;
+        if let Some(image) = f.get("image") {
+            return self.image_file(node, &f, image);
+        }
+        if let Some(p) = f.get("platform") {
+            return Err(self
+                .ctx
+                .err(p, "`platform` belongs to `image` files: the platform of the image a path is taken from"));
+        }
         let source = match (f.get("path"), f.get("url")) {
             (Some(_), Some(u)) => {
                 return Err(self.ctx.err(u, "a file has either `path` or `url`, not both"));
@@ -131,7 +139,17 @@ impl Reader {
         if to.is_none() && extract == Extract::No {
             return Err(self.ctx.err(node, "a file needs `to` (where it goes in the image)"));
         }
+        let releases = match (f.get("releases"), &source) {
+            (None, _) => None,
+            (Some(r), FileSource::Url { .. }) => Some(self.releases(r)?),
+            (Some(r), _) => {
+                return Err(self
+                    .ctx
+                    .err(r, "`releases` belongs to `url` files: where new versions of a download are announced"));
+            }
+        };
         Ok(FileSpec {
+            releases,
             source,
             to,
             mode: self.mode_field(&f)?,
@@ -140,6 +158,114 @@ impl Reader {
             strip_components,
             loc: self.ctx.loc(node),
         })
+    }
+
+    /// `{image: REF, path: /in/the/image, to: /in/this/one}`: a file or directory of a
+    /// registry image.
+    fn image_file(&self, node: &Node, f: &Fields<'_>, image: &Node) -> Result<FileSpec> {
+        for key in ["url", "sha256", "extract", "strip_components", "releases"] {
+            if let Some(n) = f.get(key) {
+                return Err(self
+                    .ctx
+                    .err(n, format!("`{key}` does not go with `image`: a path is taken from the image as it is")));
+            }
+        }
+        let raw = self.interp(image, "`image`")?;
+        // An image named by a variable without a default: the build stops and names it.
+        let reference = if self.leaves_unset(&raw) { raw } else { self.fixed(image, "`image`")? };
+        if !self.leaves_unset(&reference)
+            && let Err(e) = crate::model::reference::Reference::parse(&reference)
+        {
+            return Err(self.ctx.err(image, e));
+        }
+        let Some(p) = f.get("path") else {
+            return Err(self
+                .ctx
+                .err(node, "an `image` file needs `path`: the file or directory to take from the image"));
+        };
+        if let Value::Map(_) = p.value {
+            return Err(self.ctx.err(
+                p,
+                "with `image`, `path` is one absolute path (name another `platform` to take it from that image)",
+            ));
+        }
+        let path = self.abs_path(p, "`path`")?;
+        let platform = f.get("platform").map(|n| self.arch(n)).transpose()?;
+        let Some(to) = f.get("to").map(|n| self.abs_path(n, "`to`")).transpose()? else {
+            return Err(self.ctx.err(node, "a file needs `to` (where it goes in the image)"));
+        };
+        Ok(FileSpec {
+            releases: None,
+            source: FileSource::Image(ImageFile { reference, path, platform }),
+            to: Some(to),
+            mode: self.mode_field(f)?,
+            owner: self.owner_field(f)?,
+            extract: Extract::No,
+            strip_components: 0,
+            loc: self.ctx.loc(node),
+        })
+    }
+
+    /// `releases: {github: OWNER/REPO | listing: URL, pattern, version}`.
+    fn releases(&self, node: &Node) -> Result<Releases> {
+        let f = self.ctx.map(node, &shape::RELEASES)?;
+        let feed = match (f.get("github"), f.get("listing")) {
+            (Some(g), None) => {
+                let repo = self.fixed(g, "`github`")?;
+                let valid =
+                    |p: &str| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+                if !repo.split_once('/').is_some_and(|(o, r)| valid(o) && valid(r)) {
+                    return Err(self.ctx.err(g, format!("`github` is `OWNER/REPO`, found `{repo}`")));
+                }
+                let api = match f.get("api") {
+                    Some(a) => self.web_url(a, "`api`")?.trim_end_matches('/').to_string(),
+                    None => "https://api.github.com".to_string(),
+                };
+                ReleaseFeed::Github { repo, api }
+            }
+            (None, Some(l)) => {
+                if let Some(a) = f.get("api") {
+                    return Err(self.ctx.err(a, "`api` goes with `github`"));
+                }
+                ReleaseFeed::Listing(self.web_url(l, "`listing`")?)
+            }
+            (Some(_), Some(l)) => return Err(self.ctx.err(l, "`releases` has `github` or `listing`, not both")),
+            (None, None) => {
+                return Err(self.ctx.err(node, "`releases` needs `github: OWNER/REPO` or `listing: URL`"));
+            }
+        };
+        let p = f.get("pattern").expect("required by the shape");
+        // `{version}` is the pattern's own placeholder, not a recipe variable.
+        let pattern = self.per_arch(p, "`pattern`", &|n| {
+            let s = self.ctx.str(n, "`pattern`")?;
+            if !s.contains("{version}") {
+                return Err(self
+                    .ctx
+                    .err(n, format!("`pattern` must hold `{{version}}` where the version goes, found `{s}`")));
+            }
+            Ok(s)
+        })?;
+        let v = f.get("version").expect("required by the shape");
+        let version = self.ctx.str(v, "`version`")?;
+        if !self.variables.contains_key(&version) {
+            let names: Vec<&str> = self.variables.keys().map(String::as_str).collect();
+            let d =
+                self.ctx.err(v, format!("`version` names the variable `{version}`, which the recipe does not declare"));
+            return Err(match diag::nearest(&version, names) {
+                Some(near) => d.with_hint(format!("did you mean `{near}`?")),
+                None => d.with_hint("declare it under `variables:` and use it in the download's `url`"),
+            });
+        }
+        Ok(Releases { feed, pattern, version, loc: self.ctx.loc(node) })
+    }
+
+    /// An https:// or http:// URL, the recipe's variables put in.
+    fn web_url(&self, node: &Node, what: &str) -> Result<String> {
+        let s = self.fixed(node, what)?;
+        if !(s.starts_with("https://") || s.starts_with("http://")) {
+            return Err(self.ctx.err(node, format!("{what} must start with https:// or http://, found `{s}`")));
+        }
+        Ok(s)
     }
 
     pub(super) fn tree(&self, node: &Node) -> Result<TreeSpec> {

@@ -80,6 +80,8 @@ pub enum Error {
     ImageTest(#[from] ops::test::Error),
     #[error(transparent)]
     Init(#[from] ops::init::Error),
+    #[error(transparent)]
+    Upgrade(Box<ops::upgrade::Error>),
     /// Image tests that failed (or could not run, with `--strict`), already listed.
     #[error("{0}")]
     TestsFailed(String),
@@ -96,6 +98,12 @@ pub enum Error {
 impl From<ops::build::Error> for Error {
     fn from(e: ops::build::Error) -> Error {
         Error::Build(Box::new(e))
+    }
+}
+
+impl From<ops::upgrade::Error> for Error {
+    fn from(e: ops::upgrade::Error) -> Error {
+        Error::Upgrade(Box::new(e))
     }
 }
 

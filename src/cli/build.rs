@@ -283,8 +283,30 @@ pub fn init(global: &Global, args: InitArgs) -> Result<(), Error> {
 /// `assemble lock`: builds each recipe and writes its lock; with `--upgrade`, resolves anew
 /// and prints what moved.
 pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
-    let recipes = load_recipes(global, &args.recipes.recipes)?;
+    let mut recipes = load_recipes(global, &args.recipes.recipes)?;
     let session = global.session()?;
+    // Downloads that say where their releases are announced move first: the recipe files
+    // are rewritten, then read again.
+    let mut upgraded: Vec<serde_json::Value> = Vec::new();
+    if args.upgrade {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &recipes {
+            if !seen.insert(r.path.clone()) {
+                continue;
+            }
+            let moved = assemble::ops::upgrade::upgrade_downloads(r, &session.store)?;
+            for m in moved {
+                if !global.json {
+                    outln!("{} {}: {} → {}", r.name, m.variable, m.from, m.to);
+                }
+                upgraded.push(json!({"recipe": r.name, "variable": m.variable, "from": m.from, "to": m.to,
+                    "downloads": m.downloads.iter().map(|(a, u, d)| json!({"arch": a.name(), "url": assemble::model::text::redact(u), "sha256": d.to_string()})).collect::<Vec<_>>()}));
+            }
+        }
+        if !upgraded.is_empty() {
+            recipes = load_recipes(global, &args.recipes.recipes)?;
+        }
+    }
     let opts = Options {
         upgrade: args.upgrade,
         ..global.build_options(&BuildFlags { arch: Vec::new(), locked: false, no_attest: false })?
@@ -309,7 +331,8 @@ pub fn lock(global: &Global, args: LockArgs) -> Result<(), Error> {
             }
             outln!("{} {}", built.lock_path.display(), built.image.index.digest);
         }
-        rows.push(json!({"recipe": r.name, "lock": built.lock_path.display().to_string(), "written": built.lock_written, "digest": built.image.index.digest.to_string(), "moved": moved}));
+        let downloads: Vec<&serde_json::Value> = upgraded.iter().filter(|u| u["recipe"] == r.name.as_str()).collect();
+        rows.push(json!({"recipe": r.name, "lock": built.lock_path.display().to_string(), "written": built.lock_written, "digest": built.image.index.digest.to_string(), "moved": moved, "downloads": downloads}));
     }
     if global.json {
         outln!("{}", serde_json::to_string_pretty(&rows).expect("json"));

@@ -15,6 +15,7 @@ pub mod session;
 pub mod ship;
 pub mod signed;
 pub mod test;
+pub mod upgrade;
 pub mod verify;
 
 pub use session::Session;

@@ -1,6 +1,8 @@
 //! `assemble outdated`: what has moved since a lock was made — locked Debian packages for
 //! which the archive now has a newer candidate, locked Alpine packages the repositories'
-//! signed indexes have newer, and image bases whose reference now names another digest.
+//! signed indexes have newer, image bases (and images files are taken from) whose reference
+//! now names another digest, recipe bases whose own lock records another image, and pinned
+//! downloads whose feed announces a newer release.
 
 use super::error::{Error, Result};
 use super::lock;
@@ -98,6 +100,12 @@ pub fn outdated(recipes: &[Recipe], store: &Store) -> Result<Outdated> {
                 feed: crate::model::text::redact(&releases.feed.to_string()),
             });
         }
+        if let recipe::Base::Image(b) = &r.base
+            && let Some(parent) = &b.recipe
+            && let Some(moved) = moved_recipe_base(r, parent)?
+        {
+            out.bases.push(moved);
+        }
         if deb_spec.is_none() && apk_spec.is_none() && image_base.is_none() && !takes_files(r) {
             continue;
         }
@@ -140,6 +148,22 @@ pub fn outdated(recipes: &[Recipe], store: &Store) -> Result<Outdated> {
         }
     }
     Ok(out)
+}
+
+/// A recipe base whose own lock now records another image than the one `r`'s lock was
+/// built on (the base was rebuilt from a changed recipe or lock since).
+fn moved_recipe_base(r: &Recipe, parent: &std::path::Path) -> Result<Option<MovedBase>> {
+    let (Some(mine), Some(theirs)) = (lock::read(&r.lock_path)?, lock::read(&parent.with_extension("lock"))?) else {
+        return Ok(None);
+    };
+    let (Some(pinned), Some(now)) = (mine.base_image, theirs.images.first()) else { return Ok(None) };
+    Ok((pinned.digest != now.index).then(|| MovedBase {
+        recipe: r.name.clone(),
+        reference: pinned.reference,
+        locked: pinned.digest,
+        now: now.index,
+        files: false,
+    }))
 }
 
 /// Whether the recipe takes files from registry images.

@@ -6,7 +6,7 @@
 //! of each name and the attestations of what it keeps, and the server then removes every blob
 //! nothing kept refers to.
 
-use super::{Error, Result};
+use super::error::{Error, Result};
 use crate::oci::referrer::{INDEX_ANNOTATION, relist};
 use crate::oci::{Doc, MEDIA_INDEX, REF_NAME, Referrer};
 use serde::Serialize;

@@ -4,8 +4,9 @@
 //! the index, manifests and configs are read back from the store over the same session, each
 //! checked against its digest, and the image is then loaded as a ship loads it.
 
+use super::error::{Error, Result};
 use super::history::{self, Version};
-use super::{Conn, Error, Image, Options, Report, Result, Target, exchange, session};
+use super::send::{Conn, Image, Options, Report, Target, exchange, session};
 use crate::model::digest::Digest;
 use crate::oci::Doc;
 use crate::oci::blobs::{Blob, ImageBlobs};

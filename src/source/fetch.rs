@@ -33,6 +33,8 @@ pub enum Error {
         "download of `{url}` does not match its pinned digest (asked for by {origin}): expected {expected}, got {actual}"
     )]
     Mismatch { url: String, origin: String, expected: Digest, actual: Digest },
+    #[error("`{url}` answered with more than {limit} bytes (asked for by {origin})")]
+    TooLarge { url: String, limit: u64, origin: String },
     #[error("cannot write a download into the cache")]
     Io(#[from] std::io::Error),
 }
@@ -95,6 +97,11 @@ pub fn get_revalidated(url: &str, origin: &str, cache_dir: &std::path::Path) -> 
 
 /// Fetches a small document into memory, with the same retries as downloads.
 pub fn get_bytes(url: &str, origin: &str) -> Result<Vec<u8>, Error> {
+    get_bounded(url, origin, u64::MAX)
+}
+
+/// [`get_bytes`], refusing an answer longer than `limit` bytes as it streams.
+pub fn get_bounded(url: &str, origin: &str, limit: u64) -> Result<Vec<u8>, Error> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let client = client();
@@ -111,7 +118,15 @@ pub fn get_bytes(url: &str, origin: &str) -> Result<Vec<u8>, Error> {
                         origin: origin.into(),
                     });
                 }
-                Ok(resp.bytes().await.map_err(net)?.to_vec())
+                let mut resp = resp;
+                let mut body = Vec::new();
+                while let Some(chunk) = resp.chunk().await.map_err(net)? {
+                    body.extend_from_slice(&chunk);
+                    if body.len() as u64 > limit {
+                        return Err(Error::TooLarge { url: redact(url), limit, origin: origin.into() });
+                    }
+                }
+                Ok(body)
             }
             .await;
             match r {

@@ -13,7 +13,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeSet;
 
 /// The largest answer taken from a releases API or a listing page.
-const MAX_FEED: usize = 32 << 20;
+const MAX_FEED: u64 = 32 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -31,10 +31,7 @@ pub fn versions(feed: &ReleaseFeed, patterns: &[&str], origin: &str) -> Result<V
         ReleaseFeed::Github { .. } => format!("{feed}?per_page=100"),
         ReleaseFeed::Listing(url) => url.clone(),
     };
-    let body = fetch::get_bytes(&url, origin)?;
-    if body.len() > MAX_FEED {
-        return Err(bad(format!("the answer is larger than {MAX_FEED} bytes")));
-    }
+    let body = fetch::get_bounded(&url, origin, MAX_FEED)?;
     let mut found: Vec<String> = match feed {
         ReleaseFeed::Github { .. } => {
             let v: Value = serde_json::from_slice(&body).map_err(|e| bad(format!("the answer is not JSON: {e}")))?;

@@ -22,4 +22,5 @@ mod recipes;
 mod registry;
 mod schema;
 mod ship;
+mod upstream;
 mod verify;

@@ -294,3 +294,44 @@ fn an_installed_database_below_satisfies_dependencies_and_is_never_upgraded() {
         "musl 1.2.3-r5 is needed, but the base image has musl 1.2.3-r0; packages of an image base are not upgraded"
     );
 }
+
+/// The Alpine recipes in `recipes/` resolve against Alpine's real `main` indexes (v3.16 x86_64,
+/// v3.17 aarch64, signatures checked): every package they ask of `main` is there with a closed
+/// dependency set. PHP comes from `community`, which the fixtures do not hold: those requests
+/// are exactly the ones `main` lacks.
+#[test]
+fn the_alpine_recipes_resolve_against_the_real_main_indexes() {
+    let keys = alpine_keys();
+    let v316 = index("alpine-v3.16-main-x86_64/APKINDEX.tar.gz", &keys).unwrap();
+    let v317 = index("alpine-v3.17-main-aarch64/APKINDEX.tar.gz", &keys).unwrap();
+    let recipes = crate::common::repo().join("recipes");
+    let mut community = Vec::new();
+    for name in ["three-layer-alpine", "nginx-php-fpm-alpine"] {
+        for recipe in assemble::recipe::load_all(&recipes.join(format!("{name}.yml"))).unwrap() {
+            let assemble::recipe::Base::Alpine(spec) = &recipe.base else { panic!("{name} is on Alpine") };
+            assert!(spec.repositories.iter().any(|(_, r)| r.ends_with("/main")), "{name}: {:?}", spec.repositories);
+            for key in &spec.keys {
+                let file = key.file_name().unwrap();
+                assert!(
+                    fixtures().join("keys/alpine").join(file).is_file(),
+                    "{name}: {file:?} is one of Alpine's keys"
+                );
+            }
+            for package in &spec.packages {
+                let package = &assemble::recipe::vars::interpolate(package, &recipe.variables).unwrap();
+                for idx in [&v316, &v317] {
+                    match resolve(idx, package) {
+                        Ok(_) => {
+                            let got = closure(idx, package);
+                            assert!(got.iter().any(|n| n.starts_with(&format!("{package} "))), "{package}: {got:?}");
+                        }
+                        Err(_) => community.push(package.clone()),
+                    }
+                }
+            }
+        }
+    }
+    community.sort();
+    community.dedup();
+    assert_eq!(community, ["php83", "php83-fpm", "php84", "php84-fpm"], "only PHP is outside `main`");
+}

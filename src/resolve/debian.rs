@@ -26,6 +26,17 @@ pub fn requests(recipe: &Recipe, spec: &crate::model::spec::DebianSpec) -> lock:
         recommends: spec.recommends,
         requests,
         releases: Vec::new(),
+        sources: spec
+            .sources
+            .iter()
+            .map(|s| lock::LockedSource {
+                mirror: s.mirror.clone(),
+                suites: s.suites.clone(),
+                components: s.components.clone(),
+                priority: s.priority,
+                packages: s.packages.clone(),
+            })
+            .collect(),
     }
 }
 

@@ -247,6 +247,20 @@ pub struct LockedDebian {
     pub requests: Vec<LockedRequest>,
     #[serde(default, rename = "release")]
     pub releases: Vec<LockedRelease>,
+    /// The further archives the recipe reads (`sources:`), as it gives them.
+    #[serde(default, rename = "source", skip_serializing_if = "Vec::is_empty")]
+    pub sources: Vec<LockedSource>,
+}
+
+/// `[[debian.source]]`: another archive the packages may come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockedSource {
+    pub mirror: String,
+    pub suites: Vec<String>,
+    pub components: Vec<String>,
+    pub priority: i32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub packages: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

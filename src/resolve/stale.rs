@@ -16,6 +16,9 @@ pub fn request_changes(locked: &LockedDebian, wanted: &LockedDebian) -> Vec<Stri
             wanted.suites, wanted.components, locked.suites, locked.components
         ));
     }
+    if locked.sources != wanted.sources {
+        out.push("the recipe's further archives (`sources:`) are not the ones the lock was made from".to_string());
+    }
     if locked.essential != wanted.essential || locked.recommends != wanted.recommends {
         out.push("`essential` or `recommends` changed".to_string());
     }
@@ -249,6 +252,7 @@ mod tests {
                 packages: packages.iter().map(|p| p.to_string()).collect(),
             }],
             releases: Vec::new(),
+            sources: Vec::new(),
         };
         let mut locked = debian(&["curl"]);
         locked.releases.push(crate::resolve::lock::LockedRelease {

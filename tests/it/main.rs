@@ -13,6 +13,7 @@ mod build;
 mod cli;
 mod debian_archive;
 mod debian_fixture;
+mod debian_sources;
 mod errors;
 mod golden;
 mod graph;

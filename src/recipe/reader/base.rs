@@ -153,6 +153,105 @@ impl Reader {
         Ok(Base::Alpine(crate::model::spec::AlpineSpec { repositories, keys, packages }))
     }
 
+    /// A `mirror`: one URL, or one per architecture (the first is the default of the others).
+    fn mirrors(&self, node: &Node) -> Result<(String, BTreeMap<crate::model::platform::Arch, String>)> {
+        let url = |n: &Node| -> Result<String> {
+            let s = self.fixed(n, "`mirror`")?;
+            if !(s.starts_with("https://") || s.starts_with("http://") || s.starts_with('/') || s.starts_with("file:"))
+            {
+                return Err(self.ctx.err(n, format!("`mirror` must be an https:// or http:// URL, found `{s}`")));
+            }
+            Ok(s.trim_end_matches('/').to_string())
+        };
+        match self.per_arch(node, "`mirror`", &url)? {
+            crate::recipe::schema::PerArch::All(one) => Ok((one, BTreeMap::new())),
+            crate::recipe::schema::PerArch::Each(each) => {
+                let first = each
+                    .values()
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| self.ctx.err(node, "`mirror` names no architecture"))?;
+                Ok((first, each))
+            }
+        }
+    }
+
+    /// Keyring files (the recipe's variables allowed), relative to the recipe.
+    fn keyring(&self, n: &Node) -> Result<Vec<std::path::PathBuf>> {
+        self.ctx
+            .strings(n, "`keyring`")?
+            .into_iter()
+            .map(|k| {
+                crate::recipe::vars::interpolate(&k, &self.variables).map(|k| self.recipe_dir.join(k)).map_err(|e| {
+                    self.ctx.err(n, format!("in `keyring`: {e} (only the recipe's `variables` can be used here)"))
+                })
+            })
+            .collect()
+    }
+
+    /// One of `base.debian.sources`.
+    fn debian_source(&self, node: &Node) -> Result<crate::model::spec::DebianSource> {
+        let f = self.ctx.map(node, &shape::DEBIAN_SOURCE)?;
+        let (mirror, arch_mirrors) = self.mirrors(f.required("mirror")?)?;
+        let mut suites = vec![self.fixed(f.required("suite")?, "`suite`")?];
+        if let Some(n) = f.get("suites") {
+            for s in self
+                .ctx
+                .seq(n, "`suites`")?
+                .into_iter()
+                .map(|i| self.fixed(i, "`suites`"))
+                .collect::<Result<Vec<_>>>()?
+            {
+                if !suites.contains(&s) {
+                    suites.push(s);
+                }
+            }
+        }
+        let keyring = self.keyring(f.required("keyring")?)?;
+        let priority = match f.get("priority") {
+            None => crate::model::spec::DEFAULT_PRIORITY,
+            Some(n) => {
+                let s = self.fixed(n, "`priority`")?;
+                match s.parse::<i32>() {
+                    Ok(p) if (-1000..=1000).contains(&p) => p,
+                    _ => {
+                        return Err(self.ctx.err(
+                            n,
+                            format!(
+                                "`priority` is a whole number from -1000 to 1000 (apt's pin priority), found `{s}`"
+                            ),
+                        ));
+                    }
+                }
+            }
+        };
+        let packages = match f.get("packages") {
+            None => Vec::new(),
+            Some(n) => self
+                .ctx
+                .strings(n, "`packages`")?
+                .iter()
+                .map(|p| {
+                    crate::recipe::vars::interpolate(p, &self.variables)
+                        .map_err(|e| self.ctx.err(n, format!("in `packages`: {e}")))
+                })
+                .collect::<Result<Vec<_>>>()?,
+        };
+        Ok(crate::model::spec::DebianSource {
+            mirror,
+            arch_mirrors,
+            suites,
+            components: f
+                .get("components")
+                .map(|n| self.ctx.strings(n, "`components`"))
+                .transpose()?
+                .unwrap_or_else(|| vec!["main".into()]),
+            keyring,
+            priority,
+            packages,
+        })
+    }
+
     pub(super) fn debian(&self, node: &Node) -> Result<Base> {
         let f = self.ctx.map(node, &shape::DEBIAN)?;
         let suite = self.fixed(f.required("suite")?, "`suite`")?;
@@ -172,13 +271,28 @@ impl Reader {
         };
         let keyring = match f.get("keyring") {
             None => Vec::new(),
-            Some(n) => self.ctx.strings(n, "`keyring`")?.into_iter().map(|k| self.recipe_dir.join(k)).collect(),
+            Some(n) => self.keyring(n)?,
         };
         let components = f.get("components").map(|n| self.ctx.strings(n, "`components`")).transpose()?;
+        let (mirror, arch_mirrors) = match f.get("mirror") {
+            Some(n) => {
+                let (one, each) = self.mirrors(n)?;
+                (Some(one), each)
+            }
+            None => (None, BTreeMap::new()),
+        };
+        let mut sources = Vec::new();
+        if let Some(n) = f.get("sources") {
+            for item in self.ctx.seq(n, "`sources`")? {
+                sources.push(self.debian_source(item)?);
+            }
+        }
         Ok(Base::Debian(crate::model::spec::DebianSpec {
+            arch_mirrors,
+            sources,
             suites,
             components: components.unwrap_or_else(|| vec!["main".into()]),
-            mirror: f.str("mirror")?,
+            mirror,
             packages: f.get("packages").map(|n| self.package_names(n)).transpose()?.unwrap_or_default(),
             essential: flag("essential", false)?,
             recommends: flag("recommends", false)?,

@@ -1,6 +1,7 @@
 //! The package universe of one architecture: every `Packages` entry of every configured
-//! suite and component. The candidate for a name is its highest version across suites
-//! (apt's default, all suites at the same priority).
+//! archive, suite and component. The candidate for a name is the version of the highest pin
+//! priority, then the highest version (apt's rule; every archive is at 500 unless the
+//! recipe says otherwise).
 
 use super::control::Paragraph;
 use super::relation::{self, Atom, Group};
@@ -28,6 +29,9 @@ pub struct Package {
     pub mirror: String,
     /// `Multi-Arch: same` (dpkg's status names such packages with their architecture).
     pub multi_arch_same: bool,
+    /// apt's pin priority of this version (its archive's, or 990 where the recipe pins the
+    /// package to that archive).
+    pub pin: i32,
 }
 
 impl Package {
@@ -63,6 +67,7 @@ impl Package {
             suite: suite.into(),
             mirror: mirror.into(),
             multi_arch_same: get("Multi-Arch") == Some("same"),
+            pin: crate::model::spec::DEFAULT_PRIORITY,
             version,
             name,
         })
@@ -90,9 +95,15 @@ impl Universe {
         self.packages.push(p);
     }
 
-    /// The candidate version of a real package: the highest version.
+    /// The candidate version of a real package, as apt chooses it: the highest pin priority,
+    /// then the highest version; never one pinned below 0.
     pub fn candidate(&self, name: &str) -> Option<&Package> {
-        self.by_name.get(name)?.iter().map(|&i| &self.packages[i]).max_by(|a, b| a.version.cmp(&b.version))
+        self.by_name
+            .get(name)?
+            .iter()
+            .map(|&i| &self.packages[i])
+            .filter(|p| p.pin >= 0)
+            .max_by(|a, b| a.pin.cmp(&b.pin).then_with(|| a.version.cmp(&b.version)))
     }
 
     /// Candidates of other packages that provide `atom` (respecting versioned provides).

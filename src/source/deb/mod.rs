@@ -98,7 +98,16 @@ fn now() -> u64 {
 }
 
 /// What decides an opened archive: where it is, what it holds, the keys that vouch for it.
-type ArchiveKey = (Vec<String>, Vec<String>, Option<String>, Vec<PathBuf>, bool, Vec<Arch>);
+type ArchiveKey = (
+    Vec<String>,
+    Vec<String>,
+    Option<String>,
+    BTreeMap<Arch, String>,
+    Vec<crate::model::spec::DebianSource>,
+    Vec<PathBuf>,
+    bool,
+    Vec<Arch>,
+);
 
 /// An archive being opened or open: recipes asking for it wait on the one lock.
 type ArchiveSlot = Arc<Mutex<Option<Arc<Archive>>>>;
@@ -125,6 +134,8 @@ impl Archives {
             spec.suites.clone(),
             spec.components.clone(),
             spec.mirror.clone(),
+            spec.arch_mirrors.clone(),
+            spec.sources.clone(),
             spec.keyring.clone(),
             spec.check_valid_until,
             archs.to_vec(),
@@ -149,70 +160,42 @@ pub fn open(
 ) -> Result<Archive, Error> {
     let explicit =
         spec.mirror.clone().or_else(|| std::env::var("ASSEMBLE_DEBIAN_MIRROR").ok().filter(|m| !m.is_empty()));
-    let mirrors = sources::mirrors(&spec.suites, explicit.as_deref(), &sources::apt_entries(std::path::Path::new("/")))
+    let entries = sources::apt_entries(std::path::Path::new("/"));
+    let archives = sources::archives(spec, archs, explicit.as_deref(), &entries, std::path::Path::new(DEFAULT_KEYRING))
         .map_err(Error::Sources)?;
-    let keyring_paths: Vec<PathBuf> =
-        if spec.keyring.is_empty() { vec![PathBuf::from(DEFAULT_KEYRING)] } else { spec.keyring.clone() };
-    let keyring = release::Keyring::load(&keyring_paths.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     let mut releases = Vec::new();
-    let mut wanted: Vec<(Arch, String, String, String, Download)> = Vec::new(); // arch, suite, mirror, url, download
-    for suite in &spec.suites {
-        let mirror = &mirrors[suite];
-        let url = format!("{mirror}/dists/{suite}/InRelease");
-        tracing::info!("reading {}", crate::model::text::redact(&url));
-        let text = match fetch::get_revalidated(&url, origin, &store.releases_dir()) {
-            Err(fetch::Error::Status { status: 404, .. }) => {
-                return Err(Error::NoSuite {
-                    suite: suite.clone(),
-                    mirror: crate::model::text::redact(mirror),
-                    known: suites_on(mirror),
-                });
+    // source, arch, suite, mirror, path, download
+    let mut wanted: Vec<(usize, Arch, String, String, String, Download)> = Vec::new();
+    for (n, source) in archives.iter().enumerate() {
+        let keyring = release::Keyring::load(&source.keyring.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+        for suite in &source.suites {
+            // Architectures whose mirror is the same read one InRelease.
+            let mut by_mirror: BTreeMap<&str, Vec<Arch>> = BTreeMap::new();
+            for &arch in archs {
+                by_mirror.entry(source.mirrors[&(suite.clone(), arch)].as_str()).or_default().push(arch);
             }
-            got => String::from_utf8_lossy(&got?).into_owned(),
-        };
-        let rel = release::verify(&url, &text, &keyring, spec.check_valid_until, now())?;
-        releases.push(ReleaseInfo {
-            suite: suite.clone(),
-            mirror: mirror.clone(),
-            date: rel.fields.get("Date").unwrap_or("").to_string(),
-            signed_by: rel.signed_by.clone(),
-        });
-        for arch in archs {
-            for comp in &spec.components {
-                let base = format!("{comp}/binary-{}/Packages", arch.debian());
-                let found = [".xz", ".gz", ""].iter().find_map(|ext| {
-                    rel.sha256.get(&format!("{base}{ext}")).map(|h| (format!("{base}{ext}"), h.clone()))
-                });
-                let Some((path, (hash, _size))) = found else {
-                    // Security and updates suites may lack an architecture or component.
-                    if suite == &spec.suites[0] {
-                        return Err(Error::NoIndex { suite: suite.clone(), path: base });
-                    }
-                    continue;
-                };
-                let file_url = if rel.by_hash {
-                    let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                    format!("{mirror}/dists/{suite}/{dir}/by-hash/SHA256/{hash}")
-                } else {
-                    format!("{mirror}/dists/{suite}/{path}")
-                };
-                let sha = hash.parse().map_err(|_| Error::IndexMismatch {
-                    url: file_url.clone(),
-                    release: url.clone(),
-                    expected: hash.clone(),
-                    actual: "an unparseable digest".into(),
-                })?;
-                wanted.push((
-                    *arch,
-                    suite.clone(),
-                    mirror.clone(),
-                    path,
-                    Download { url: file_url, sha256: sha, origin: url.to_string() },
-                ));
+            for (mirror, mirror_archs) in by_mirror {
+                let first = suite == &source.suites[0];
+                wanted.extend(
+                    release_indexes(
+                        store,
+                        spec,
+                        source,
+                        suite,
+                        mirror,
+                        &mirror_archs,
+                        first,
+                        &keyring,
+                        origin,
+                        &mut releases,
+                    )?
+                    .into_iter()
+                    .map(|(a, p, d)| (n, a, suite.clone(), mirror.to_string(), p, d)),
+                );
             }
         }
     }
-    let downloads: Vec<Download> = wanted.iter().map(|w| w.4.clone()).collect();
+    let downloads: Vec<Download> = wanted.iter().map(|w| w.5.clone()).collect();
     fetch::fetch_all(store, &downloads).map_err(|e| match e {
         fetch::Error::Mismatch { url, origin, expected, actual } => {
             Error::IndexMismatch { url, release: origin, expected: expected.hex(), actual: actual.hex() }
@@ -224,19 +207,90 @@ pub fn open(
     let read: Vec<Result<Vec<index::Package>, Error>> = std::thread::scope(|s| {
         let jobs: Vec<_> = wanted
             .iter()
-            .map(|(arch, suite, mirror, path, d)| s.spawn(move || read_index(store, *arch, suite, mirror, path, d)))
+            .map(|(_, arch, suite, mirror, path, d)| s.spawn(move || read_index(store, *arch, suite, mirror, path, d)))
             .collect();
         jobs.into_iter().map(|j| j.join().expect("an index reader panicked")).collect()
     });
     let mut universes: BTreeMap<Arch, index::Universe> =
         archs.iter().map(|a| (*a, index::Universe::default())).collect();
-    for ((arch, ..), packages) in wanted.iter().zip(read) {
+    for ((source, arch, ..), packages) in wanted.iter().zip(read) {
         let u = universes.get_mut(arch).expect("every arch has a universe");
-        for pkg in packages? {
+        for mut pkg in packages? {
+            pkg.pin = archives[*source].pin(&pkg.name);
             u.add(pkg);
         }
     }
     Ok(Archive { universes, releases })
+}
+
+/// One suite of one archive on one mirror: its `InRelease`, verified with the archive's
+/// keyring (recorded in `releases`), and the `Packages` indexes it lists for `archs`:
+/// `(arch, path, download)`. The first suite of an archive must have every index; others
+/// (security, updates) may lack an architecture or component.
+#[allow(clippy::too_many_arguments)]
+fn release_indexes(
+    store: &Store,
+    spec: &crate::model::spec::DebianSpec,
+    source: &sources::Source,
+    suite: &str,
+    mirror: &str,
+    archs: &[Arch],
+    first: bool,
+    keyring: &release::Keyring,
+    origin: &str,
+    releases: &mut Vec<ReleaseInfo>,
+) -> Result<Vec<(Arch, String, Download)>, Error> {
+    let url = format!("{mirror}/dists/{suite}/InRelease");
+    tracing::info!("reading {}", crate::model::text::redact(&url));
+    let text = match fetch::get_revalidated(&url, origin, &store.releases_dir()) {
+        Err(fetch::Error::Status { status: 404, .. }) => {
+            return Err(Error::NoSuite {
+                suite: suite.to_string(),
+                mirror: crate::model::text::redact(mirror),
+                known: suites_on(mirror),
+            });
+        }
+        got => String::from_utf8_lossy(&got?).into_owned(),
+    };
+    let rel = release::verify(&url, &text, keyring, spec.check_valid_until, now())?;
+    let info = ReleaseInfo {
+        suite: suite.to_string(),
+        mirror: mirror.to_string(),
+        date: rel.fields.get("Date").unwrap_or("").to_string(),
+        signed_by: rel.signed_by.clone(),
+    };
+    if !releases.contains(&info) {
+        releases.push(info);
+    }
+    let mut out = Vec::new();
+    for arch in archs {
+        for comp in &source.components {
+            let base = format!("{comp}/binary-{}/Packages", arch.debian());
+            let found = [".xz", ".gz", ""]
+                .iter()
+                .find_map(|ext| rel.sha256.get(&format!("{base}{ext}")).map(|h| (format!("{base}{ext}"), h.clone())));
+            let Some((path, (hash, _size))) = found else {
+                if first {
+                    return Err(Error::NoIndex { suite: suite.to_string(), path: base });
+                }
+                continue;
+            };
+            let file_url = if rel.by_hash {
+                let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
+                format!("{mirror}/dists/{suite}/{dir}/by-hash/SHA256/{hash}")
+            } else {
+                format!("{mirror}/dists/{suite}/{path}")
+            };
+            let sha = hash.parse().map_err(|_| Error::IndexMismatch {
+                url: file_url.clone(),
+                release: url.clone(),
+                expected: hash.clone(),
+                actual: "an unparseable digest".into(),
+            })?;
+            out.push((*arch, path, Download { url: file_url, sha256: sha, origin: url.to_string() }));
+        }
+    }
+    Ok(out)
 }
 
 /// The suites a mirror's `dists/` lists (its HTML index), for suggesting one; empty when

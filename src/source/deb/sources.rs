@@ -117,8 +117,99 @@ pub fn mirrors(
     Ok(out)
 }
 
+/// One archive a recipe reads, as opening it needs it: per suite and architecture, the
+/// mirror; the keyring its releases must be signed by; apt's pin priority of its packages.
+#[derive(Debug, Clone)]
+pub struct Source {
+    /// `(suite, arch) → mirror`.
+    pub mirrors: BTreeMap<(String, crate::model::platform::Arch), String>,
+    pub suites: Vec<String>,
+    pub components: Vec<String>,
+    pub keyring: Vec<std::path::PathBuf>,
+    pub priority: i32,
+    /// Package names (`*` wildcards) pinned to this archive.
+    pub pinned: Vec<String>,
+}
+
+impl Source {
+    /// apt's pin priority of `package` from this archive.
+    pub fn pin(&self, package: &str) -> i32 {
+        if self.pinned.iter().any(|p| glob(p, package)) { crate::model::spec::PINNED_PRIORITY } else { self.priority }
+    }
+}
+
+/// `*` matches any run of characters; everything else itself.
+pub fn glob(pattern: &str, name: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == name,
+        Some((head, rest)) => {
+            let Some(tail) = name.strip_prefix(head) else { return false };
+            (0..=tail.len()).any(|i| tail.is_char_boundary(i) && glob(rest, &tail[i..]))
+        }
+    }
+}
+
+/// The archives of a Debian base for `archs`: the main one (its mirror from the recipe,
+/// `explicit` or apt's configuration, per suite) and each of `spec.sources`.
+pub fn archives(
+    spec: &crate::model::spec::DebianSpec,
+    archs: &[crate::model::platform::Arch],
+    explicit: Option<&str>,
+    entries: &[AptEntry],
+    default_keyring: &std::path::Path,
+) -> Result<Vec<Source>, String> {
+    let per_suite = mirrors(&spec.suites, explicit, entries)?;
+    let mut main = Source {
+        mirrors: BTreeMap::new(),
+        suites: spec.suites.clone(),
+        components: spec.components.clone(),
+        keyring: if spec.keyring.is_empty() { vec![default_keyring.to_path_buf()] } else { spec.keyring.clone() },
+        priority: crate::model::spec::DEFAULT_PRIORITY,
+        pinned: Vec::new(),
+    };
+    for suite in &spec.suites {
+        for &arch in archs {
+            let m = spec.arch_mirrors.get(&arch).cloned().unwrap_or_else(|| per_suite[suite].clone());
+            main.mirrors.insert((suite.clone(), arch), m);
+        }
+    }
+    let mut out = vec![main];
+    for extra in &spec.sources {
+        let mut s = Source {
+            mirrors: BTreeMap::new(),
+            suites: extra.suites.clone(),
+            components: extra.components.clone(),
+            keyring: extra.keyring.clone(),
+            priority: extra.priority,
+            pinned: extra.packages.clone(),
+        };
+        for suite in &extra.suites {
+            for &arch in archs {
+                let m = extra.arch_mirrors.get(&arch).unwrap_or(&extra.mirror);
+                s.mirrors.insert((suite.clone(), arch), m.trim_end_matches('/').to_string());
+            }
+        }
+        out.push(s);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn globs_match_as_apt_s_package_patterns_do() {
+        for (p, n, ok) in [
+            ("php7.4*", "php7.4-fpm", true),
+            ("php7.4*", "php8.2-fpm", false),
+            ("*-fpm", "php7.4-fpm", true),
+            ("nginx", "nginx", true),
+            ("nginx", "nginx-light", false),
+            ("a*b*c", "axxbyyc", true),
+        ] {
+            assert_eq!(super::glob(p, n), ok, "{p} {n}");
+        }
+    }
+
     use super::*;
 
     #[test]

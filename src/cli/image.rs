@@ -174,7 +174,9 @@ pub fn outdated(global: &Global, args: OutdatedArgs) -> Result<(), Error> {
         out
     });
     if !global.json && found.packages.is_empty() && found.bases.is_empty() && found.downloads.is_empty() {
-        outln!("up to date: every locked package is the archive's current version, every image its tag's");
+        outln!(
+            "up to date: every locked package is the archive's current version, every image its tag's, every tracked download its newest release"
+        );
     }
     Ok(())
 }

@@ -149,7 +149,7 @@ impl<W: Write> TarWriter<W> {
                     self.write(b)?;
                 }
                 Content::InBaseLayer => unreachable!("refused above"),
-                Content::Host(p) | Content::Stored(p) => {
+                Content::Host(p) | Content::Stored(p) | Content::Slice { path: p, .. } => {
                     let files =
                         self.files.clone().filter(|_| matches!(content, Content::Host(_)) && *size >= LOOKUP_MIN);
                     let check = match &files {
@@ -159,6 +159,9 @@ impl<W: Write> TarWriter<W> {
                     };
                     let read_err = |source| Error::Read { path: p.clone(), entry: path.clone(), source };
                     let mut f = fs_err::File::open(p).map_err(read_err)?;
+                    if let Content::Slice { offset, .. } = content {
+                        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset)).map_err(read_err)?;
+                    }
                     let mut buf = vec![0u8; 256 * 1024];
                     let mut left = *size;
                     while left > 0 {
@@ -173,8 +176,15 @@ impl<W: Write> TarWriter<W> {
                         self.write(&buf[..n])?;
                         left -= n as u64;
                     }
-                    // One more byte means the file grew.
-                    let extra = f.read(&mut buf[..1]).map_err(read_err)?;
+                    // One more byte means the file grew (a slice is followed by the next file).
+                    let extra = if matches!(content, Content::Slice { .. }) {
+                        0
+                    } else {
+                        f.read(&mut buf[..1]).map_err(read_err)?
+                    };
+                    if left > 0 && matches!(content, Content::Slice { .. }) {
+                        return Err(damaged_slice(p, path));
+                    }
                     if (left > 0 || extra > 0) && matches!(content, Content::Stored(_)) {
                         return Err(damaged(p, path, *digest));
                     }
@@ -213,9 +223,14 @@ impl<W: Write> TarWriter<W> {
             {
                 return Err(damaged(p, path, *digest));
             }
+            if got != *digest
+                && let Content::Slice { path: p, .. } = content
+            {
+                return Err(damaged_slice(p, path));
+            }
             if got != *digest {
                 let p = match content {
-                    Content::Host(p) | Content::Stored(p) => p.clone(),
+                    Content::Host(p) | Content::Stored(p) | Content::Slice { path: p, .. } => p.clone(),
                     Content::Bytes(_) | Content::InBaseLayer => "(generated)".into(),
                 };
                 return Err(Error::Changed {
@@ -255,6 +270,12 @@ fn damaged(p: &Path, entry: &ImagePath, expected: Digest) -> Error {
         .and_then(crate::model::digest::hash_reader)
         .map_or_else(|_| Digest::of(b"(unreadable)"), |(d, _)| d);
     Error::Damaged { entry: entry.clone(), source: Box::new(crate::store::damage::remove_damaged(p, expected, actual)) }
+}
+
+/// A slice of a stored blob that is not what the listing pointing into it says: the blob is
+/// removed (the package is read again).
+fn damaged_slice(p: &Path, entry: &ImagePath) -> Error {
+    Error::Damaged { entry: entry.clone(), source: Box::new(crate::store::damage::damaged_blob(p)) }
 }
 
 fn truncate(b: &[u8], n: usize) -> &[u8] {

@@ -47,3 +47,17 @@ pub fn damaged_in<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a Da
     }
     None
 }
+
+/// A blob whose bytes are not what its name (`…/sha256/<hex>`) says, or part of whose bytes
+/// are not what the listing that points into it says: hashed whole, removed, reported.
+pub fn damaged_blob(path: &Path) -> Damaged {
+    let expected = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(Digest::from_hex)
+        .unwrap_or_else(|| Digest::of(b"(unnamed)"));
+    let actual = fs_err::File::open(path)
+        .and_then(crate::model::digest::hash_reader)
+        .map_or_else(|_| Digest::of(b"(unreadable)"), |(d, _)| d);
+    remove_damaged(path, expected, actual)
+}

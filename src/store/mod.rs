@@ -14,8 +14,9 @@
 //! cache directory can still do is in docs/security.md.
 //!
 //! ```text
-//! <cache>/blobs/sha256/<hex>   blobs: downloads, packages, packed layers, extracted files,
-//!                               configs and manifests
+//! <cache>/blobs/sha256/<hex>   blobs: downloads, packages, packed layers, extracted files
+//!                               (a `.deb`'s files as one pack, read by offset), configs and
+//!                               manifests
 //! <cache>/layers/<key>.json     layer cache records (LayerInfo)
 //! <cache>/layers/*.members.json, *.deb.json
 //!                               listings of unpacked archives and .debs (contents in blobs)

@@ -20,6 +20,9 @@ pub enum Content {
     Bytes(Arc<Vec<u8>>),
     /// A file in the cache's content store, by digest.
     Stored(PathBuf),
+    /// Part of a blob of the cache (a package's files, one after another): the file's size
+    /// (in [`Kind::File`]) bytes from `offset`.
+    Slice { path: PathBuf, offset: u64 },
     /// A file of an image base whose bytes stay in the base's layer: known to the view for
     /// its metadata only, never read and never packed.
     InBaseLayer,
@@ -318,14 +321,9 @@ impl Entry {
         match &self.kind {
             Kind::File { content: Content::Bytes(b), .. } => Ok(Some(b.to_vec())),
             Kind::File { content: Content::Host(p), .. } => fs_err::read(p).map(Some),
-            // A blob of the cache: read only while it is what its name says.
-            Kind::File { content: Content::Stored(p), digest, .. } => {
-                let bytes = fs_err::read(p)?;
-                let actual = Digest::of(&bytes);
-                if actual != *digest {
-                    return Err(std::io::Error::other(crate::store::damage::remove_damaged(p, *digest, actual)));
-                }
-                Ok(Some(bytes))
+            // A blob of the cache, or part of one: read only while it is what its name says.
+            Kind::File { content: c @ (Content::Stored(_) | Content::Slice { .. }), digest, size } => {
+                read_content(c, *size, digest).map(Some)
             }
             Kind::File { content: Content::InBaseLayer, .. } => {
                 Err(std::io::Error::other(format!("the bytes of `/{path}` were not kept from the base image's layer")))
@@ -333,6 +331,36 @@ impl Entry {
             _ => Ok(None),
         }
     }
+}
+
+/// The bytes of a cache blob, or of a slice of one, checked against `digest`; a blob that does
+/// not hold them is removed and reported as damaged (the build then makes it again).
+pub fn read_content(content: &Content, size: u64, digest: &Digest) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let (p, bytes) = match content {
+        Content::Stored(p) => (p, fs_err::read(p)?),
+        Content::Slice { path, offset } => {
+            let mut f = fs_err::File::open(path)?;
+            f.seek(std::io::SeekFrom::Start(*offset))?;
+            let mut bytes = Vec::with_capacity(size as usize);
+            f.take(size).read_to_end(&mut bytes)?;
+            (path, bytes)
+        }
+        Content::Bytes(b) => return Ok(b.to_vec()),
+        Content::Host(p) => return fs_err::read(p),
+        Content::InBaseLayer => {
+            return Err(std::io::Error::other("the bytes were not kept from the base image's layer"));
+        }
+    };
+    let actual = Digest::of(&bytes);
+    if actual != *digest {
+        let damaged = match content {
+            Content::Slice { .. } => crate::store::damage::damaged_blob(p),
+            _ => crate::store::damage::remove_damaged(p, *digest, actual),
+        };
+        return Err(std::io::Error::other(damaged));
+    }
+    Ok(bytes)
 }
 
 /// The bytes of the regular file `path` as `layers` (bottom first) show it over `below`:

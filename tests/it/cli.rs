@@ -5,7 +5,7 @@ use crate::common::*;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-const COMMANDS: [&str; 18] = [
+const COMMANDS: [&str; 19] = [
     "build",
     "lock",
     "inspect",
@@ -15,6 +15,7 @@ const COMMANDS: [&str; 18] = [
     "push",
     "tags",
     "ship",
+    "rollback",
     "graph",
     "test",
     "init",

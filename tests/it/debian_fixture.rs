@@ -603,7 +603,7 @@ fn outdated_lists_exactly_the_package_with_a_newer_version_and_upgrade_moves_it(
     let none = assemble(t, &cache, &["outdated", "up.yml"], &[]).ok();
     assert_eq!(
         none.stdout,
-        "up to date: every locked package is the archive's current version, every image base its tag's\n"
+        "up to date: every locked package is the archive's current version, every image its tag's, every tracked download its newest release\n"
     );
 
     a.add(t, &pkg("prelib", "2").file("usr/lib/prelib", "p2\n"));
@@ -618,7 +618,7 @@ fn outdated_lists_exactly_the_package_with_a_newer_version_and_upgrade_moves_it(
     assert_eq!(locked(t, "up"), set(&["base:prelib 2", "base:second 1"]));
     assert_eq!(
         assemble(t, &cache, &["outdated", "up.yml"], &[]).ok().stdout,
-        "up to date: every locked package is the archive's current version, every image base its tag's\n"
+        "up to date: every locked package is the archive's current version, every image its tag's, every tracked download its newest release\n"
     );
 }
 
@@ -678,8 +678,11 @@ fn deb_swapped_in_the_cache_is_fetched_again_not_installed(t: &Path, digest: &se
     assert_eq!(std::fs::read_to_string(t.join("rep.lock")).unwrap(), lock_text);
     assert_eq!(sha256_file(&blob(&app)), app);
 
-    // A file unpacked from a package, damaged after its listing was made.
-    let app_bin = sha256_of(b"#!/bin/sh\n");
+    // A file unpacked from a package (its bytes in the package's pack of files), damaged
+    // after the listing was made.
+    let listing: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(c.join("layers").join(format!("{app}.deb.json"))).unwrap()).unwrap();
+    let pack = listing["pack"].as_str().unwrap().trim_start_matches("sha256:").to_string();
     let forget_layers = || {
         for e in std::fs::read_dir(c.join("layers")).unwrap() {
             let p = e.unwrap().path();
@@ -689,10 +692,15 @@ fn deb_swapped_in_the_cache_is_fetched_again_not_installed(t: &Path, digest: &se
         }
     };
     forget_layers();
-    std::fs::write(blob(&app_bin), "#!/bin/sh\nevil\n").unwrap();
+    let bytes = std::fs::read(blob(&pack)).unwrap();
+    let at = bytes.windows(10).position(|w| w == b"#!/bin/sh\n").expect("app's file is in its pack");
+    let mut evil = bytes.clone();
+    evil[at + 8] = b'X';
+    std::fs::write(blob(&pack), evil).unwrap();
     let healed = assemble(t, &c, &["--json", "build", "rep.yml", "-o", "oci:r4"], &[]).ok();
-    assert!(healed.stderr.contains("cache entry damaged") && healed.stderr.contains(&app_bin), "{}", healed.stderr);
+    assert!(healed.stderr.contains("cache entry damaged") && healed.stderr.contains(&pack), "{}", healed.stderr);
     assert_eq!(&healed.json()[0]["digest"], digest);
+    assert_eq!(sha256_file(&blob(&pack)), pack, "the package was read again");
 }
 
 /// A registry image as a base: its layers are reused byte for byte, the lock pins its

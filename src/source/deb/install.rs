@@ -97,7 +97,7 @@ pub fn lay_files(
     let mut owner: BTreeMap<String, (usize, Digest)> = BTreeMap::new();
     for (i, p) in pkgs.iter().enumerate() {
         let origin: Arc<str> = Arc::from(format!("package `{}`", p.name));
-        for e in &p.deb.entries {
+        for (n, e) in p.deb.entries.iter().enumerate() {
             let placed = place(&e.path, merged_usr);
             if merged_usr && MERGED.contains(&e.path.as_str()) {
                 continue; // the directory itself is the /usr link
@@ -125,8 +125,11 @@ pub fn lay_files(
                 DebKind::Hardlink(t) => ImagePath::new(&place(t, merged_usr)),
                 _ => None,
             };
-            let entry = Entry::of_member(e, |d| store.blob_path(d), link, origin.clone())
+            let mut entry = Entry::of_member(e, |d| store.blob_path(d), link, origin.clone())
                 .ok_or_else(|| Error::BadLink { package: p.name.into(), path: format!("/{}", e.path) })?;
+            if let (Kind::File { content, .. }, Some(slice)) = (&mut entry.kind, p.deb.content(store, n)) {
+                *content = slice;
+            }
             // A later package replaces an earlier one's file (Replaces was checked above);
             // a directory stays a directory.
             if tree.get(&path).is_none_or(|old| !old.is_dir()) {
@@ -182,11 +185,8 @@ pub fn dpkg_database(store: &Store, below_status: Option<&str>, new: &[Pkg<'_>],
                     .deb
                     .entries
                     .iter()
-                    .find(|e| format!("/{}", e.path) == c)
-                    .and_then(|e| match &e.kind {
-                        DebKind::File { digest, .. } => fs_err::read(store.blob_path(digest)).ok(),
-                        _ => None,
-                    })
+                    .position(|e| format!("/{}", e.path) == c)
+                    .and_then(|i| p.deb.bytes(store, i).ok().flatten())
                     .map(|b| format!("{:x}", md5::compute(&b)))
                     .unwrap_or_else(|| "newconffile".into());
                 lines.push_str(&format!("\n{c} {md5}"));

@@ -418,14 +418,9 @@ pub fn unpacked(store: &Store, pin: &Pin, limit: u64) -> Result<unpack::Deb, Err
     let listing = store.listing_path(&format!("{}.deb.json", pin.sha256));
     if let Ok(bytes) = fs_err::read(&listing)
         && let Ok(deb) = serde_json::from_slice::<unpack::Deb>(&bytes)
+        && deb.complete(store)
     {
-        let complete = deb.entries.iter().all(|e| match &e.kind {
-            unpack::Kind::File { digest, .. } => store.has_blob(digest),
-            _ => true,
-        });
-        if complete {
-            return Ok(deb);
-        }
+        return Ok(deb);
     }
     let sha: crate::model::digest::Digest = pin.sha256.parse().map_err(|e: String| Error::Sources(e))?;
     // The `.deb` in the cache must still be the one the pin names (a damaged or swapped one

@@ -19,6 +19,45 @@ pub struct Deb {
     pub control: BTreeMap<String, Vec<u8>>,
     /// data.tar entries in archive order.
     pub entries: Vec<Member>,
+    /// The one blob holding every regular file's bytes, one after another (a package's
+    /// files are written once, not one blob each: thousands of small files cost the kernel
+    /// more than their bytes cost anything else).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pack: Option<Digest>,
+    /// Where each entry's bytes start in `pack` (0 for entries that are not files).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offsets: Vec<u64>,
+}
+
+impl Deb {
+    /// Where the bytes of `entries[i]` are: a slice of the pack, or (a listing cached before
+    /// packs) a blob of their own.
+    pub fn content(&self, store: &Store, i: usize) -> Option<crate::tree::Content> {
+        let Kind::File { digest, .. } = &self.entries.get(i)?.kind else { return None };
+        Some(match (&self.pack, self.offsets.get(i)) {
+            (Some(pack), Some(offset)) => crate::tree::Content::Slice { path: store.blob_path(pack), offset: *offset },
+            _ => crate::tree::Content::Stored(store.blob_path(digest)),
+        })
+    }
+
+    /// Whether the store holds every byte the listing names.
+    pub fn complete(&self, store: &Store) -> bool {
+        match &self.pack {
+            Some(pack) => store.has_blob(pack),
+            None => self.entries.iter().all(|e| match &e.kind {
+                Kind::File { digest, .. } => store.has_blob(digest),
+                _ => true,
+            }),
+        }
+    }
+
+    /// The bytes of `entries[i]`, checked against its digest.
+    pub fn bytes(&self, store: &Store, i: usize) -> io::Result<Option<Vec<u8>>> {
+        let (Some(content), Kind::File { digest, size }) = (self.content(store, i), &self.entries[i].kind) else {
+            return Ok(None);
+        };
+        crate::tree::read_content(&content, *size, digest).map(Some)
+    }
 }
 
 /// Control files in the cached listing as JSON strings when they are UTF-8 (they nearly
@@ -125,6 +164,9 @@ pub fn read(store: &Store, file: &Path, display: &str, limit: u64) -> Result<Deb
         return Err(fmt("no `!<arch>` header"));
     }
     let mut deb = Deb::default();
+    // Every file's bytes, one after another, hashed whole as they are written.
+    let mut pack = crate::model::digest::HashWriter::new(io::BufWriter::new(store.temp().map_err(rerr)?));
+    let mut offsets = Vec::new();
     let (mut saw_control, mut saw_data) = (false, false);
     loop {
         let mut header = [0u8; 60];
@@ -190,13 +232,17 @@ pub fn read(store: &Store, file: &Path, display: &str, limit: u64) -> Result<Deb
                         Kind::Hardlink(t) => Seen::Hardlink(t),
                     },
                 )?;
+                let offset = pack.hasher.len();
                 let kind = match kind {
                     Kind::File { .. } => {
-                        let (digest, size) = store.put_reader(&mut e).map_err(rerr)?;
+                        let mut one = crate::model::digest::HashReader::new(&mut e);
+                        io::copy(&mut one, &mut pack).map_err(rerr)?;
+                        let (digest, size) = one.hasher.finish();
                         Kind::File { digest, size }
                     }
                     other => other,
                 };
+                offsets.push(offset);
                 deb.entries.push(Member { path, kind, mode, uid, gid, mtime });
             }
         }
@@ -210,6 +256,13 @@ pub fn read(store: &Store, file: &Path, display: &str, limit: u64) -> Result<Deb
     if !saw_control || !saw_data {
         return Err(fmt("missing control.tar or data.tar member"));
     }
+    let (buffered, digest, _) = pack.finish();
+    let tmp = buffered.into_inner().map_err(|e| rerr(e.into_error()))?;
+    if !store.has_blob(&digest) {
+        store.commit(tmp, &digest, false).map_err(rerr)?;
+    }
+    deb.pack = Some(digest);
+    deb.offsets = offsets;
     Ok(deb)
 }
 

@@ -604,4 +604,28 @@ fn prune_keeps_the_newest_versions_and_rollback_goes_back_without_sending() {
         let inspect = sh(t, &format!("skopeo copy oci:{}:{name} oci:{}/copy-{name}", store.display(), t.display()));
         assert_eq!(inspect.code, 0, "{name}: every blob is there: {}", inspect.stderr);
     }
+
+    // A fleet rolls back in one command, one line per server, each from its own store.
+    let mut on_web2 = Vec::new();
+    for v in [7, 8] {
+        std::fs::write(dir.join("files/hello.txt"), format!("hello {v}\n")).unwrap();
+        let out = ship.run(&dir, &["--json", "ship", "web1,web2", "tidy.yml", "--load", "none"]).ok().json();
+        on_web2.push(out[1]["digest"].as_str().unwrap().to_string());
+    }
+    let fleet = ship.run(&dir, &["--json", "rollback", "web1,web2", "tidy", "--load", "none"]).ok().json();
+    let rows = fleet.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{fleet:#}");
+    for (row, host) in rows.iter().zip(["web1", "web2"]) {
+        assert_eq!(row["host"], host);
+        assert_eq!(row["digest"].as_str(), Some(on_web2[0].as_str()), "{host}: the version before the last: {row}");
+    }
+    let web2 = sshd.dir.path().join("store-web2");
+    let index: Value = serde_json::from_slice(&std::fs::read(web2.join("index.json")).unwrap()).unwrap();
+    let tag = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == "tidy:2.0.1")
+        .unwrap();
+    assert_eq!(tag["digest"].as_str(), Some(on_web2[0].as_str()));
 }

@@ -98,49 +98,7 @@ impl<W: Write> TarWriter<W> {
             Kind::Hardlink(t) => (b'1', 0, Some(t.as_str().to_string())),
         };
         let mtime = entry.mtime.unwrap_or(epoch);
-        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
-        if name.len() > 100 {
-            pax.push(("path".into(), name.clone().into_bytes()));
-        }
-        if let Some(l) = &link
-            && l.len() > 100
-        {
-            pax.push(("linkpath".into(), l.clone().into_bytes()));
-        }
-        if u64::from(entry.uid) > 0o7777777 {
-            pax.push(("uid".into(), entry.uid.to_string().into_bytes()));
-        }
-        if u64::from(entry.gid) > 0o7777777 {
-            pax.push(("gid".into(), entry.gid.to_string().into_bytes()));
-        }
-        if size > 0o77777777777 {
-            pax.push(("size".into(), size.to_string().into_bytes()));
-        }
-        if mtime > 0o77777777777 {
-            pax.push(("mtime".into(), mtime.to_string().into_bytes()));
-        }
-        for (k, v) in &entry.xattrs {
-            pax.push((format!("SCHILY.xattr.{k}"), v.clone()));
-        }
-        if !pax.is_empty() {
-            pax.sort();
-            let body = pax_records(&pax);
-            let h = header(b"././@PaxHeader", 0o644, 0, 0, body.len() as u64, mtime.min(0o77777777777), b'x', b"");
-            self.write(&h)?;
-            self.write(&body)?;
-            self.pad(body.len() as u64)?;
-        }
-        let h = header(
-            truncate(name.as_bytes(), 100),
-            entry.mode & 0o7777,
-            entry.uid.min(0o7777777),
-            entry.gid.min(0o7777777),
-            size.min(0o77777777777),
-            mtime.min(0o77777777777),
-            typeflag,
-            link.as_deref().map(|l| truncate(l.as_bytes(), 100)).unwrap_or(b""),
-        );
-        self.write(&h)?;
+        self.headers(&name, entry, typeflag, size, link.as_deref(), mtime)?;
         if let Kind::File { content, size, digest } = &entry.kind {
             let mut hasher = Hasher::default();
             match content {
@@ -242,6 +200,62 @@ impl<W: Write> TarWriter<W> {
             }
             self.pad(*size)?;
         }
+        Ok(())
+    }
+
+    /// The entry's PAX record (for what a ustar header cannot hold) and its ustar header.
+    fn headers(
+        &mut self,
+        name: &str,
+        entry: &Entry,
+        typeflag: u8,
+        size: u64,
+        link: Option<&str>,
+        mtime: u64,
+    ) -> Result<(), Error> {
+        let mut pax: Vec<(String, Vec<u8>)> = Vec::new();
+        if name.len() > 100 {
+            pax.push(("path".into(), name.as_bytes().to_vec()));
+        }
+        if let Some(l) = link
+            && l.len() > 100
+        {
+            pax.push(("linkpath".into(), l.as_bytes().to_vec()));
+        }
+        if u64::from(entry.uid) > 0o7777777 {
+            pax.push(("uid".into(), entry.uid.to_string().into_bytes()));
+        }
+        if u64::from(entry.gid) > 0o7777777 {
+            pax.push(("gid".into(), entry.gid.to_string().into_bytes()));
+        }
+        if size > 0o77777777777 {
+            pax.push(("size".into(), size.to_string().into_bytes()));
+        }
+        if mtime > 0o77777777777 {
+            pax.push(("mtime".into(), mtime.to_string().into_bytes()));
+        }
+        for (k, v) in &entry.xattrs {
+            pax.push((format!("SCHILY.xattr.{k}"), v.clone()));
+        }
+        if !pax.is_empty() {
+            pax.sort();
+            let body = pax_records(&pax);
+            let h = header(b"././@PaxHeader", 0o644, 0, 0, body.len() as u64, mtime.min(0o77777777777), b'x', b"");
+            self.write(&h)?;
+            self.write(&body)?;
+            self.pad(body.len() as u64)?;
+        }
+        let h = header(
+            truncate(name.as_bytes(), 100),
+            entry.mode & 0o7777,
+            entry.uid.min(0o7777777),
+            entry.gid.min(0o7777777),
+            size.min(0o77777777777),
+            mtime.min(0o77777777777),
+            typeflag,
+            link.map(|l| truncate(l.as_bytes(), 100)).unwrap_or(b""),
+        );
+        self.write(&h)?;
         Ok(())
     }
 

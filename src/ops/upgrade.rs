@@ -97,8 +97,9 @@ pub fn upgrade_downloads(recipe: &Recipe, store: &Store) -> Result<Vec<Moved>, E
     if !moved.is_empty() {
         let dir = recipe.path.parent().unwrap_or(std::path::Path::new("."));
         let io = |source| Error::Io { path: recipe.path.clone(), source };
-        let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
+        let mut tmp = tempfile::Builder::new().prefix(".upgrade-").suffix(".yml").tempfile_in(dir).map_err(io)?;
         std::io::Write::write_all(&mut tmp, text.as_bytes()).map_err(io)?;
+        check_rewrite(recipe, tmp.path(), &moved)?;
         let mode = fs_err::metadata(&recipe.path).map_err(io)?.permissions();
         tmp.as_file().set_permissions(mode).map_err(io)?;
         tmp.persist(&recipe.path).map_err(|e| io(e.error))?;
@@ -106,14 +107,88 @@ pub fn upgrade_downloads(recipe: &Recipe, store: &Store) -> Result<Vec<Moved>, E
     Ok(moved)
 }
 
-/// `text` with the value of the line `VAR: OLD` (quoted or not, a comment after it kept)
-/// changed to `new`; `None` without such a line.
+/// The rewritten recipe (at `path`), read as a build reads it, must give each moved variable
+/// its new value and each download its new URL and digest; else nothing is written.
+fn check_rewrite(recipe: &Recipe, path: &std::path::Path, moved: &[Moved]) -> Result<(), Error> {
+    let wrong = |message: String| Error::Edit {
+        path: recipe.path.clone(),
+        variable: moved.iter().map(|m| m.variable.as_str()).collect::<Vec<_>>().join(", "),
+        message: format!("{message}; the recipe was not changed"),
+    };
+    let units = crate::recipe::load_all_with(path, &recipe.given_variables)
+        .map_err(|e| wrong(format!("the rewritten recipe does not read: {e}")))?;
+    let Some(after) = units.iter().find(|u| u.variant == recipe.variant) else {
+        return Err(wrong("the rewritten recipe lost this image".into()));
+    };
+    for m in moved {
+        if after.variables.get(&m.variable) != Some(&m.to) {
+            return Err(wrong(format!("`{}` does not read as {} after the rewrite", m.variable, m.to)));
+        }
+    }
+    let mut wanted: Vec<(Arch, String, Digest)> = moved.iter().flat_map(|m| m.downloads.iter().cloned()).collect();
+    for f in outdated::tracked(after)
+        .filter(|f| moved.iter().any(|m| f.releases.as_ref().is_some_and(|r| r.version == m.variable)))
+    {
+        let FileSource::Url { url, sha256 } = &f.source else { continue };
+        for &arch in &after.archs {
+            let (Some(template), Some(sha)) = (url.get(arch), sha256.get(arch)) else { continue };
+            let u = vars::interpolate(template, &after.variables_for(arch)).map_err(&wrong)?;
+            match wanted.iter().position(|(a, wu, wd)| *a == arch && *wu == u && wd == sha) {
+                Some(i) => {
+                    wanted.remove(i);
+                }
+                None => return Err(wrong(format!("the {arch} download reads as `{u}` {sha} after the rewrite"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `text` with the value of `VAR: OLD` in the top-level `variables:` mapping (block style,
+/// quoted or not, a comment after it kept; or one flow-style line) changed to `new`; `None`
+/// without such an entry.
 fn set_variable(text: &str, var: &str, old: &str, new: &str) -> Option<String> {
     let mut out = String::with_capacity(text.len());
     let mut done = false;
+    let mut inside = false;
     for line in text.split_inclusive('\n') {
+        let top_level = !line.starts_with([' ', '\t', '#', '\n', '\r']);
+        if top_level {
+            inside = false;
+        }
+        if let Some(rest) = line.strip_prefix("variables:").filter(|_| top_level) {
+            let flow = rest.trim_start();
+            if flow.starts_with('{') && !done {
+                // `variables: {a: 1, VAR: OLD}`
+                for quote in ["", "\"", "'"] {
+                    for sep in ["{", ", ", ","] {
+                        let from = format!("{sep}{var}: {quote}{old}{quote}");
+                        if let Some(i) = line.find(&from) {
+                            let to = format!("{sep}{var}: {quote}{new}{quote}");
+                            out.push_str(&line[..i]);
+                            out.push_str(&to);
+                            out.push_str(&line[i + from.len()..]);
+                            done = true;
+                            break;
+                        }
+                    }
+                    if done {
+                        break;
+                    }
+                }
+                if done {
+                    continue;
+                }
+            }
+            inside = true;
+            out.push_str(line);
+            continue;
+        }
         let trimmed = line.trim_start();
-        if !done && let Some(rest) = trimmed.strip_prefix(var).and_then(|r| r.trim_start().strip_prefix(':')) {
+        if inside
+            && !done
+            && let Some(rest) = trimmed.strip_prefix(var).and_then(|r| r.trim_start().strip_prefix(':'))
+        {
             let value = rest.split(" #").next().unwrap_or(rest).trim().trim_matches(['"', '\'']);
             if value == old {
                 let at = line.len() - rest.len();
@@ -139,5 +214,14 @@ mod tests {
         assert_eq!(got, "variables:\n  tool_version: \"1.10.0\"   # pinned\n  other: 1.9.0\n");
         assert_eq!(set_variable(text, "tool_version", "2.0", "3.0"), None);
         assert_eq!(set_variable(text, "tool", "1.9.0", "3.0"), None, "a longer name is another variable");
+        // Only the top-level `variables:` mapping: a `version` under `metadata` stays.
+        let text = "metadata: {version: \"1.0.0\"}\nlabels:\n  version: 1.0.0\nvariables:\n  version: 1.0.0\n";
+        let got = set_variable(text, "version", "1.0.0", "1.2.0").unwrap();
+        assert_eq!(got, "metadata: {version: \"1.0.0\"}\nlabels:\n  version: 1.0.0\nvariables:\n  version: 1.2.0\n");
+        let flow = "variables: {name: x, version: \"1.0.0\"}\n";
+        assert_eq!(
+            set_variable(flow, "version", "1.0.0", "1.2.0").unwrap(),
+            "variables: {name: x, version: \"1.2.0\"}\n"
+        );
     }
 }

@@ -67,7 +67,11 @@ pub fn merged_index(host: &str, current: &[u8], u: &Update<'_>) -> Result<Vec<u8
     let mut kept = relist(list, u.names, u.index, u.referrers);
     let index_digest = u.index.digest.to_string();
     if let Some((name, tags)) = u.record {
-        let next = history(&kept).filter(|(n, _, _)| *n == name).map(|(_, v, _)| v).max().unwrap_or(0) + 1;
+        let newest = history(&kept).filter(|(n, _, _)| *n == name).map(|(_, v, _)| v).max().unwrap_or(0);
+        let next = newest.checked_add(1).ok_or_else(|| Error::Protocol {
+            host: host.into(),
+            message: format!("the store's history of `{name}` is at version {newest}, the last there can be; repair or move its index.json"),
+        })?;
         kept.retain(|m| !(shipped_name(m) == Some(name) && m["digest"] == index_digest.as_str()));
         let mut d = u.index.descriptor();
         d["annotations"] = json!({SHIPPED: name, VERSION: next.to_string(), TAGS: tags.join(",")});
@@ -139,7 +143,13 @@ pub fn versions(list: &[Value], name: &str) -> Vec<Version> {
         .filter(|m| shipped_name(m) == Some(name))
         .filter_map(|m| {
             let digest = m["digest"].as_str()?.to_string();
-            let tags = m["annotations"][TAGS].as_str().unwrap_or("").split(',').filter(|t| !t.is_empty());
+            digest.parse::<crate::model::digest::Digest>().ok()?;
+            // Tags as a tag may be written; a version without one cannot be made current.
+            let tags: Vec<&str> = m["annotations"][TAGS].as_str().unwrap_or("").split(',').collect();
+            if tags.iter().any(|t| !crate::recipe::valid_tag(t)) {
+                return None;
+            }
+            let tags = tags.into_iter();
             Some(Version {
                 name: name.into(),
                 version: version_of(m)?,

@@ -7,7 +7,8 @@
 # 2. It answers `cat HEX` with `blob SIZE` and the blob's bytes (or `none`), for a rollback to
 #    read manifests and configs, until it reads `go SHA256-OF-THAT-INDEX gzip|plain prune|keep`;
 #    then a tar stream (gzipped when it said `gzip`): `blobs/HEX` files, the new `index.json`,
-#    `load/plan`, and `end`. Every blob is checked against its name before any is moved into
+#    `keep` (every blob the image needs, which a prune never removes), `load/plan`, and
+#    `end`. Every blob is checked against its name before any is moved into
 #    place, so a broken stream leaves nothing under a final name.
 # 3. Holding the store's lock (a directory, `.lock`, with the holder's pid), it moves the blobs
 #    in, replaces index.json only if it is still the one it described, and with `prune` removes
@@ -133,7 +134,8 @@ tries=0
 until mkdir "$lock" 2>/dev/null; do
     holder=$(cat "$lock/pid" 2>/dev/null || true)
     if [ -n "$holder" ] && ! kill -0 "$holder" 2>/dev/null; then
-        rm -rf "$lock"
+        # A dead holder's lock is moved aside first: of two waiters that saw it, one wins.
+        mv "$lock" "$lock.stale.$$" 2>/dev/null && rm -rf "$lock.stale.$$"
         continue
     fi
     tries=$((tries + 1))
@@ -153,23 +155,39 @@ cur=$(sha256sum <"$store/index.json")
 mv -f "$tmp/index.json" "$store/index.json" || fail "cannot replace \`$store/index.json\`"
 say stored
 if [ "$prune" = prune ]; then
-    # Mark: every digest index.json names, then every digest each marked JSON document names
-    # (an index its manifests, a manifest its config and layers); more is kept, never less.
-    digests() { grep -o 'sha256:[0-9a-f]\{64\}' "$@" 2>/dev/null | sed 's/.*sha256://' | sort -u; }
-    digests "$store/index.json" >"$tmp/todo"
+    # Mark: every digest index.json names, then every digest each marked document of up to
+    # 4 MiB names (an index its manifests, a manifest its config and layers); more is kept,
+    # never less. Any step that fails, or tools that do not behave, stop the prune before
+    # anything is removed.
+    nope="prune needs grep -a -o, sed, sort, comm and wc on the server; nothing was removed"
+    digests() {
+        { grep -a -o 'sha256:[0-9a-f]\{64\}' "$@" || [ $? -eq 1 ]; } | sed 's/.*sha256://' | sort -u
+    }
+    probe=$(printf 'x"sha256:%s"y\n' 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef | digests) ||
+        fail "$nope"
+    [ "$probe" = 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef ] || fail "$nope"
+    digests "$store/index.json" >"$tmp/todo" || fail "$nope"
     : >"$tmp/marked"
     while [ -s "$tmp/todo" ]; do
-        comm -23 "$tmp/todo" "$tmp/marked" >"$tmp/new"
+        comm -23 "$tmp/todo" "$tmp/marked" >"$tmp/new" || fail "$nope"
         [ -s "$tmp/new" ] || break
-        sort -u "$tmp/marked" "$tmp/new" -o "$tmp/marked"
+        sort -u "$tmp/marked" "$tmp/new" -o "$tmp/marked" || fail "$nope"
         : >"$tmp/next"
         while read -r hex; do
             f="$store/blobs/sha256/$hex"
-            [ -f "$f" ] && [ "$(head -c 1 "$f")" = "{" ] && digests "$f" >>"$tmp/next"
+            [ -f "$f" ] || continue
+            size=$(wc -c <"$f" | tr -d ' ') || fail "$nope"
+            [ "$size" -le 4194304 ] || continue
+            digests "$f" >>"$tmp/next" || fail "$nope"
         done <"$tmp/new"
-        sort -u "$tmp/next" -o "$tmp/todo"
+        sort -u "$tmp/next" -o "$tmp/todo" || fail "$nope"
     done
-    ls "$store/blobs/sha256" | sort >"$tmp/all"
+    # What the image just shipped needs is kept whatever the marking found.
+    if [ -f "$tmp/keep" ]; then
+        sort -u "$tmp/marked" "$tmp/keep" -o "$tmp/marked" || fail "$nope"
+    fi
+    grep -q . "$tmp/marked" || fail "$nope"
+    ls "$store/blobs/sha256" | sort >"$tmp/all" || fail "$nope"
     count=0 bytes=0
     for hex in $(comm -23 "$tmp/all" "$tmp/marked"); do
         size=$(wc -c <"$store/blobs/sha256/$hex" | tr -d ' ')

@@ -79,6 +79,9 @@ fn read_image(c: &mut Conn, version: &Version, dir: &std::path::Path) -> Result<
             for m in list {
                 let d =
                     descriptor(m).ok_or_else(|| protocol(format!("index {digest} lists an entry without a digest")))?;
+                if docs.iter().any(|(seen, _)| *seen == d.0) {
+                    continue;
+                }
                 let bytes = c.blob(&d.0, MAX_MANIFEST)?;
                 let v: Value = serde_json::from_slice(&bytes)
                     .map_err(|e| protocol(format!("manifest {} is not JSON: {e}", d.0)))?;

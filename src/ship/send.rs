@@ -17,6 +17,8 @@ use super::history;
 use super::stream::{Counting, Stream};
 
 const REMOTE: &str = include_str!("remote.sh");
+/// The largest store `index.json` a server may describe (it lists every name and version).
+const MAX_STORE_INDEX: u64 = 64 << 20;
 /// The annotation docker and containerd name an imported image by.
 const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
@@ -359,9 +361,17 @@ fn read_inventory(out: &mut impl BufRead, host: &str) -> Result<Inventory> {
                 inv.have.insert(value.into());
             }
             "index" => {
-                let n: usize = value.parse().map_err(|_| protocol(format!("bad index size `{value}`")))?;
-                inv.index = vec![0; n];
-                out.read_exact(&mut inv.index).map_err(|e| protocol(e.to_string()))?;
+                let n: u64 = value.parse().map_err(|_| protocol(format!("bad index size `{value}`")))?;
+                if n > MAX_STORE_INDEX {
+                    return Err(protocol(format!(
+                        "the store's index.json is {n} bytes, more than the {MAX_STORE_INDEX} ship takes"
+                    )));
+                }
+                inv.index = Vec::new();
+                (&mut *out).take(n).read_to_end(&mut inv.index).map_err(|e| protocol(e.to_string()))?;
+                if inv.index.len() as u64 != n {
+                    return Err(protocol("the session ended inside the store's index.json".into()));
+                }
                 out.read_line(&mut String::new()).map_err(|e| protocol(e.to_string()))?;
             }
             "ready" => return Ok(inv),
@@ -415,6 +425,12 @@ pub(super) fn exchange(
     );
 
     let names: Vec<String> = image.tags.iter().map(|t| format!("{}:{t}", image.name)).collect();
+    if names.is_empty() {
+        return Err(Error::Protocol {
+            host: host.into(),
+            message: format!("`{}` has no tag to ship under", image.name),
+        });
+    }
     let update = history::Update {
         names: &names,
         index,
@@ -452,6 +468,9 @@ pub(super) fn exchange(
         }
     }
     stream.small("index.json", &new_index).map_err(broke)?;
+    // Every blob of this image: a prune on the server never removes them.
+    let keep: String = all.keys().map(|d| format!("{}\n", d.hex())).collect();
+    stream.small("keep", keep.as_bytes()).map_err(broke)?;
     let platform = if let Some((engine, plan)) = &load {
         stream.small("load/index.json", &plan.index).map_err(broke)?;
         if let Some(m) = &plan.docker_manifest {

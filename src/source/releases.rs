@@ -64,14 +64,19 @@ pub fn versions(feed: &ReleaseFeed, patterns: &[&str], origin: &str) -> Result<V
     Ok(found)
 }
 
-/// The versions `pattern` (`PREFIX{version}SUFFIX`) matches in `text`.
+/// The longest version taken from a listing.
+const MAX_VERSION: usize = 64;
+
+/// The versions `pattern` (`PREFIX{version}SUFFIX`, PREFIX not empty) matches in `text`.
 pub fn matches(text: &str, pattern: &str) -> BTreeSet<String> {
     let (prefix, suffix) = pattern.split_once("{version}").unwrap_or((pattern, ""));
     let mut out = BTreeSet::new();
     let version_char = |c: char| c.is_ascii_alphanumeric() || "._+-~".contains(c);
     for (i, _) in text.match_indices(prefix) {
         let rest = &text[i + prefix.len()..];
-        let run = rest.find(|c: char| !version_char(c)).unwrap_or(rest.len());
+        // A version is short: a long run of version characters is not looked into further
+        // (a page of `tool_1111…` must not cost quadratic time).
+        let run = rest.find(|c: char| !version_char(c)).unwrap_or(rest.len()).min(MAX_VERSION);
         // The longest version that the suffix follows and that ends in a digit or letter.
         let found = (1..=run)
             .rev()

@@ -342,7 +342,8 @@ pub fn read_content(content: &Content, size: u64, digest: &Digest) -> std::io::R
         Content::Slice { path, offset } => {
             let mut f = fs_err::File::open(path)?;
             f.seek(std::io::SeekFrom::Start(*offset))?;
-            let mut bytes = Vec::with_capacity(size as usize);
+            // The size comes from a listing in the cache: never trusted to size a buffer.
+            let mut bytes = Vec::with_capacity(size.min(1 << 20) as usize);
             f.take(size).read_to_end(&mut bytes)?;
             (path, bytes)
         }

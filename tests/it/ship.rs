@@ -629,3 +629,100 @@ fn prune_keeps_the_newest_versions_and_rollback_goes_back_without_sending() {
         .unwrap();
     assert_eq!(tag["digest"].as_str(), Some(on_web2[0].as_str()));
 }
+
+/// The server's side run on this machine through a stand-in `ssh` that drops its options and
+/// runs the command with `path` first on PATH.
+fn local_ssh(t: &Path, path: Option<&Path>) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let shim = t.join(if path.is_some() { "ssh-odd" } else { "ssh-local" });
+    let prefix = path.map(|p| format!("PATH=\"{}:$PATH\" ", p.display())).unwrap_or_default();
+    std::fs::write(
+        &shim,
+        format!("#!/bin/sh\nwhile [ \"$#\" -gt 0 ] && [ \"$1\" != \"--\" ]; do shift; done\nshift; shift\n{prefix}exec sh -c \"$1\"\n"),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    shim.display().to_string()
+}
+
+/// A prune follows every document it keeps, however it is written (a manifest with a newline
+/// before its JSON), and removes nothing when the server's tools do not behave (a `grep`
+/// that ignores `-o`): it says what it needs instead of taking an empty mark for the truth.
+#[test]
+fn a_prune_keeps_what_it_cannot_read_and_removes_nothing_with_tools_that_misbehave() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let cache = t.join("cache");
+    let store = t.join("store");
+    let store_arg = store.to_str().unwrap().to_string();
+    let ssh = local_ssh(t, None);
+    let run = |dir: &Path, args: &[&str], ssh: &str| {
+        let mut full: Vec<&str> = args.to_vec();
+        full.extend(["--store", &store_arg, "--load", "none"]);
+        assemble(dir, &cache, &full, &[("ASSEMBLE_SSH_COMMAND", ssh), ("SHIP_TOKEN", SECRET)])
+    };
+    // An image on disk whose platform manifest starts with a newline.
+    let dir = project(t, "ws", 20_000);
+    assemble(&dir, &cache, &["build", "ws.yml", "-o", "oci:ws-layout"], &[("SHIP_TOKEN", SECRET)]).ok();
+    let layout = dir.join("ws-layout");
+    let blob = |d: &str| layout.join("blobs/sha256").join(d.trim_start_matches("sha256:"));
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let d = format!("sha256:{}", sha256_hex_of(bytes));
+        std::fs::write(blob(&d), bytes).unwrap();
+        (d, bytes.len())
+    };
+    let mut top: Value = serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+    let entry = top["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|m| m["annotations"]["org.opencontainers.image.ref.name"].is_string())
+        .unwrap();
+    let mut index: Value =
+        serde_json::from_slice(&std::fs::read(blob(top["manifests"][entry]["digest"].as_str().unwrap())).unwrap())
+            .unwrap();
+    let manifest = std::fs::read(blob(index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let (d, n) = put(&[b"\n".as_slice(), &manifest].concat());
+    index["manifests"][0]["digest"] = d.into();
+    index["manifests"][0]["size"] = n.into();
+    let (d, n) = put(&serde_json::to_vec(&index).unwrap());
+    top["manifests"] = serde_json::json!([{"mediaType": top["manifests"][entry]["mediaType"], "digest": d, "size": n,
+        "annotations": {"org.opencontainers.image.ref.name": "latest"}}]);
+    std::fs::write(layout.join("index.json"), serde_json::to_vec(&top).unwrap()).unwrap();
+    run(&dir, &["ship", "srv", "oci:ws-layout", "--name", "ws"], &ssh).ok();
+    let other = project(t, "other", 20_000);
+    run(&other, &["ship", "srv", "other.yml", "--prune", "--keep", "1"], &ssh).ok();
+    for name in ["ws:latest", "other:2.0.1"] {
+        let copy = sh(
+            t,
+            &format!("skopeo copy oci:{}:{name} oci:{}/copy-{}", store.display(), t.display(), name.replace(':', "-")),
+        );
+        assert_eq!(copy.code, 0, "{name}: every blob is still there: {}", copy.stderr);
+    }
+
+    // A grep that ignores -o: the prune stops before removing anything.
+    let fake = t.join("fakebin");
+    std::fs::create_dir_all(&fake).unwrap();
+    std::fs::write(fake.join("grep"), "#!/bin/bash\nargs=()\nfor a in \"$@\"; do [[ $a == -o ]] || args+=(\"$a\"); done\nexec /usr/bin/grep \"${args[@]}\"\n").unwrap();
+    std::fs::set_permissions(fake.join("grep"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = blobs_verify(&store);
+    std::fs::write(other.join("files/hello.txt"), "changed\n").unwrap();
+    let odd = local_ssh(t, Some(&fake));
+    let refused = run(&other, &["ship", "srv", "other.yml", "--prune", "--keep", "1"], &odd);
+    assert_ne!(refused.code, 0);
+    assert!(refused.stderr.contains("prune needs grep -a -o"), "{}", refused.stderr);
+    assert!(blobs_verify(&store) > before, "the new version's blobs were added, nothing removed");
+    for name in ["ws:latest", "other:2.0.1"] {
+        let inspect = sh(
+            t,
+            &format!("skopeo copy oci:{}:{name} oci:{}/again-{}", store.display(), t.display(), name.replace(':', "-")),
+        );
+        assert_eq!(inspect.code, 0, "{name}: {}", inspect.stderr);
+    }
+}
+
+fn sha256_hex_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}

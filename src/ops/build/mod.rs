@@ -88,7 +88,8 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     // Paths taken from images: only the layers each needs, every one checked.
     for p in &planned.picks {
         let manifest = &resolved.images[&p.reference].platforms[&p.platform];
-        pick::pick(store, &p.reference, manifest, &p.path, recipe.unpack_limit).map_err(resolve::Error::from)?;
+        pick::pick(store, &p.reference, manifest, p.platform, &p.path, recipe.unpack_limit)
+            .map_err(resolve::Error::from)?;
     }
 
     // Plan for real, then pack every distinct layer.

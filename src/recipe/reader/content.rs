@@ -238,10 +238,11 @@ impl Reader {
         // `{version}` is the pattern's own placeholder, not a recipe variable.
         let pattern = self.per_arch(p, "`pattern`", &|n| {
             let s = self.ctx.str(n, "`pattern`")?;
-            if !s.contains("{version}") {
-                return Err(self
-                    .ctx
-                    .err(n, format!("`pattern` must hold `{{version}}` where the version goes, found `{s}`")));
+            if s.split_once("{version}").is_none_or(|(head, _)| head.is_empty()) {
+                return Err(self.ctx.err(
+                    n,
+                    format!("`pattern` must hold `{{version}}` after some text (`tool_{{version}}.tgz`), found `{s}`"),
+                ));
             }
             Ok(s)
         })?;

@@ -28,6 +28,17 @@ pub struct Node {
     pub mode: u32,
     pub uid: u32,
     pub gid: u32,
+    /// A directory the layer does not list itself, implied by what it holds below it: its
+    /// metadata is a lower layer's real entry where there is one.
+    pub implied: bool,
+}
+
+/// The most bytes of names (members, and the directories they imply) one layer may hold.
+pub const MAX_NAME_BYTES: usize = 128 << 20;
+
+/// A directory implied by what lies below it.
+pub fn implied_dir() -> Node {
+    Node { kind: NodeKind::Dir, mode: 0o755, uid: 0, gid: 0, implied: true }
 }
 
 /// One layer's listing: its members (cleaned paths, root excluded), the paths its whiteouts
@@ -37,21 +48,48 @@ pub struct LayerIndex {
     pub entries: BTreeMap<String, Node>,
     pub whiteouts: BTreeSet<String>,
     pub opaque: BTreeSet<String>,
+    /// Bytes of names held (see [`MAX_NAME_BYTES`]).
+    pub name_bytes: usize,
 }
 
 impl LayerIndex {
     /// Adds a member, with the directories above it that the layer does not list itself
-    /// (so that a path with content in this layer is never looked for below it).
-    pub fn add(&mut self, path: String, node: Node) {
-        for (i, _) in path.match_indices('/') {
-            self.entries.entry(path[..i].to_string()).or_insert(Node {
-                kind: NodeKind::Dir,
-                mode: 0o755,
-                uid: 0,
-                gid: 0,
-            });
+    /// (so that a path with content in this layer is never looked for below it); `false`
+    /// once the layer's names pass [`MAX_NAME_BYTES`].
+    pub fn add(&mut self, path: String, node: Node) -> bool {
+        self.imply_parents(&path);
+        self.name_bytes += path.len();
+        match self.entries.get(&path) {
+            // A real entry replaces an implied one; an implied one never replaces anything.
+            Some(old) if node.implied && !old.implied => {}
+            _ => {
+                self.entries.insert(path, node);
+            }
         }
-        self.entries.insert(path, node);
+        self.name_bytes <= MAX_NAME_BYTES
+    }
+
+    /// A whiteout of `path` (hiding it below this layer).
+    pub fn whiteout(&mut self, path: String) -> bool {
+        self.imply_parents(&path);
+        self.name_bytes += path.len();
+        self.whiteouts.insert(path);
+        self.name_bytes <= MAX_NAME_BYTES
+    }
+
+    /// Implied directory entries for the parents of `path`, deepest first, stopping at the
+    /// first one there already (its parents are there too).
+    fn imply_parents(&mut self, path: &str) {
+        let mut end = path.len();
+        while let Some(i) = path[..end].rfind('/') {
+            let parent = &path[..i];
+            if self.entries.contains_key(parent) {
+                break;
+            }
+            self.name_bytes += parent.len();
+            self.entries.insert(parent.to_string(), implied_dir());
+            end = i;
+        }
     }
 
     /// Whether this layer hides `path` of the layers below it: a whiteout of it or of a
@@ -106,20 +144,35 @@ impl<E, F: FnMut(usize) -> Result<LayerIndex, E>> Merged<E, F> {
         Ok(self.layers.get(i))
     }
 
-    /// The entry at `path` as a container sees it (no symlink followed), and the layer (from
-    /// the top) it comes from.
+    /// The entry at `path` as a container sees it (no symlink followed), and the topmost
+    /// layer (from the top) that has it. A directory a layer only implies takes the metadata
+    /// of a real directory below it, where one shows through.
     pub fn lookup(&mut self, path: &str) -> Result<Option<(usize, Node)>, E> {
+        self.find(path, true)
+    }
+
+    /// [`Merged::lookup`]; with `metadata` false an implied directory is enough (a directory
+    /// passed through on the way to a path needs no mode, and no layer is read for one).
+    fn find(&mut self, path: &str, metadata: bool) -> Result<Option<(usize, Node)>, E> {
         let mut i = 0;
+        let mut found: Option<(usize, Node)> = None;
         while let Some(l) = self.layer(i)? {
-            if let Some(n) = l.entries.get(path) {
-                return Ok(Some((i, n.clone())));
+            match (l.entries.get(path), &found) {
+                (Some(n), None) if !n.implied || !metadata => return Ok(Some((i, n.clone()))),
+                (Some(n), None) => found = Some((i, n.clone())),
+                (Some(n), Some((top, implied))) if !n.implied => {
+                    let node =
+                        if n.kind == NodeKind::Dir { Node { implied: false, ..n.clone() } } else { implied.clone() };
+                    return Ok(Some((*top, node)));
+                }
+                _ => {}
             }
-            if l.hides(path) {
-                return Ok(None);
+            if l.hides(path) || (found.is_some() && l.opaque.contains(path)) {
+                return Ok(found);
             }
             i += 1;
         }
-        Ok(None)
+        Ok(found)
     }
 
     /// Resolves `path` (absolute in the image), following symlinks on the way and at its end
@@ -140,7 +193,8 @@ impl<E, F: FnMut(usize) -> Result<LayerIndex, E>> Merged<E, F> {
                 _ => {}
             }
             let next = if at.is_empty() { c.clone() } else { format!("{}/{c}", at.join("/")) };
-            let Some((layer, node)) = self.lookup(&next)? else {
+            let last = todo.iter().all(|c| c.is_empty() || c == ".");
+            let Some((layer, node)) = self.find(&next, last)? else {
                 return Ok(Err(Missing::NotFound(next)));
             };
             match &node.kind {
@@ -193,10 +247,22 @@ impl<E, F: FnMut(usize) -> Result<LayerIndex, E>> Merged<E, F> {
             let l = &self.layers[i];
             for (p, n) in l.entries.range(prefix.clone()..).take_while(|(p, _)| p.starts_with(&prefix)) {
                 let rel = &p[prefix.len()..];
-                if out.contains_key(rel) || self.layers[top..i].iter().any(|upper| upper.hides(p)) {
+                // Every layer above this one may hide it, including those above `top` that
+                // hold only whiteouts below `dir`.
+                if self.layers[..i].iter().any(|upper| upper.hides(p)) {
                     continue;
                 }
-                out.insert(rel.to_string(), (i, n.clone()));
+                match out.get(rel) {
+                    None => {
+                        out.insert(rel.to_string(), (i, n.clone()));
+                    }
+                    // An implied directory above takes a real one's metadata from below.
+                    Some((at, above)) if above.implied && !n.implied && n.kind == NodeKind::Dir => {
+                        let at = *at;
+                        out.insert(rel.to_string(), (at, Node { implied: false, ..n.clone() }));
+                    }
+                    Some(_) => {}
+                }
             }
             let stop = l.opaque.contains(dir)
                 || l.hides(dir)
@@ -215,7 +281,7 @@ mod tests {
     use super::*;
 
     fn node(kind: NodeKind) -> Node {
-        Node { kind, mode: 0o644, uid: 0, gid: 0 }
+        Node { kind, mode: 0o644, uid: 0, gid: 0, implied: false }
     }
 
     fn file() -> Node {
@@ -232,7 +298,7 @@ mod tests {
                     if name == ".wh..wh..opq" {
                         l.opaque.insert(dir.to_string());
                     } else if let Some(hidden) = name.strip_prefix(".wh.") {
-                        l.whiteouts.insert(if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") });
+                        l.whiteout(if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") });
                     } else {
                         l.add(p.to_string(), n.clone());
                     }
@@ -302,6 +368,41 @@ mod tests {
         let held: Vec<String> = m.below("srv", 0).unwrap().into_keys().collect();
         assert_eq!(held, ["a", "b"], "a file above hides a directory's content below it");
         assert_eq!(read.get(), 3, "the layer that replaced the directory ends the walk");
+    }
+
+    #[test]
+    fn a_whiteout_above_hides_a_file_of_a_directory_taken_whole() {
+        let (mut m, _) = merged(layers(&[
+            &[("etc/.wh.secret", file())],
+            &[("etc", node(NodeKind::Dir)), ("etc/keep", file()), ("etc/secret", file())],
+        ]));
+        let (at, top, _) = m.resolve("/etc").unwrap().unwrap();
+        let held: Vec<String> = m.below(&at, top).unwrap().into_keys().collect();
+        assert_eq!(held, ["keep"]);
+    }
+
+    #[test]
+    fn a_directory_a_layer_only_implies_keeps_the_real_one_s_metadata() {
+        let sticky = Node { mode: 0o1777, ..node(NodeKind::Dir) };
+        let (mut m, _) =
+            merged(layers(&[&[("srv/tmp/b", file())], &[("srv/tmp", sticky.clone()), ("srv/tmp/a", file())]]));
+        let (_, top, got) = m.resolve("/srv/tmp").unwrap().unwrap();
+        assert_eq!((top, got.mode, got.implied), (0, 0o1777, false));
+        let (_, top, _) = m.resolve("/srv").unwrap().unwrap();
+        let held = m.below("srv", top).unwrap();
+        assert_eq!(held["tmp"].1.mode, 0o1777, "inside a directory taken whole too");
+        assert_eq!(held.keys().collect::<Vec<_>>(), ["tmp", "tmp/a", "tmp/b"]);
+    }
+
+    #[test]
+    fn names_past_the_budget_are_refused_not_held() {
+        let mut l = LayerIndex::default();
+        let deep = "d/".repeat(2000);
+        let mut n = 0;
+        while l.add(format!("b{n}/{deep}f"), node(NodeKind::File { size: 0 })) {
+            n += 1;
+        }
+        assert!(n < 100, "a few thousand-level paths reach the budget: {n}");
     }
 
     #[test]

@@ -143,9 +143,16 @@ struct Layer {
     diff_id: Digest,
 }
 
-/// Takes `path` out of the platform manifest `manifest` of `reference` (see the module
-/// header); `limit` bounds what each layer decompresses to and what is taken.
-pub fn pick(store: &Store, reference: &str, manifest: &Digest, path: &str, limit: u64) -> Result<Vec<Member>, Error> {
+/// Takes `path` out of the platform manifest `manifest` (for `platform`) of `reference` (see
+/// the module header); `limit` bounds what each layer decompresses to and what is taken.
+pub fn pick(
+    store: &Store,
+    reference: &str,
+    manifest: &Digest,
+    platform: Arch,
+    path: &str,
+    limit: u64,
+) -> Result<Vec<Member>, Error> {
     if let Some(members) = cached(store, manifest, path) {
         return Ok(members);
     }
@@ -162,6 +169,14 @@ pub fn pick(store: &Store, reference: &str, manifest: &Digest, path: &str, limit
         pull::blob(&client, store, &r.repository, &cdigest, csize).await.map_err(reg)?;
         let config: Value = serde_json::from_slice(&fs_err::read(store.blob_path(&cdigest))?)
             .map_err(|e| invalid(format!("config {cdigest} is not JSON: {e}")))?;
+        // The index said which platform this is; its config must agree.
+        if config["architecture"] != platform.oci_arch() {
+            return Err(invalid(format!(
+                "manifest {manifest}, listed for linux/{}, has a config of architecture {}",
+                platform.name(),
+                config["architecture"]
+            )));
+        }
         let blobs = v["layers"].as_array().cloned().unwrap_or_default();
         let diff_ids = config["rootfs"]["diff_ids"].as_array().cloned().unwrap_or_default();
         if blobs.len() != diff_ids.len() {
@@ -264,11 +279,19 @@ pub fn pick(store: &Store, reference: &str, manifest: &Digest, path: &str, limit
 pub fn cached(store: &Store, manifest: &Digest, path: &str) -> Option<Vec<Member>> {
     let bytes = fs_err::read(listing_path(store, manifest, path)).ok()?;
     let members = serde_json::from_slice::<Vec<Member>>(&bytes).ok()?;
-    let complete = members.iter().all(|m| match &m.kind {
-        MemberKind::File { digest, .. } => store.has_blob(digest),
-        _ => true,
-    });
-    complete.then_some(members)
+    // A listing is an optimisation, not trusted: one that could not have been made (a hard
+    // link, a path that is not clean, not the path itself first) is a miss.
+    let sound = members.first().is_some_and(|m| m.path.is_empty())
+        && members
+            .iter()
+            .skip(1)
+            .all(|m| crate::model::path::ImagePath::new(&m.path).is_some_and(|p| p.as_str() == m.path))
+        && members.iter().all(|m| match &m.kind {
+            MemberKind::File { digest, .. } => store.has_blob(digest),
+            MemberKind::Hardlink(_) => false,
+            _ => true,
+        });
+    sound.then_some(members)
 }
 
 /// Where the listing of `path` taken from `manifest` is kept.
@@ -310,15 +333,23 @@ fn index(store: &Store, reference: &str, l: &Layer, limit: u64) -> Result<LayerI
         }
         let Some(name) = member_name(&guard, &entry.path_bytes()).map_err(refused)? else { continue };
         let (dir, file) = name.rsplit_once('/').unwrap_or(("", &name));
+        let too_many = || {
+            err(std::io::Error::other(format!(
+                "its names and the directories they imply pass {} bytes",
+                merged::MAX_NAME_BYTES
+            )))
+        };
         if file == ".wh..wh..opq" {
             out.opaque.insert(dir.to_string());
-            if !dir.is_empty() && !out.entries.contains_key(dir) {
-                out.add(dir.to_string(), Node { kind: NodeKind::Dir, mode: 0o755, uid: 0, gid: 0 });
+            if !dir.is_empty() && !out.add(dir.to_string(), merged::implied_dir()) {
+                return Err(too_many());
             }
             continue;
         }
         if let Some(hidden) = file.strip_prefix(".wh.") {
-            out.whiteouts.insert(if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") });
+            if !out.whiteout(if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") }) {
+                return Err(too_many());
+            }
             continue;
         }
         let h = entry.header();
@@ -335,7 +366,9 @@ fn index(store: &Store, reference: &str, l: &Layer, limit: u64) -> Result<LayerI
             Ok(TarKind::Skip) => continue,
             Err(_) => NodeKind::Special,
         };
-        out.add(name, Node { kind, mode, uid, gid });
+        if !out.add(name, Node { kind, mode, uid, gid, implied: false }) {
+            return Err(too_many());
+        }
     }
     let mut rest = archive.into_inner();
     std::io::copy(&mut rest, &mut std::io::sink()).map_err(err)?;

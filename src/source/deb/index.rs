@@ -15,11 +15,14 @@ pub struct Package {
     pub arch: String,
     pub essential: bool,
     pub priority: String,
-    pub pre_depends: Vec<Group>,
-    pub depends: Vec<Group>,
-    pub recommends: Vec<Group>,
-    pub conflicts: Vec<Group>,
-    pub breaks: Vec<Group>,
+    /// `Pre-Depends`, `Depends`, `Recommends`, `Conflicts`, `Breaks` as the index gives them
+    /// (checked to parse when read), parsed when resolution first looks at the package: of
+    /// the tens of thousands an index lists it looks at a few hundred, and the parsed
+    /// relations of all of them were most of a cold build's memory (287 of 398 MB).
+    raw: Box<[Box<str>; 5]>,
+    /// The architecture the index is for (alternatives for others are dropped).
+    index_arch: &'static str,
+    parsed: std::sync::OnceLock<Relations>,
     pub provides: Vec<Atom>,
     pub filename: String,
     pub size: u64,
@@ -34,7 +37,39 @@ pub struct Package {
     pub pin: i32,
 }
 
+/// A package's relationships, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct Relations {
+    pub pre_depends: Vec<Group>,
+    pub depends: Vec<Group>,
+    pub recommends: Vec<Group>,
+    pub conflicts: Vec<Group>,
+    pub breaks: Vec<Group>,
+}
+
+/// The relationship fields kept raw, in [`Relations`]' order.
+const RELATIONS: [&str; 5] = ["Pre-Depends", "Depends", "Recommends", "Conflicts", "Breaks"];
+
+/// The architecture names relationships are read for, as `'static` (one per index).
+fn static_arch(arch: &str) -> &'static str {
+    crate::model::platform::ALL.iter().map(|a| a.debian()).chain(["all"]).find(|a| *a == arch).unwrap_or("any")
+}
+
 impl Package {
+    /// The package's relationships (parsed once, on first use).
+    pub fn relations(&self) -> &Relations {
+        self.parsed.get_or_init(|| {
+            let field = |i: usize| relation::parse(&self.raw[i], self.index_arch).unwrap_or_default();
+            Relations {
+                pre_depends: field(0),
+                depends: field(1),
+                recommends: field(2),
+                conflicts: field(3),
+                breaks: field(4),
+            }
+        })
+    }
+
     pub fn from_paragraph(p: &Paragraph, arch: &str, suite: &str, mirror: &str) -> Result<Package, String> {
         Package::from_fields(&|f| p.get(f), arch, suite, mirror)
     }
@@ -51,14 +86,18 @@ impl Package {
             get("Version").and_then(Version::parse).ok_or_else(|| format!("`{name}` has no valid `Version`"))?;
         let rel = |f: &str| relation::parse(get(f).unwrap_or(""), arch).map_err(|e| format!("`{name}` {f}: {e}"));
         let provides = rel("Provides")?.into_iter().flatten().collect();
+        // Checked now (an entry apt could not read is skipped, as apt skips it), kept raw.
+        let mut raw: [Box<str>; 5] = Default::default();
+        for (i, f) in RELATIONS.iter().enumerate() {
+            rel(f)?;
+            raw[i] = get(f).unwrap_or("").into();
+        }
         Ok(Package {
             essential: get("Essential").is_some_and(|e| e.eq_ignore_ascii_case("yes")),
             priority: get("Priority").unwrap_or("optional").to_string(),
-            pre_depends: rel("Pre-Depends")?,
-            depends: rel("Depends")?,
-            recommends: rel("Recommends")?,
-            conflicts: rel("Conflicts")?,
-            breaks: rel("Breaks")?,
+            raw: Box::new(raw),
+            index_arch: static_arch(arch),
+            parsed: std::sync::OnceLock::new(),
             provides,
             arch: get("Architecture").unwrap_or(arch).to_string(),
             filename: get("Filename").ok_or_else(|| format!("`{name}` has no `Filename`"))?.to_string(),

@@ -213,9 +213,13 @@ pub fn open(
     });
     let mut universes: BTreeMap<Arch, index::Universe> =
         archs.iter().map(|a| (*a, index::Universe::default())).collect();
+    let read: Vec<Vec<index::Package>> = read.into_iter().collect::<Result<_, _>>()?;
+    for (arch, u) in universes.iter_mut() {
+        u.packages.reserve_exact(wanted.iter().zip(&read).filter(|(w, _)| w.1 == *arch).map(|(_, r)| r.len()).sum());
+    }
     for ((source, arch, ..), packages) in wanted.iter().zip(read) {
         let u = universes.get_mut(arch).expect("every arch has a universe");
-        for mut pkg in packages? {
+        for mut pkg in packages {
             pkg.pin = archives[*source].pin(&pkg.name);
             u.add(pkg);
         }
@@ -321,21 +325,38 @@ fn read_index(
 ) -> Result<Vec<index::Package>, Error> {
     let ierr = |source| Error::Index { url: d.url.clone(), source };
     let f = fs_err::File::open(store.verify_blob(&d.sha256)?).map_err(ierr)?;
-    let mut text = String::new();
-    let mut r: Box<dyn Read> = if path.ends_with(".xz") {
+    let r: Box<dyn Read> = if path.ends_with(".xz") {
         Box::new(liblzma::read::XzDecoder::new(std::io::BufReader::new(f)))
     } else if path.ends_with(".gz") {
         Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)))
     } else {
         Box::new(f)
     };
-    r.read_to_string(&mut text).map_err(ierr)?;
-    Ok(control::borrowed(&text)
-        .filter_map(|fields| {
-            let get = |name: &str| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
-            index::Package::from_fields(&get, arch.debian(), suite, mirror).ok()
-        })
-        .collect())
+    // One paragraph at a time: the decompressed index (tens of MB per architecture) is never
+    // held whole.
+    let mut r = std::io::BufReader::with_capacity(256 << 10, r);
+    let mut out = Vec::new();
+    let (mut para, mut line) = (String::new(), String::new());
+    loop {
+        line.clear();
+        let n = std::io::BufRead::read_line(&mut r, &mut line).map_err(ierr)?;
+        let blank = line.trim().is_empty();
+        if !blank {
+            para.push_str(&line);
+        }
+        if (blank || n == 0) && !para.is_empty() {
+            out.extend(control::borrowed(&para).filter_map(|fields| {
+                let get = |name: &str| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
+                index::Package::from_fields(&get, arch.debian(), suite, mirror).ok()
+            }));
+            para.clear();
+        }
+        if n == 0 {
+            break;
+        }
+    }
+    out.shrink_to_fit();
+    Ok(out)
 }
 
 /// The packages a dpkg status database says are installed (an image base's), as the

@@ -113,10 +113,11 @@ impl<'a> Resolver<'a> {
             if other.name == p.name {
                 continue;
             }
-            if hits(&p.conflicts, other) || hits(&p.breaks, other) {
+            let (pr, or) = (p.relations(), other.relations());
+            if hits(&pr.conflicts, other) || hits(&pr.breaks, other) {
                 return Some(other.name.clone());
             }
-            let (oc, ob) = (&other.conflicts, &other.breaks);
+            let (oc, ob) = (&or.conflicts, &or.breaks);
             if oc.iter().chain(ob).flatten().any(|a| a.name == p.name && a.satisfied_by(&p.version)) {
                 return Some(other.name.clone());
             }
@@ -141,9 +142,10 @@ impl<'a> Resolver<'a> {
         self.installed.insert(pkg.name.clone(), pkg);
         self.chosen.push(pkg.name.clone());
         chain.push(format!("{} {}", pkg.name, pkg.version));
-        let mut groups: Vec<&Group> = pkg.pre_depends.iter().chain(&pkg.depends).collect();
+        let rel = pkg.relations();
+        let mut groups: Vec<&Group> = rel.pre_depends.iter().chain(&rel.depends).collect();
         if self.recommends {
-            groups.extend(&pkg.recommends);
+            groups.extend(&rel.recommends);
         }
         for group in groups {
             if group.iter().any(|a| self.satisfied(a)) {
@@ -166,7 +168,7 @@ impl<'a> Resolver<'a> {
                 }
             }
             if !done {
-                let is_recommend = pkg.recommends.iter().any(|g| std::ptr::eq(g, group));
+                let is_recommend = rel.recommends.iter().any(|g| std::ptr::eq(g, group));
                 if is_recommend {
                     continue;
                 }

@@ -22,14 +22,14 @@ pub struct Package {
     raw: Box<[Box<str>; 5]>,
     /// The architecture the index is for (alternatives for others are dropped).
     index_arch: &'static str,
-    parsed: std::sync::OnceLock<Relations>,
+    parsed: std::sync::OnceLock<Box<Relations>>,
     pub provides: Vec<Atom>,
     pub filename: String,
     pub size: u64,
     pub sha256: String,
-    /// Which suite and mirror it came from.
-    pub suite: String,
-    pub mirror: String,
+    /// Which suite and mirror it came from (shared by every package of an index).
+    pub suite: std::sync::Arc<str>,
+    pub mirror: std::sync::Arc<str>,
     /// `Multi-Arch: same` (dpkg's status names such packages with their architecture).
     pub multi_arch_same: bool,
     /// apt's pin priority of this version (its archive's, or 990 where the recipe pins the
@@ -60,26 +60,26 @@ impl Package {
     pub fn relations(&self) -> &Relations {
         self.parsed.get_or_init(|| {
             let field = |i: usize| relation::parse(&self.raw[i], self.index_arch).unwrap_or_default();
-            Relations {
+            Box::new(Relations {
                 pre_depends: field(0),
                 depends: field(1),
                 recommends: field(2),
                 conflicts: field(3),
                 breaks: field(4),
-            }
+            })
         })
     }
 
     pub fn from_paragraph(p: &Paragraph, arch: &str, suite: &str, mirror: &str) -> Result<Package, String> {
-        Package::from_fields(&|f| p.get(f), arch, suite, mirror)
+        Package::from_fields(&|f| p.get(f), arch, &suite.into(), &mirror.into())
     }
 
     /// An entry of a `Packages` index, read through `get` (a field by name, any case).
     pub fn from_fields<'t>(
         get: &dyn Fn(&str) -> Option<&'t str>,
         arch: &str,
-        suite: &str,
-        mirror: &str,
+        suite: &std::sync::Arc<str>,
+        mirror: &std::sync::Arc<str>,
     ) -> Result<Package, String> {
         let name = get("Package").ok_or("entry without `Package`")?.to_string();
         let version =
@@ -103,8 +103,8 @@ impl Package {
             filename: get("Filename").ok_or_else(|| format!("`{name}` has no `Filename`"))?.to_string(),
             size: get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
             sha256: get("SHA256").ok_or_else(|| format!("`{name}` has no `SHA256`"))?.to_string(),
-            suite: suite.into(),
-            mirror: mirror.into(),
+            suite: suite.clone(),
+            mirror: mirror.clone(),
             multi_arch_same: get("Multi-Arch") == Some("same"),
             pin: crate::model::spec::DEFAULT_PRIORITY,
             version,
@@ -125,13 +125,33 @@ pub struct Universe {
 }
 
 impl Universe {
-    pub fn add(&mut self, p: Package) {
-        let i = self.packages.len();
+    /// Adds a whole index: the first becomes the universe's storage as it is (a universe is
+    /// tens of MB; copying it into another vector doubled the peak).
+    pub fn add_all(&mut self, packages: Vec<Package>) {
+        if self.packages.is_empty() {
+            self.packages = packages;
+            for i in 0..self.packages.len() {
+                self.index(i);
+            }
+        } else {
+            self.packages.reserve_exact(packages.len());
+            for p in packages {
+                self.add(p);
+            }
+        }
+    }
+
+    fn index(&mut self, i: usize) {
+        let p = &self.packages[i];
         self.by_name.entry(p.name.clone()).or_default().push(i);
         for prov in &p.provides {
             self.providers.entry(prov.name.clone()).or_default().push(i);
         }
+    }
+
+    pub fn add(&mut self, p: Package) {
         self.packages.push(p);
+        self.index(self.packages.len() - 1);
     }
 
     /// The candidate version of a real package, as apt chooses it: the highest pin priority,

@@ -213,16 +213,13 @@ pub fn open(
     });
     let mut universes: BTreeMap<Arch, index::Universe> =
         archs.iter().map(|a| (*a, index::Universe::default())).collect();
-    let read: Vec<Vec<index::Package>> = read.into_iter().collect::<Result<_, _>>()?;
-    for (arch, u) in universes.iter_mut() {
-        u.packages.reserve_exact(wanted.iter().zip(&read).filter(|(w, _)| w.1 == *arch).map(|(_, r)| r.len()).sum());
-    }
     for ((source, arch, ..), packages) in wanted.iter().zip(read) {
         let u = universes.get_mut(arch).expect("every arch has a universe");
-        for mut pkg in packages {
+        let mut packages = packages?;
+        for pkg in &mut packages {
             pkg.pin = archives[*source].pin(&pkg.name);
-            u.add(pkg);
         }
+        u.add_all(packages);
     }
     Ok(Archive { universes, releases })
 }
@@ -335,6 +332,7 @@ fn read_index(
     // One paragraph at a time: the decompressed index (tens of MB per architecture) is never
     // held whole.
     let mut r = std::io::BufReader::with_capacity(256 << 10, r);
+    let (suite, mirror): (std::sync::Arc<str>, std::sync::Arc<str>) = (suite.into(), mirror.into());
     let mut out = Vec::new();
     let (mut para, mut line) = (String::new(), String::new());
     loop {
@@ -347,7 +345,7 @@ fn read_index(
         if (blank || n == 0) && !para.is_empty() {
             out.extend(control::borrowed(&para).filter_map(|fields| {
                 let get = |name: &str| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
-                index::Package::from_fields(&get, arch.debian(), suite, mirror).ok()
+                index::Package::from_fields(&get, arch.debian(), &suite, &mirror).ok()
             }));
             para.clear();
         }
@@ -476,7 +474,7 @@ pub fn newer(archive: &Archive, pins: &[Pin]) -> Vec<Newer> {
                 name: p.name.clone(),
                 locked: p.version.clone(),
                 available: c.version.to_string(),
-                suite: c.suite.clone(),
+                suite: c.suite.to_string(),
             });
         }
     }

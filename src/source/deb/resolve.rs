@@ -203,7 +203,7 @@ mod tests {
                     _ => None,
                 })
             };
-            u.add(Package::from_fields(&get, "amd64", "test", "http://mirror").unwrap());
+            u.add(Package::from_fields(&get, "amd64", &"test".into(), &"http://mirror".into()).unwrap());
         }
         u
     }

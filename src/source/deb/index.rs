@@ -12,14 +12,15 @@ use std::collections::HashMap;
 pub struct Package {
     pub name: String,
     pub version: Version,
-    pub arch: String,
+    /// `Architecture` and `Priority`: a handful of distinct words, each held once.
+    pub arch: &'static str,
     pub essential: bool,
-    pub priority: String,
+    pub priority: &'static str,
     /// `Pre-Depends`, `Depends`, `Recommends`, `Conflicts`, `Breaks` as the index gives them
     /// (checked to parse when read), parsed when resolution first looks at the package: of
     /// the tens of thousands an index lists it looks at a few hundred, and the parsed
     /// relations of all of them were most of a cold build's memory (287 of 398 MB).
-    raw: Box<[Box<str>; 5]>,
+    raw: Box<str>,
     /// The architecture the index is for (alternatives for others are dropped).
     index_arch: &'static str,
     parsed: std::sync::OnceLock<Box<Relations>>,
@@ -55,11 +56,31 @@ fn static_arch(arch: &str) -> &'static str {
     crate::model::platform::ALL.iter().map(|a| a.debian()).chain(["all"]).find(|a| *a == arch).unwrap_or("any")
 }
 
+/// One copy of each architecture or priority word for the whole process (there are a
+/// handful; each is leaked once, and past 64 distinct words — no archive has them, a
+/// hostile status database might — further ones read as `unknown`).
+fn intern(word: &str) -> &'static str {
+    static WORDS: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    let mut words = WORDS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(w) = words.get(word) {
+        return w;
+    }
+    if words.len() >= 64 {
+        return "unknown";
+    }
+    let w: &'static str = Box::leak(word.to_string().into_boxed_str());
+    words.insert(w);
+    w
+}
+
 impl Package {
     /// The package's relationships (parsed once, on first use).
     pub fn relations(&self) -> &Relations {
         self.parsed.get_or_init(|| {
-            let field = |i: usize| relation::parse(&self.raw[i], self.index_arch).unwrap_or_default();
+            let raw: Vec<&str> = self.raw.split('\0').collect();
+            let field =
+                |i: usize| relation::parse(raw.get(i).copied().unwrap_or(""), self.index_arch).unwrap_or_default();
             Box::new(Relations {
                 pre_depends: field(0),
                 depends: field(1),
@@ -87,19 +108,22 @@ impl Package {
         let rel = |f: &str| relation::parse(get(f).unwrap_or(""), arch).map_err(|e| format!("`{name}` {f}: {e}"));
         let provides = rel("Provides")?.into_iter().flatten().collect();
         // Checked now (an entry apt could not read is skipped, as apt skips it), kept raw.
-        let mut raw: [Box<str>; 5] = Default::default();
+        let mut raw = String::new();
         for (i, f) in RELATIONS.iter().enumerate() {
             rel(f)?;
-            raw[i] = get(f).unwrap_or("").into();
+            if i > 0 {
+                raw.push('\0');
+            }
+            raw.push_str(get(f).unwrap_or(""));
         }
         Ok(Package {
             essential: get("Essential").is_some_and(|e| e.eq_ignore_ascii_case("yes")),
-            priority: get("Priority").unwrap_or("optional").to_string(),
-            raw: Box::new(raw),
+            priority: intern(get("Priority").unwrap_or("optional")),
+            raw: raw.into(),
             index_arch: static_arch(arch),
             parsed: std::sync::OnceLock::new(),
             provides,
-            arch: get("Architecture").unwrap_or(arch).to_string(),
+            arch: intern(get("Architecture").unwrap_or(arch)),
             filename: get("Filename").ok_or_else(|| format!("`{name}` has no `Filename`"))?.to_string(),
             size: get("Size").and_then(|s| s.parse().ok()).unwrap_or(0),
             sha256: get("SHA256").ok_or_else(|| format!("`{name}` has no `SHA256`"))?.to_string(),

@@ -407,7 +407,7 @@ pub fn resolve(
                 layer: layer.clone(),
                 name: p.name.clone(),
                 version: p.version.to_string(),
-                architecture: p.arch.clone(),
+                architecture: p.arch.to_string(),
                 url: p.url(),
                 sha256: p.sha256.clone(),
                 size: p.size,

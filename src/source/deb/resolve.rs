@@ -128,7 +128,7 @@ impl<'a> Resolver<'a> {
     fn best_provider(&self, atom: &Atom) -> Option<&'a Package> {
         let mut providers = self.universe.providers(atom);
         providers.retain(|p| self.clashes(p).is_none());
-        providers.sort_by(|a, b| priority_rank(&a.priority).cmp(&priority_rank(&b.priority)).then(a.name.cmp(&b.name)));
+        providers.sort_by(|a, b| priority_rank(a.priority).cmp(&priority_rank(b.priority)).then(a.name.cmp(&b.name)));
         providers.first().copied()
     }
 

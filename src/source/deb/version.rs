@@ -9,9 +9,11 @@ use std::fmt;
 #[derive(Clone, Debug)]
 pub struct Version {
     pub epoch: u64,
-    pub upstream: String,
-    pub revision: String,
-    text: String,
+    /// The version as written, once: upstream and revision are ranges of it (an index holds
+    /// tens of thousands of versions, so one allocation each, not three).
+    text: Box<str>,
+    upstream: (u32, u32),
+    revision: (u32, u32),
 }
 
 impl Version {
@@ -31,7 +33,28 @@ impl Version {
         if upstream.is_empty() {
             return None;
         }
-        Some(Version { epoch, upstream: upstream.into(), revision: revision.into(), text: s.into() })
+        // Both parts are slices of `s`, except an absent revision (empty, at the end).
+        let at = |part: &str| {
+            if part.is_empty() {
+                return (s.len() as u32, s.len() as u32);
+            }
+            let start = part.as_ptr() as usize - s.as_ptr() as usize;
+            (start as u32, (start + part.len()) as u32)
+        };
+        if s.len() > u32::MAX as usize {
+            return None;
+        }
+        Some(Version { epoch, upstream: at(upstream), revision: at(revision), text: s.into() })
+    }
+
+    /// The upstream part (`1.2.3` of `1:1.2.3-4`).
+    pub fn upstream(&self) -> &str {
+        &self.text[self.upstream.0 as usize..self.upstream.1 as usize]
+    }
+
+    /// The Debian revision (`4` of `1:1.2.3-4`; empty without one).
+    pub fn revision(&self) -> &str {
+        &self.text[self.revision.0 as usize..self.revision.1 as usize]
     }
 
     pub fn as_str(&self) -> &str {
@@ -96,8 +119,8 @@ impl Ord for Version {
     fn cmp(&self, other: &Self) -> Ordering {
         self.epoch
             .cmp(&other.epoch)
-            .then_with(|| compare_part(&self.upstream, &other.upstream))
-            .then_with(|| compare_part(&self.revision, &other.revision))
+            .then_with(|| compare_part(self.upstream(), other.upstream()))
+            .then_with(|| compare_part(self.revision(), other.revision()))
     }
 }
 
@@ -146,5 +169,14 @@ mod tests {
         assert!(v("2.36-9+deb12u4") > v("2.36-9"));
         assert!(v("7.88.1-10+deb12u5") < v("7.88.1-10+deb12u12"));
         assert!(v("0:1.0") == v("1.0"));
+    }
+
+    #[test]
+    fn parts_are_ranges_of_the_text() {
+        let x = v("1:2.3-4-5");
+        assert_eq!((x.epoch, x.upstream(), x.revision(), x.as_str()), (1, "2.3-4", "5", "1:2.3-4-5"));
+        let y = v("7.0");
+        assert_eq!((y.upstream(), y.revision()), ("7.0", ""));
+        assert_eq!(v(" 2:1 ").as_str(), "2:1");
     }
 }

@@ -91,6 +91,11 @@ pub fn build(global: &Global, args: BuildArgs) -> Result<(), Error> {
         opts.archs = Some(archs.clone());
     }
     let session = global.session()?;
+    // One image: an archive's indexes are needed once, so each architecture's is let go as
+    // soon as it is resolved (several recipes share them instead).
+    if recipes.len() == 1 {
+        session.archives.release_after_use();
+    }
     // Images of one recipe share a destination (`out/NAME`): one writer at a time.
     let writing = Mutex::new(());
     let mut results = Vec::new();

@@ -76,15 +76,21 @@ pub fn pins(
             changes: vec!["the lock pins no Debian packages".to_string()],
         });
     }
-    let archive = archives.open(store, spec, archs, &recipe.loc.to_string()).map_err(|e| located(recipe, e))?;
     let layers: Vec<(String, Vec<String>)> =
         wanted.requests.iter().map(|r| (r.layer.clone(), r.packages.clone())).collect();
     let mut pins = Vec::new();
+    // One architecture at a time: its package universe can be gone before the next is read.
     for &a in archs {
+        let archive = archives.open(store, spec, &[a], &recipe.loc.to_string()).map_err(|e| located(recipe, e))?;
         let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
         pins.extend(deb::resolve(&archive, spec, &layers, a, below).map_err(|e| located(recipe, e))?);
+        for r in &archive.releases {
+            let r: lock::LockedRelease = r.into();
+            if !wanted.releases.contains(&r) {
+                wanted.releases.push(r);
+            }
+        }
     }
-    wanted.releases = archive.releases.iter().map(Into::into).collect();
     Ok((wanted, pins))
 }
 

@@ -109,8 +109,9 @@ type ArchiveKey = (
     Vec<Arch>,
 );
 
-/// An archive being opened or open: recipes asking for it wait on the one lock.
-type ArchiveSlot = Arc<Mutex<Option<Arc<Archive>>>>;
+/// An archive being opened or open: recipes asking for it wait on the one lock. The slot
+/// holds it weakly; [`Archives`] holds it too unless told to let go after use.
+type ArchiveSlot = Arc<Mutex<Option<std::sync::Weak<Archive>>>>;
 
 /// The archives one command has opened, shared by its recipes: however many recipes resolve
 /// against the same suites, their indexes are fetched, checked and read once, and held once
@@ -118,6 +119,11 @@ type ArchiveSlot = Arc<Mutex<Option<Arc<Archive>>>>;
 #[derive(Default)]
 pub struct Archives {
     open: Mutex<BTreeMap<ArchiveKey, ArchiveSlot>>,
+    /// Archives kept for the rest of the command (all of them, unless `release` is set).
+    held: Mutex<Vec<Arc<Archive>>>,
+    /// Let an archive go once no recipe uses it: for a command that builds one recipe, so
+    /// that one architecture's universe is gone before the next is read.
+    release: std::sync::atomic::AtomicBool,
 }
 
 impl Archives {
@@ -142,12 +148,20 @@ impl Archives {
         );
         let slot = self.open.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default().clone();
         let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(archive) = &*slot {
-            return Ok(archive.clone());
+        if let Some(archive) = slot.as_ref().and_then(std::sync::Weak::upgrade) {
+            return Ok(archive);
         }
         let archive = Arc::new(open(store, spec, archs, origin)?);
-        *slot = Some(archive.clone());
+        *slot = Some(Arc::downgrade(&archive));
+        if !self.release.load(std::sync::atomic::Ordering::Relaxed) {
+            self.held.lock().unwrap_or_else(|e| e.into_inner()).push(archive.clone());
+        }
         Ok(archive)
+    }
+
+    /// From now on, an archive is dropped as soon as no recipe holds it (see `release`).
+    pub fn release_after_use(&self) {
+        self.release.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -322,39 +336,51 @@ fn read_index(
 ) -> Result<Vec<index::Package>, Error> {
     let ierr = |source| Error::Index { url: d.url.clone(), source };
     let f = fs_err::File::open(store.verify_blob(&d.sha256)?).map_err(ierr)?;
-    let r: Box<dyn Read> = if path.ends_with(".xz") {
+    let r: Box<dyn Read + Send> = if path.ends_with(".xz") {
         Box::new(liblzma::read::XzDecoder::new(std::io::BufReader::new(f)))
     } else if path.ends_with(".gz") {
         Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)))
     } else {
         Box::new(f)
     };
-    // One paragraph at a time: the decompressed index (tens of MB per architecture) is never
-    // held whole.
-    let mut r = std::io::BufReader::with_capacity(256 << 10, r);
+    // A chunk of paragraphs at a time: the decompressed index (tens of MB per architecture)
+    // is never held whole. One thread decompresses and cuts paragraphs, this one reads them,
+    // so one architecture's index takes two cores (architectures are read one after another
+    // to keep one universe in memory at a time).
     let (suite, mirror): (std::sync::Arc<str>, std::sync::Arc<str>) = (suite.into(), mirror.into());
-    let mut out = Vec::new();
-    let (mut para, mut line) = (String::new(), String::new());
-    loop {
-        line.clear();
-        let n = std::io::BufRead::read_line(&mut r, &mut line).map_err(ierr)?;
-        let blank = line.trim().is_empty();
-        if !blank {
-            para.push_str(&line);
-        }
-        if (blank || n == 0) && !para.is_empty() {
-            out.extend(control::borrowed(&para).filter_map(|fields| {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(8);
+    std::thread::scope(|scope| {
+        let cutter = scope.spawn(move || -> std::io::Result<()> {
+            let mut r = std::io::BufReader::with_capacity(256 << 10, r);
+            let (mut chunk, mut line) = (String::with_capacity(1 << 20), String::new());
+            loop {
+                line.clear();
+                let n = std::io::BufRead::read_line(&mut r, &mut line)?;
+                chunk.push_str(&line);
+                // Whole paragraphs only: a chunk ends at a blank line past 1 MiB, or the end.
+                let full = n == 0 || (chunk.len() >= 1 << 20 && line.trim().is_empty());
+                if full
+                    && !chunk.is_empty()
+                    && tx.send(std::mem::replace(&mut chunk, String::with_capacity(1 << 20))).is_err()
+                {
+                    return Ok(());
+                }
+                if n == 0 {
+                    return Ok(());
+                }
+            }
+        });
+        let mut out = Vec::new();
+        for chunk in rx {
+            out.extend(control::borrowed(&chunk).filter_map(|fields| {
                 let get = |name: &str| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
                 index::Package::from_fields(&get, arch.debian(), &suite, &mirror).ok()
             }));
-            para.clear();
         }
-        if n == 0 {
-            break;
-        }
-    }
-    out.shrink_to_fit();
-    Ok(out)
+        cutter.join().expect("the index reader panicked").map_err(ierr)?;
+        out.shrink_to_fit();
+        Ok(out)
+    })
 }
 
 /// The packages a dpkg status database says are installed (an image base's), as the

@@ -98,6 +98,17 @@ pub struct ShipArgs {
     pub keep: u64,
 }
 
+/// What `ship` and `rollback` share of their options: the store, the engine and the platform
+/// to load.
+pub(super) fn ship_options(store: Option<&str>, load: Load, load_arch: Option<&str>) -> Result<ship::Options, Error> {
+    Ok(ship::Options {
+        store: store.map(String::from),
+        load,
+        load_arch: load_arch.map(|a| a.parse().map_err(|e| Error::Usage(format!("--load-arch: {e}")))).transpose()?,
+        ..ship::Options::default()
+    })
+}
+
 /// The servers `arg` names: `HOST`, `HOST1,HOST2,…`, and `@FILE` (one per line, `#` comments),
 /// each once, in order.
 pub(super) fn servers(arg: &str) -> Result<Vec<Target>, Error> {
@@ -255,15 +266,8 @@ fn log_report(r: &Report) {
 pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
     let fleet = servers(&args.server)?;
     let opts = ship::Options {
-        store: args.store.clone(),
-        load: args.load,
-        load_arch: args
-            .load_arch
-            .as_deref()
-            .map(|a| a.parse().map_err(|e| Error::Usage(format!("--load-arch: {e}"))))
-            .transpose()?,
         prune: args.prune.then_some(args.keep as usize),
-        ..ship::Options::default()
+        ..ship_options(args.store.as_deref(), args.load, args.load_arch.as_deref())?
     };
     let session = global.session()?;
     let at_once = args.parallel.max(1);

@@ -2,7 +2,7 @@
 //! its store alone; `--list` shows the versions each store remembers.
 
 use super::args::Global;
-use super::publish::servers;
+use super::publish::{servers, ship_options};
 use assemble::Error;
 use assemble::ship::{self, Load};
 use clap::Args;
@@ -33,16 +33,7 @@ pub struct RollbackArgs {
 
 pub fn rollback(global: &Global, args: RollbackArgs) -> Result<(), Error> {
     let fleet = servers(&args.server)?;
-    let opts = ship::Options {
-        store: args.store.clone(),
-        load: args.load,
-        load_arch: args
-            .load_arch
-            .as_deref()
-            .map(|a| a.parse().map_err(|e| Error::Usage(format!("--load-arch: {e}"))))
-            .transpose()?,
-        ..ship::Options::default()
-    };
+    let opts = ship_options(args.store.as_deref(), args.load, args.load_arch.as_deref())?;
     let mut rows = Vec::new();
     let mut lines = String::new();
     let mut failed = Vec::new();

@@ -48,9 +48,9 @@ pub fn upgrade_downloads(recipe: &Recipe, store: &Store) -> Result<Vec<Moved>, E
         let var = releases.version.clone();
         let edit = |message: String| Error::Edit { path: recipe.path.clone(), variable: var.clone(), message };
         let old = recipe.variables.get(&var).cloned().unwrap_or_default();
-        let mut wanted = Vec::new();
-        let mut replace: Vec<(String, String)> = Vec::new();
-        let mut archs = Vec::new();
+        // What to download (URL, origin), and per download its architecture and the digest
+        // it replaces; URLs that name the version themselves, as written, and their new text.
+        let (mut wanted, mut replacing, mut replace) = (Vec::new(), Vec::new(), Vec::new());
         for f in outdated::tracked(recipe).filter(|f| f.releases.as_ref().is_some_and(|r| r.version == var)) {
             let FileSource::Url { url, sha256 } = &f.source else { continue };
             for &arch in &recipe.archs {
@@ -68,17 +68,14 @@ pub fn upgrade_downloads(recipe: &Recipe, store: &Store) -> Result<Vec<Moved>, E
                     }
                     replace.push((old_url, new_url.clone()));
                 }
-                replace.push((sha.hex(), String::new()));
                 wanted.push((new_url, format!("{} ({arch})", f.loc)));
-                archs.push((arch, sha.hex()));
+                replacing.push((arch, *sha));
             }
         }
         let digests = fetch::fetch_unpinned(store, &wanted)?;
         let mut downloads = Vec::new();
-        for (((arch, old_sha), (url, _)), digest) in archs.iter().zip(&wanted).zip(&digests) {
-            for r in replace.iter_mut().filter(|(from, to)| from == old_sha && to.is_empty()) {
-                r.1 = digest.hex();
-            }
+        for (((arch, old_sha), (url, _)), digest) in replacing.iter().zip(&wanted).zip(&digests) {
+            replace.push((old_sha.hex(), digest.hex()));
             downloads.push((*arch, url.clone(), *digest));
         }
         text = set_variable(&text, &var, &old, &newest).ok_or_else(|| {

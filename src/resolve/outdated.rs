@@ -120,29 +120,22 @@ pub fn outdated(recipes: &[Recipe], store: &Store) -> Result<Outdated> {
             let newer = apk::newer(spec, &l.apk_pins(), &r.dir, &store.releases_dir())?;
             out.packages.extend(newer.into_iter().map(|n| (r.name.clone(), n)));
         }
-        if let Some(b) = image_base
-            && let Some(pinned) = l.base_image.as_ref().filter(|p| p.reference == b.reference)
-        {
-            let now = image::current_digest(&b.reference)?;
-            if now != pinned.digest {
-                out.bases.push(MovedBase {
-                    recipe: r.name.clone(),
-                    reference: b.reference.clone(),
-                    locked: pinned.digest,
-                    now,
-                    files: false,
-                });
-            }
-        }
-        for pinned in &l.from_images {
-            let now = crate::source::pick::current_digest(&pinned.reference)?;
+        // The image base and the images files are taken from, each where its tag has moved.
+        let base = image_base.and_then(|b| l.base_image.as_ref().filter(|p| p.reference == b.reference));
+        for (pinned, files) in base.map(|p| (p, false)).into_iter().chain(l.from_images.iter().map(|p| (p, true))) {
+            // Errors name the image by its role.
+            let now = if files {
+                crate::source::pick::current_digest(&pinned.reference)?
+            } else {
+                image::current_digest(&pinned.reference)?
+            };
             if now != pinned.digest {
                 out.bases.push(MovedBase {
                     recipe: r.name.clone(),
                     reference: pinned.reference.clone(),
                     locked: pinned.digest,
                     now,
-                    files: true,
+                    files,
                 });
             }
         }

@@ -184,31 +184,25 @@ pub(super) fn inventory<'a>(
             kind: PartKind::Download,
         });
     }
+    // An image by its platform manifest, the index digest as its version.
+    let image = |id: String, i: &crate::resolve::lock::LockedBaseImage, manifest: Digest, kind| Part {
+        id,
+        name: i.reference.clone(),
+        version: Some(i.digest.to_string()),
+        url: None,
+        sha256: manifest.hex().to_string(),
+        purl: oci_purl(&i.reference, &manifest),
+        kind,
+    };
     if let Some(b) = &lock.base_image {
         let manifest = b.platforms.iter().find(|bp| bp.arch == arch).map_or(b.digest, |bp| bp.manifest);
-        parts.push(Part {
-            id: "base-image".into(),
-            name: b.reference.clone(),
-            version: Some(b.digest.to_string()),
-            url: None,
-            sha256: manifest.hex().to_string(),
-            purl: oci_purl(&b.reference, &manifest),
-            kind: PartKind::BaseImage,
-        });
+        parts.push(image("base-image".into(), b, manifest, PartKind::BaseImage));
     }
     for (n, f) in lock.from_images.iter().enumerate() {
         // This platform's manifest, or the one platform a recipe names for every architecture.
         let manifest =
             f.platforms.iter().find(|fp| fp.arch == arch).or(f.platforms.first()).map_or(f.digest, |fp| fp.manifest);
-        parts.push(Part {
-            id: format!("files-from-{}", n + 1),
-            name: f.reference.clone(),
-            version: Some(f.digest.to_string()),
-            url: None,
-            sha256: manifest.hex().to_string(),
-            purl: oci_purl(&f.reference, &manifest),
-            kind: PartKind::FilesFrom,
-        });
+        parts.push(image(format!("files-from-{}", n + 1), f, manifest, PartKind::FilesFrom));
     }
     for (i, l) in p.layers.iter().enumerate() {
         parts.push(Part {

@@ -51,11 +51,6 @@ pub struct Relations {
 /// The relationship fields kept raw, in [`Relations`]' order.
 const RELATIONS: [&str; 5] = ["Pre-Depends", "Depends", "Recommends", "Conflicts", "Breaks"];
 
-/// The architecture names relationships are read for, as `'static` (one per index).
-fn static_arch(arch: &str) -> &'static str {
-    crate::model::platform::ALL.iter().map(|a| a.debian()).chain(["all"]).find(|a| *a == arch).unwrap_or("any")
-}
-
 /// One copy of each architecture or priority word for the whole process (there are a
 /// handful; each is leaked once, and past 64 distinct words — no archive has them, a
 /// hostile status database might — further ones read as `unknown`).
@@ -120,7 +115,7 @@ impl Package {
             essential: get("Essential").is_some_and(|e| e.eq_ignore_ascii_case("yes")),
             priority: intern(get("Priority").unwrap_or("optional")),
             raw: raw.into(),
-            index_arch: static_arch(arch),
+            index_arch: intern(arch),
             parsed: std::sync::OnceLock::new(),
             provides,
             arch: intern(get("Architecture").unwrap_or(arch)),

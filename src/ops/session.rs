@@ -22,7 +22,8 @@ pub fn built_key(recipe: &Recipe, store: &Store, archs: &[Arch], opts: &Options)
 
 pub struct Session {
     pub store: Store,
-    /// The Debian archives the command's recipes hold open, read once for all of them.
+    /// The Debian archives the command's recipes hold open, read once for all of them (a
+    /// command that builds one recipe lets each architecture's go once it is resolved).
     pub archives: crate::source::deb::Archives,
     built: Mutex<BTreeMap<BuiltKey, Image>>,
 }

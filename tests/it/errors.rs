@@ -252,6 +252,26 @@ const MORE: &[(&str, &str, &str)] = &[
         "error: r.yml:5:37: `platform` belongs to `image` files: the platform of the image a path is taken from\n  |\n5 |       - {path: a, to: /a, platform: amd64}\n  |                                     ^\n",
     ),
     (
+        "releases_pattern_without_a_prefix",
+        "name: x\nvariables: {v: \"1\"}\nlayers:\n  - name: a\n    files:\n      - url: \"https://e.invalid/t_{v}\"\n        sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n        to: /t\n        releases: {listing: \"https://e.invalid/\", pattern: \"{version}.tgz\", version: v}\n",
+        "error: r.yml:9:60: `pattern` must hold `{version}` after some text (`tool_{version}.tgz`), found `{version}.tgz`\n  |\n9 |         releases: {listing: \"https://e.invalid/\", pattern: \"{version}.tgz\", version: v}\n  |                                                            ^\n",
+    ),
+    (
+        "releases_version_not_a_variable",
+        "name: x\nvariables: {v: \"1\"}\nlayers:\n  - name: a\n    files:\n      - url: \"https://e.invalid/t_{v}\"\n        sha256: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\n        to: /t\n        releases: {github: a/b, pattern: \"t_{version}\", version: vv}\n",
+        "error: r.yml:9:66: `version` names the variable `vv`, which the recipe does not declare\n  |\n9 |         releases: {github: a/b, pattern: \"t_{version}\", version: vv}\n  |                                                                  ^\nhint: did you mean `v`?\n",
+    ),
+    (
+        "releases_on_a_local_file",
+        "name: x\nlayers:\n  - name: a\n    files:\n      - {path: f, to: /f, releases: {github: a/b, pattern: \"t_{version}\", version: v}}\n",
+        "error: r.yml:5:37: `releases` belongs to `url` files: where new versions of a download are announced\n  |\n5 |       - {path: f, to: /f, releases: {github: a/b, pattern: \"t_{version}\", version: v}}\n  |                                     ^\n",
+    ),
+    (
+        "debian_source_priority_out_of_range",
+        "name: x\nbase:\n  debian:\n    suite: bookworm\n    sources:\n      - {mirror: \"https://e.invalid/\", suite: s, keyring: [k.gpg], priority: 5000}\n",
+        "error: r.yml:6:78: `priority` is a whole number from -1000 to 1000 (apt's pin priority), found `5000`\n  |\n6 |       - {mirror: \"https://e.invalid/\", suite: s, keyring: [k.gpg], priority: 5000}\n  |                                                                              ^\n",
+    ),
+    (
         "test_two_kinds",
         "name: x\ntests:\n  - {exists: /a, absent: /b}\n",
         "error: r.yml:3:5: a test has exactly one of `exists`, `absent`, `non_root`, `max_size` or `run`\n  |\n3 |   - {exists: /a, absent: /b}\n  |     ^\n",

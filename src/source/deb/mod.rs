@@ -1,7 +1,9 @@
-//! Debian packages as a layer source: read the archive (signed `InRelease`, `Packages`
-//! checked against it), resolve like apt, fetch each `.deb` checked against its SHA256,
-//! unpack without running anything, and do natively what maintainer scripts would have done
-//! (see [`install`]).
+//! Debian packages as a layer source: read the archives (each one's signed `InRelease` with
+//! its own keyring, `Packages` checked against it and read a chunk of paragraphs at a time;
+//! the main archive and the recipe's `sources`, see [`sources`]), resolve like apt (pin
+//! priority, then version), fetch each `.deb` checked against its SHA256, unpack without
+//! running anything (a package's files into one pack blob, see [`unpack`]), and do natively
+//! what maintainer scripts would have done (see [`install`]).
 
 pub mod certs;
 pub mod control;

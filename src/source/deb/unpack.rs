@@ -118,7 +118,7 @@ pub enum Error {
 
 fn decompressor<'a>(name: &str, r: impl Read + 'a) -> io::Result<Box<dyn Read + 'a>> {
     Ok(if name.ends_with(".xz") {
-        Box::new(liblzma::read::XzDecoder::new_multi_decoder(io::BufReader::new(r)))
+        Box::new(crate::source::archive::xz_of_checked(io::BufReader::new(r))?)
     } else if name.ends_with(".gz") {
         Box::new(flate2::read::MultiGzDecoder::new(io::BufReader::new(r)))
     } else if name.ends_with(".zst") {

@@ -152,18 +152,38 @@ fn client() -> reqwest::Client {
 /// Fetches every download the store does not already hold (or cannot take, checked, from
 /// its seed cache).
 pub fn fetch_all(store: &Store, downloads: &[Download]) -> Result<(), Error> {
-    let mut todo: Vec<&Download> = downloads.iter().filter(|d| !store.has_or_adopt(&d.sha256)).collect();
-    todo.sort_by_key(|a| a.sha256);
-    todo.dedup_by(|a, b| a.sha256 == b.sha256);
+    fetch_each(store, downloads, &|_| ())
+}
+
+/// As [`fetch_all`], handing each digest the store did not hold to `arrived` as soon as it is
+/// there, checked (taken from the seed cache: at once; downloaded: as each one ends), so its
+/// reader can start while the rest are on the way. Downloads start in the order given.
+pub fn fetch_each(store: &Store, downloads: &[Download], arrived: &(dyn Fn(Digest) + Sync)) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    let mut todo: Vec<&Download> = Vec::new();
+    for d in downloads {
+        if !seen.insert(d.sha256) || store.has_blob(&d.sha256) {
+            continue;
+        }
+        if store.has_or_adopt(&d.sha256) {
+            arrived(d.sha256);
+        } else {
+            todo.push(d);
+        }
+    }
     if todo.is_empty() {
         return Ok(());
     }
     tracing::info!("downloading {} file(s)", todo.len());
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
     rt.block_on(async {
-        let client = client();
+        let client = &client();
         let results: Vec<Result<(), Error>> = futures_util::stream::iter(todo)
-            .map(|d| fetch_one(&client, store, d))
+            .map(|d| async move {
+                fetch_one(client, store, d).await?;
+                arrived(d.sha256);
+                Ok(())
+            })
             .buffer_unordered(PARALLEL)
             .collect()
             .await;

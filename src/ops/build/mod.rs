@@ -54,6 +54,8 @@ pub fn build(session: &Session, recipe: &Recipe, opts: &Options) -> Result<Built
 /// The pipeline, in the order it runs.
 fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<Built> {
     let store = &session.store;
+    let started = std::time::Instant::now();
+    let phase = |name: &str| tracing::debug!("`{}`: {name} done at {:.2?}", recipe.name, started.elapsed());
     plan::require_variables(recipe)?;
     let archs = select_archs(recipe, opts)?;
     // A recipe base is built first (from its own lock); its image is this one's base.
@@ -73,15 +75,18 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     let facts = Facts { existing: existing.as_ref(), locked: opts.locked, path: &lock_path };
     let given = resolve::Given { parent: parent.as_ref().map(|p| &p.0), picks: &planned.picks };
     let resolved = resolve::resolve(recipe, store, &session.archives, &archs, given, facts, opts.upgrade)?;
+    phase("resolve");
     warn_without_os_release(recipe, &resolved);
     let (mut wanted, downloads) = wanted_lock(recipe, &archs, epoch, planned.downloads, &resolved)?;
     if opts.locked {
         stale::check_pins(existing.as_ref(), &wanted, &lock_path)?;
     }
 
-    // Fetch: every download, checked against its pin as it arrives.
-    fetch::fetch_all(store, &downloads)
-        .map_err(|e| resolve::debian::moved_package(e, &resolved.packages, wanted.debian.as_ref()))?;
+    // Fetch: every download, checked against its pin as it arrives; each package is read
+    // into the cache as soon as it is here.
+    fetch_and_unpack(store, downloads, &resolved.packages, recipe.unpack_limit)
+        .map_err(|e| e.moved_package(&resolved.packages, wanted.debian.as_ref()))?;
+    phase("fetch");
     for d in &mut wanted.downloads {
         d.size = fs_err::metadata(store.blob_path(&d.sha256))?.len();
     }
@@ -97,7 +102,9 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     for &arch in &archs {
         per_arch.push(arch_trees(recipe, store, arch, epoch, &context, &resolved)?);
     }
+    phase("trees");
     let packed = pack::pack(store, &mut per_arch, epoch, recipe.compression)?;
+    phase("pack");
     // Files hashed as they were packed complete the plan's hash.
     let (plan_hash, sources) = if planned.deferred {
         let p = plan::plan_all(recipe, store, &archs, epoch, LargeFiles::Learned(&packed.learned), &context)?;
@@ -207,6 +214,58 @@ fn wanted_lock(
     wanted.downloads.sort();
     wanted.downloads.dedup();
     Ok((wanted, downloads.into_iter().map(|(_, d)| d).collect()))
+}
+
+/// Fetches every download, reading each package into the cache (its files as one pack, its
+/// listing) as soon as it has arrived, on the pool's threads and the largest first — not one
+/// architecture after another once everything is here, which left a core idle behind each
+/// architecture's largest package. The planner then finds every package read. Of several
+/// packages that cannot be read, the first in pin order is reported.
+fn fetch_and_unpack(
+    store: &Store,
+    mut downloads: Vec<Download>,
+    pins: &[deb::Pin],
+    limit: u64,
+) -> std::result::Result<(), Fetched> {
+    let by_sha: std::collections::HashMap<Digest, (usize, &deb::Pin)> =
+        pins.iter().enumerate().rev().filter_map(|(i, p)| Some((p.sha256.parse().ok()?, (i, p)))).collect();
+    downloads.sort_by_key(|d| std::cmp::Reverse(by_sha.get(&d.sha256).map_or(u64::MAX, |(_, p)| p.size)));
+    let failed: std::sync::Mutex<Option<(usize, deb::Error)>> = std::sync::Mutex::new(None);
+    rayon::scope(|s| {
+        let arrived = |sha: Digest| {
+            let Some(&(i, pin)) = by_sha.get(&sha) else { return };
+            let failed = &failed;
+            s.spawn(move |_| {
+                if let Err(e) = deb::unpacked(store, pin, limit) {
+                    let mut first = failed.lock().expect("unpack errors");
+                    if first.as_ref().is_none_or(|(j, _)| i < *j) {
+                        *first = Some((i, e));
+                    }
+                }
+            });
+        };
+        fetch::fetch_each(store, &downloads, &arrived)
+    })
+    .map_err(Fetched::Fetch)?;
+    match failed.into_inner().expect("unpack errors") {
+        Some((_, e)) => Err(Fetched::Unpack(e)),
+        None => Ok(()),
+    }
+}
+
+/// Why [`fetch_and_unpack`] failed.
+enum Fetched {
+    Fetch(fetch::Error),
+    Unpack(deb::Error),
+}
+
+impl Fetched {
+    fn moved_package(self, pins: &[deb::Pin], debian: Option<&lock::LockedDebian>) -> Error {
+        match self {
+            Fetched::Fetch(e) => resolve::debian::moved_package(e, pins, debian).into(),
+            Fetched::Unpack(e) => plan::Error::from(e).into(),
+        }
+    }
 }
 
 /// The real trees of one architecture, with its pinned packages and its base.

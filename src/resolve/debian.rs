@@ -78,13 +78,29 @@ pub fn pins(
     }
     let layers: Vec<(String, Vec<String>)> =
         wanted.requests.iter().map(|r| (r.layer.clone(), r.packages.clone())).collect();
+    // Each architecture on its own thread, its universe gone once it is resolved (see
+    // `deb::Archives::release_after_use`); the results are taken in the order of `archs`.
+    let origin = recipe.loc.to_string();
+    let per_arch: Vec<Result<(Vec<deb::Pin>, Vec<deb::ReleaseInfo>)>> = std::thread::scope(|s| {
+        let jobs: Vec<_> = archs
+            .iter()
+            .map(|&a| {
+                let (layers, origin) = (&layers, &origin);
+                s.spawn(move || {
+                    let archive = archives.open(store, spec, &[a], origin).map_err(|e| located(recipe, e))?;
+                    let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
+                    let pins = deb::resolve(&archive, spec, layers, a, below).map_err(|e| located(recipe, e))?;
+                    Ok((pins, archive.releases.clone()))
+                })
+            })
+            .collect();
+        jobs.into_iter().map(|j| j.join().expect("a resolver panicked")).collect()
+    });
     let mut pins = Vec::new();
-    // One architecture at a time: its package universe can be gone before the next is read.
-    for &a in archs {
-        let archive = archives.open(store, spec, &[a], &recipe.loc.to_string()).map_err(|e| located(recipe, e))?;
-        let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
-        pins.extend(deb::resolve(&archive, spec, &layers, a, below).map_err(|e| located(recipe, e))?);
-        for r in &archive.releases {
+    for got in per_arch {
+        let (arch_pins, releases) = got?;
+        pins.extend(arch_pins);
+        for r in &releases {
             let r: lock::LockedRelease = r.into();
             if !wanted.releases.contains(&r) {
                 wanted.releases.push(r);

@@ -283,7 +283,10 @@ fn release_indexes(
     for arch in archs {
         for comp in &source.components {
             let base = format!("{comp}/binary-{}/Packages", arch.debian());
-            let found = [".xz", ".gz", ""]
+            // gzip first: it decompresses in a fifth of xz's time (0.12 s against 0.57 s for
+            // bookworm's 50 MB amd64 index here), which a cold build waits on, for 12 MB
+            // downloaded instead of 9. Both are checked against the signed list alike.
+            let found = [".gz", ".xz", ""]
                 .iter()
                 .find_map(|ext| rel.sha256.get(&format!("{base}{ext}")).map(|h| (format!("{base}{ext}"), h.clone())));
             let Some((path, (hash, _size))) = found else {
@@ -339,7 +342,7 @@ fn read_index(
     let ierr = |source| Error::Index { url: d.url.clone(), source };
     let f = fs_err::File::open(store.verify_blob(&d.sha256)?).map_err(ierr)?;
     let r: Box<dyn Read + Send> = if path.ends_with(".xz") {
-        Box::new(liblzma::read::XzDecoder::new(std::io::BufReader::new(f)))
+        Box::new(crate::source::archive::xz_of_checked(std::io::BufReader::new(f)).map_err(ierr)?)
     } else if path.ends_with(".gz") {
         Box::new(flate2::read::GzDecoder::new(std::io::BufReader::new(f)))
     } else {
@@ -350,20 +353,21 @@ fn read_index(
     // so one architecture's index takes two cores (architectures are read one after another
     // to keep one universe in memory at a time).
     let (suite, mirror): (std::sync::Arc<str>, std::sync::Arc<str>) = (suite.into(), mirror.into());
-    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(8);
+    // Chunks of about CHUNK bytes, at most four waiting: what is in flight stays a few MB.
+    const CHUNK: usize = 256 << 10;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<String>(4);
     std::thread::scope(|scope| {
         let cutter = scope.spawn(move || -> std::io::Result<()> {
             let mut r = std::io::BufReader::with_capacity(256 << 10, r);
-            let (mut chunk, mut line) = (String::with_capacity(1 << 20), String::new());
+            let mut chunk = String::with_capacity(CHUNK + (64 << 10));
             loop {
-                line.clear();
-                let n = std::io::BufRead::read_line(&mut r, &mut line)?;
-                chunk.push_str(&line);
-                // Whole paragraphs only: a chunk ends at a blank line past 1 MiB, or the end.
-                let full = n == 0 || (chunk.len() >= 1 << 20 && line.trim().is_empty());
+                let start = chunk.len();
+                let n = std::io::BufRead::read_line(&mut r, &mut chunk)?;
+                // Whole paragraphs only: a chunk ends at a blank line past CHUNK, or the end.
+                let full = n == 0 || (chunk.len() >= CHUNK && chunk[start..].trim().is_empty());
                 if full
                     && !chunk.is_empty()
-                    && tx.send(std::mem::replace(&mut chunk, String::with_capacity(1 << 20))).is_err()
+                    && tx.send(std::mem::replace(&mut chunk, String::with_capacity(CHUNK + (64 << 10)))).is_err()
                 {
                     return Ok(());
                 }
@@ -392,9 +396,10 @@ pub fn installed(status: &str, arch: Arch) -> Vec<index::Package> {
         .into_iter()
         .filter(|p| p.get("Status").is_some_and(|s| s.ends_with(" installed")))
         .filter_map(|mut p| {
-            for field in ["Filename", "SHA256"] {
+            // Installed packages are never downloaded: they stand in for what the index gives.
+            for (field, value) in [("Filename", String::new()), ("SHA256", "0".repeat(64))] {
                 if p.get(field).is_none() {
-                    p.fields.push((field.into(), String::new()));
+                    p.fields.push((field.into(), value));
                 }
             }
             index::Package::from_paragraph(&p, arch.debian(), "installed", "").ok()
@@ -437,7 +442,7 @@ pub fn resolve(
                 version: p.version.to_string(),
                 architecture: p.arch.to_string(),
                 url: p.url(),
-                sha256: p.sha256.clone(),
+                sha256: hex::encode(p.sha256),
                 size: p.size,
                 multi_arch_same: p.multi_arch_same,
             });

@@ -199,7 +199,7 @@ mod tests {
             let get = |name: &str| {
                 fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v).or(match name {
                     "Filename" => Some("pool/x.deb"),
-                    "SHA256" => Some("00"),
+                    "SHA256" => Some("0000000000000000000000000000000000000000000000000000000000000000"),
                     _ => None,
                 })
             };

@@ -42,6 +42,7 @@ pub fn requests(recipe: &Recipe, spec: &crate::model::spec::DebianSpec) -> lock:
 
 /// The packages for every architecture: the lock's when it was made for exactly these
 /// requests and architectures, else resolved against the archive (not with `--locked`).
+#[allow(clippy::too_many_arguments)]
 pub fn pins(
     recipe: &Recipe,
     spec: &crate::model::spec::DebianSpec,
@@ -50,6 +51,7 @@ pub fn pins(
     archs: &[Arch],
     installed: &BTreeMap<Arch, Vec<deb::index::Package>>,
     facts: Facts<'_>,
+    resolved_arch: Option<deb::Told<'_>>,
 ) -> Result<(lock::LockedDebian, Vec<deb::Pin>)> {
     let Facts { existing, locked, path: lock_path } = facts;
     let mut wanted = requests(recipe, spec);
@@ -78,34 +80,26 @@ pub fn pins(
     }
     let layers: Vec<(String, Vec<String>)> =
         wanted.requests.iter().map(|r| (r.layer.clone(), r.packages.clone())).collect();
-    // Each architecture on its own thread, its universe gone once it is resolved (see
-    // `deb::Archives::release_after_use`); the results are taken in the order of `archs`.
-    let origin = recipe.loc.to_string();
-    let per_arch: Vec<Result<(Vec<deb::Pin>, Vec<deb::ReleaseInfo>)>> = std::thread::scope(|s| {
-        let jobs: Vec<_> = archs
-            .iter()
-            .map(|&a| {
-                let (layers, origin) = (&layers, &origin);
-                s.spawn(move || {
-                    let archive = archives.open(store, spec, &[a], origin).map_err(|e| located(recipe, e))?;
-                    let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
-                    let pins = deb::resolve(&archive, spec, layers, a, below).map_err(|e| located(recipe, e))?;
-                    Ok((pins, archive.releases.clone()))
-                })
-            })
-            .collect();
-        jobs.into_iter().map(|j| j.join().expect("a resolver panicked")).collect()
-    });
+    // One architecture at a time, its universe gone once it is resolved (see
+    // `deb::Archives::release_after_use`): memory holds one universe however many
+    // architectures there are, and `resolved_arch` puts the other core to work on the
+    // packages already resolved while the next index is read.
     let mut pins = Vec::new();
-    for got in per_arch {
-        let (arch_pins, releases) = got?;
-        pins.extend(arch_pins);
-        for r in &releases {
+    for &a in archs {
+        let archive = archives.open(store, spec, &[a], &recipe.loc.to_string()).map_err(|e| located(recipe, e))?;
+        let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
+        let arch_pins = deb::resolve(&archive, spec, &layers, a, below).map_err(|e| located(recipe, e))?;
+        for r in &archive.releases {
             let r: lock::LockedRelease = r.into();
             if !wanted.releases.contains(&r) {
                 wanted.releases.push(r);
             }
         }
+        drop(archive);
+        if let Some(told) = resolved_arch {
+            told(&arch_pins);
+        }
+        pins.extend(arch_pins);
     }
     Ok((wanted, pins))
 }

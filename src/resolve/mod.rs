@@ -37,6 +37,10 @@ pub struct Resolved {
 pub struct Given<'a> {
     pub parent: Option<&'a image::BaseImage>,
     pub picks: &'a [pick::Wanted],
+    /// Told each architecture's Debian packages as soon as they are resolved against the
+    /// archive (a build starts fetching and reading them while the next architecture's index
+    /// is read).
+    pub resolved_arch: Option<deb::Told<'a>>,
 }
 
 /// Pins the recipe's base image (the lock's digest for its reference, else what it names
@@ -51,7 +55,7 @@ pub fn resolve(
     facts: Facts<'_>,
     upgrade: bool,
 ) -> Result<Resolved> {
-    let Given { parent, picks } = given;
+    let Given { parent, picks, resolved_arch } = given;
     let base = match &recipe.base {
         Base::Image(b) => {
             let pinned = facts
@@ -91,7 +95,7 @@ pub fn resolve(
                 .map(|(a, status)| (a, deb::installed(&status, a)))
                 .collect();
             let reuse = Facts { existing: if upgrade { None } else { facts.existing }, ..facts };
-            let (d, p) = debian::pins(recipe, spec, store, archives, archs, &installed, reuse)?;
+            let (d, p) = debian::pins(recipe, spec, store, archives, archs, &installed, reuse, resolved_arch)?;
             (Some(d), p)
         }
         _ => (None, Vec::new()),

@@ -73,8 +73,22 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     let planned = plan::plan_all(recipe, store, &archs, epoch, LargeFiles::Defer, &context)?;
     // Resolve: the base image and the packages, from the lock while it covers them.
     let facts = Facts { existing: existing.as_ref(), locked: opts.locked, path: &lock_path };
-    let given = resolve::Given { parent: parent.as_ref().map(|p| &p.0), picks: &planned.picks };
-    let resolved = resolve::resolve(recipe, store, &session.archives, &archs, given, facts, opts.upgrade)?;
+    // An architecture's packages are fetched and read as soon as it is resolved, while the
+    // next one's index is read; what fails there is left to the fetch below, which tries it
+    // again and reports it.
+    let limit = recipe.unpack_limit;
+    let resolved = rayon::scope(|s| {
+        let early = |pins: &[deb::Pin]| {
+            let (downloads, pins) = (deb::downloads(pins), pins.to_vec());
+            s.spawn(move |_| drop(fetch_and_unpack(store, downloads, &pins, limit)));
+        };
+        let given = resolve::Given {
+            parent: parent.as_ref().map(|p| &p.0),
+            picks: &planned.picks,
+            resolved_arch: Some(&early),
+        };
+        resolve::resolve(recipe, store, &session.archives, &archs, given, facts, opts.upgrade)
+    })?;
     phase("resolve");
     warn_without_os_release(recipe, &resolved);
     let (mut wanted, downloads) = wanted_lock(recipe, &archs, epoch, planned.downloads, &resolved)?;

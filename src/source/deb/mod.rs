@@ -40,6 +40,9 @@ pub struct Pin {
     pub multi_arch_same: bool,
 }
 
+/// Someone told a set of resolved packages (see `resolve::Given::resolved_arch`).
+pub type Told<'a> = &'a (dyn Fn(&[Pin]) + Sync);
+
 /// A verified suite, as the lock records it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReleaseInfo {
@@ -124,7 +127,7 @@ pub struct Archives {
     /// Archives kept for the rest of the command (all of them, unless `release` is set).
     held: Mutex<Vec<Arc<Archive>>>,
     /// Let an archive go once no recipe uses it: for a command that builds one recipe, so
-    /// that one architecture's universe is gone before the next is read.
+    /// that an architecture's universe is gone once it is resolved.
     release: std::sync::atomic::AtomicBool,
 }
 
@@ -349,9 +352,8 @@ fn read_index(
         Box::new(f)
     };
     // A chunk of paragraphs at a time: the decompressed index (tens of MB per architecture)
-    // is never held whole. One thread decompresses and cuts paragraphs, this one reads them,
-    // so one architecture's index takes two cores (architectures are read one after another
-    // to keep one universe in memory at a time).
+    // is never held whole. One thread decompresses and cuts paragraphs, this one reads them
+    // (two architectures are read side by side; see `resolve::debian::pins`).
     let (suite, mirror): (std::sync::Arc<str>, std::sync::Arc<str>) = (suite.into(), mirror.into());
     // Chunks of about CHUNK bytes, at most four waiting: what is in flight stays a few MB.
     const CHUNK: usize = 256 << 10;

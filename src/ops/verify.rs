@@ -110,7 +110,7 @@ impl Verifier {
             Some(theirs) => {
                 let out = tempfile::Builder::new().prefix("built-").tempdir_in(self.dir.path())?;
                 let layout = out.path().join("layout");
-                sink::layout::write(&built.image, &layout)?;
+                sink::layout::write(&built.image, &layout, None)?;
                 let ours = crate::oci::read::open(
                     crate::oci::read::Location::Layout { dir: &layout, reference: None },
                     "the rebuilt image",

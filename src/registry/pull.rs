@@ -198,7 +198,7 @@ pub fn to_layout(store: &Store, r: &Reference, dir: &std::path::Path) -> Result<
         results.into_iter().collect::<Result<()>>()?;
         for (d, size) in &wanted {
             let path = store.blob_path(d);
-            layout::copy_blob(&path, d, *size, &blobs, false, store.is_checked(&path, d)).map_err(written)?;
+            layout::copy_blob(&path, d, *size, &blobs, false, store.is_checked(&path, d), None).map_err(written)?;
         }
         let entry = serde_json::json!({
             "mediaType": top.media_type,

@@ -7,6 +7,7 @@
 use super::error::Error;
 use crate::model::digest::{Digest, HashWriter};
 use crate::oci::{Doc, Image, MEDIA_INDEX, json};
+use crate::store::Store;
 use serde_json::{Value, json};
 use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
@@ -18,13 +19,15 @@ fn werr(path: &Path) -> impl Fn(std::io::Error) -> Error + '_ {
     move |source| Error::Write { path: path.to_path_buf(), source }
 }
 
-pub fn write(image: &Image, dir: &Path) -> Result<(), Error> {
+/// `files`: the cache whose stat records vouch for an output blob hashed before and not
+/// touched since (see [`copy_blob`]).
+pub fn write(image: &Image, dir: &Path, files: Option<&Store>) -> Result<(), Error> {
     let blobs = dir.join("blobs/sha256");
     fs_err::create_dir_all(&blobs).map_err(werr(dir))?;
     write_atomic(&dir.join("oci-layout"), LAYOUT_FILE, false)?;
     for p in &image.platforms {
         for l in &p.layers {
-            copy_blob(&l.path, &l.info.digest, l.info.size, &blobs, l.secret, l.checked)?;
+            copy_blob(&l.path, &l.info.digest, l.info.size, &blobs, l.secret, l.checked, files)?;
         }
         put_doc(&p.config, &blobs)?;
         put_doc(&p.manifest, &blobs)?;
@@ -72,7 +75,9 @@ fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {
 /// it hashed itself (then the kernel copies it); a blob already in the output is left alone
 /// only while it is what its name says (the output directory is the user's, not ours).
 /// `checked`: the caller hashed `from` as it wrote it, or whole since (then the kernel copies
-/// it without a second hash).
+/// it without a second hash). `files`: a blob already in the output that the stat cache
+/// hashed as the very file it is now (device, inode, size, mtime, ctime) is not hashed again
+/// (writing the same image to the same directory re-hashed its 60 MB base layer every time).
 pub fn copy_blob(
     from: &Path,
     digest: &Digest,
@@ -80,11 +85,14 @@ pub fn copy_blob(
     blobs: &Path,
     private: bool,
     checked: bool,
+    files: Option<&Store>,
 ) -> Result<(), Error> {
     let path = blobs.join(digest.hex());
-    if fs_err::metadata(&path).is_ok_and(|m| m.len() == size)
-        && fs_err::File::open(&path).and_then(crate::model::digest::hash_reader).is_ok_and(|(d, _)| d == *digest)
-    {
+    let intact = |path: &Path| match files {
+        Some(store) => store.file_digest(path).is_ok_and(|(d, _)| d == *digest),
+        None => fs_err::File::open(path).and_then(crate::model::digest::hash_reader).is_ok_and(|(d, _)| d == *digest),
+    };
+    if fs_err::metadata(&path).is_ok_and(|m| m.len() == size) && intact(&path) {
         return Ok(());
     }
     let w = werr(&path);

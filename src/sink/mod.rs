@@ -60,10 +60,16 @@ impl fmt::Display for Dest {
     }
 }
 
-/// Writes `image` to `dest`. A docker archive takes the platform `arch`.
-pub fn write(image: &crate::oci::Image, dest: &Dest, arch: Option<Arch>) -> Result<(), Error> {
+/// Writes `image` to `dest`. A docker archive takes the platform `arch`. `files`: see
+/// [`layout::write`].
+pub fn write(
+    image: &crate::oci::Image,
+    dest: &Dest,
+    arch: Option<Arch>,
+    files: Option<&crate::store::Store>,
+) -> Result<(), Error> {
     match dest {
-        Dest::Oci { dir, .. } => layout::write(image, dir),
+        Dest::Oci { dir, .. } => layout::write(image, dir, files),
         Dest::OciArchive(p) => archive::write_oci(image, p),
         Dest::DockerArchive(p) => {
             let platform = match arch {

@@ -687,6 +687,39 @@ fn damaged_blob_in_the_output_layout_is_written_again() {
     assert_eq!(sha256_file(&tmp.path().join("o/blobs/sha256").join(&layer)), layer);
 }
 
+/// A layer blob the stat cache vouches for (hashed once as the very file it is, its identity
+/// recorded), then rewritten in place with its size and mtime put back, in the cache and in
+/// the output: the rewrite moved its ctime, so neither record names it any more — the cache's
+/// copy is packed again and the output's written again.
+#[test]
+fn a_rewritten_blob_with_its_mtime_put_back_is_not_vouched_for_by_the_stat_cache() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = fixtures(tmp.path());
+    let c = tmp.path().join("c");
+    let o = tmp.path().join("o");
+    // Files count as settled at once (the stat cache records only files left alone a while).
+    let env = [("ASSEMBLE_CLOCK_OFFSET_SECS", "60")];
+    let args = ["--json", "build", "golden/golden.yml", "-o", "oci:../o"];
+    let first = assemble(&f, &c, &args, &env).ok().json();
+    let layer = first_layer_hex(&first);
+    let second = assemble(&f, &c, &args, &env).ok().json();
+    assert_eq!(second[0]["packed"], 0, "the second build reuses every layer");
+    let records = std::fs::read_dir(c.join("stat")).unwrap().count();
+    assert!(records >= 2, "the reused layer and its copy in the output are recorded by identity ({records})");
+    for dir in [&c, &o] {
+        let p = dir.join("blobs/sha256").join(&layer);
+        let mtime = std::fs::metadata(&p).unwrap().modified().unwrap();
+        flip_first_byte(dir, &layer);
+        std::fs::File::options().write(true).open(&p).unwrap().set_modified(mtime).unwrap();
+        assert_eq!(std::fs::metadata(&p).unwrap().modified().unwrap(), mtime);
+    }
+    let third = assemble(&f, &c, &args, &env).ok().json();
+    assert_eq!(third[0]["digest"], first[0]["digest"]);
+    assert_eq!(third[0]["packed"], 1, "the rewritten layer was packed again");
+    assert_eq!(sha256_file(&c.join("blobs/sha256").join(&layer)), layer);
+    assert_eq!(sha256_file(&o.join("blobs/sha256").join(&layer)), layer);
+}
+
 /// An existing layout whose index.json names "blobs" by paths (`sha256:/dev/zero`, a
 /// traversal) on artifact entries: writing into it never opens what an entry names, keeps
 /// other tools' entries, and finishes.

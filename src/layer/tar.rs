@@ -110,7 +110,12 @@ impl<W: Write> TarWriter<W> {
                     self.write(b)?;
                 }
                 Content::InBaseLayer => unreachable!("refused above"),
-                Content::Host(p) | Content::Stored(p) | Content::Slice { path: p, .. } => {
+                Content::Host(_) | Content::Stored(_) | Content::Slice { .. } => {
+                    let p: &Path = match content {
+                        Content::Host(p) | Content::Stored(p) => p,
+                        Content::Slice { path, .. } => path,
+                        _ => unreachable!("matched above"),
+                    };
                     let files =
                         self.files.clone().filter(|_| matches!(content, Content::Host(_)) && *size >= LOOKUP_MIN);
                     let check = match &files {
@@ -118,7 +123,7 @@ impl<W: Write> TarWriter<W> {
                         Some(f) if f.identity(p) == Some(*digest) => Check::Learn,
                         _ => Check::Digest,
                     };
-                    let read_err = |source| Error::Read { path: p.clone(), entry: path.clone(), source };
+                    let read_err = |source| Error::Read { path: p.to_path_buf(), entry: path.clone(), source };
                     let mut f = fs_err::File::open(p).map_err(read_err)?;
                     if let Content::Slice { offset, .. } = content {
                         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset)).map_err(read_err)?;
@@ -153,7 +158,7 @@ impl<W: Write> TarWriter<W> {
                     }
                     if left > 0 || extra > 0 {
                         return Err(Error::Changed {
-                            path: p.clone(),
+                            path: p.to_path_buf(),
                             entry: path.clone(),
                             expected: format!("{size} bytes"),
                             actual: format!("{} bytes", size - left + extra as u64),
@@ -166,7 +171,7 @@ impl<W: Write> TarWriter<W> {
                         };
                         if !held {
                             return Err(Error::Changed {
-                                path: p.clone(),
+                                path: p.to_path_buf(),
                                 entry: path.clone(),
                                 expected: "the file as the build planned it".into(),
                                 actual: "a file written to while it was read (its mtime or ctime moved)".into(),
@@ -193,7 +198,8 @@ impl<W: Write> TarWriter<W> {
             }
             if got != *digest {
                 let p = match content {
-                    Content::Host(p) | Content::Stored(p) | Content::Slice { path: p, .. } => p.clone(),
+                    Content::Host(p) | Content::Stored(p) => p.clone(),
+                    Content::Slice { path: p, .. } => p.to_path_buf(),
                     Content::Bytes(_) | Content::InBaseLayer => "(generated)".into(),
                 };
                 return Err(Error::Changed {

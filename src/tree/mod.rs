@@ -21,8 +21,8 @@ pub enum Content {
     /// A file in the cache's content store, by digest.
     Stored(PathBuf),
     /// Part of a blob of the cache (a package's files, one after another): the file's size
-    /// (in [`Kind::File`]) bytes from `offset`.
-    Slice { path: PathBuf, offset: u64 },
+    /// (in [`Kind::File`]) bytes from `offset`. The path is shared by every file of the pack.
+    Slice { path: Arc<std::path::Path>, offset: u64 },
     /// A file of an image base whose bytes stay in the base's layer: known to the view for
     /// its metadata only, never read and never packed.
     InBaseLayer,
@@ -258,6 +258,11 @@ pub struct View {
 
 impl View {
     pub fn apply(&mut self, layer: &Tree) {
+        // Nothing below to hide: the layer is the view (a copy of the map, no lookups).
+        if self.entries.is_empty() {
+            self.entries = layer.entries.clone();
+            return;
+        }
         for (path, entry) in layer.iter() {
             if !entry.is_dir() {
                 // A non-directory hides whatever the lower layers had below it.
@@ -338,14 +343,14 @@ impl Entry {
 pub fn read_content(content: &Content, size: u64, digest: &Digest) -> std::io::Result<Vec<u8>> {
     use std::io::{Read, Seek};
     let (p, bytes) = match content {
-        Content::Stored(p) => (p, fs_err::read(p)?),
+        Content::Stored(p) => (p.as_path(), fs_err::read(p)?),
         Content::Slice { path, offset } => {
-            let mut f = fs_err::File::open(path)?;
+            let mut f = fs_err::File::open(&**path)?;
             f.seek(std::io::SeekFrom::Start(*offset))?;
             // The size comes from a listing in the cache: never trusted to size a buffer.
             let mut bytes = Vec::with_capacity(size.min(1 << 20) as usize);
             f.take(size).read_to_end(&mut bytes)?;
-            (path, bytes)
+            (&**path, bytes)
         }
         Content::Bytes(b) => return Ok(b.to_vec()),
         Content::Host(p) => return fs_err::read(p),

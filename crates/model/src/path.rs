@@ -66,12 +66,19 @@ impl Ord for ImagePath {
     fn cmp(&self, other: &Self) -> Ordering {
         let rank = |b: u8| if b == b'/' { 0u16 } else { u16::from(b) + 1 };
         let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
-        for (x, y) in a.iter().zip(b) {
-            if x != y {
-                return rank(*x).cmp(&rank(*y));
-            }
+        let n = a.len().min(b.len());
+        // Paths share long prefixes (`usr/lib/x86_64-linux-gnu/…`): skip 16 bytes at a time.
+        let mut i = 0;
+        while i + 16 <= n && a[i..i + 16] == b[i..i + 16] {
+            i += 16;
         }
-        a.len().cmp(&b.len())
+        while i < n && a[i] == b[i] {
+            i += 1;
+        }
+        match i < n {
+            true => rank(a[i]).cmp(&rank(b[i])),
+            false => a.len().cmp(&b.len()),
+        }
     }
 }
 

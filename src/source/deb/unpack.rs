@@ -27,6 +27,9 @@ pub struct Deb {
     /// Where each entry's bytes start in `pack` (0 for entries that are not files).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub offsets: Vec<u64>,
+    /// The pack's path in the store, made once and shared by every file's content.
+    #[serde(skip)]
+    pack_path: std::sync::OnceLock<std::sync::Arc<std::path::Path>>,
 }
 
 impl Deb {
@@ -35,7 +38,10 @@ impl Deb {
     pub fn content(&self, store: &Store, i: usize) -> Option<crate::tree::Content> {
         let Kind::File { digest, .. } = &self.entries.get(i)?.kind else { return None };
         Some(match (&self.pack, self.offsets.get(i)) {
-            (Some(pack), Some(offset)) => crate::tree::Content::Slice { path: store.blob_path(pack), offset: *offset },
+            (Some(pack), Some(offset)) => crate::tree::Content::Slice {
+                path: self.pack_path.get_or_init(|| store.blob_path(pack).into()).clone(),
+                offset: *offset,
+            },
             _ => crate::tree::Content::Stored(store.blob_path(digest)),
         })
     }

@@ -353,7 +353,8 @@ fn read_index(
     };
     // A chunk of paragraphs at a time: the decompressed index (tens of MB per architecture)
     // is never held whole. One thread decompresses and cuts paragraphs, this one reads them
-    // (two architectures are read side by side; see `resolve::debian::pins`).
+    // (the next architecture's while the last one's packages are fetched; see
+    // `resolve::debian::pins`).
     let (suite, mirror): (std::sync::Arc<str>, std::sync::Arc<str>) = (suite.into(), mirror.into());
     // Chunks of about CHUNK bytes, at most four waiting: what is in flight stays a few MB.
     const CHUNK: usize = 256 << 10;

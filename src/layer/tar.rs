@@ -111,11 +111,7 @@ impl<W: Write> TarWriter<W> {
                 }
                 Content::InBaseLayer => unreachable!("refused above"),
                 Content::Host(_) | Content::Stored(_) | Content::Slice { .. } => {
-                    let p: &Path = match content {
-                        Content::Host(p) | Content::Stored(p) => p,
-                        Content::Slice { path, .. } => path,
-                        _ => unreachable!("matched above"),
-                    };
+                    let p = content.file().expect("a file's content");
                     let files =
                         self.files.clone().filter(|_| matches!(content, Content::Host(_)) && *size >= LOOKUP_MIN);
                     let check = match &files {
@@ -197,11 +193,7 @@ impl<W: Write> TarWriter<W> {
                 return Err(damaged_slice(p, path));
             }
             if got != *digest {
-                let p = match content {
-                    Content::Host(p) | Content::Stored(p) => p.clone(),
-                    Content::Slice { path: p, .. } => p.to_path_buf(),
-                    Content::Bytes(_) | Content::InBaseLayer => "(generated)".into(),
-                };
+                let p = content.file().map_or_else(|| "(generated)".into(), Path::to_path_buf);
                 return Err(Error::Changed {
                     path: p,
                     entry: path.clone(),

@@ -165,7 +165,7 @@ pub fn fetch_each(store: &Store, downloads: &[Download], arrived: &(dyn Fn(Diges
         if !seen.insert(d.sha256) || store.has_blob(&d.sha256) {
             continue;
         }
-        if store.has_or_adopt(&d.sha256) {
+        if store.adopt(&d.sha256) {
             arrived(d.sha256);
         } else {
             todo.push(d);

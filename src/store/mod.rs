@@ -219,9 +219,12 @@ impl Store {
     /// copy is hashed as it is made and kept only when it is what `d` names, so a damaged or
     /// poisoned seed costs a download, never a wrong byte.
     pub fn has_or_adopt(&self, d: &Digest) -> bool {
-        if self.has_blob(d) {
-            return true;
-        }
+        self.has_blob(d) || self.adopt(d)
+    }
+
+    /// Copies `d` from the seed cache, checked as it is copied (see [`Store::has_or_adopt`]);
+    /// whether the store now holds it.
+    pub fn adopt(&self, d: &Digest) -> bool {
         let Some(seed) = &self.seed else { return false };
         let Ok(mut from) = fs_err::File::open(seed.join("blobs/sha256").join(d.hex())) else { return false };
         let Ok(tmp) = self.temp() else { return false };

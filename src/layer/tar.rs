@@ -121,8 +121,10 @@ impl<W: Write> TarWriter<W> {
                     };
                     let read_err = |source| Error::Read { path: p.to_path_buf(), entry: path.clone(), source };
                     let mut f = fs_err::File::open(p).map_err(read_err)?;
+                    // An offset no file can have (from a poisoned listing) is damage, like a short slice.
                     if let Content::Slice { offset, .. } = content {
-                        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset)).map_err(read_err)?;
+                        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset))
+                            .map_err(|_| damaged_slice(p, path))?;
                     }
                     let mut buf = std::mem::take(&mut self.buf);
                     buf.resize(256 * 1024, 0);

@@ -358,7 +358,10 @@ pub fn read_content(content: &Content, size: u64, digest: &Digest) -> std::io::R
         Content::Stored(p) => (p.as_path(), fs_err::read(p)?),
         Content::Slice { path, offset } => {
             let mut f = fs_err::File::open(&**path)?;
-            f.seek(std::io::SeekFrom::Start(*offset))?;
+            // An offset no file can have (from a poisoned listing) is damage, like a short slice.
+            if f.seek(std::io::SeekFrom::Start(*offset)).is_err() {
+                return Err(std::io::Error::other(crate::store::damage::damaged_blob(path)));
+            }
             // The size comes from a listing in the cache: never trusted to size a buffer.
             let mut bytes = Vec::with_capacity(size.min(1 << 20) as usize);
             f.take(size).read_to_end(&mut bytes)?;

@@ -701,6 +701,29 @@ fn deb_swapped_in_the_cache_is_fetched_again_not_installed(t: &Path, digest: &se
     assert!(healed.stderr.contains("cache entry damaged") && healed.stderr.contains(&pack), "{}", healed.stderr);
     assert_eq!(&healed.json()[0]["digest"], digest);
     assert_eq!(sha256_file(&blob(&pack)), pack, "the package was read again");
+
+    // The listing itself poisoned: a file's offset past the end of its pack, one no file can
+    // have (2^63 and more), and a size of 2^60. Each is damage — never other bytes read into
+    // the image, never a buffer of that size: the pack is removed and the package read again.
+    let listing_path = c.join("layers").join(format!("{app}.deb.json"));
+    let pack_len = std::fs::metadata(blob(&pack)).unwrap().len();
+    type Poison = fn(&mut serde_json::Value, usize, u64);
+    let poisons: [(&str, Poison); 3] = [
+        ("an offset past the pack", |l, i, len| l["offsets"][i] = (len + 100).into()),
+        ("an offset of 2^63 + 5", |l, i, _| l["offsets"][i] = ((1u64 << 63) + 5).into()),
+        ("a size of 2^60", |l, i, _| l["entries"][i]["kind"]["File"]["size"] = (1u64 << 60).into()),
+    ];
+    for (what, poison) in poisons {
+        let mut listing: serde_json::Value = serde_json::from_slice(&std::fs::read(&listing_path).unwrap()).unwrap();
+        let file = listing["entries"].as_array().unwrap().iter().position(|e| e["kind"].get("File").is_some()).unwrap();
+        poison(&mut listing, file, pack_len);
+        std::fs::write(&listing_path, listing.to_string()).unwrap();
+        forget_layers();
+        let healed = assemble(t, &c, &["--json", "build", "rep.yml", "-o", "oci:r5"], &[]).ok();
+        assert!(healed.stderr.contains("cache entry damaged"), "{what}: {}", healed.stderr);
+        assert_eq!(&healed.json()[0]["digest"], digest, "{what}");
+        assert_eq!(sha256_file(&blob(&pack)), pack, "{what}: the package was read again");
+    }
 }
 
 /// A registry image as a base: its layers are reused byte for byte, the lock pins its

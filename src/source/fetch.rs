@@ -53,7 +53,11 @@ fn retry_delay(attempt: u32) -> Duration {
 pub fn get_revalidated(url: &str, origin: &str, cache_dir: &std::path::Path) -> Result<Vec<u8>, Error> {
     let key = crate::model::digest::Digest::of(url.as_bytes()).hex();
     let (body_path, meta_path) = (cache_dir.join(format!("{key}.body")), cache_dir.join(format!("{key}.meta")));
-    let cached = fs_err::read(&body_path).ok();
+    // The kept copy is the cache's, so no more trusted than the mirror: bounded alike.
+    let cached = fs_err::metadata(&body_path)
+        .ok()
+        .filter(|m| m.len() <= MAX_SIGNED_INDEX)
+        .and_then(|_| fs_err::read(&body_path).ok());
     let meta: Vec<String> =
         fs_err::read_to_string(&meta_path).map(|m| m.lines().map(String::from).collect()).unwrap_or_default();
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -71,7 +75,7 @@ pub fn get_revalidated(url: &str, origin: &str, cache_dir: &std::path::Path) -> 
         let resp = req.send().await.map_err(net)?;
         let header = |h: &str| resp.headers().get(h).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let (status, etag, modified) = (resp.status().as_u16(), header("etag"), header("last-modified"));
-        let body = resp.bytes().await.map_err(net)?.to_vec();
+        let body = read_body(resp, MAX_SIGNED_INDEX, url, origin).await?;
         Ok::<_, Error>((status, etag, modified, body))
     })?;
     match (status, cached) {
@@ -90,9 +94,29 @@ pub fn get_revalidated(url: &str, origin: &str, cache_dir: &std::path::Path) -> 
             }
             Ok(body)
         }
-        _ if transient(&Error::Status { url: String::new(), status, origin: String::new() }) => get_bytes(url, origin),
+        _ if transient(&Error::Status { url: String::new(), status, origin: String::new() }) => {
+            get_bounded(url, origin, MAX_SIGNED_INDEX)
+        }
         _ => Err(Error::Status { url: redact(url), status, origin: origin.into() }),
     }
+}
+
+/// A signed index (`InRelease`, `APKINDEX`) is read at most this long: Debian's is ~150 kB,
+/// Alpine's ~1 MB; a mirror that answers endlessly is refused, not held in memory.
+const MAX_SIGNED_INDEX: u64 = 32 << 20;
+
+/// A response's body, refused once it passes `limit` bytes (read as it streams).
+async fn read_body(mut resp: reqwest::Response, limit: u64, url: &str, origin: &str) -> Result<Vec<u8>, Error> {
+    let mut body = Vec::new();
+    while let Some(chunk) =
+        resp.chunk().await.map_err(|source| Error::Network { url: redact(url), origin: origin.into(), source })?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() as u64 > limit {
+            return Err(Error::TooLarge { url: redact(url), limit, origin: origin.into() });
+        }
+    }
+    Ok(body)
 }
 
 /// Fetches a small document into memory, with the same retries as downloads.
@@ -118,15 +142,7 @@ pub fn get_bounded(url: &str, origin: &str, limit: u64) -> Result<Vec<u8>, Error
                         origin: origin.into(),
                     });
                 }
-                let mut resp = resp;
-                let mut body = Vec::new();
-                while let Some(chunk) = resp.chunk().await.map_err(net)? {
-                    body.extend_from_slice(&chunk);
-                    if body.len() as u64 > limit {
-                        return Err(Error::TooLarge { url: redact(url), limit, origin: origin.into() });
-                    }
-                }
-                Ok(body)
+                read_body(resp, limit, url, origin).await
             }
             .await;
             match r {

@@ -559,6 +559,14 @@ fn signatures_indexes_and_packages_are_checked() {
     assert!(err.starts_with(&format!("error: `{}/dists/test/main/binary-amd64/Packages` does not match the SHA256 that `{inrelease}` lists for it: expected ", a.mirror())), "{err}");
     std::fs::write(&packages, text).unwrap();
 
+    // An InRelease that does not end (here 33 MiB): refused as it streams, never held whole.
+    let inrelease_file = a.dir.join("dists/test/InRelease");
+    let signed = std::fs::read(&inrelease_file).unwrap();
+    std::fs::File::create(&inrelease_file).unwrap().set_len(33 << 20).unwrap();
+    let err = failure(t, "endless-inrelease", recipe(&a, t, "second", ""));
+    assert!(err.contains(&format!("`{inrelease}` answered with more than 33554432 bytes")), "{err}");
+    std::fs::write(&inrelease_file, signed).unwrap();
+
     // A Release signed by a key the recipe does not trust.
     let other = t.join("other");
     std::fs::create_dir_all(&other).unwrap();

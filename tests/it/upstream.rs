@@ -23,6 +23,8 @@ fn outdated_names_newer_releases_and_lock_upgrade_moves_the_pin() {
     for (version, draft, pre) in [
         ("3.0.0", true, false),
         ("2.0.0-rc1", false, true),
+        // A pre-release with a plain version: only the `prerelease` flag keeps it out.
+        ("1.11.0", false, true),
         ("1.10.0", false, false),
         ("1.9.0", false, false),
         ("1.2.0", false, false),
@@ -30,9 +32,13 @@ fn outdated_names_newer_releases_and_lock_upgrade_moves_the_pin() {
         let mut assets = Vec::new();
         for arch in ["amd64", "arm64"] {
             let name = format!("tool_{version}_{arch}");
-            // A draft's files are not published anywhere yet.
+            // A draft's files are not published anywhere yet; the plain-versioned pre-release's
+            // are, but not on the page the listing recipe reads (a listing has no flag to drop
+            // it by; `2.0.0-rc1` stays there, dropped for its letters).
             if !draft {
-                std::fs::write(srv.join("dl").join(&name), program(version, arch)).unwrap();
+                let dir = if pre && !version.contains('-') { "pre" } else { "dl" };
+                std::fs::create_dir_all(srv.join(dir)).unwrap();
+                std::fs::write(srv.join(dir).join(&name), program(version, arch)).unwrap();
             }
             assets.push(json!({"name": name, "browser_download_url": format!("https://example.invalid/{name}")}));
         }

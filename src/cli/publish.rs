@@ -73,16 +73,8 @@ pub struct ShipArgs {
     pub all: bool,
     #[command(flatten)]
     pub flags: BuildFlags,
-    /// Load into this engine on the server: auto (podman, docker, containerd, else none), podman,
-    /// docker, containerd, or none (the store only)
-    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<Load>())]
-    pub load: Load,
-    /// Load this platform instead of the server's own
-    #[arg(long, value_name = "ARCH")]
-    pub load_arch: Option<String>,
-    /// The store on the server (an OCI image layout) [default: ~/.local/share/assemble/store]
-    #[arg(long, value_name = "PATH")]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub server_store: ServerStore,
     /// The name an image on disk gets on the server [default: the directory's or file's name]
     #[arg(long)]
     pub name: Option<String>,
@@ -98,15 +90,34 @@ pub struct ShipArgs {
     pub keep: u64,
 }
 
-/// What `ship` and `rollback` share of their options: the store, the engine and the platform
-/// to load.
-pub(super) fn ship_options(store: Option<&str>, load: Load, load_arch: Option<&str>) -> Result<ship::Options, Error> {
-    Ok(ship::Options {
-        store: store.map(String::from),
-        load,
-        load_arch: load_arch.map(|a| a.parse().map_err(|e| Error::Usage(format!("--load-arch: {e}")))).transpose()?,
-        ..ship::Options::default()
-    })
+/// What `ship` and `rollback` share of their options: the store on the server, the engine
+/// and the platform to load.
+#[derive(Args, Debug)]
+pub struct ServerStore {
+    /// Load into this engine on the server: auto (podman, docker, containerd, else none), podman,
+    /// docker, containerd, or none (the store only)
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<Load>())]
+    pub load: Load,
+    /// Load this platform instead of the server's own
+    #[arg(long, value_name = "ARCH")]
+    pub load_arch: Option<String>,
+    /// The store on the server (an OCI image layout) [default: ~/.local/share/assemble/store]
+    #[arg(long, value_name = "PATH")]
+    pub store: Option<String>,
+}
+
+impl ServerStore {
+    pub(super) fn options(&self) -> Result<ship::Options, Error> {
+        let load_arch = self.load_arch.as_deref();
+        Ok(ship::Options {
+            store: self.store.clone(),
+            load: self.load,
+            load_arch: load_arch
+                .map(|a| a.parse().map_err(|e| Error::Usage(format!("--load-arch: {e}"))))
+                .transpose()?,
+            ..ship::Options::default()
+        })
+    }
 }
 
 /// The servers `arg` names: `HOST`, `HOST1,HOST2,…`, and `@FILE` (one per line, `#` comments),
@@ -265,10 +276,7 @@ fn log_report(r: &Report) {
 
 pub fn ship(global: &Global, args: ShipArgs) -> Result<(), Error> {
     let fleet = servers(&args.server)?;
-    let opts = ship::Options {
-        prune: args.prune.then_some(args.keep as usize),
-        ..ship_options(args.store.as_deref(), args.load, args.load_arch.as_deref())?
-    };
+    let opts = ship::Options { prune: args.prune.then_some(args.keep as usize), ..args.server_store.options()? };
     let session = global.session()?;
     let at_once = args.parallel.max(1);
     let mut shipped: Vec<(String, assemble::ops::ship::Shipped)> = Vec::new();

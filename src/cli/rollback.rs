@@ -2,9 +2,9 @@
 //! its store alone; `--list` shows the versions each store remembers.
 
 use super::args::Global;
-use super::publish::{servers, ship_options};
+use super::publish::{ServerStore, servers};
 use assemble::Error;
-use assemble::ship::{self, Load};
+use assemble::ship;
 use clap::Args;
 use serde_json::json;
 
@@ -20,20 +20,13 @@ pub struct RollbackArgs {
     /// List the versions each server's store remembers, and change nothing
     #[arg(long, conflicts_with = "to")]
     pub list: bool,
-    /// Load into this engine on the server: auto, podman, docker, containerd, or none
-    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<Load>())]
-    pub load: Load,
-    /// Load this platform instead of the server's own
-    #[arg(long, value_name = "ARCH")]
-    pub load_arch: Option<String>,
-    /// The store on the server [default: ~/.local/share/assemble/store]
-    #[arg(long, value_name = "PATH")]
-    pub store: Option<String>,
+    #[command(flatten)]
+    pub server_store: ServerStore,
 }
 
 pub fn rollback(global: &Global, args: RollbackArgs) -> Result<(), Error> {
     let fleet = servers(&args.server)?;
-    let opts = ship_options(args.store.as_deref(), args.load, args.load_arch.as_deref())?;
+    let opts = args.server_store.options()?;
     let mut rows = Vec::new();
     let mut lines = String::new();
     let mut failed = Vec::new();

@@ -68,11 +68,11 @@ pub fn pin_changes(locked: &Lock, wanted: &Lock) -> Vec<String> {
     if let (Some(a), Some(b)) = (&locked.base_image, &wanted.base_image)
         && a.reference == b.reference
     {
-        moved_platforms("the base", a, b, &mut out);
+        moved_platforms("the base", a, b, false, &mut out);
     }
     for b in &wanted.from_images {
         match locked.from_images.iter().find(|a| a.reference == b.reference) {
-            Some(a) => moved_platforms("the image", a, b, &mut out),
+            Some(a) => moved_platforms("the image", a, b, true, &mut out),
             None => out.push(format!("the image {} that files are taken from is not in the lock", b.reference)),
         }
     }
@@ -84,8 +84,16 @@ pub fn pin_changes(locked: &Lock, wanted: &Lock) -> Vec<String> {
     out
 }
 
-/// The platforms of an image `wanted` pins to other manifests than `locked` does.
-fn moved_platforms(what: &str, locked: &lock::LockedBaseImage, wanted: &lock::LockedBaseImage, out: &mut Vec<String>) {
+/// The platforms of an image `wanted` pins to other manifests than `locked` does; with
+/// `every_platform`, also those the lock does not pin at all (an image files are taken from
+/// is pinned per platform the build takes from it).
+fn moved_platforms(
+    what: &str,
+    locked: &lock::LockedBaseImage,
+    wanted: &lock::LockedBaseImage,
+    every_platform: bool,
+    out: &mut Vec<String>,
+) {
     for p in &wanted.platforms {
         match locked.platforms.iter().find(|q| q.arch == p.arch) {
             Some(q) if q.manifest != p.manifest => out.push(format!(
@@ -93,7 +101,7 @@ fn moved_platforms(what: &str, locked: &lock::LockedBaseImage, wanted: &lock::Lo
                 wanted.reference, p.arch, p.manifest, q.manifest
             )),
             Some(_) => {}
-            None if what == "the image" => {
+            None if every_platform => {
                 out.push(format!("{what} {} ({}) is not pinned in the lock", wanted.reference, p.arch))
             }
             None => {}

@@ -76,7 +76,14 @@ pub fn matches(text: &str, pattern: &str) -> BTreeSet<String> {
         let rest = &text[i + prefix.len()..];
         // A version is short: a long run of version characters is not looked into further
         // (a page of `tool_1111…` must not cost quadratic time).
-        let run = rest.find(|c: char| !version_char(c)).unwrap_or(rest.len()).min(MAX_VERSION);
+        // Only the first MAX_VERSION + 1 characters are looked at (version characters are ASCII,
+        // so a run cut at MAX_VERSION ends on a character boundary).
+        let run = rest
+            .char_indices()
+            .take(MAX_VERSION + 1)
+            .find(|&(_, c)| !version_char(c))
+            .map_or(rest.len(), |(i, _)| i)
+            .min(MAX_VERSION);
         // The longest version that the suffix follows and that ends in a digit or letter.
         let found = (1..=run)
             .rev()
@@ -121,6 +128,16 @@ pub fn compare(a: &str, b: &str) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A listing page of one version character repeated (256 KiB of `v` for the pattern
+    /// `v{version}.tar`): every position starts a match, and each used to scan the whole rest
+    /// of the page (3·10^10 steps); now each looks at most MAX_VERSION + 1 characters ahead.
+    #[test]
+    fn a_page_of_one_version_character_is_read_in_linear_time() {
+        assert!(matches(&"v".repeat(256 << 10), "v{version}.tar").is_empty());
+        let page = format!("{}v1.2.3.tar", "v".repeat(1000));
+        assert!(matches(&page, "v{version}.tar").contains("1.2.3"), "a version after the run is still found");
+    }
 
     #[test]
     fn versions_order_as_semver_orders_them() {

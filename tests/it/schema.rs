@@ -108,6 +108,16 @@ fn the_schema_refuses_what_the_reader_refuses() {
         ("bad-test-key", "tests:\n  - {exists: /x, kidn: file}\n", "unknown field `kidn` in a test"),
         ("one-mapping-for-a-list", "tags: {tag: \"1.0\"}\n", "`tags` must be a list, found a mapping"),
         ("required-left-empty", "config:\n  users: [{name: app, uid: }]\n", "a user needs a `uid` field"),
+        (
+            "source-misspelt-key",
+            "base:\n  debian:\n    suite: bookworm\n    sources: [{mirror: \"https://x.invalid/d\", suite: s, keyrnig: k.gpg}]\n",
+            "unknown field `keyrnig` in a Debian source",
+        ),
+        (
+            "releases-without-pattern",
+            "variables: {v: \"1.0\"}\nlayers:\n  - name: a\n    files:\n      - {url: \"https://x.invalid/t\", sha256: \"0000000000000000000000000000000000000000000000000000000000000000\", to: /t, releases: {github: a/b, version: v}}\n",
+            "`releases` needs a `pattern` field",
+        ),
     ];
     let mut files = Vec::new();
     for (name, body, message) in cases {

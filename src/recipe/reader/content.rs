@@ -234,7 +234,7 @@ impl Reader {
                 return Err(self.ctx.err(node, "`releases` needs `github: OWNER/REPO` or `listing: URL`"));
             }
         };
-        let p = f.get("pattern").expect("required by the shape");
+        let p = f.required("pattern")?;
         // `{version}` is the pattern's own placeholder, not a recipe variable.
         let pattern = self.per_arch(p, "`pattern`", &|n| {
             let s = self.ctx.str(n, "`pattern`")?;
@@ -246,7 +246,7 @@ impl Reader {
             }
             Ok(s)
         })?;
-        let v = f.get("version").expect("required by the shape");
+        let v = f.required("version")?;
         let version = self.ctx.str(v, "`version`")?;
         if !self.variables.contains_key(&version) {
             let names: Vec<&str> = self.variables.keys().map(String::as_str).collect();

@@ -3,8 +3,9 @@
 //!
 //! gzip: the input is cut into fixed 1 MiB blocks; each block is deflated on its own, in one
 //! call (raw deflate, sync-flushed, the last one finished) and the results are concatenated
-//! into one gzip member, as pigz does without its dictionary chaining. Blocks are
-//! compressed in parallel batches and written in order, so memory stays bounded. Because
+//! into one gzip member, as pigz does without its dictionary chaining. Full blocks are
+//! compressed on the pool while the writer fills the next ones, and written in order; a few
+//! per thread are in flight at most, so memory stays bounded. Because
 //! each block is compressed in a single call, the zlib-rs backend (whose output otherwise
 //! depends on the sizes of the writes fed to it) gives the same bytes every time; its
 //! version is pinned in Cargo.toml.
@@ -15,7 +16,6 @@
 //! The header is fixed: gzip mtime 0, no name, OS byte 255 ("unknown").
 
 use crate::model::compression::{Algorithm, Compression};
-use rayon::prelude::*;
 use std::io::{self, Write};
 
 pub const GZIP_BLOCK: usize = 1 << 20;
@@ -64,11 +64,46 @@ impl<W: Write> Write for Compressor<W> {
 pub struct ParallelGzip<W: Write> {
     out: W,
     level: u32,
-    /// Full blocks waiting to be compressed, plus the one being filled (last).
-    pending: Vec<Vec<u8>>,
-    batch: usize,
+    /// The block being filled.
+    open: Vec<u8>,
+    /// Full blocks handed to the pool, by sequence number, and their compressed bytes.
+    shared: std::sync::Arc<Blocks>,
+    /// Sequence numbers given out, and written out (blocks are written in order).
+    sent: u64,
+    written: u64,
+    /// Blocks given out and not yet written, at most.
+    limit: u64,
     crc: crc32fast::Hasher,
     total: u64,
+}
+
+/// Full blocks waiting for a compressor, and compressed ones waiting to be written.
+#[derive(Default)]
+struct Blocks {
+    state: std::sync::Mutex<BlockState>,
+    compressed: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct BlockState {
+    waiting: std::collections::VecDeque<(u64, Vec<u8>)>,
+    done: std::collections::BTreeMap<u64, io::Result<Vec<u8>>>,
+}
+
+impl Blocks {
+    fn lock(&self) -> std::sync::MutexGuard<'_, BlockState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Compresses the oldest waiting block, if any block is still waiting; says whether one was.
+    fn compress_one(&self, level: u32) -> bool {
+        let Some((seq, block)) = self.lock().waiting.pop_front() else { return false };
+        let compressed = deflate_block(&block, level, false);
+        drop(block);
+        self.lock().done.insert(seq, compressed);
+        self.compressed.notify_all();
+        true
+    }
 }
 
 impl<W: Write> ParallelGzip<W> {
@@ -77,31 +112,60 @@ impl<W: Write> ParallelGzip<W> {
         Ok(ParallelGzip {
             out,
             level,
-            pending: vec![Vec::with_capacity(GZIP_BLOCK)],
-            batch: threads.max(1) * 2,
+            open: Vec::with_capacity(GZIP_BLOCK),
+            shared: Default::default(),
+            sent: 0,
+            written: 0,
+            limit: threads.max(1) as u64 * 2,
             crc: crc32fast::Hasher::new(),
             total: 0,
         })
     }
 
-    /// Compresses every full block (all but the open one, which is last) in parallel and
-    /// writes them in order.
-    fn flush_full_blocks(&mut self) -> io::Result<()> {
-        let full = self.pending.len() - 1;
-        let level = self.level;
-        let compressed: Vec<io::Result<Vec<u8>>> =
-            self.pending[..full].par_iter().map(|b| deflate_block(b, level, false)).collect();
-        for c in compressed {
-            self.out.write_all(&c?)?;
+    /// Hands the full open block to the pool and goes on filling the next one while it is
+    /// compressed: the writer (the tar stream, its hashes) and the compressors run at once.
+    /// Past [`Self::limit`] blocks in flight, the oldest is written first.
+    fn send_open_block(&mut self) -> io::Result<()> {
+        let block = std::mem::replace(&mut self.open, Vec::with_capacity(GZIP_BLOCK));
+        self.shared.lock().waiting.push_back((self.sent, block));
+        self.sent += 1;
+        let (shared, level) = (self.shared.clone(), self.level);
+        rayon::spawn(move || {
+            shared.compress_one(level);
+        });
+        while self.sent - self.written > self.limit {
+            self.write_oldest()?;
         }
-        self.pending.drain(..full);
+        Ok(())
+    }
+
+    /// Writes the oldest block given out, compressing waiting blocks on this thread rather
+    /// than waiting idle while the pool is busy (with another layer, say).
+    fn write_oldest(&mut self) -> io::Result<()> {
+        let seq = self.written;
+        let compressed = loop {
+            let mut state = self.shared.lock();
+            if let Some(c) = state.done.remove(&seq) {
+                break c;
+            }
+            if state.waiting.is_empty() {
+                // Being compressed on another thread: wait for it.
+                drop(self.shared.compressed.wait(state).unwrap_or_else(|e| e.into_inner()));
+            } else {
+                drop(state);
+                self.shared.compress_one(self.level);
+            }
+        };
+        self.out.write_all(&compressed?)?;
+        self.written += 1;
         Ok(())
     }
 
     pub fn finish(mut self) -> io::Result<W> {
-        self.flush_full_blocks()?;
-        let last = self.pending.pop().expect("a block is always open");
-        self.out.write_all(&deflate_block(&last, self.level, true)?)?;
+        while self.written < self.sent {
+            self.write_oldest()?;
+        }
+        self.out.write_all(&deflate_block(&self.open, self.level, true)?)?;
         let mut out = self.out;
         out.write_all(&self.crc.finalize().to_le_bytes())?;
         out.write_all(&(self.total as u32).to_le_bytes())?;
@@ -115,15 +179,11 @@ impl<W: Write> Write for ParallelGzip<W> {
         self.crc.update(buf);
         self.total += n as u64;
         while !buf.is_empty() {
-            let open = self.pending.last_mut().expect("a block is always open");
-            let take = (GZIP_BLOCK - open.len()).min(buf.len());
-            open.extend_from_slice(&buf[..take]);
+            let take = (GZIP_BLOCK - self.open.len()).min(buf.len());
+            self.open.extend_from_slice(&buf[..take]);
             buf = &buf[take..];
-            if open.len() == GZIP_BLOCK {
-                self.pending.push(Vec::with_capacity(GZIP_BLOCK));
-                if self.pending.len() > self.batch {
-                    self.flush_full_blocks()?;
-                }
+            if self.open.len() == GZIP_BLOCK {
+                self.send_open_block()?;
             }
         }
         Ok(n)

@@ -3,8 +3,7 @@
 //! the lock records of it.
 
 use crate::oci::{self, Image, Layer};
-use crate::ops::build::pack::Packed;
-use crate::plan::ArchTrees;
+use crate::ops::build::pack::{Packed, PackedPlatform};
 use crate::recipe::Recipe;
 use crate::resolve::ResolvedBase;
 use crate::resolve::lock::{LockedImage, LockedLayer, LockedPlatform};
@@ -17,13 +16,13 @@ pub fn form(
     recipe: &Recipe,
     store: &Store,
     epoch: u64,
-    per_arch: &[ArchTrees],
+    platforms_packed: &[PackedPlatform],
     packed: &Packed,
     base: Option<&ResolvedBase>,
 ) -> std::io::Result<Image> {
     let annotations = annotations(recipe, epoch);
     let mut platforms = Vec::new();
-    for ((arch, trees, run), keys) in per_arch.iter().zip(&packed.keys) {
+    for PackedPlatform { arch, run, layers } in platforms_packed {
         let layer = |info: &crate::layer::LayerInfo, name: &str, secret: bool| {
             let path = store.blob_path(&info.digest);
             let checked = store.is_checked(&path, &info.digest);
@@ -32,12 +31,7 @@ pub fn form(
         let base_layers = base.iter().flat_map(|(image, _)| image.platforms[arch].layers.iter());
         let layers = base_layers
             .map(|info| layer(info, "base", false))
-            .chain(
-                trees
-                    .iter()
-                    .zip(keys)
-                    .map(|((name, tree), key)| layer(&packed.by_key[key].0, name, tree.has_secrets())),
-            )
+            .chain(layers.iter().map(|(name, key, secret)| layer(&packed.by_key[key].0, name, *secret)))
             .collect();
         platforms.push(oci::platform_image(*arch, epoch, run, layers, &annotations));
     }

@@ -111,13 +111,18 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
             .map_err(resolve::Error::from)?;
     }
 
-    // Plan for real, then pack every distinct layer.
-    let mut per_arch = Vec::new();
+    // Plan for real, then pack, one platform at a time: its trees are let go once its
+    // layers are packed (with the digests of deferred host files learned) and its package
+    // databases read for the SBOMs.
+    let mut packing = pack::Packing::new(store, epoch, recipe.compression);
+    let (mut platforms, mut contents) = (Vec::new(), Vec::new());
     for &arch in &archs {
-        per_arch.push(arch_trees(recipe, store, arch, epoch, &context, &resolved)?);
+        let (arch, mut trees, run) = arch_trees(recipe, store, arch, epoch, &context, &resolved)?;
+        platforms.push(packing.platform(arch, &mut trees, run)?);
+        let base = resolved.base.as_ref().and_then(|(_, v)| v.get(&arch));
+        contents.push((arch, attest::Contents::of(&trees, base)));
     }
-    phase("trees");
-    let packed = pack::pack(store, &mut per_arch, epoch, recipe.compression)?;
+    let packed = packing.finish();
     phase("pack");
     // Files hashed as they were packed complete the plan's hash.
     let (plan_hash, sources) = if planned.deferred {
@@ -128,18 +133,12 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     };
 
     // Image: configs, manifests, the index; then record it in the lock.
-    let mut image = image::form(recipe, store, epoch, &per_arch, &packed, resolved.base.as_ref())?;
+    let mut image = image::form(recipe, store, epoch, &platforms, &packed, resolved.base.as_ref())?;
     wanted.images = vec![image::locked(recipe, &image)];
     wanted.images[0].inputs = Some(inputs(&plan_hash, &wanted));
     wanted.images[0].sources = sources;
     // Attestations: the SBOMs from each platform's package databases and the pins, and the
     // provenance; their digests are recorded beside the image's.
-    let contents: Vec<(Arch, attest::Contents)> = per_arch
-        .iter()
-        .map(|(arch, trees, _)| {
-            (*arch, attest::Contents::of(trees, resolved.base.as_ref().and_then(|(_, v)| v.get(arch))))
-        })
-        .collect();
     let attestations = attest::make(recipe, &wanted, &image, &contents, epoch);
     attest::record(&attestations, &mut wanted.images[0]);
     if opts.attach {

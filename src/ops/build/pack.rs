@@ -1,5 +1,6 @@
-//! Packing: every distinct layer of every architecture (layers equal across architectures
-//! are packed once), in parallel, each reused from the layer cache when its key is known.
+//! Packing: platform after platform (only one platform's trees are held at a time), every
+//! distinct layer (layers equal across platforms are packed once), each reused from the
+//! layer cache when its key is known.
 //! Host files are read once: one the stat cache vouches for is not hashed again, one the
 //! plan left unhashed is hashed as it is packed, and what was learned completes the keys.
 
@@ -8,8 +9,8 @@ use crate::model::compression::Compression;
 use crate::model::digest::Digest;
 use crate::model::path::ImagePath;
 use crate::model::platform::Arch;
+use crate::oci::RunConfig;
 use crate::ops::build::error::{Error, Result};
-use crate::plan::ArchTrees;
 use crate::plan::layer_key;
 use crate::store::Store;
 use crate::tree::{Content, Entry, Kind, Tree};
@@ -18,10 +19,17 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
-/// What packing made of the trees.
+/// One platform once its layers are packed: what the image needs of its trees, which are
+/// dropped before the next platform's are made.
+pub struct PackedPlatform {
+    pub arch: Arch,
+    pub run: RunConfig,
+    /// Each layer's name, key and whether it holds secrets, in order.
+    pub layers: Vec<(String, Digest, bool)>,
+}
+
+/// What packing made of every platform's trees.
 pub struct Packed {
-    /// Each architecture's layer keys, in the order of its trees.
-    pub keys: Vec<Vec<Digest>>,
     /// Every layer by key, and whether this build packed it (else the cache had it).
     pub by_key: BTreeMap<Digest, (LayerInfo, bool)>,
     pub packed: usize,
@@ -30,62 +38,117 @@ pub struct Packed {
     pub learned: BTreeMap<Digest, Digest>,
 }
 
-/// Packs every distinct layer of `per_arch` into the store (or finds it in the layer cache),
-/// and puts what was learned of deferred host files into the trees and their keys.
-pub fn pack(store: &Store, per_arch: &mut [ArchTrees], epoch: u64, compression: Compression) -> Result<Packed> {
-    let mut jobs: BTreeMap<Digest, (String, Arch, &Tree)> = BTreeMap::new();
-    let mut keys: Vec<Vec<Digest>> = Vec::new();
-    for (arch, trees, _) in per_arch.iter() {
-        let mut k = Vec::new();
-        for (name, tree) in trees {
-            let key = layer_key(tree, epoch, compression);
-            jobs.entry(key).or_insert((name.clone(), *arch, tree));
-            k.push(key);
-        }
-        keys.push(k);
+/// Packs platform after platform: each one's distinct layers go into the store (or are found
+/// in the layer cache; a layer equal to an earlier platform's is packed once), and what was
+/// learned of deferred host files is put into its trees and their keys.
+pub struct Packing<'a> {
+    store: &'a Store,
+    epoch: u64,
+    compression: Compression,
+    files: Arc<BuildFiles>,
+    by_key: BTreeMap<Digest, (LayerInfo, bool)>,
+    /// Layers packed, and found in the layer cache (a learned key is not one more layer).
+    packed: usize,
+    reused: usize,
+}
+
+impl<'a> Packing<'a> {
+    pub fn new(store: &'a Store, epoch: u64, compression: Compression) -> Self {
+        let files = Arc::new(BuildFiles { store: store.clone(), learned: Default::default() });
+        Packing { store, epoch, compression, files, by_key: BTreeMap::new(), packed: 0, reused: 0 }
     }
-    let files = Arc::new(BuildFiles { store: store.clone(), learned: Default::default() });
-    let packed: Vec<(Digest, LayerInfo, bool)> = jobs
-        .par_iter()
-        .map(|(key, (name, arch, tree))| {
-            if let Some(info) = store.layer(key) {
-                return Ok((*key, info, false));
+
+    /// Packs one platform's layers; its trees can be dropped once this returns.
+    pub fn platform(&mut self, arch: Arch, trees: &mut [(String, Tree)], run: RunConfig) -> Result<PackedPlatform> {
+        let (epoch, compression) = (self.epoch, self.compression);
+        // A deferred host file an earlier platform packed is known by now.
+        self.learn(trees, None)?;
+        let mut keys: Vec<Digest> = trees.iter().map(|(_, tree)| layer_key(tree, epoch, compression)).collect();
+        let mut jobs: BTreeMap<Digest, (&str, &Tree)> = BTreeMap::new();
+        for ((name, tree), key) in trees.iter().zip(&keys) {
+            if !self.by_key.contains_key(key) {
+                jobs.entry(*key).or_insert((name, tree));
             }
-            let tmp = store.temp()?;
-            let threads = rayon::current_num_threads();
-            let (tmp, info) = layer::pack(tree, epoch, compression, threads, Some(files.clone()), tmp)
-                .map_err(|source| Error::Pack { layer: name.clone(), arch: *arch, source })?;
-            tmp.as_file().sync_data()?;
-            store.commit(tmp, &info.digest, tree.has_secrets())?;
-            // A key made with identities standing in for digests is recorded once they are known.
-            if !files.stood_in(tree) {
-                store.put_layer(key, &info)?;
+        }
+        // Largest first, and never more layers at once than threads: a thread waiting on its
+        // layer's compressed blocks would otherwise steal and start another layer, each
+        // holding its blocks in flight.
+        let mut jobs: Vec<(&Digest, &(&str, &Tree))> = jobs.iter().collect();
+        jobs.sort_by_key(|(_, (_, tree))| std::cmp::Reverse(tree_bytes(tree)));
+        for wave in jobs.chunks(rayon::current_num_threads().max(1)) {
+            let done: Vec<(Digest, LayerInfo, bool)> = wave
+                .par_iter()
+                .map(|(key, (name, tree))| self.pack_one(key, name, arch, tree))
+                .collect::<Result<_>>()?;
+            for (key, info, packed) in done {
+                *(if packed { &mut self.packed } else { &mut self.reused }) += 1;
+                self.by_key.insert(key, (info, packed));
             }
-            tracing::debug!("packed layer `{name}` ({arch}): {} ({} bytes)", info.digest, info.size);
-            Ok((*key, info, true))
-        })
-        .collect::<Result<_>>()?;
-    drop(jobs);
-    let mut by_key: BTreeMap<Digest, (LayerInfo, bool)> = packed.into_iter().map(|(k, i, p)| (k, (i, p))).collect();
-    let packed_count = by_key.values().filter(|(_, p)| *p).count();
-    let reused_count = by_key.len() - packed_count;
-    let learned = std::mem::take(&mut *files.learned.lock().unwrap_or_else(|e| e.into_inner()));
-    if !learned.is_empty() {
-        for ((_, trees, _), keys) in per_arch.iter_mut().zip(&mut keys) {
-            for ((_, tree), key) in trees.iter_mut().zip(keys.iter_mut()) {
-                if learn_digests(tree, &learned) {
-                    let info = by_key[key].clone();
-                    *key = layer_key(tree, epoch, compression);
-                    // Architectures sharing the layer share the key: recorded once.
-                    if !by_key.contains_key(key) {
-                        store.put_layer(key, &info.0)?;
-                        by_key.insert(*key, info);
-                    }
+        }
+        self.learn(trees, Some(&mut keys))?;
+        let layers =
+            trees.iter().zip(keys).map(|((name, tree), key)| (name.clone(), key, tree.has_secrets())).collect();
+        Ok(PackedPlatform { arch, run, layers })
+    }
+
+    /// Puts the digests learned so far in place of the identities deferred files stood in by;
+    /// with `keys` (the trees' keys, their layers packed), records each changed key too.
+    fn learn(&mut self, trees: &mut [(String, Tree)], keys: Option<&mut Vec<Digest>>) -> Result<()> {
+        let learned = self.files.learned.lock().unwrap_or_else(|e| e.into_inner());
+        if learned.is_empty() {
+            return Ok(());
+        }
+        let Some(keys) = keys else {
+            for (_, tree) in trees.iter_mut() {
+                learn_digests(tree, &learned);
+            }
+            return Ok(());
+        };
+        for ((_, tree), key) in trees.iter_mut().zip(keys.iter_mut()) {
+            if learn_digests(tree, &learned) {
+                let info = self.by_key[key].clone();
+                *key = layer_key(tree, self.epoch, self.compression);
+                // Platforms sharing the layer share the key: recorded once.
+                if !self.by_key.contains_key(key) {
+                    self.store.put_layer(key, &info.0)?;
+                    self.by_key.insert(*key, info);
                 }
             }
         }
+        Ok(())
     }
-    Ok(Packed { keys, by_key, packed: packed_count, reused: reused_count, learned })
+
+    pub fn finish(self) -> Packed {
+        let (packed, reused) = (self.packed, self.reused);
+        let learned = std::mem::take(&mut *self.files.learned.lock().unwrap_or_else(|e| e.into_inner()));
+        Packed { by_key: self.by_key, packed, reused, learned }
+    }
+
+    /// The layer `key` from the layer cache, or packed into the store now (and whether it was).
+    fn pack_one(&self, key: &Digest, name: &str, arch: Arch, tree: &Tree) -> Result<(Digest, LayerInfo, bool)> {
+        let store = self.store;
+        if let Some(info) = store.layer(key) {
+            return Ok((*key, info, false));
+        }
+        let tmp = store.temp()?;
+        let threads = rayon::current_num_threads();
+        let files: Arc<dyn layer::tar::HostFiles> = self.files.clone();
+        let (tmp, info) = layer::pack(tree, self.epoch, self.compression, threads, Some(files), tmp)
+            .map_err(|source| Error::Pack { layer: name.to_string(), arch, source })?;
+        tmp.as_file().sync_data()?;
+        store.commit(tmp, &info.digest, tree.has_secrets())?;
+        // A key made with identities standing in for digests is recorded once they are known.
+        if !self.files.stood_in(tree) {
+            store.put_layer(key, &info)?;
+        }
+        tracing::debug!("packed layer `{name}` ({arch}): {} ({} bytes)", info.digest, info.size);
+        Ok((*key, info, true))
+    }
+}
+
+/// The bytes of a tree's files (what packing it reads).
+fn tree_bytes(tree: &Tree) -> u64 {
+    tree.iter().map(|(_, e)| if let Kind::File { size, .. } = e.kind { size } else { 0 }).sum()
 }
 
 /// What the build knows of host files (the stat cache) and learns while packing.

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     forget_empty_variables();
-    few_malloc_arenas();
+    one_malloc_arena();
     let cli = cli::Cli::parse();
     init_logging(&cli.global);
     let json = cli.global.json;
@@ -29,14 +29,17 @@ fn main() -> ExitCode {
 /// glibc gives each thread that allocates its own arena (up to eight per core), and memory
 /// freed in one stays with it: a cold four-architecture Debian build peaked at 184 MB of RSS
 /// with as many arenas as threads and 107 MB with two, in the same time (the resolver's,
-/// the index readers', the download and the pool threads each held their own). Two arenas
-/// make peak memory follow what is live, not how many threads once touched it.
-fn few_malloc_arenas() {
+/// the index readers', the download and the pool threads each held their own). With two,
+/// an architecture's index was read into the arena the last one's had not given back
+/// (base-files alone: 62 MB for one architecture, 87 for two or four); with one, 62 / 70 / 70
+/// MB, in the same time. One arena makes peak memory follow what is live, not how many
+/// threads once touched it.
+fn one_malloc_arena() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: called first thing in `main`, before any other thread exists; `mallopt` only
     // sets a parameter of the allocator.
     unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

@@ -30,6 +30,9 @@ pub trait HostFiles: Send + Sync {
     fn identity(&self, path: &Path) -> Option<Digest>;
     /// The content digest of a file read whole while its identity held.
     fn learned(&self, path: &Path, identity: Digest, digest: Digest);
+    /// Whether `file`, open at `path`, is a cache blob (a package's pack, a download) this
+    /// process wrote, hashing it as it went, and unchanged since: its bytes need no second hash.
+    fn written_unchanged(&self, path: &Path, file: &std::fs::File) -> bool;
 }
 
 /// Host files smaller than this are simply hashed as they are packed: looking up a file's
@@ -121,6 +124,8 @@ impl<W: Write> TarWriter<W> {
                     };
                     let read_err = |source| Error::Read { path: p.to_path_buf(), entry: path.clone(), source };
                     let mut f = fs_err::File::open(p).map_err(read_err)?;
+                    let fresh = !matches!(content, Content::Host(_))
+                        && self.files.as_ref().is_some_and(|h| h.written_unchanged(p, f.file()));
                     // An offset no file can have (from a poisoned listing) is damage, like a short slice.
                     if let Content::Slice { offset, .. } = content {
                         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset))
@@ -135,7 +140,7 @@ impl<W: Write> TarWriter<W> {
                         if n == 0 {
                             break;
                         }
-                        if !matches!(check, Check::Trusted) {
+                        if !matches!(check, Check::Trusted) && !fresh {
                             hasher.update(&buf[..n]);
                         }
                         self.write(&buf[..n])?;
@@ -161,6 +166,10 @@ impl<W: Write> TarWriter<W> {
                             expected: format!("{size} bytes"),
                             actual: format!("{} bytes", size - left + extra as u64),
                         });
+                    }
+                    if fresh {
+                        self.pad(*size)?;
+                        return Ok(());
                     }
                     if let Some(known) = files.filter(|_| !matches!(check, Check::Digest)) {
                         let held = match check {
@@ -393,6 +402,9 @@ mod tests {
         fn learned(&self, _: &Path, identity: Digest, digest: Digest) {
             assert_eq!(identity, self.identity);
             self.learned.lock().unwrap().push(digest);
+        }
+        fn written_unchanged(&self, _: &Path, _: &std::fs::File) -> bool {
+            false
         }
     }
 

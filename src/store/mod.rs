@@ -49,6 +49,9 @@ pub struct Store {
     /// whole and found intact: copies of them need no second check. A blob found in the cache
     /// from an earlier run is checked before it is used (the cache may have been damaged).
     checked: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<(PathBuf, Digest)>>>,
+    /// Blobs this process committed (hashed as it wrote them), by the stamp of the file it
+    /// renamed into place: while a blob's file still has that stamp, it holds those bytes.
+    written: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, Stamp>>>,
     /// Another cache this one may copy blobs from instead of downloading them (`verify`'s
     /// fresh cache takes the user's pinned downloads), each re-hashed as it is copied.
     seed: Option<PathBuf>,
@@ -111,7 +114,13 @@ impl Store {
                 )));
             }
         }
-        let store = Store { root: root.to_path_buf(), clock, checked: Default::default(), seed: None };
+        let store = Store {
+            root: root.to_path_buf(),
+            clock,
+            checked: Default::default(),
+            written: Default::default(),
+            seed: None,
+        };
         store.clean_tmp();
         Ok(store)
     }
@@ -158,12 +167,17 @@ impl Store {
         Ok(TempDir { dir, _lock: lock })
     }
 
-    /// The blob `d`, re-hashed: a blob that does not match its name is removed and
+    /// The blob `d`, re-hashed — unless this process wrote it and its file is unchanged since
+    /// ([`Store::written_unchanged`]): a blob that does not match its name is removed and
     /// reported as [`Damaged`].
     pub fn verify_blob(&self, d: &Digest) -> Result<PathBuf, BlobError> {
         let path = self.blob_path(d);
         let io_err = |source| BlobError::Io { path: path.clone(), source };
-        let (actual, _) = hash_reader(fs::File::open(&path).map_err(io_err)?).map_err(io_err)?;
+        let file = fs::File::open(&path).map_err(io_err)?.into_parts().0;
+        if self.written_unchanged(&path, &file) {
+            return Ok(path);
+        }
+        let (actual, _) = hash_reader(file).map_err(io_err)?;
         if actual != *d {
             return Err(remove_damaged(&path, *d, actual).into());
         }
@@ -254,9 +268,23 @@ impl Store {
         let mode = if private { 0o600 } else { 0o644 };
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         let path = self.blob_path(d);
-        tmp.persist(&path).map_err(|e| e.error)?;
+        let file = tmp.persist(&path).map_err(|e| e.error)?;
         self.mark_checked(&path, d);
+        // The stamp after the rename (which moves the ctime), of the file this process wrote.
+        let stamp = Stamp::of(&file.metadata()?);
+        self.written.lock().unwrap_or_else(|e| e.into_inner()).insert(path.clone(), stamp);
         Ok(path)
+    }
+
+    /// Whether `file` (open at `path`) is a blob this process committed and still the very
+    /// file it renamed into place, unchanged: same device, inode, size, mtime and ctime. Any
+    /// write or replacement since moves the ctime, which no user can set back, so its bytes
+    /// are those hashed as they were written and need no second hash.
+    pub fn written_unchanged(&self, path: &Path, file: &std::fs::File) -> bool {
+        let Some(stamp) = self.written.lock().unwrap_or_else(|e| e.into_inner()).get(path).copied() else {
+            return false;
+        };
+        file.metadata().is_ok_and(|m| Stamp::of(&m) == stamp)
     }
 
     /// Streams `r` into the store, hashing as it goes; returns its digest and size.
@@ -452,6 +480,16 @@ fn try_lock(f: &std::fs::File) -> bool {
     unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
 }
 
+/// What a file's metadata says of its contents: device, inode, size, mtime and ctime.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Stamp([i64; 7]);
+
+impl Stamp {
+    fn of(m: &std::fs::Metadata) -> Stamp {
+        Stamp([m.dev() as i64, m.ino() as i64, m.size() as i64, m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec()])
+    }
+}
+
 /// See [`Store::identity`].
 pub struct Identity {
     pub digest: Digest,
@@ -489,5 +527,29 @@ mod tests {
         assert_eq!(store.known_digest(&f), Some(Digest::of(b"fresh")));
         fs::write(&f, b"fresh").unwrap();
         assert_eq!(store.known_digest(&f), None, "a rewrite moves mtime and ctime");
+    }
+
+    /// A blob this process committed is not hashed again while its file is the one it wrote;
+    /// rewritten in place with the same bytes' length and its mtime put back, or replaced by
+    /// another file, it is hashed again (and found damaged), as is a blob it did not write.
+    #[test]
+    fn a_blob_written_here_is_trusted_only_while_unchanged() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("cache")).unwrap();
+        let (d, path) = store.put_bytes(b"package members", false).unwrap();
+        let open = || fs::File::open(&path).unwrap().into_parts().0;
+        assert!(store.written_unchanged(&path, &open()));
+        assert!(store.verify_blob(&d).is_ok());
+        // Rewritten in place, same size, mtime restored: the ctime moved.
+        let mtime = fs::metadata(&path).unwrap().modified().unwrap();
+        fs::write(&path, b"PACKAGE MEMBERS").unwrap();
+        open().set_modified(mtime).unwrap();
+        assert!(!store.written_unchanged(&path, &open()));
+        assert!(store.verify_blob(&d).is_err(), "hashed again, and found damaged");
+        // Another store (another process) never wrote it.
+        let (d2, path2) = store.put_bytes(b"other", false).unwrap();
+        let other = Store::open(&t.path().join("cache")).unwrap();
+        assert!(!other.written_unchanged(&path2, fs::File::open(&path2).unwrap().file()));
+        assert!(other.verify_blob(&d2).is_ok());
     }
 }

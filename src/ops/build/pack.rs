@@ -175,6 +175,10 @@ impl layer::tar::HostFiles for BuildFiles {
         self.store.identity(path).ok().map(|id| id.digest)
     }
 
+    fn written_unchanged(&self, path: &Path, file: &std::fs::File) -> bool {
+        self.store.written_unchanged(path, file)
+    }
+
     fn learned(&self, path: &Path, identity: Digest, digest: Digest) {
         // Remembering is best effort: the digest serves this build either way.
         if let Err(e) = self.store.remember(path, &identity, &digest) {

@@ -17,6 +17,8 @@ enum M<'a> {
     Hard(&'a str, &'a str),
     /// A member written with no checks on its name (hostile layers).
     Raw(&'a str, &'a [u8]),
+    /// A character device (1, 3: what `/dev/null` is).
+    Device(&'a str),
 }
 
 fn layer(members: &[M<'_>]) -> Vec<u8> {
@@ -52,6 +54,16 @@ fn layer(members: &[M<'_>]) -> Vec<u8> {
                 h.set_size(0);
                 h.set_path(path).unwrap();
                 h.set_link_name(target).unwrap();
+                h.set_cksum();
+                b.append(&h, &[][..]).unwrap();
+            }
+            M::Device(path) => {
+                h.set_entry_type(tar::EntryType::Char);
+                h.set_mode(0o666);
+                h.set_size(0);
+                h.set_device_major(1).unwrap();
+                h.set_device_minor(3).unwrap();
+                h.set_path(path).unwrap();
                 h.set_cksum();
                 b.append(&h, &[][..]).unwrap();
             }
@@ -316,6 +328,12 @@ fn hostile_image_layers_are_refused_when_files_are_taken_from_them() {
             one("loop", vec![layer(&[M::Link("bin/a", "/bin/b"), M::Link("bin/b", "/bin/a")])], false),
             "/bin/a",
             "symlinks were followed",
+        ),
+        (
+            "a_device_where_a_file_is_expected",
+            one("device", vec![layer(&[M::Device("bin/tool")])], false),
+            "/bin/tool",
+            "`/bin/tool` is a device, FIFO or socket, which an image file cannot be",
         ),
         (
             "a_path_the_image_does_not_have",

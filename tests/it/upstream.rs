@@ -178,3 +178,72 @@ fn outdated_names_a_recipe_base_whose_lock_moved() {
     assert_eq!(rows[0]["base_image"]["reference"], "recipe:a");
     assert_eq!(rows[0]["base_image"]["available"], a[0]["digest"]);
 }
+
+/// Hostile release feeds: one that never ends is cut off past 32 MiB, one that is not JSON is
+/// refused, each naming the feed; a version with letters (`9999.0.0-evil`, not flagged as a
+/// pre-release) is never offered, the newest plain release is.
+#[test]
+fn hostile_release_feeds_are_cut_off_refused_or_ignored() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let srv = t.join("srv");
+    std::fs::create_dir_all(srv.join("dl")).unwrap();
+    for version in ["1.9.0", "1.10.0", "9999.0.0-evil"] {
+        std::fs::write(srv.join("dl").join(format!("tool_{version}_amd64")), program(version, "amd64")).unwrap();
+    }
+    let feed = |case: &str, body: &[u8]| {
+        let dir = srv.join(case).join("repos/acme/tool");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("releases?per_page=100"), body).unwrap();
+    };
+    let release = |v: &str| json!({"tag_name": format!("v{v}"), "draft": false, "prerelease": false, "assets": [{"name": format!("tool_{v}_amd64")}]});
+    let mut endless = b"[".to_vec();
+    endless.resize((32 << 20) + 4096, b' ');
+    endless.push(b']');
+    feed("endless", &endless);
+    feed("html", b"<html><body>rate limited</body></html>");
+    feed(
+        "letters",
+        &serde_json::to_vec(&json!([release("9999.0.0-evil"), release("1.10.0"), release("1.9.0")])).unwrap(),
+    );
+    let server = HttpServer::serve(&srv);
+    let base = server.url("");
+    let base = base.trim_end_matches('/');
+    let sha = sha256_file(&srv.join("dl/tool_1.9.0_amd64"));
+    let cache = t.join("cache");
+    let recipe = |case: &str| {
+        std::fs::write(
+            t.join(format!("{case}.yml")),
+            format!(
+                r#"name: {case}
+archs: [amd64]
+variables:
+  tool_version: "1.9.0"
+layers:
+  - name: tool
+    files:
+      - url: "{base}/dl/tool_{{tool_version}}_{{arch}}"
+        sha256: {sha}
+        to: /usr/local/bin/tool
+        releases: {{github: acme/tool, api: "{base}/{case}", pattern: {{amd64: "tool_{{version}}_amd64"}}, version: tool_version}}
+"#
+            ),
+        )
+        .unwrap();
+        assemble(t, &cache, &["build", &format!("{case}.yml")], &[]).ok();
+        assemble(t, &cache, &["--json", "outdated", &format!("{case}.yml")], &[])
+    };
+    let cut = recipe("endless");
+    assert_ne!(cut.code, 0);
+    assert!(
+        cut.stderr.contains(&format!("{base}/endless")) && cut.stderr.contains("more than 33554432 bytes"),
+        "{}",
+        cut.stderr
+    );
+    let html = recipe("html");
+    assert_ne!(html.code, 0);
+    assert!(html.stderr.contains("acme/tool") && html.stderr.contains("the answer is not JSON"), "{}", html.stderr);
+    let rows = recipe("letters").ok().json();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows:#}");
+    assert_eq!(rows[0]["download"]["available"], "1.10.0", "{rows:#}");
+}

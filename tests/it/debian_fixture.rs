@@ -567,6 +567,17 @@ fn signatures_indexes_and_packages_are_checked() {
     assert!(err.contains(&format!("`{inrelease}` answered with more than 33554432 bytes")), "{err}");
     std::fs::write(&inrelease_file, signed).unwrap();
 
+    // Another suite's InRelease, signed by the trusted key, served under the asked suite's
+    // name (a mirror replaying an older release as the current one).
+    run_ok(&a.dir.join("dists"), "cp -r test stable");
+    assert_eq!(
+        failure(t, "other-suite", recipe(&a, t, "second", "").replace("suite: test", "suite: stable")),
+        format!(
+            "error: `{}/dists/stable/InRelease` is signed for suite `test` (codename `test`), not `stable`: another release's InRelease, served under this suite's name, is refused\n",
+            a.mirror()
+        )
+    );
+
     // A Release signed by a key the recipe does not trust.
     let other = t.join("other");
     std::fs::create_dir_all(&other).unwrap();

@@ -272,6 +272,21 @@ const MORE: &[(&str, &str, &str)] = &[
         "error: r.yml:6:78: `priority` is a whole number from -1000 to 1000 (apt's pin priority), found `5000`\n  |\n6 |       - {mirror: \"https://e.invalid/\", suite: s, keyring: [k.gpg], priority: 5000}\n  |                                                                              ^\n",
     ),
     (
+        "debian_mirror_neither_url_nor_directory",
+        "name: x\nbase:\n  debian:\n    suite: bookworm\n    mirror: ftp.debian.org/debian\n",
+        "error: r.yml:5:13: `mirror` must be an https:// or http:// URL, or a local directory (`/…` or `file:…`), found `ftp.debian.org/debian`\n  |\n5 |     mirror: ftp.debian.org/debian\n  |             ^\n",
+    ),
+    (
+        "debian_suite_with_a_newline_from_a_variable",
+        "name: x\nvariables:\n  s: \"bookworm\\nevil\"\nbase:\n  debian:\n    suite: \"{s}\"\n",
+        "error: r.yml:6:12: `suite` must be a suite name such as bookworm or bookworm-updates (letters, digits, `.-_+~/`, no `..`), found `bookworm\\nevil`\n  |\n6 |     suite: \"{s}\"\n  |            ^\n",
+    ),
+    (
+        "debian_suite_climbing_out_of_dists",
+        "name: x\nbase:\n  debian:\n    suite: ../../pool\n",
+        "error: r.yml:4:12: `suite` must be a suite name such as bookworm or bookworm-updates (letters, digits, `.-_+~/`, no `..`), found `../../pool`\n  |\n4 |     suite: ../../pool\n  |            ^\n",
+    ),
+    (
         "test_two_kinds",
         "name: x\ntests:\n  - {exists: /a, absent: /b}\n",
         "error: r.yml:3:5: a test has exactly one of `exists`, `absent`, `non_root`, `max_size` or `run`\n  |\n3 |   - {exists: /a, absent: /b}\n  |     ^\n",

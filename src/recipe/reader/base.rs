@@ -153,13 +153,34 @@ impl Reader {
         Ok(Base::Alpine(crate::model::spec::AlpineSpec { repositories, keys, packages }))
     }
 
+    /// A suite's name, as it goes into `dists/SUITE/InRelease`: letters, digits, `.`, `-`,
+    /// `_`, `+`, `~` and `/` (`buster/updates`), and no `..` — a newline or a `?` from a
+    /// variable would otherwise reach the URL (where a URL parser drops the one and cuts at
+    /// the other), and `..` would climb to another directory of the mirror.
+    fn suite(&self, node: &Node, what: &str) -> Result<String> {
+        let s = self.fixed(node, what)?;
+        let allowed = |c: char| c.is_ascii_alphanumeric() || ".-_+~/".contains(c);
+        if s.is_empty() || !s.chars().all(allowed) || s.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
+            return Err(self.ctx.err(
+                node,
+                format!(
+                    "{what} must be a suite name such as bookworm or bookworm-updates (letters, digits, `.-_+~/`, no `..`), found `{}`",
+                    s.escape_debug()
+                ),
+            ));
+        }
+        Ok(s)
+    }
+
     /// A `mirror`: one URL, or one per architecture (the first is the default of the others).
     fn mirrors(&self, node: &Node) -> Result<(String, BTreeMap<crate::model::platform::Arch, String>)> {
         let url = |n: &Node| -> Result<String> {
             let s = self.fixed(n, "`mirror`")?;
             if !(s.starts_with("https://") || s.starts_with("http://") || s.starts_with('/') || s.starts_with("file:"))
             {
-                return Err(self.ctx.err(n, format!("`mirror` must be an https:// or http:// URL, found `{s}`")));
+                return Err(self.ctx.err(n, format!(
+                    "`mirror` must be an https:// or http:// URL, or a local directory (`/…` or `file:…`), found `{s}`"
+                )));
             }
             Ok(s.trim_end_matches('/').to_string())
         };
@@ -193,13 +214,13 @@ impl Reader {
     fn debian_source(&self, node: &Node) -> Result<crate::model::spec::DebianSource> {
         let f = self.ctx.map(node, &shape::DEBIAN_SOURCE)?;
         let (mirror, arch_mirrors) = self.mirrors(f.required("mirror")?)?;
-        let mut suites = vec![self.fixed(f.required("suite")?, "`suite`")?];
+        let mut suites = vec![self.suite(f.required("suite")?, "`suite`")?];
         if let Some(n) = f.get("suites") {
             for s in self
                 .ctx
                 .seq(n, "`suites`")?
                 .into_iter()
-                .map(|i| self.fixed(i, "`suites`"))
+                .map(|i| self.suite(i, "`suites`"))
                 .collect::<Result<Vec<_>>>()?
             {
                 if !suites.contains(&s) {
@@ -254,13 +275,13 @@ impl Reader {
 
     pub(super) fn debian(&self, node: &Node) -> Result<Base> {
         let f = self.ctx.map(node, &shape::DEBIAN)?;
-        let suite = self.fixed(f.required("suite")?, "`suite`")?;
+        let suite = self.suite(f.required("suite")?, "`suite`")?;
         self.note(f.required("suite")?, &self.suite_locs);
         let mut suites = vec![suite];
         if let Some(n) = f.get("suites") {
             self.note(n, &self.suite_locs);
             let items = self.ctx.seq(n, "`suites`")?;
-            for s in items.into_iter().map(|i| self.fixed(i, "`suites`")).collect::<Result<Vec<_>>>()? {
+            for s in items.into_iter().map(|i| self.suite(i, "`suites`")).collect::<Result<Vec<_>>>()? {
                 if !suites.contains(&s) {
                     suites.push(s);
                 }

@@ -273,6 +273,7 @@ fn release_indexes(
         got => String::from_utf8_lossy(&got?).into_owned(),
     };
     let rel = release::verify(&url, &text, keyring, spec.check_valid_until, now())?;
+    release::check_suite(&url, &rel, suite)?;
     let info = ReleaseInfo {
         suite: suite.to_string(),
         mirror: mirror.to_string(),

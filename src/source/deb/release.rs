@@ -27,6 +27,10 @@ pub enum Error {
     Expired { url: String, valid_until: String },
     #[error("`{url}` has no `{field}` field")]
     Missing { url: String, field: &'static str },
+    #[error(
+        "`{url}` is signed for suite `{suite}` (codename `{codename}`), not `{asked}`: another release's InRelease, served under this suite's name, is refused"
+    )]
+    OtherSuite { url: String, asked: String, suite: String, codename: String },
 }
 
 /// The public keys of one or more keyring files (binary or ASCII-armored).
@@ -112,6 +116,28 @@ pub fn verify(url: &str, text: &str, keyring: &Keyring, check_valid_until: bool,
     Ok(Release { fields, sha256, signed_by: hex::encode_upper(fp.as_bytes()), by_hash })
 }
 
+/// Whether a verified release is the suite that was asked for: its signed `Suite` or
+/// `Codename` must be that name (`bookworm` is Debian's `stable`, codename `bookworm`), as
+/// apt requires. A mirror could otherwise answer `dists/bookworm/InRelease` with another
+/// suite's file — an older release, signed by the same keys — and its packages would be
+/// installed as bookworm's. A release naming neither field (some small archives) cannot be
+/// told apart and is taken.
+pub fn check_suite(url: &str, release: &Release, asked: &str) -> Result<(), Error> {
+    let (suite, codename) = (release.fields.get("Suite"), release.fields.get("Codename"));
+    // `buster/updates` (the old security layout) is codename `buster`.
+    let names = [asked, asked.split('/').next().unwrap_or(asked)];
+    let named = |field: Option<&str>| field.is_some_and(|f| names.contains(&f));
+    if (suite.is_none() && codename.is_none()) || named(suite) || named(codename) {
+        return Ok(());
+    }
+    Err(Error::OtherSuite {
+        url: url.into(),
+        asked: asked.into(),
+        suite: suite.unwrap_or("").escape_debug().to_string(),
+        codename: codename.unwrap_or("").escape_debug().to_string(),
+    })
+}
+
 /// RFC 2822 dates as in Release files: `Sat, 11 Jul 2026 10:16:37 UTC`.
 pub fn parse_date(s: &str) -> Option<u64> {
     let parts: Vec<&str> = s.split_whitespace().collect();
@@ -142,5 +168,28 @@ mod tests {
         assert_eq!(super::parse_date("Sat, 11 Jul 2026 10:16:37 UTC"), Some(1_783_764_997));
         assert_eq!(super::parse_date("Thu, 01 Jan 1970 00:00:00 UTC"), Some(0));
         assert_eq!(super::parse_date("garbage"), None);
+    }
+
+    /// A release is taken for the suite asked when its signed `Suite` or `Codename` names it
+    /// (`buster/updates` by its codename), or when it names neither; never when it names another.
+    #[test]
+    fn a_release_must_be_the_suite_asked_for() {
+        let release = |fields: &str| super::Release {
+            fields: crate::source::deb::control::parse(fields).remove(0),
+            sha256: Default::default(),
+            signed_by: String::new(),
+            by_hash: false,
+        };
+        let bookworm = release("Suite: stable\nCodename: bookworm\n");
+        for asked in ["stable", "bookworm"] {
+            assert!(super::check_suite("u", &bookworm, asked).is_ok(), "{asked}");
+        }
+        assert!(super::check_suite("u", &release("Suite: oldoldstable\nCodename: buster\n"), "buster/updates").is_ok());
+        assert!(super::check_suite("u", &release("Origin: small\n"), "anything").is_ok());
+        let err = super::check_suite("u", &release("Suite: oldstable\nCodename: bullseye\n"), "bookworm").unwrap_err();
+        assert!(
+            err.to_string().contains("signed for suite `oldstable` (codename `bullseye`), not `bookworm`"),
+            "{err}"
+        );
     }
 }

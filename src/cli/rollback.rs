@@ -51,7 +51,7 @@ pub fn rollback(global: &Global, args: RollbackArgs) -> Result<(), Error> {
                 let loaded = report.loaded.as_ref().map(|l| format!("; loaded {} into {}", l.platform, l.engine));
                 tracing::info!("{host}: {} version {} is current{}", v.name, v.version, loaded.unwrap_or_default());
                 lines.push_str(&format!("{host} {}:{} {} version {}\n", v.name, v.tags.first().map_or("", String::as_str), v.digest, v.version));
-                json!({"host": host, "image": v.name, "version": v.version, "digest": v.digest, "tags": v.tags, "loaded": report.loaded})
+                json!({"host": host, "image": v.name, "version": v.version, "digest": v.digest, "tags": v.tags, "blobs_sent": report.blobs_sent, "bytes_sent": report.bytes_sent, "loaded": report.loaded})
             })
         };
         match result {

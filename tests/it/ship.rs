@@ -557,7 +557,8 @@ fn prune_keeps_the_newest_versions_and_rollback_goes_back_without_sending() {
     let count = blobs_verify(&store);
     let rolled = ship.run(&dir, &["--json", "rollback", "web1", "tidy"]).ok().json();
     assert_eq!((rolled[0]["version"].as_u64(), rolled[0]["digest"].as_str()), (Some(4), Some(shipped[3].as_str())));
-    assert_eq!(blobs_verify(&store), count, "nothing was sent");
+    assert_eq!(blobs_verify(&store), count, "nothing was stored");
+    assert_eq!((rolled[0]["blobs_sent"].as_u64(), rolled[0]["bytes_sent"].as_u64()), (Some(0), Some(0)), "{rolled}");
     let index: Value = serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
     let tagged = |name: &str| {
         index["manifests"]

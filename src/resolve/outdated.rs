@@ -52,7 +52,10 @@ pub fn newer_downloads(r: &Recipe) -> Result<Vec<(recipe::Releases, String)>> {
         if out.iter().any(|(o, _)| o.version == releases.version) {
             continue;
         }
-        let patterns: Vec<&str> = r.archs.iter().filter_map(|a| releases.pattern.get(*a).map(String::as_str)).collect();
+        // One pattern for every architecture may name it, as a URL does: `tool_{version}_{arch}`.
+        let patterns: Vec<String> =
+            r.archs.iter().filter_map(|a| Some(releases.pattern.get(*a)?.replace("{arch}", a.name()))).collect();
+        let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
         let found = releases::versions(&releases.feed, &patterns, &releases.loc.to_string())
             .map_err(|e| Error::Releases(Box::new(e)))?;
         let current = r.variables.get(&releases.version).cloned().unwrap_or_default();

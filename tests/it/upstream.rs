@@ -181,7 +181,8 @@ fn outdated_names_a_recipe_base_whose_lock_moved() {
 
 /// Hostile release feeds: one that never ends is cut off past 32 MiB, one that is not JSON is
 /// refused, each naming the feed; a version with letters (`9999.0.0-evil`, not flagged as a
-/// pre-release) is never offered, the newest plain release is.
+/// pre-release) is never offered, the newest plain release is. The recipe gives one pattern
+/// for every architecture, naming it with `{arch}` as its URL does.
 #[test]
 fn hostile_release_feeds_are_cut_off_refused_or_ignored() {
     let tmp = tempfile::tempdir().unwrap();
@@ -225,7 +226,7 @@ layers:
       - url: "{base}/dl/tool_{{tool_version}}_{{arch}}"
         sha256: {sha}
         to: /usr/local/bin/tool
-        releases: {{github: acme/tool, api: "{base}/{case}", pattern: {{amd64: "tool_{{version}}_amd64"}}, version: tool_version}}
+        releases: {{github: acme/tool, api: "{base}/{case}", pattern: "tool_{{version}}_{{arch}}", version: tool_version}}
 "#
             ),
         )

@@ -366,7 +366,7 @@ fn image_reading_survives_mutated_layouts() {
         let target = copy.join(names[which].strip_prefix(&layout).unwrap());
         std::fs::write(&target, &input[4..]).unwrap();
         let opened = assemble::oci::read::open(
-            assemble::oci::read::Location::Layout { dir: &copy, reference: None },
+            assemble::oci::read::Location::Layout { dir: &copy, reference: None, vouch: None },
             "oci:fuzzed",
             &scratch,
         );

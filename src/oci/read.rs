@@ -141,10 +141,13 @@ impl Stored {
 
 /// Where an image on disk is, as the command line names it.
 pub enum Location<'a> {
-    /// An OCI layout directory and the `org.opencontainers.image.ref.name` to pick.
+    /// An OCI layout directory and the `org.opencontainers.image.ref.name` to pick; with
+    /// `vouch`, a layer blob that cache's stat records know as checked, as the very file it is
+    /// now, is not read again (see [`check_layers`]).
     Layout {
         dir: &'a Path,
         reference: Option<&'a str>,
+        vouch: Option<&'a crate::store::Store>,
     },
     OciArchive(&'a Path),
     DockerArchive(&'a Path),
@@ -154,17 +157,17 @@ pub enum Location<'a> {
 /// temporary directory under `tmp`, removed when the [`Stored`] is dropped.
 pub fn open(location: Location<'_>, source: &str, tmp: &Path) -> Result<Stored, Error> {
     match location {
-        Location::Layout { dir, reference } => read_layout(dir, reference, source, None),
+        Location::Layout { dir, reference, vouch } => read_layout(dir, reference, source, None, vouch),
         Location::OciArchive(file) => {
             let unpacked = unpack(file, source, tmp)?;
             let dir = unpacked.path().to_path_buf();
-            read_layout(&dir, None, source, Some(unpacked))
+            read_layout(&dir, None, source, Some(unpacked), None)
         }
         Location::DockerArchive(file) => {
             let unpacked = unpack(file, source, tmp)?;
             if unpacked.path().join("index.json").is_file() && !unpacked.path().join("manifest.json").is_file() {
                 let dir = unpacked.path().to_path_buf();
-                return read_layout(&dir, None, source, Some(unpacked));
+                return read_layout(&dir, None, source, Some(unpacked), None);
             }
             read_docker(unpacked, source)
         }
@@ -175,7 +178,7 @@ pub fn open(location: Location<'_>, source: &str, tmp: &Path) -> Result<Stored, 
 /// same checks as [`open`].
 pub fn open_pulled(dir: tempfile::TempDir, source: &str) -> Result<Stored, Error> {
     let path = dir.path().to_path_buf();
-    read_layout(&path, None, source, Some(dir))
+    read_layout(&path, None, source, Some(dir), None)
 }
 
 fn invalid(image: &str, message: impl Into<String>) -> Error {
@@ -258,6 +261,7 @@ fn read_layout(
     reference: Option<&str>,
     source: &str,
     tmp: Option<tempfile::TempDir>,
+    vouch: Option<&crate::store::Store>,
 ) -> Result<Stored, Error> {
     let index_path = dir.join("index.json");
     let index_bytes = match fs_err::read(&index_path) {
@@ -375,7 +379,7 @@ fn read_layout(
         platforms,
         artifacts,
     };
-    check_layers(&mut stored)?;
+    check_layers(&mut stored, vouch)?;
     Ok(stored)
 }
 
@@ -530,7 +534,7 @@ fn read_docker(tmp: tempfile::TempDir, source: &str) -> Result<Stored, Error> {
         platforms: vec![Platform { name, manifest: None, config, config_value, layers }],
         artifacts: Vec::new(),
     };
-    check_layers(&mut stored)?;
+    check_layers(&mut stored, None)?;
     Ok(stored)
 }
 
@@ -578,8 +582,11 @@ fn read_layer(path: &Path, media_type: &str) -> io::Result<LayerRead> {
 }
 
 /// Checks every layer blob of `image` (each distinct blob once, in parallel): size, sha256,
-/// and the diff_id of its decompressed stream.
-fn check_layers(image: &mut Stored) -> Result<(), Error> {
+/// and the diff_id of its decompressed stream. With `vouch`, a blob that passed this check
+/// before as the very file it is now (the stat cache's identity: canonical path, device,
+/// inode, size, mtime, ctime — a rewrite or a replacement moves the ctime, which no writer of
+/// the cache can set back) is not read again, and one that passes is recorded so.
+fn check_layers(image: &mut Stored, vouch: Option<&crate::store::Store>) -> Result<(), Error> {
     let mut distinct: BTreeMap<(Digest, Digest), (PathBuf, String, u64, String)> = BTreeMap::new();
     for p in &image.platforms {
         for (i, l) in p.layers.iter().enumerate() {
@@ -607,6 +614,16 @@ fn check_layers(image: &mut Stored) -> Result<(), Error> {
                     format!("{part}: blob {digest} has the wrong size: expected {size} bytes, got {}", meta.len()),
                 ));
             }
+            // What this check is of: the blob's claimed digest, diff_id, media type and size.
+            let fact = Digest::of(format!("layer check {digest} {diff_id} {media_type} {size}").as_bytes());
+            let before = vouch.and_then(|store| Some((store, store.identity(path).ok()?)));
+            if let Some(n) = before
+                .as_ref()
+                .and_then(|(store, id)| store.remembered_fact(id, &fact)?.trim().parse::<u64>().ok())
+            {
+                progress::done(Phase::Check, *size);
+                return Ok(((*digest, *diff_id), n));
+            }
             let read = read_layer(path, media_type).map_err(|e| Error::Read { path: path.clone(), source: e })?;
             if read.size != *size {
                 return Err(invalid(
@@ -628,6 +645,11 @@ fn check_layers(image: &mut Stored) -> Result<(), Error> {
                     &source,
                     format!("{part}: blob {digest} decompresses to other content than the config says: expected diff_id {diff_id}, got {got}"),
                 ));
+            }
+            if let Some((store, id)) = &before
+                && let Err(e) = store.remember_fact(path, id, &fact, &n.to_string())
+            {
+                tracing::debug!("cannot remember that {} was checked: {e}", path.display());
             }
             progress::done(Phase::Check, *size);
             Ok(((*digest, *diff_id), n))

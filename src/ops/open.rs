@@ -26,9 +26,11 @@ pub fn open_image(session: &Session, image: &str) -> Result<Stored, Error> {
         return Ok(read::open_pulled(dir, image)?);
     }
     let stored = match Dest::parse(image)? {
-        Dest::Oci { dir, reference } => {
-            read::open(Location::Layout { dir: &dir, reference: reference.as_deref() }, image, &tmp)?
-        }
+        Dest::Oci { dir, reference } => read::open(
+            Location::Layout { dir: &dir, reference: reference.as_deref(), vouch: Some(store) },
+            image,
+            &tmp,
+        )?,
         Dest::OciArchive(file) => read::open(Location::OciArchive(&file), image, &tmp)?,
         Dest::DockerArchive(file) => read::open(Location::DockerArchive(&file), image, &tmp)?,
     };

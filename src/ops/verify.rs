@@ -112,7 +112,7 @@ impl Verifier {
                 let layout = out.path().join("layout");
                 sink::layout::write(&built.image, &layout, None)?;
                 let ours = crate::oci::read::open(
-                    crate::oci::read::Location::Layout { dir: &layout, reference: None },
+                    crate::oci::read::Location::Layout { dir: &layout, reference: None, vouch: None },
                     "the rebuilt image",
                     &self.session.store.tmp_dir(),
                 )?;

@@ -388,6 +388,26 @@ impl Store {
         Ok(())
     }
 
+    /// What the stat cache holds of `fact` (a check's name and what it checked) for a file
+    /// with this identity: the value recorded when the file, as it is now, passed that check.
+    pub fn remembered_fact(&self, id: &Identity, fact: &Digest) -> Option<String> {
+        let text = fs::read_to_string(self.stat_path(&fact_key(&id.digest, fact))).ok()?;
+        Some(text)
+    }
+
+    /// Records that the file whose identity was `before` passed the check `fact`, giving
+    /// `value` — if it still has that identity and has settled (as [`Store::remember`]).
+    pub fn remember_fact(&self, path: &Path, before: &Identity, fact: &Digest, value: &str) -> io::Result<()> {
+        let now = self.identity(path)?;
+        let settled = (self.clock)().duration_since(now.changed).is_ok_and(|age| age >= RACY);
+        if settled && now.digest == before.digest {
+            let mut tmp = self.temp()?;
+            tmp.write_all(value.as_bytes())?;
+            tmp.persist(self.stat_path(&fact_key(&before.digest, fact))).map_err(|e| e.error)?;
+        }
+        Ok(())
+    }
+
     /// A host file's identity: a digest of its canonical path, device, inode, size, mtime
     /// and ctime (not of its bytes).
     pub fn identity(&self, path: &Path) -> io::Result<Identity> {
@@ -478,6 +498,11 @@ fn try_lock(f: &std::fs::File) -> bool {
     use std::os::fd::AsRawFd;
     // SAFETY: as in `lock_file`; the lock is released when `f` is closed.
     unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+}
+
+/// Where the stat cache keeps `fact` of a file with identity `id`.
+fn fact_key(id: &Digest, fact: &Digest) -> Digest {
+    Digest::of(format!("{id}\0{fact}").as_bytes())
 }
 
 /// What a file's metadata says of its contents: device, inode, size, mtime and ctime.

@@ -579,6 +579,40 @@ fn damaged_image_on_disk_is_never_pushed() {
     assert_eq!(counting.seen.lock().unwrap().requests, Vec::<String>::new(), "nothing reached the registry");
 }
 
+/// A layout checked whole by one push is not read again by the next (the stat cache knows each
+/// layer blob as the very file it checked); a blob rewritten in place afterwards — same size,
+/// its mtime put back — is not vouched for (its ctime moved): it is read, found damaged, and
+/// nothing reaches the registry.
+#[test]
+fn a_layout_blob_rewritten_after_a_checked_push_is_read_again() {
+    let reg = Registry::start(Auth::None);
+    let counting = Proxy::start(&reg.addr, vec![]);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), "seen", "s\n");
+    let built = env.run(&dir, &["--json", "build", "seen.yml"], &[]).ok().json();
+    let layer = first_layer_hex(&built);
+    // Time moved past the window in which a file is too fresh to be remembered.
+    let later = [("ASSEMBLE_CLOCK_OFFSET_SECS", "3")];
+    let to = format!("{}/team/seen:1", counting.addr);
+    let records = || std::fs::read_dir(env.cache.join("stat")).unwrap().count();
+    let before = records();
+    env.run(&dir, &["push", "oci:out/seen", "--to", &to], &later).ok();
+    assert!(records() >= before + 3, "each checked layer blob is remembered: {before} → {}", records());
+    env.run(&dir, &["push", "oci:out/seen", "--to", &to], &later).ok();
+    let blob = dir.join("out/seen/blobs/sha256").join(&layer);
+    let mtime = std::fs::metadata(&blob).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x55;
+    std::fs::write(&blob, &bytes).unwrap();
+    std::fs::File::options().write(true).open(&blob).unwrap().set_modified(mtime).unwrap();
+    counting.seen.lock().unwrap().requests.clear();
+    let run = env.run(&dir, &["push", "oci:out/seen", "--to", &to], &later);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("blob sha256:{layer} does not match its digest")), "{}", run.stderr);
+    assert_eq!(counting.seen.lock().unwrap().requests, Vec::<String>::new(), "nothing reached the registry");
+}
+
 /// A registry that nothing answers for fails at once, with the cause first; retries are for
 /// what can succeed later (a reset, a 5xx, a 429 — `push_survives_resets_…`).
 #[test]

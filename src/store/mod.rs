@@ -378,32 +378,30 @@ impl Store {
     /// file has settled. A file changed in the last [`RACY`] is not remembered: file
     /// timestamps are coarse, and a write within the same tick would keep its identity.
     pub fn remember(&self, path: &Path, before: &Digest, digest: &Digest) -> io::Result<()> {
-        let now = self.identity(path)?;
-        let settled = (self.clock)().duration_since(now.changed).is_ok_and(|age| age >= RACY);
-        if settled && now.digest == *before {
-            let mut tmp = self.temp()?;
-            tmp.write_all(digest.to_string().as_bytes())?;
-            tmp.persist(self.stat_path(before)).map_err(|e| e.error)?;
-        }
-        Ok(())
+        self.record(path, before, self.stat_path(before), &digest.to_string())
     }
 
     /// What the stat cache holds of `fact` (a check's name and what it checked) for a file
     /// with this identity: the value recorded when the file, as it is now, passed that check.
     pub fn remembered_fact(&self, id: &Identity, fact: &Digest) -> Option<String> {
-        let text = fs::read_to_string(self.stat_path(&fact_key(&id.digest, fact))).ok()?;
-        Some(text)
+        fs::read_to_string(self.stat_path(&fact_key(&id.digest, fact))).ok()
     }
 
     /// Records that the file whose identity was `before` passed the check `fact`, giving
     /// `value` — if it still has that identity and has settled (as [`Store::remember`]).
     pub fn remember_fact(&self, path: &Path, before: &Identity, fact: &Digest, value: &str) -> io::Result<()> {
+        self.record(path, &before.digest, self.stat_path(&fact_key(&before.digest, fact)), value)
+    }
+
+    /// Writes `value` to the stat record `at` if the file at `path` still has the identity
+    /// `before` and has settled (see [`Store::remember`]).
+    fn record(&self, path: &Path, before: &Digest, at: PathBuf, value: &str) -> io::Result<()> {
         let now = self.identity(path)?;
         let settled = (self.clock)().duration_since(now.changed).is_ok_and(|age| age >= RACY);
-        if settled && now.digest == before.digest {
+        if settled && now.digest == *before {
             let mut tmp = self.temp()?;
             tmp.write_all(value.as_bytes())?;
-            tmp.persist(self.stat_path(&fact_key(&before.digest, fact))).map_err(|e| e.error)?;
+            tmp.persist(at).map_err(|e| e.error)?;
         }
         Ok(())
     }

@@ -41,14 +41,10 @@ pub fn pack<W: Write>(
         Some(f) => tar::TarWriter::with_host_files(uncompressed, f),
         None => tar::TarWriter::new(uncompressed),
     };
-    let size = |e: &crate::tree::Entry| match e.kind {
-        crate::tree::Kind::File { size, .. } => size,
-        _ => 0,
-    };
-    progress::expect(Phase::Pack, tree.iter().map(|(_, e)| size(e)).sum());
+    progress::expect(Phase::Pack, tree.file_bytes());
     for (path, entry) in tree.iter() {
         tw.entry(path, entry, epoch)?;
-        progress::done(Phase::Pack, size(entry));
+        progress::done(Phase::Pack, entry.file_size());
     }
     let uncompressed = tw.finish()?;
     let (buf, diff_id, uncompressed_size) = uncompressed.finish();

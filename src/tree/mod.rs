@@ -135,6 +135,11 @@ impl Entry {
         Entry { kind: Kind::Symlink(target), mode: 0o777, ..Entry::dir(0, 0, 0, origin) }
     }
 
+    /// A regular file's size; 0 for anything else.
+    pub fn file_size(&self) -> u64 {
+        if let Kind::File { size, .. } = self.kind { size } else { 0 }
+    }
+
     pub fn is_dir(&self) -> bool {
         matches!(self.kind, Kind::Dir)
     }
@@ -229,6 +234,11 @@ impl Tree {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// The bytes of its regular files (what packing it reads).
+    pub fn file_bytes(&self) -> u64 {
+        self.entries.values().map(Entry::file_size).sum()
     }
 
     /// Gives every entry its parent directories: copied from the layers below when they

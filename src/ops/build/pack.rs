@@ -62,8 +62,8 @@ impl<'a> Packing<'a> {
     pub fn platform(&mut self, arch: Arch, trees: &mut [(String, Tree)], run: RunConfig) -> Result<PackedPlatform> {
         let (epoch, compression) = (self.epoch, self.compression);
         // A deferred host file an earlier platform packed is known by now.
-        self.learn(trees, None)?;
         let mut keys: Vec<Digest> = trees.iter().map(|(_, tree)| layer_key(tree, epoch, compression)).collect();
+        self.learn(trees, &mut keys)?;
         let mut jobs: BTreeMap<Digest, (&str, &Tree)> = BTreeMap::new();
         for ((name, tree), key) in trees.iter().zip(&keys) {
             if !self.by_key.contains_key(key) {
@@ -74,7 +74,7 @@ impl<'a> Packing<'a> {
         // layer's compressed blocks would otherwise steal and start another layer, each
         // holding its blocks in flight.
         let mut jobs: Vec<(&Digest, &(&str, &Tree))> = jobs.iter().collect();
-        jobs.sort_by_key(|(_, (_, tree))| std::cmp::Reverse(tree_bytes(tree)));
+        jobs.sort_by_key(|(_, (_, tree))| std::cmp::Reverse(tree.file_bytes()));
         for wave in jobs.chunks(rayon::current_num_threads().max(1)) {
             let done: Vec<(Digest, LayerInfo, bool)> = wave
                 .par_iter()
@@ -85,34 +85,28 @@ impl<'a> Packing<'a> {
                 self.by_key.insert(key, (info, packed));
             }
         }
-        self.learn(trees, Some(&mut keys))?;
+        self.learn(trees, &mut keys)?;
         let layers =
             trees.iter().zip(keys).map(|((name, tree), key)| (name.clone(), key, tree.has_secrets())).collect();
         Ok(PackedPlatform { arch, run, layers })
     }
 
-    /// Puts the digests learned so far in place of the identities deferred files stood in by;
-    /// with `keys` (the trees' keys, their layers packed), records each changed key too.
-    fn learn(&mut self, trees: &mut [(String, Tree)], keys: Option<&mut Vec<Digest>>) -> Result<()> {
+    /// Puts the digests learned so far in place of the identities deferred files stood in by,
+    /// and re-keys each tree that changed; a packed layer is recorded under its new key too.
+    fn learn(&mut self, trees: &mut [(String, Tree)], keys: &mut [Digest]) -> Result<()> {
         let learned = self.files.learned.lock().unwrap_or_else(|e| e.into_inner());
-        if learned.is_empty() {
-            return Ok(());
-        }
-        let Some(keys) = keys else {
-            for (_, tree) in trees.iter_mut() {
-                learn_digests(tree, &learned);
-            }
-            return Ok(());
-        };
         for ((_, tree), key) in trees.iter_mut().zip(keys.iter_mut()) {
-            if learn_digests(tree, &learned) {
-                let info = self.by_key[key].clone();
-                *key = layer_key(tree, self.epoch, self.compression);
-                // Platforms sharing the layer share the key: recorded once.
-                if !self.by_key.contains_key(key) {
-                    self.store.put_layer(key, &info.0)?;
-                    self.by_key.insert(*key, info);
-                }
+            if learned.is_empty() || !learn_digests(tree, &learned) {
+                continue;
+            }
+            let packed = self.by_key.get(key).cloned();
+            *key = layer_key(tree, self.epoch, self.compression);
+            // Platforms sharing the layer share the key: recorded once.
+            if let Some(info) = packed
+                && !self.by_key.contains_key(key)
+            {
+                self.store.put_layer(key, &info.0)?;
+                self.by_key.insert(*key, info);
             }
         }
         Ok(())
@@ -144,11 +138,6 @@ impl<'a> Packing<'a> {
         tracing::debug!("packed layer `{name}` ({arch}): {} ({} bytes)", info.digest, info.size);
         Ok((*key, info, true))
     }
-}
-
-/// The bytes of a tree's files (what packing it reads).
-fn tree_bytes(tree: &Tree) -> u64 {
-    tree.iter().map(|(_, e)| if let Kind::File { size, .. } = e.kind { size } else { 0 }).sum()
 }
 
 /// What the build knows of host files (the stat cache) and learns while packing.

@@ -531,16 +531,32 @@ fn upload_location_on_another_host_gets_no_credentials() {
     assert_eq!(elsewhere.authorized, Vec::<String>::new(), "credentials went to another host");
 }
 
+/// A project built with a fresh cache, and a registry behind a proxy that counts requests:
+/// what the damaged-blob tests start from (`layer`: the first layer's digest, in hex).
+struct Damageable {
+    reg: Registry,
+    counting: Proxy,
+    env: Env,
+    dir: PathBuf,
+    built: Value,
+    layer: String,
+}
+
+fn damageable(name: &str) -> Damageable {
+    let reg = Registry::start(Auth::None);
+    let counting = Proxy::start(&reg.addr, vec![]);
+    let env = Env::new();
+    let dir = project(env.tmp.path(), name, &format!("{name}\n"));
+    let built = env.run(&dir, &["--json", "build", &format!("{name}.yml")], &[]).ok().json();
+    let layer = first_layer_hex(&built);
+    Damageable { reg, counting, env, dir, built, layer }
+}
+
 /// A layer damaged in the cache after it was packed (a byte flipped) is never uploaded: the
 /// push packs it again and the registry holds exactly the image the lock records.
 #[test]
 fn damaged_cached_layer_is_never_pushed() {
-    let reg = Registry::start(Auth::None);
-    let counting = Proxy::start(&reg.addr, vec![]);
-    let env = Env::new();
-    let dir = project(env.tmp.path(), "dmg", "d\n");
-    let built = env.run(&dir, &["--json", "build", "dmg.yml"], &[]).ok().json();
-    let layer = first_layer_hex(&built);
+    let Damageable { reg, counting, env, dir, built, layer } = damageable("dmg");
     let blob = env.cache.join("blobs/sha256").join(&layer);
     let mut bytes = std::fs::read(&blob).unwrap();
     let mid = bytes.len() / 2;
@@ -564,12 +580,7 @@ fn damaged_cached_layer_is_never_pushed() {
 /// A layout whose layer was damaged on disk is refused before anything is sent (exit 4).
 #[test]
 fn damaged_image_on_disk_is_never_pushed() {
-    let reg = Registry::start(Auth::None);
-    let counting = Proxy::start(&reg.addr, vec![]);
-    let env = Env::new();
-    let dir = project(env.tmp.path(), "bad", "b\n");
-    let built = env.run(&dir, &["--json", "build", "bad.yml"], &[]).ok().json();
-    let layer = first_layer_hex(&built);
+    let Damageable { reg: _reg, counting, env, dir, layer, .. } = damageable("bad");
     let blob = dir.join("out/bad/blobs/sha256").join(&layer);
     let bytes = std::fs::read(&blob).unwrap();
     std::fs::write(&blob, &bytes[..bytes.len() - 1]).unwrap();
@@ -585,12 +596,7 @@ fn damaged_image_on_disk_is_never_pushed() {
 /// nothing reaches the registry.
 #[test]
 fn a_layout_blob_rewritten_after_a_checked_push_is_read_again() {
-    let reg = Registry::start(Auth::None);
-    let counting = Proxy::start(&reg.addr, vec![]);
-    let env = Env::new();
-    let dir = project(env.tmp.path(), "seen", "s\n");
-    let built = env.run(&dir, &["--json", "build", "seen.yml"], &[]).ok().json();
-    let layer = first_layer_hex(&built);
+    let Damageable { reg: _reg, counting, env, dir, layer, .. } = damageable("seen");
     // Time moved past the window in which a file is too fresh to be remembered.
     let later = [("ASSEMBLE_CLOCK_OFFSET_SECS", "3")];
     let to = format!("{}/team/seen:1", counting.addr);

@@ -5,8 +5,10 @@
 //! Nothing a manifest claims is taken on trust: every document (index, manifests, configs)
 //! must have the size and sha256 its descriptor names, and every layer blob is read whole —
 //! its size and sha256 against the manifest's descriptor, and its decompressed stream
-//! against the config's diff_id — before [`open`] returns. So when two opened images name
-//! the same digest, they hold the same bytes, and comparing digests is comparing content.
+//! against the config's diff_id — before [`open`] returns (a layout's blob that passed this
+//! check before, as the very file it is now by the cache's stat records, is not read again).
+//! So when two opened images name the same digest, they hold the same bytes, and comparing
+//! digests is comparing content.
 //!
 //! Archives are unpacked first, by this module and not by a general tar extractor: only
 //! regular files with plain names (`index.json`, `blobs/sha256/<hex>`, `<hex>/layer.tar`, …)

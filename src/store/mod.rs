@@ -9,7 +9,9 @@
 //!
 //! The cache is not trusted (a CI cache restored from shared storage is input like any
 //! other): a blob is re-hashed whenever it is read into a layer or sent anywhere
-//! ([`Store::verify_blob`]); one that does not match its name is removed on the spot and
+//! ([`Store::verify_blob`]) — unless the stat cache hashed it as the very file it is now, or
+//! this process wrote it and the file is still the one it renamed into place
+//! ([`Store::written_unchanged`]); one that does not match its name is removed on the spot and
 //! reported as [`Damaged`], and the build fetches or makes it again. What a writer of the
 //! cache directory can still do is in docs/security.md.
 //!
@@ -21,7 +23,9 @@
 //! <cache>/layers/*.members.json, *.deb.json
 //!                               listings of unpacked archives and .debs (contents in blobs)
 //! <cache>/releases/             InRelease / APKINDEX copies revalidated with ETag/Last-Modified
-//! <cache>/stat/<key>            content digest of a host file, keyed by its stat data
+//! <cache>/stat/<key>            content digest of a host file, keyed by its stat data; or a
+//!                               check a file passed (an OCI layout's layer blob: digest,
+//!                               diff_id), keyed by its stat data and the check
 //! <cache>/registries/<host>/<hex>
 //!                               repositories of that registry known to hold the blob
 //!                               (pushed or pulled there): the sources of cross-repository mounts

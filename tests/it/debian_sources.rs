@@ -142,6 +142,8 @@ fn a_second_archive_with_its_own_key_and_apt_s_pin_priorities() {
             vec![
                 P("tool", "1.0", "amd64", "", "usr/bin/tool"),
                 P("php8.2-fpm", "8.2.1", "amd64", "", "usr/sbin/php-fpm8.2"),
+                // A higher version than the PHP archive's: only a pin by name takes the other.
+                P("php7.4-fpm", "7.4.40-1", "amd64", "", "usr/sbin/php-fpm7.4"),
             ],
         )],
     );
@@ -180,7 +182,9 @@ fn a_second_archive_with_its_own_key_and_apt_s_pin_priorities() {
     let got = pins(&t.join("equal.lock"), "amd64");
     assert_eq!(got["tool"].0, "9.0");
     assert!(got["tool"].1.starts_with(&php.url()), "{got:?}");
-    assert!(got["php7.4-fpm"].1.starts_with(&php.url()) && got["libphp-extra"].1.starts_with(&php.url()));
+    assert_eq!(got["php7.4-fpm"].0, "7.4.40-1", "{got:?}");
+    assert!(got["php7.4-fpm"].1.starts_with(&debian.url()), "{got:?}");
+    assert!(!got.contains_key("libphp-extra"), "Debian's php7.4-fpm does not depend on it: {got:?}");
     // Priority 100 (as backports): the PHP archive gives only what it alone has, or what the
     // recipe pins to it by name.
     recipe("low", "php.gpg");
@@ -190,7 +194,9 @@ fn a_second_archive_with_its_own_key_and_apt_s_pin_priorities() {
     assemble(t, &cache, &["build", "low.yml"], &[]).ok();
     let got = pins(&t.join("low.lock"), "amd64");
     assert_eq!((got["tool"].0.as_str(), got["tool"].1.starts_with(&debian.url())), ("1.0", true), "{got:?}");
-    assert_eq!(got["php7.4-fpm"].0, "7.4.33-1");
+    // Pinned by name (990): the PHP archive's php7.4-fpm, though Debian's is newer.
+    assert_eq!(got["php7.4-fpm"].0, "7.4.33-1", "{got:?}");
+    assert!(got["php7.4-fpm"].1.starts_with(&php.url()), "{got:?}");
     assert!(got["libphp-extra"].1.starts_with(&php.url()), "only the PHP archive has it: {got:?}");
     let lock = std::fs::read_to_string(t.join("low.lock")).unwrap();
     assert!(lock.contains("[[debian.source]]") && lock.contains("priority = 100"), "{lock}");

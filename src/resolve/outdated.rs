@@ -58,6 +58,21 @@ pub fn newer_downloads(r: &Recipe) -> Result<Vec<(recipe::Releases, String)>> {
         let patterns: Vec<&str> = patterns.iter().map(String::as_str).collect();
         let found = releases::versions(&releases.feed, &patterns, &releases.loc.to_string())
             .map_err(|e| Error::Releases(Box::new(e)))?;
+        if found.is_empty() {
+            // Said, not silently taken as "nothing newer": a pattern that matches no asset
+            // (a misspelt name, an architecture the project does not build) would otherwise
+            // hide every release for good.
+            tracing::warn!(
+                "{}: no release at {} offers {}; the recipe's `releases` pattern may not match its assets",
+                releases.loc,
+                crate::model::text::redact(&releases.feed.to_string()),
+                patterns
+                    .iter()
+                    .map(|p| format!("{:?}", p.replace("{version}", "VERSION")))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            );
+        }
         let current = r.variables.get(&releases.version).cloned().unwrap_or_default();
         if let Some(newest) = found.last()
             && releases::compare(newest, &current).is_gt()

@@ -207,6 +207,10 @@ fn hostile_release_feeds_are_cut_off_refused_or_ignored() {
         "letters",
         &serde_json::to_vec(&json!([release("9999.0.0-evil"), release("1.10.0"), release("1.9.0")])).unwrap(),
     );
+    // Releases whose assets are named otherwise than the pattern says: said, not taken as
+    // "nothing newer".
+    let renamed = |v: &str| json!({"tag_name": format!("v{v}"), "draft": false, "prerelease": false, "assets": [{"name": format!("tool-{v}-linux-amd64")}]});
+    feed("renamed", &serde_json::to_vec(&json!([renamed("1.10.0"), renamed("1.9.0")])).unwrap());
     let server = HttpServer::serve(&srv);
     let base = server.url("");
     let base = base.trim_end_matches('/');
@@ -247,4 +251,13 @@ layers:
     let rows = recipe("letters").ok().json();
     assert_eq!(rows.as_array().unwrap().len(), 1, "{rows:#}");
     assert_eq!(rows[0]["download"]["available"], "1.10.0", "{rows:#}");
+    let unmatched = recipe("renamed").ok();
+    assert_eq!(unmatched.json().as_array().unwrap().len(), 0, "{}", unmatched.stdout);
+    assert!(
+        unmatched.stderr.contains("renamed.yml:")
+            && unmatched.stderr.contains(&format!("no release at {base}/renamed"))
+            && unmatched.stderr.contains("\"tool_VERSION_amd64\""),
+        "{}",
+        unmatched.stderr
+    );
 }

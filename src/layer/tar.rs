@@ -32,7 +32,7 @@ pub trait HostFiles: Send + Sync {
     fn learned(&self, path: &Path, identity: Digest, digest: Digest);
     /// Whether `file`, open at `path`, is a cache blob (a package's pack, a download) this
     /// process wrote, hashing it as it went, and unchanged since: its bytes need no second hash.
-    fn written_unchanged(&self, path: &Path, file: &std::fs::File) -> bool;
+    fn hashed_unchanged(&self, path: &Path, file: &std::fs::File) -> bool;
 }
 
 /// Host files smaller than this are simply hashed as they are packed: looking up a file's
@@ -125,7 +125,7 @@ impl<W: Write> TarWriter<W> {
                     let read_err = |source| Error::Read { path: p.to_path_buf(), entry: path.clone(), source };
                     let mut f = fs_err::File::open(p).map_err(read_err)?;
                     let fresh = !matches!(content, Content::Host(_))
-                        && self.files.as_ref().is_some_and(|h| h.written_unchanged(p, f.file()));
+                        && self.files.as_ref().is_some_and(|h| h.hashed_unchanged(p, f.file()));
                     // An offset no file can have (from a poisoned listing) is damage, like a short slice.
                     if let Content::Slice { offset, .. } = content {
                         std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(*offset))
@@ -403,7 +403,7 @@ mod tests {
             assert_eq!(identity, self.identity);
             self.learned.lock().unwrap().push(digest);
         }
-        fn written_unchanged(&self, _: &Path, _: &std::fs::File) -> bool {
+        fn hashed_unchanged(&self, _: &Path, _: &std::fs::File) -> bool {
             false
         }
     }

@@ -54,9 +54,6 @@ pub struct Layer {
     pub name: String,
     /// Holds a secret: written readable by its owner only.
     pub secret: bool,
-    /// This process wrote the blob at `path` from bytes it hashed, or hashed it whole since:
-    /// a sink may copy it without hashing it again.
-    pub checked: bool,
 }
 
 impl Layer {

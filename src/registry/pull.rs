@@ -197,8 +197,7 @@ pub fn to_layout(store: &Store, r: &Reference, dir: &std::path::Path) -> Result<
             .await;
         results.into_iter().collect::<Result<()>>()?;
         for (d, size) in &wanted {
-            let path = store.blob_path(d);
-            layout::copy_blob(&path, d, *size, &blobs, false, store.is_checked(&path, d), None).map_err(written)?;
+            layout::copy_blob(&store.blob_path(d), d, *size, &blobs, false, Some(store)).map_err(written)?;
         }
         let entry = serde_json::json!({
             "mediaType": top.media_type,

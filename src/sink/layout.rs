@@ -27,7 +27,7 @@ pub fn write(image: &Image, dir: &Path, files: Option<&Store>) -> Result<(), Err
     write_atomic(&dir.join("oci-layout"), LAYOUT_FILE, false)?;
     for p in &image.platforms {
         for l in &p.layers {
-            copy_blob(&l.path, &l.info.digest, l.info.size, &blobs, l.secret, l.checked, files)?;
+            copy_blob(&l.path, &l.info.digest, l.info.size, &blobs, l.secret, files)?;
         }
         put_doc(&p.config, &blobs)?;
         put_doc(&p.manifest, &blobs)?;
@@ -71,20 +71,19 @@ fn put_doc(doc: &Doc, blobs: &Path) -> Result<(), Error> {
     write_atomic(&path, &doc.bytes, false)
 }
 
-/// Copies a blob, checking its digest on the way unless this process wrote it from bytes
-/// it hashed itself (then the kernel copies it); a blob already in the output is left alone
-/// only while it is what its name says (the output directory is the user's, not ours).
-/// `checked`: the caller hashed `from` as it wrote it, or whole since (then the kernel copies
-/// it without a second hash). `files`: a blob already in the output that the stat cache
-/// hashed as the very file it is now (device, inode, size, mtime, ctime) is not hashed again
-/// (writing the same image to the same directory re-hashed its 60 MB base layer every time).
+/// Copies a blob, checking its digest on the way unless `files` (the cache) vouches for the
+/// very file it reads: this process hashed it — wrote it from bytes it hashed, or hashed it
+/// whole — and it has not changed since (same device, inode, size, mtime, ctime; then the
+/// kernel copies it without a second hash). A blob already in the output is left alone only
+/// while it is what its name says (the output directory is the user's, not ours): one the
+/// stat cache hashed as the very file it is now is not hashed again (writing the same image
+/// to the same directory re-hashed its 60 MB base layer every time).
 pub fn copy_blob(
     from: &Path,
     digest: &Digest,
     size: u64,
     blobs: &Path,
     private: bool,
-    checked: bool,
     files: Option<&Store>,
 ) -> Result<(), Error> {
     let path = blobs.join(digest.hex());
@@ -96,9 +95,12 @@ pub fn copy_blob(
         return Ok(());
     }
     let w = werr(&path);
-    let mut tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(blobs).map_err(&w)?;
-    if checked {
-        let mut src = fs_err::File::open(from).map_err(&w)?;
+    let tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(blobs).map_err(&w)?;
+    // One open file, vouched for and read: a file put in its place after the check is not
+    // the one copied unhashed.
+    let mut src = fs_err::File::open(from).map_err(&w)?;
+    if files.is_some_and(|store| store.vouches(from, digest, src.file())) {
+        let mut tmp = tmp;
         let n = std::io::copy(&mut src, tmp.as_file_mut()).map_err(&w)?;
         if n != size {
             return Err(Error::Damaged { digest: digest.to_string(), actual: format!("{n} bytes, {size} expected") });
@@ -106,7 +108,6 @@ pub fn copy_blob(
         return persist(tmp, &path, private);
     }
     let mut hw = HashWriter::new(std::io::BufWriter::new(tmp));
-    let mut src = fs_err::File::open(from).map_err(&w)?;
     std::io::copy(&mut src, &mut hw).map_err(&w)?;
     let (buf, actual, _) = hw.finish();
     if actual != *digest {
@@ -129,4 +130,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), Erro
     let mut tmp = tempfile::Builder::new().prefix(".partial-").tempfile_in(dir).map_err(&w)?;
     tmp.write_all(bytes).map_err(&w)?;
     persist(tmp, path, private)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A cache blob this process hashed whole is copied without a second hash only while it
+    /// is the very file it hashed: rewritten in place after the check (same length, mtime put
+    /// back), the copy hashes it, finds it damaged and writes nothing under its name.
+    #[test]
+    fn a_blob_rewritten_after_its_check_is_hashed_when_copied() {
+        let t = tempfile::tempdir().unwrap();
+        let cache = t.path().join("cache");
+        let (d, path) = Store::open(&cache).unwrap().put_bytes(b"layer bytes", false).unwrap();
+        // Another run: the blob is from the cache, hashed whole before use.
+        let store = Store::open(&cache).unwrap();
+        let open = || fs_err::File::open(&path).unwrap().into_parts().0;
+        assert!(!store.vouches(&path, &d, &open()), "not hashed by this process yet");
+        store.verify_blob(&d).unwrap();
+        assert!(store.vouches(&path, &d, &open()));
+        let out = t.path().join("out");
+        fs_err::create_dir_all(&out).unwrap();
+        copy_blob(&path, &d, 11, &out, false, Some(&store)).unwrap();
+        assert_eq!(fs_err::read(out.join(d.hex())).unwrap(), b"layer bytes");
+        // Rewritten in place between the check and a second copy.
+        let mtime = fs_err::metadata(&path).unwrap().modified().unwrap();
+        fs_err::write(&path, b"LAYER BYTES").unwrap();
+        open().set_modified(mtime).unwrap();
+        assert!(!store.vouches(&path, &d, &open()), "the ctime moved");
+        let other = t.path().join("other");
+        fs_err::create_dir_all(&other).unwrap();
+        let err = copy_blob(&path, &d, 11, &other, false, Some(&store)).unwrap_err();
+        assert!(matches!(err, Error::Damaged { .. }), "{err}");
+        assert!(!other.join(d.hex()).exists(), "nothing under the blob's name");
+    }
 }

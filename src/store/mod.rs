@@ -10,8 +10,9 @@
 //! The cache is not trusted (a CI cache restored from shared storage is input like any
 //! other): a blob is re-hashed whenever it is read into a layer or sent anywhere
 //! ([`Store::verify_blob`]) — unless the stat cache hashed it as the very file it is now, or
-//! this process wrote it and the file is still the one it renamed into place
-//! ([`Store::written_unchanged`]); one that does not match its name is removed on the spot and
+//! this process wrote it or hashed it whole and the file is still the one it hashed
+//! ([`Store::hashed_unchanged`], [`Store::vouches`]: one record per file, no trust without a
+//! stamp); one that does not match its name is removed on the spot and
 //! reported as [`Damaged`], and the build fetches or makes it again. What a writer of the
 //! cache directory can still do is in docs/security.md.
 //!
@@ -49,13 +50,12 @@ pub type Clock = std::sync::Arc<dyn Fn() -> std::time::SystemTime + Send + Sync>
 pub struct Store {
     root: PathBuf,
     clock: Clock,
-    /// Blobs this store's user wrote under their digest after hashing them itself, or hashed
-    /// whole and found intact: copies of them need no second check. A blob found in the cache
-    /// from an earlier run is checked before it is used (the cache may have been damaged).
-    checked: std::sync::Arc<std::sync::Mutex<std::collections::BTreeSet<(PathBuf, Digest)>>>,
-    /// Blobs this process committed (hashed as it wrote them), by the stamp of the file it
-    /// renamed into place: while a blob's file still has that stamp, it holds those bytes.
-    written: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, Stamp>>>,
+    /// Files this process hashed — blobs it committed (hashed as it wrote them, stamped
+    /// after the rename) or hashed whole and found intact (stamped before reading) — with the
+    /// digest found and the file's stamp: while a file still has that stamp, it holds those
+    /// bytes, and reading or copying it needs no second hash. A blob found in the cache from
+    /// an earlier run is hashed before it is used (the cache may have been damaged).
+    hashed: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<PathBuf, (Digest, Stamp)>>>,
     /// Another cache this one may copy blobs from instead of downloading them (`verify`'s
     /// fresh cache takes the user's pinned downloads), each re-hashed as it is copied.
     seed: Option<PathBuf>,
@@ -118,13 +118,7 @@ impl Store {
                 )));
             }
         }
-        let store = Store {
-            root: root.to_path_buf(),
-            clock,
-            checked: Default::default(),
-            written: Default::default(),
-            seed: None,
-        };
+        let store = Store { root: root.to_path_buf(), clock, hashed: Default::default(), seed: None };
         store.clean_tmp();
         Ok(store)
     }
@@ -172,20 +166,21 @@ impl Store {
     }
 
     /// The blob `d`, re-hashed — unless this process wrote it and its file is unchanged since
-    /// ([`Store::written_unchanged`]): a blob that does not match its name is removed and
+    /// ([`Store::hashed_unchanged`]): a blob that does not match its name is removed and
     /// reported as [`Damaged`].
     pub fn verify_blob(&self, d: &Digest) -> Result<PathBuf, BlobError> {
         let path = self.blob_path(d);
         let io_err = |source| BlobError::Io { path: path.clone(), source };
         let file = fs::File::open(&path).map_err(io_err)?.into_parts().0;
-        if self.written_unchanged(&path, &file) {
+        if self.hashed_unchanged(&path, &file) {
             return Ok(path);
         }
+        let before = file.metadata().map_err(io_err)?;
         let (actual, _) = hash_reader(file).map_err(io_err)?;
         if actual != *d {
             return Err(remove_damaged(&path, *d, actual).into());
         }
-        self.mark_checked(&path, d);
+        self.hashed_as(&path, d, &before);
         Ok(path)
     }
 
@@ -208,15 +203,20 @@ impl Store {
         self.root.join("tmp")
     }
 
-    /// Whether this store's user wrote `path` as the blob `d`, or hashed it whole and found
-    /// it intact: copies of it need no second check.
-    pub fn is_checked(&self, path: &Path, d: &Digest) -> bool {
-        self.checked.lock().unwrap_or_else(|e| e.into_inner()).contains(&(path.to_path_buf(), *d))
+    /// Whether `file` (open at `path`) is a file this process hashed and found to be `d`,
+    /// and still the very file it hashed, unchanged (see [`Store::hashed_unchanged`]):
+    /// copies of it need no second hash.
+    pub fn vouches(&self, path: &Path, d: &Digest, file: &std::fs::File) -> bool {
+        let Some((digest, stamp)) = self.hashed.lock().unwrap_or_else(|e| e.into_inner()).get(path).copied() else {
+            return false;
+        };
+        digest == *d && file.metadata().is_ok_and(|m| Stamp::of(&m) == stamp)
     }
 
-    /// Records that `path` was hashed whole and found to be the blob `d`.
-    pub fn mark_checked(&self, path: &Path, d: &Digest) {
-        self.checked.lock().unwrap_or_else(|e| e.into_inner()).insert((path.to_path_buf(), *d));
+    /// Records that `path`, as `before` describes it (taken before it was read), was hashed
+    /// whole and found to be `d`: a change while or after it was read moves its stamp.
+    fn hashed_as(&self, path: &Path, d: &Digest, before: &std::fs::Metadata) {
+        self.hashed.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_path_buf(), (*d, Stamp::of(before)));
     }
 
     pub fn blob_path(&self, d: &Digest) -> PathBuf {
@@ -273,19 +273,17 @@ impl Store {
         tmp.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
         let path = self.blob_path(d);
         let file = tmp.persist(&path).map_err(|e| e.error)?;
-        self.mark_checked(&path, d);
         // The stamp after the rename (which moves the ctime), of the file this process wrote.
-        let stamp = Stamp::of(&file.metadata()?);
-        self.written.lock().unwrap_or_else(|e| e.into_inner()).insert(path.clone(), stamp);
+        self.hashed_as(&path, d, &file.metadata()?);
         Ok(path)
     }
 
-    /// Whether `file` (open at `path`) is a blob this process committed and still the very
-    /// file it renamed into place, unchanged: same device, inode, size, mtime and ctime. Any
-    /// write or replacement since moves the ctime, which no user can set back, so its bytes
-    /// are those hashed as they were written and need no second hash.
-    pub fn written_unchanged(&self, path: &Path, file: &std::fs::File) -> bool {
-        let Some(stamp) = self.written.lock().unwrap_or_else(|e| e.into_inner()).get(path).copied() else {
+    /// Whether `file` (open at `path`) is a blob this process committed or hashed whole, and
+    /// still the very file it renamed into place or hashed, unchanged: same device, inode,
+    /// size, mtime and ctime. Any write or replacement since moves the ctime, which no user
+    /// can set back, so its bytes are those hashed and need no second hash.
+    pub fn hashed_unchanged(&self, path: &Path, file: &std::fs::File) -> bool {
+        let Some((_, stamp)) = self.hashed.lock().unwrap_or_else(|e| e.into_inner()).get(path).copied() else {
             return false;
         };
         file.metadata().is_ok_and(|m| Stamp::of(&m) == stamp)
@@ -307,8 +305,14 @@ impl Store {
     pub fn put_bytes(&self, bytes: &[u8], private: bool) -> io::Result<(Digest, PathBuf)> {
         let d = Digest::of(bytes);
         let path = self.blob_path(&d);
-        if fs_err::read(&path).ok().as_deref() == Some(bytes) {
-            self.mark_checked(&path, &d);
+        let kept = fs::File::open(&path).ok().map(|f| f.into_parts().0).and_then(|mut f| {
+            let before = f.metadata().ok()?;
+            let mut held = Vec::with_capacity(bytes.len());
+            io::Read::read_to_end(&mut io::Read::take(&mut f, bytes.len() as u64 + 1), &mut held).ok()?;
+            (held == bytes).then_some(before)
+        });
+        if let Some(before) = kept {
+            self.hashed_as(&path, &d, &before);
         } else {
             let mut tmp = self.temp()?;
             tmp.write_all(bytes)?;
@@ -328,24 +332,26 @@ impl Store {
         let bytes = fs::read(&record).ok()?;
         let info: LayerInfo = serde_json::from_slice(&bytes).ok()?;
         let path = self.blob_path(&info.digest);
-        let meta = fs_err::metadata(&path).ok()?;
-        if meta.len() != info.size {
+        let file = fs::File::open(&path).ok()?.into_parts().0;
+        let before = file.metadata().ok()?;
+        if before.len() != info.size {
             return None;
         }
-        if !self.is_checked(&path, &info.digest) && self.file_digest(&path).is_ok_and(|(d, _)| d == info.digest) {
-            self.mark_checked(&path, &info.digest);
+        if self.vouches(&path, &info.digest, &file) {
+            return Some(info);
         }
-        if !self.is_checked(&path, &info.digest) {
-            match self.verify_blob(&info.digest) {
-                Ok(_) => {}
-                Err(e) => {
-                    tracing::debug!("layer record {}: {e}", key.hex());
-                    let _ = fs_err::remove_file(&record);
-                    return None;
-                }
+        if self.file_digest(&path).is_ok_and(|(d, _)| d == info.digest) {
+            self.hashed_as(&path, &info.digest, &before);
+            return Some(info);
+        }
+        match self.verify_blob(&info.digest) {
+            Ok(_) => Some(info),
+            Err(e) => {
+                tracing::debug!("layer record {}: {e}", key.hex());
+                let _ = fs_err::remove_file(&record);
+                None
             }
         }
-        Some(info)
     }
 
     pub fn put_layer(&self, key: &Digest, info: &LayerInfo) -> io::Result<()> {
@@ -565,18 +571,18 @@ mod tests {
         let store = Store::open(&t.path().join("cache")).unwrap();
         let (d, path) = store.put_bytes(b"package members", false).unwrap();
         let open = || fs::File::open(&path).unwrap().into_parts().0;
-        assert!(store.written_unchanged(&path, &open()));
+        assert!(store.hashed_unchanged(&path, &open()));
         assert!(store.verify_blob(&d).is_ok());
         // Rewritten in place, same size, mtime restored: the ctime moved.
         let mtime = fs::metadata(&path).unwrap().modified().unwrap();
         fs::write(&path, b"PACKAGE MEMBERS").unwrap();
         open().set_modified(mtime).unwrap();
-        assert!(!store.written_unchanged(&path, &open()));
+        assert!(!store.hashed_unchanged(&path, &open()));
         assert!(store.verify_blob(&d).is_err(), "hashed again, and found damaged");
         // Another store (another process) never wrote it.
         let (d2, path2) = store.put_bytes(b"other", false).unwrap();
         let other = Store::open(&t.path().join("cache")).unwrap();
-        assert!(!other.written_unchanged(&path2, fs::File::open(&path2).unwrap().file()));
+        assert!(!other.hashed_unchanged(&path2, fs::File::open(&path2).unwrap().file()));
         assert!(other.verify_blob(&d2).is_ok());
     }
 }

@@ -23,10 +23,11 @@ pub fn form(
     let annotations = annotations(recipe, epoch);
     let mut platforms = Vec::new();
     for PackedPlatform { arch, run, layers } in platforms_packed {
-        let layer = |info: &crate::layer::LayerInfo, name: &str, secret: bool| {
-            let path = store.blob_path(&info.digest);
-            let checked = store.is_checked(&path, &info.digest);
-            Layer { path, info: info.clone(), name: name.into(), secret, checked }
+        let layer = |info: &crate::layer::LayerInfo, name: &str, secret: bool| Layer {
+            path: store.blob_path(&info.digest),
+            info: info.clone(),
+            name: name.into(),
+            secret,
         };
         let base_layers = base.iter().flat_map(|(image, _)| image.platforms[arch].layers.iter());
         let layers = base_layers

@@ -164,8 +164,8 @@ impl layer::tar::HostFiles for BuildFiles {
         self.store.identity(path).ok().map(|id| id.digest)
     }
 
-    fn written_unchanged(&self, path: &Path, file: &std::fs::File) -> bool {
-        self.store.written_unchanged(path, file)
+    fn hashed_unchanged(&self, path: &Path, file: &std::fs::File) -> bool {
+        self.store.hashed_unchanged(path, file)
     }
 
     fn learned(&self, path: &Path, identity: Digest, digest: Digest) {

@@ -31,7 +31,8 @@ pub trait HostFiles: Send + Sync {
     /// The content digest of a file read whole while its identity held.
     fn learned(&self, path: &Path, identity: Digest, digest: Digest);
     /// Whether `file`, open at `path`, is a cache blob (a package's pack, a download) this
-    /// process wrote, hashing it as it went, and unchanged since: its bytes need no second hash.
+    /// process wrote (hashing it as it went) or hashed whole, and unchanged since: its bytes
+    /// need no second hash.
     fn hashed_unchanged(&self, path: &Path, file: &std::fs::File) -> bool;
 }
 

@@ -165,9 +165,9 @@ impl Store {
         Ok(TempDir { dir, _lock: lock })
     }
 
-    /// The blob `d`, re-hashed — unless this process wrote it and its file is unchanged since
-    /// ([`Store::hashed_unchanged`]): a blob that does not match its name is removed and
-    /// reported as [`Damaged`].
+    /// The blob `d`, re-hashed — unless this process wrote or hashed it and its file is
+    /// unchanged since ([`Store::hashed_unchanged`]): a blob that does not match its name is
+    /// removed and reported as [`Damaged`].
     pub fn verify_blob(&self, d: &Digest) -> Result<PathBuf, BlobError> {
         let path = self.blob_path(d);
         let io_err = |source| BlobError::Io { path: path.clone(), source };

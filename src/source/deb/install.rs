@@ -85,9 +85,8 @@ pub fn lay_files(
             let target = format!("usr/{d}");
             // Wherever a package ships the directory itself or its /usr twin: trixie's packages
             // ship only /usr/lib, and the ELF interpreter is still found by /lib/….
-            let ships = |path: &str| {
-                [d.to_string(), format!("usr/{d}")].iter().any(|x| path == x || path.starts_with(&format!("{x}/")))
-            };
+            let under = |path: &str| path.strip_prefix(d).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+            let ships = |path: &str| under(path) || path.strip_prefix("usr/").is_some_and(under);
             if pkgs.iter().any(|p| p.deb.entries.iter().any(|e| ships(&e.path))) {
                 let _ =
                     tree.insert(ImagePath::new(d).expect("static"), Entry::symlink(target, Arc::from("merged /usr")));

@@ -237,6 +237,21 @@ pub struct LockedBasePlatform {
     pub manifest: Digest,
 }
 
+impl LockedBaseImage {
+    /// An image as resolved: what the recipe calls it, its digest and each platform's manifest.
+    pub fn of(
+        reference: &str,
+        digest: Digest,
+        platforms: impl Iterator<Item = (crate::model::platform::Arch, Digest)>,
+    ) -> LockedBaseImage {
+        LockedBaseImage {
+            reference: reference.to_string(),
+            digest,
+            platforms: platforms.map(|(a, manifest)| LockedBasePlatform { arch: a.name().into(), manifest }).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockedDebian {
     pub suites: Vec<String>,

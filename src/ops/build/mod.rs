@@ -198,27 +198,13 @@ fn wanted_lock(
             .map(|(arch, d)| LockedDownload { url: d.url.clone(), arch: arch.name().into(), sha256: d.sha256, size: 0 })
             .collect(),
         images: Vec::new(),
-        base_image: resolved.base.as_ref().map(|(b, _)| lock::LockedBaseImage {
-            reference: b.reference.clone(),
-            digest: b.digest,
-            platforms: b
-                .platforms
-                .iter()
-                .map(|(a, p)| lock::LockedBasePlatform { arch: a.name().into(), manifest: p.manifest })
-                .collect(),
+        base_image: resolved.base.as_ref().map(|(b, _)| {
+            lock::LockedBaseImage::of(&b.reference, b.digest, b.platforms.iter().map(|(a, p)| (*a, p.manifest)))
         }),
         from_images: resolved
             .images
             .values()
-            .map(|p| lock::LockedBaseImage {
-                reference: p.reference.clone(),
-                digest: p.digest,
-                platforms: p
-                    .platforms
-                    .iter()
-                    .map(|(a, m)| lock::LockedBasePlatform { arch: a.name().into(), manifest: *m })
-                    .collect(),
-            })
+            .map(|p| lock::LockedBaseImage::of(&p.reference, p.digest, p.platforms.iter().map(|(a, m)| (*a, *m))))
             .collect(),
         debian: resolved.debian.clone(),
         packages: resolved.packages.iter().map(Into::into).collect(),

@@ -308,3 +308,32 @@ fn the_php_variants_take_php_from_the_second_archive_and_the_rest_from_debian() 
 fn repo_root() -> PathBuf {
     crate::common::repo()
 }
+
+/// Every architecture reads one release of a suite: the `InRelease` of a mirror serving both
+/// is fetched and checked once per command, and the lock records that one release.
+#[test]
+fn each_suite_s_release_is_read_once_for_every_architecture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let archive = repo(
+        t,
+        "debian",
+        &["bookworm"],
+        &["amd64", "arm64"],
+        &[("main", vec![P("tool", "1.0", "amd64", "", "usr/bin/tool"), P("tool", "1.0", "arm64", "", "usr/bin/tool")])],
+    );
+    std::fs::write(
+        t.join("two.yml"),
+        format!(
+            "name: two\narchs: [amd64, arm64]\nbase:\n  debian:\n    suite: bookworm\n    mirror: {}\n    keyring: [debian.gpg]\n    packages: [tool]\n",
+            archive.url()
+        ),
+    )
+    .unwrap();
+    assemble(t, &t.join("cache"), &["build", "two.yml"], &[]).ok();
+    assert_eq!(archive.server.hits("dists/bookworm/InRelease"), 1, "one fetch for both architectures");
+    let got = (pins(&t.join("two.lock"), "amd64"), pins(&t.join("two.lock"), "arm64"));
+    assert_eq!((got.0["tool"].0.as_str(), got.1["tool"].0.as_str()), ("1.0", "1.0"), "{got:?}");
+    let lock = std::fs::read_to_string(t.join("two.lock")).unwrap();
+    assert_eq!(lock.matches("[[debian.release]]").count(), 1, "{lock}");
+}

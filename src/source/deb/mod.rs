@@ -118,6 +118,12 @@ type ArchiveKey = (
 /// holds it weakly; [`Archives`] holds it too unless told to let go after use.
 type ArchiveSlot = Arc<Mutex<Option<std::sync::Weak<Archive>>>>;
 
+/// The releases a command has verified, by `InRelease` URL, keyring and whether
+/// `Valid-Until` is checked: every architecture and recipe reads one release of a suite
+/// (fetched and its signature checked once), so a mirror updated mid-command cannot give
+/// one lock two releases of the same suite.
+type Verified = Mutex<BTreeMap<(String, Vec<PathBuf>, bool), Arc<release::Release>>>;
+
 /// The archives one command has opened, shared by its recipes: however many recipes resolve
 /// against the same suites, their indexes are fetched, checked and read once, and held once
 /// in memory (ten recipes on bookworm resolving at once used to hold ten copies, 4.8 GB).
@@ -129,6 +135,7 @@ pub struct Archives {
     /// Let an archive go once no recipe uses it: for a command that builds one recipe, so
     /// that an architecture's universe is gone once it is resolved.
     release: std::sync::atomic::AtomicBool,
+    verified: Verified,
 }
 
 impl Archives {
@@ -156,7 +163,7 @@ impl Archives {
         if let Some(archive) = slot.as_ref().and_then(std::sync::Weak::upgrade) {
             return Ok(archive);
         }
-        let archive = Arc::new(open(store, spec, archs, origin)?);
+        let archive = Arc::new(open(store, spec, archs, origin, &self.verified)?);
         *slot = Some(Arc::downgrade(&archive));
         if !self.release.load(std::sync::atomic::Ordering::Relaxed) {
             self.held.lock().unwrap_or_else(|e| e.into_inner()).push(archive.clone());
@@ -170,12 +177,14 @@ impl Archives {
     }
 }
 
-/// Fetches and verifies the suites' `InRelease` and `Packages` for `archs`.
-pub fn open(
+/// Fetches and verifies the suites' `InRelease` (each once per command: `verified`) and
+/// `Packages` for `archs`.
+fn open(
     store: &Store,
     spec: &crate::model::spec::DebianSpec,
     archs: &[Arch],
     origin: &str,
+    verified: &Verified,
 ) -> Result<Archive, Error> {
     let explicit =
         spec.mirror.clone().or_else(|| std::env::var("ASSEMBLE_DEBIAN_MIRROR").ok().filter(|m| !m.is_empty()));
@@ -204,7 +213,7 @@ pub fn open(
                         mirror,
                         &mirror_archs,
                         first,
-                        &keyring,
+                        (&keyring, verified),
                         origin,
                         &mut releases,
                     )?
@@ -256,24 +265,33 @@ fn release_indexes(
     mirror: &str,
     archs: &[Arch],
     first: bool,
-    keyring: &release::Keyring,
+    (keyring, verified): (&release::Keyring, &Verified),
     origin: &str,
     releases: &mut Vec<ReleaseInfo>,
 ) -> Result<Vec<(Arch, String, Download)>, Error> {
     let url = format!("{mirror}/dists/{suite}/InRelease");
-    tracing::info!("reading {}", crate::model::text::redact(&url));
-    let text = match fetch::get_revalidated(&url, origin, &store.releases_dir()) {
-        Err(fetch::Error::Status { status: 404, .. }) => {
-            return Err(Error::NoSuite {
-                suite: suite.to_string(),
-                mirror: crate::model::text::redact(mirror),
-                known: suites_on(mirror),
-            });
+    let key = (url.clone(), source.keyring.clone(), spec.check_valid_until);
+    let known = verified.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+    let rel = match known {
+        Some(rel) => rel,
+        None => {
+            tracing::info!("reading {}", crate::model::text::redact(&url));
+            let text = match fetch::get_revalidated(&url, origin, &store.releases_dir()) {
+                Err(fetch::Error::Status { status: 404, .. }) => {
+                    return Err(Error::NoSuite {
+                        suite: suite.to_string(),
+                        mirror: crate::model::text::redact(mirror),
+                        known: suites_on(mirror),
+                    });
+                }
+                got => String::from_utf8_lossy(&got?).into_owned(),
+            };
+            let rel = Arc::new(release::verify(&url, &text, keyring, spec.check_valid_until, now())?);
+            release::check_suite(&url, &rel, suite)?;
+            verified.lock().unwrap_or_else(|e| e.into_inner()).insert(key, rel.clone());
+            rel
         }
-        got => String::from_utf8_lossy(&got?).into_owned(),
     };
-    let rel = release::verify(&url, &text, keyring, spec.check_valid_until, now())?;
-    release::check_suite(&url, &rel, suite)?;
     let info = ReleaseInfo {
         suite: suite.to_string(),
         mirror: mirror.to_string(),

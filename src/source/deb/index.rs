@@ -102,13 +102,14 @@ impl Package {
         let rel = |f: &str| relation::parse(get(f).unwrap_or(""), arch).map_err(|e| format!("`{name}` {f}: {e}"));
         let provides = rel("Provides")?.into_iter().flatten().collect();
         // Checked now (an entry apt could not read is skipped, as apt skips it), kept raw.
-        let mut raw = String::new();
-        for (i, f) in RELATIONS.iter().enumerate() {
-            rel(f)?;
+        let fields = RELATIONS.map(|f| get(f).unwrap_or(""));
+        let mut raw = String::with_capacity(fields.iter().map(|f| f.len() + 1).sum());
+        for (i, (field, text)) in RELATIONS.iter().zip(fields).enumerate() {
+            relation::check(text, arch).map_err(|e| format!("`{name}` {field}: {e}"))?;
             if i > 0 {
                 raw.push('\0');
             }
-            raw.push_str(get(f).unwrap_or(""));
+            raw.push_str(text);
         }
         Ok(Package {
             essential: get("Essential").is_some_and(|e| e.eq_ignore_ascii_case("yes")),

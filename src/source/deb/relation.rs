@@ -81,34 +81,63 @@ pub type Group = Vec<Atom>;
 /// Parses a relationship field for `arch`; alternatives restricted to other architectures
 /// (`[!amd64]`, `[arm64]`) or to build profiles are dropped, as apt does for binary packages.
 pub fn parse(field: &str, arch: &str) -> Result<Vec<Group>, String> {
-    let mut groups = Vec::new();
-    for group in field.split(',') {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut last = None;
+    each_atom(field, arch, |group, a| {
+        let atom = Atom {
+            name: a.name.to_string(),
+            arch_qualifier: a.qualifier.map(str::to_string),
+            constraint: a.constraint.map(|(op, v)| (op, Version::parse(v).expect("checked by each_atom"))),
+        };
+        if last == Some(group) {
+            groups.last_mut().expect("a group was started").push(atom);
+        } else {
+            groups.push(vec![atom]);
+            last = Some(group);
+        }
+    })?;
+    Ok(groups)
+}
+
+/// Whether a relationship field parses for `arch`, as [`parse`] would read it, without
+/// building it (an index checks every entry's fields and keeps them as text).
+pub fn check(field: &str, arch: &str) -> Result<(), String> {
+    each_atom(field, arch, |_, _| ())
+}
+
+/// An alternative as written: slices of the field.
+struct AtomText<'s> {
+    name: &'s str,
+    qualifier: Option<&'s str>,
+    /// The operator, and a version checked to parse.
+    constraint: Option<(Op, &'s str)>,
+}
+
+/// Hands each alternative kept for `arch` to `each`, with the number of its group.
+fn each_atom<'s>(field: &'s str, arch: &str, mut each: impl FnMut(usize, AtomText<'s>)) -> Result<(), String> {
+    for (n, group) in field.split(',').enumerate() {
         let group = group.trim();
         if group.is_empty() {
             continue;
         }
-        let mut alts = Vec::new();
         for alt in group.split('|') {
             if let Some(a) = parse_atom(alt.trim(), arch)? {
-                alts.push(a);
+                each(n, a);
             }
         }
-        if !alts.is_empty() {
-            groups.push(alts);
-        }
     }
-    Ok(groups)
+    Ok(())
 }
 
-fn parse_atom(s: &str, arch: &str) -> Result<Option<Atom>, String> {
+fn parse_atom<'s>(s: &'s str, arch: &str) -> Result<Option<AtomText<'s>>, String> {
     let bad = || format!("cannot parse relation `{s}`");
     let mut rest = s;
     let name_end = rest.find([' ', '(', '[', '<', '\t']).unwrap_or(rest.len());
     let (name_part, tail) = rest.split_at(name_end);
     rest = tail.trim();
-    let (name, arch_qualifier) = match name_part.split_once(':') {
-        Some((n, q)) => (n.to_string(), Some(q.to_string())),
-        None => (name_part.to_string(), None),
+    let (name, qualifier) = match name_part.split_once(':') {
+        Some((n, q)) => (n, Some(q)),
+        None => (name_part, None),
     };
     if name.is_empty() {
         return Err(bad());
@@ -119,15 +148,18 @@ fn parse_atom(s: &str, arch: &str) -> Result<Option<Atom>, String> {
         let inner = r[..end].trim();
         let op_end = inner.find(|c: char| !matches!(c, '<' | '>' | '=')).unwrap_or(inner.len());
         let op = Op::parse(inner[..op_end].trim()).ok_or_else(bad)?;
-        let v = Version::parse(inner[op_end..].trim()).ok_or_else(bad)?;
+        let v = inner[op_end..].trim();
+        if !Version::valid(v) {
+            return Err(bad());
+        }
         constraint = Some((op, v));
         rest = r[end + 1..].trim();
     }
     if let Some(r) = rest.strip_prefix('[') {
         let end = r.find(']').ok_or_else(bad)?;
-        let list: Vec<&str> = r[..end].split_whitespace().collect();
-        let negated = list.iter().all(|a| a.starts_with('!'));
-        let listed = list.iter().any(|a| a.trim_start_matches('!') == arch);
+        let list = || r[..end].split_whitespace();
+        let negated = list().all(|a| a.starts_with('!'));
+        let listed = list().any(|a| a.trim_start_matches('!') == arch);
         if negated == listed {
             return Ok(None);
         }
@@ -137,7 +169,7 @@ fn parse_atom(s: &str, arch: &str) -> Result<Option<Atom>, String> {
         // Build profiles only appear in build relations; binary packages never carry them.
         return Ok(None);
     }
-    Ok(Some(Atom { name, arch_qualifier, constraint }))
+    Ok(Some(AtomText { name, qualifier, constraint }))
 }
 
 #[cfg(test)]
@@ -158,5 +190,18 @@ mod tests {
         assert_eq!(g[3][0].name, "bar");
         assert!(g[0][0].satisfied_by(&Version::parse("2.36-9").unwrap()));
         assert!(!g[0][0].satisfied_by(&Version::parse("2.31-13").unwrap()));
+    }
+
+    /// `check` (an index's entries, kept as text) refuses exactly what `parse` refuses.
+    #[test]
+    fn check_refuses_what_parse_refuses() {
+        let good = ["libc6 (>= 2.34), a | b:any", "x [amd64], y [!amd64]", "", " , ", "v (<< 1:2.0-1~bpo12+1)"];
+        let bad = ["bad (>= )", "(>= 1)", "z (!! 1)", "w (>= 1", "u [amd64", "t (>= 1 2)"];
+        for field in good {
+            assert!(check(field, "amd64").is_ok() && parse(field, "amd64").is_ok(), "{field}");
+        }
+        for field in bad {
+            assert!(check(field, "amd64").is_err() && parse(field, "amd64").is_err(), "{field}");
+        }
     }
 }

@@ -5,6 +5,14 @@
 use std::cmp::Ordering;
 use std::fmt;
 
+/// A version's parts, as ranges of its text (see [`Version`]).
+struct Parts<'s> {
+    text: &'s str,
+    epoch: u64,
+    upstream: (u32, u32),
+    revision: (u32, u32),
+}
+
 /// Equality is Debian's: `0:1.0` equals `1.0`, `1.01` equals `1.1`.
 #[derive(Clone, Debug)]
 pub struct Version {
@@ -18,6 +26,17 @@ pub struct Version {
 
 impl Version {
     pub fn parse(s: &str) -> Option<Version> {
+        let p = Version::parts(s)?;
+        Some(Version { epoch: p.epoch, upstream: p.upstream, revision: p.revision, text: p.text.into() })
+    }
+
+    /// Whether `s` parses as a version (nothing is allocated).
+    pub fn valid(s: &str) -> bool {
+        Version::parts(s).is_some()
+    }
+
+    /// `s` trimmed, its epoch, and where its upstream part and revision are in it.
+    fn parts(s: &str) -> Option<Parts<'_>> {
         let s = s.trim();
         if s.is_empty() || s.contains(char::is_whitespace) {
             return None;
@@ -44,7 +63,7 @@ impl Version {
         if s.len() > u32::MAX as usize {
             return None;
         }
-        Some(Version { epoch, upstream: at(upstream), revision: at(revision), text: s.into() })
+        Some(Parts { text: s, epoch, upstream: at(upstream), revision: at(revision) })
     }
 
     /// The upstream part (`1.2.3` of `1:1.2.3-4`).

@@ -207,10 +207,14 @@ impl Store {
     /// and still the very file it hashed, unchanged (see [`Store::hashed_unchanged`]):
     /// copies of it need no second hash.
     pub fn vouches(&self, path: &Path, d: &Digest, file: &std::fs::File) -> bool {
-        let Some((digest, stamp)) = self.hashed.lock().unwrap_or_else(|e| e.into_inner()).get(path).copied() else {
-            return false;
-        };
-        digest == *d && file.metadata().is_ok_and(|m| Stamp::of(&m) == stamp)
+        self.hashed_digest(path, file) == Some(*d)
+    }
+
+    /// The digest this process found `path` to have, while `file` (open at `path`) is still
+    /// the very file it hashed: same stamp.
+    fn hashed_digest(&self, path: &Path, file: &std::fs::File) -> Option<Digest> {
+        let (digest, stamp) = self.hashed.lock().unwrap_or_else(|e| e.into_inner()).get(path).copied()?;
+        file.metadata().is_ok_and(|m| Stamp::of(&m) == stamp).then_some(digest)
     }
 
     /// Records that `path`, as `before` describes it (taken before it was read), was hashed
@@ -283,10 +287,7 @@ impl Store {
     /// size, mtime and ctime. Any write or replacement since moves the ctime, which no user
     /// can set back, so its bytes are those hashed and need no second hash.
     pub fn hashed_unchanged(&self, path: &Path, file: &std::fs::File) -> bool {
-        let Some((_, stamp)) = self.hashed.lock().unwrap_or_else(|e| e.into_inner()).get(path).copied() else {
-            return false;
-        };
-        file.metadata().is_ok_and(|m| Stamp::of(&m) == stamp)
+        self.hashed_digest(path, file).is_some()
     }
 
     /// Streams `r` into the store, hashing as it goes; returns its digest and size.

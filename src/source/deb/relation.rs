@@ -89,12 +89,11 @@ pub fn parse(field: &str, arch: &str) -> Result<Vec<Group>, String> {
             arch_qualifier: a.qualifier.map(str::to_string),
             constraint: a.constraint.map(|(op, v)| (op, Version::parse(v).expect("checked by each_atom"))),
         };
-        if last == Some(group) {
-            groups.last_mut().expect("a group was started").push(atom);
-        } else {
-            groups.push(vec![atom]);
+        if last != Some(group) {
+            groups.push(Vec::new());
             last = Some(group);
         }
+        groups.last_mut().expect("a group was started").push(atom);
     })?;
     Ok(groups)
 }

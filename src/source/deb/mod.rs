@@ -213,7 +213,8 @@ fn open(
                         mirror,
                         &mirror_archs,
                         first,
-                        (&keyring, verified),
+                        &keyring,
+                        verified,
                         origin,
                         &mut releases,
                     )?
@@ -265,7 +266,8 @@ fn release_indexes(
     mirror: &str,
     archs: &[Arch],
     first: bool,
-    (keyring, verified): (&release::Keyring, &Verified),
+    keyring: &release::Keyring,
+    verified: &Verified,
     origin: &str,
     releases: &mut Vec<ReleaseInfo>,
 ) -> Result<Vec<(Arch, String, Download)>, Error> {
@@ -275,19 +277,7 @@ fn release_indexes(
     let rel = match known {
         Some(rel) => rel,
         None => {
-            tracing::info!("reading {}", crate::model::text::redact(&url));
-            let text = match fetch::get_revalidated(&url, origin, &store.releases_dir()) {
-                Err(fetch::Error::Status { status: 404, .. }) => {
-                    return Err(Error::NoSuite {
-                        suite: suite.to_string(),
-                        mirror: crate::model::text::redact(mirror),
-                        known: suites_on(mirror),
-                    });
-                }
-                got => String::from_utf8_lossy(&got?).into_owned(),
-            };
-            let rel = Arc::new(release::verify(&url, &text, keyring, spec.check_valid_until, now())?);
-            release::check_suite(&url, &rel, suite)?;
+            let rel = Arc::new(fetch_release(store, &url, suite, mirror, keyring, spec.check_valid_until, origin)?);
             verified.lock().unwrap_or_else(|e| e.into_inner()).insert(key, rel.clone());
             rel
         }
@@ -333,6 +323,33 @@ fn release_indexes(
         }
     }
     Ok(out)
+}
+
+/// The `InRelease` at `url`, fetched (revalidated against the cache's copy), its signature
+/// checked with `keyring`, and checked to be `suite`.
+fn fetch_release(
+    store: &Store,
+    url: &str,
+    suite: &str,
+    mirror: &str,
+    keyring: &release::Keyring,
+    check_valid_until: bool,
+    origin: &str,
+) -> Result<release::Release, Error> {
+    tracing::info!("reading {}", crate::model::text::redact(url));
+    let text = match fetch::get_revalidated(url, origin, &store.releases_dir()) {
+        Err(fetch::Error::Status { status: 404, .. }) => {
+            return Err(Error::NoSuite {
+                suite: suite.to_string(),
+                mirror: crate::model::text::redact(mirror),
+                known: suites_on(mirror),
+            });
+        }
+        got => String::from_utf8_lossy(&got?).into_owned(),
+    };
+    let rel = release::verify(url, &text, keyring, check_valid_until, now())?;
+    release::check_suite(url, &rel, suite)?;
+    Ok(rel)
 }
 
 /// The suites a mirror's `dists/` lists (its HTML index), for suggesting one; empty when

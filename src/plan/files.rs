@@ -245,8 +245,8 @@ impl Planner<'_> {
                 })?),
                 _ => None,
             };
-            let mut e =
-                Entry::of_member(m, |d| self.store.blob_path(d), link, origin).expect("a hard link has its target");
+            let mut e = Entry::of_member(m, |d| crate::tree::Content::Stored(self.store.blob_path(d)), link, origin)
+                .expect("a hard link has its target");
             if let (MemberKind::File { .. }, Some(mode)) = (&m.kind, f.mode) {
                 e.mode = mode;
             }

@@ -51,7 +51,7 @@ impl Planner<'_> {
             };
             let origin: Arc<str> =
                 Arc::from(if m.path.is_empty() { what.clone() } else { format!("{what}: {}", m.path) });
-            let mut e = Entry::of_member(m, |d| self.store.blob_path(d), None, origin)
+            let mut e = Entry::of_member(m, |d| crate::tree::Content::Stored(self.store.blob_path(d)), None, origin)
                 .expect("what is taken from an image has no hard links");
             if let (MemberKind::File { .. }, Some(mode)) = (&m.kind, f.mode) {
                 e.mode = mode;

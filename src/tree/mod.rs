@@ -108,20 +108,18 @@ impl Entry {
     }
 
     /// The layer entry for an unpacked member (an archive's, a package's), with the member's
-    /// mode and owner: a file's bytes are the stored blob `blob` names for its digest; a hard
+    /// mode and owner: a file's bytes are where `content` says for its digest; a hard
     /// link points at `link`, the member's target placed as the caller places members
     /// (`None` for a hard link: a target that cannot be placed).
     pub fn of_member(
         m: &Member,
-        blob: impl Fn(&Digest) -> PathBuf,
+        content: impl FnOnce(&Digest) -> Content,
         link: Option<ImagePath>,
         origin: Arc<str>,
     ) -> Option<Entry> {
         let mut e = match &m.kind {
             MemberKind::Dir => Entry::dir(m.mode, 0, 0, origin),
-            MemberKind::File { digest, size } => {
-                Entry::file(Content::Stored(blob(digest)), *size, *digest, m.mode, origin)
-            }
+            MemberKind::File { digest, size } => Entry::file(content(digest), *size, *digest, m.mode, origin),
             MemberKind::Symlink(t) => Entry::symlink(t.clone(), origin),
             MemberKind::Hardlink(_) => {
                 Entry { kind: Kind::Hardlink(link?), mode: m.mode, ..Entry::dir(0, 0, 0, origin) }
@@ -220,6 +218,22 @@ impl Tree {
         self.entries.insert(path, entry);
     }
 
+    /// Sets `path` to `entry` unless either is a directory: a later package's file or link
+    /// replaces an earlier one's, a directory stays what it was (dpkg keeps the first
+    /// package's directory), and a path not yet in the layer is added. One search of the tree.
+    pub fn put_unless_dir(&mut self, path: ImagePath, entry: Entry) {
+        use std::collections::btree_map::Entry as Slot;
+        match self.entries.entry(path) {
+            Slot::Vacant(v) => {
+                v.insert(entry);
+            }
+            Slot::Occupied(mut o) if !o.get().is_dir() && !entry.is_dir() => {
+                o.insert(entry);
+            }
+            Slot::Occupied(_) => {}
+        }
+    }
+
     pub fn get_mut(&mut self, path: &ImagePath) -> Option<&mut Entry> {
         self.entries.get_mut(path)
     }
@@ -290,7 +304,7 @@ impl View {
                 // A non-directory hides whatever the lower layers had below it.
                 let doomed: Vec<ImagePath> = self
                     .entries
-                    .range((std::ops::Bound::Excluded(path.clone()), std::ops::Bound::Unbounded))
+                    .range::<ImagePath, _>((std::ops::Bound::Excluded(path), std::ops::Bound::Unbounded))
                     .take_while(|(p, _)| {
                         p.as_str().starts_with(path.as_str())
                             && p.as_str().as_bytes().get(path.as_str().len()) == Some(&b'/')
@@ -301,7 +315,13 @@ impl View {
                     self.entries.remove(&p);
                 }
             }
-            self.entries.insert(path.clone(), entry.clone());
+            // A path the view has already (the same layer applied again) keeps its key.
+            match self.entries.get_mut(path) {
+                Some(seen) => *seen = entry.clone(),
+                None => {
+                    self.entries.insert(path.clone(), entry.clone());
+                }
+            }
         }
     }
 

@@ -160,12 +160,12 @@ pub fn lay(store: &Store, pkgs: &[Pkg<'_>], tree: &mut Tree) -> Result<(), Error
                 EntryKind::Hardlink(t) => ImagePath::new(t),
                 _ => None,
             };
-            let entry = Entry::of_member(&e.member, |d| store.blob_path(d), link, origin.clone()).ok_or_else(|| {
-                Error::Format {
-                    file: format!("package `{}`", p.name),
-                    why: format!("`/{}` is a hard link whose target cannot be placed in the image", e.member.path),
-                }
-            })?;
+            let entry =
+                Entry::of_member(&e.member, |d| crate::tree::Content::Stored(store.blob_path(d)), link, origin.clone())
+                    .ok_or_else(|| Error::Format {
+                        file: format!("package `{}`", p.name),
+                        why: format!("`/{}` is a hard link whose target cannot be placed in the image", e.member.path),
+                    })?;
             // A later package replaces an earlier one's file; a directory stays a directory.
             if tree.get(&path).is_none_or(|old| !old.is_dir()) {
                 tree.put(path, entry);

@@ -21,8 +21,8 @@ use super::unpack::{Deb, Kind as DebKind};
 use crate::model::digest::Digest;
 use crate::model::path::ImagePath;
 use crate::store::Store;
-use crate::tree::{Entry, Kind, Tree, View};
-use std::collections::BTreeMap;
+use crate::tree::{Content, Entry, Kind, Tree, View};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 /// One package to lay down.
@@ -93,47 +93,39 @@ pub fn lay_files(
             }
         }
     }
-    let mut owner: BTreeMap<String, (usize, Digest)> = BTreeMap::new();
+    let mut owner: HashMap<String, (usize, Digest)> = HashMap::new();
     for (i, p) in pkgs.iter().enumerate() {
         let origin: Arc<str> = Arc::from(format!("package `{}`", p.name));
         for (n, e) in p.deb.entries.iter().enumerate() {
-            let placed = place(&e.path, merged_usr);
             if merged_usr && MERGED.contains(&e.path.as_str()) {
                 continue; // the directory itself is the /usr link
             }
+            let placed = place(&e.path, merged_usr);
             let Some(path) = ImagePath::new(&placed) else { continue };
-            match &e.kind {
-                DebKind::Dir if tree.get(&path).is_some() => continue, // dpkg keeps the first package's directory
-                DebKind::File { digest, .. } => {
-                    if let Some((j, d)) = owner.get(&placed)
-                        && d != digest
-                        && !replaces(p.deb, pkgs[*j].name)
-                        && !replaces(pkgs[*j].deb, p.name)
-                    {
-                        return Err(Error::FileConflict {
-                            path: format!("/{}", e.path),
-                            a: pkgs[*j].name.into(),
-                            b: p.name.into(),
-                        });
-                    }
-                    owner.insert(placed.clone(), (i, *digest));
+            if let DebKind::File { digest, .. } = &e.kind {
+                if let Some((j, d)) = owner.get(&placed)
+                    && d != digest
+                    && !replaces(p.deb, pkgs[*j].name)
+                    && !replaces(pkgs[*j].deb, p.name)
+                {
+                    return Err(Error::FileConflict {
+                        path: format!("/{}", e.path),
+                        a: pkgs[*j].name.into(),
+                        b: p.name.into(),
+                    });
                 }
-                _ => {}
+                owner.insert(placed, (i, *digest));
             }
             let link = match &e.kind {
                 DebKind::Hardlink(t) => ImagePath::new(&place(t, merged_usr)),
                 _ => None,
             };
-            let mut entry = Entry::of_member(e, |d| store.blob_path(d), link, origin.clone())
+            let content = |d: &Digest| p.deb.content(store, n).unwrap_or_else(|| Content::Stored(store.blob_path(d)));
+            let entry = Entry::of_member(e, content, link, origin.clone())
                 .ok_or_else(|| Error::BadLink { package: p.name.into(), path: format!("/{}", e.path) })?;
-            if let (Kind::File { content, .. }, Some(slice)) = (&mut entry.kind, p.deb.content(store, n)) {
-                *content = slice;
-            }
-            // A later package replaces an earlier one's file (Replaces was checked above);
-            // a directory stays a directory.
-            if tree.get(&path).is_none_or(|old| !old.is_dir()) {
-                tree.put(path, entry);
-            }
+            // A later package replaces an earlier one's file (Replaces was checked above); a
+            // directory stays a directory, and dpkg keeps the first package's directory.
+            tree.put_unless_dir(path, entry);
         }
     }
     Ok(())

@@ -26,8 +26,9 @@ use std::sync::{Arc, Mutex};
 
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
-/// One package pinned for one architecture and layer: what the lock records.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// One package pinned for one architecture and layer: what the lock records, as its
+/// `[[package]]` (fields in this order).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Pin {
     pub arch: String,
     pub layer: String,
@@ -37,14 +38,15 @@ pub struct Pin {
     pub url: String,
     pub sha256: String,
     pub size: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multi_arch_same: bool,
 }
 
 /// Someone told a set of resolved packages (see `resolve::Given::resolved_arch`).
 pub type Told<'a> = &'a (dyn Fn(&[Pin]) + Sync);
 
-/// A verified suite, as the lock records it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+/// A verified suite, as the lock records it (`[[debian.release]]`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct ReleaseInfo {
     pub suite: String,
     pub mirror: String,
@@ -81,15 +83,9 @@ pub enum Error {
     #[error(transparent)]
     Install(#[from] install::Error),
     #[error("{0}")]
-    Blob(#[source] crate::store::BlobError),
+    Blob(#[from] crate::store::BlobError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
-}
-
-impl From<crate::store::BlobError> for Error {
-    fn from(e: crate::store::BlobError) -> Error {
-        Error::Blob(e)
-    }
 }
 
 /// Every architecture's package universe and the verified releases behind them.

@@ -14,15 +14,9 @@ pub enum Error {
     #[error(transparent)]
     Alpine(#[from] apk::Error),
     #[error("{0}")]
-    Blob(#[source] crate::store::BlobError),
+    Blob(#[from] crate::store::BlobError),
     #[error(transparent)]
     Io(#[from] std::io::Error),
-}
-
-impl From<crate::store::BlobError> for Error {
-    fn from(e: crate::store::BlobError) -> Error {
-        Error::Blob(e)
-    }
 }
 
 impl From<Diagnostic> for Error {

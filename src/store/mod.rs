@@ -86,13 +86,7 @@ pub enum BlobError {
         source: io::Error,
     },
     #[error("{0}")]
-    Damaged(#[source] Damaged),
-}
-
-impl From<Damaged> for BlobError {
-    fn from(d: Damaged) -> BlobError {
-        BlobError::Damaged(d)
-    }
+    Damaged(#[from] Damaged),
 }
 
 impl Store {

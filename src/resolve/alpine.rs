@@ -31,7 +31,9 @@ pub fn pins(
     fetch(&mut pins, existing, store, recipe)?;
     if locked {
         let old: Vec<apk::Pin> = existing
-            .map(|l| l.apk_packages.iter().filter(|p| archs.iter().any(|a| a.name() == p.arch)).cloned().collect())
+            .map(|l| {
+                l.apk_packages.iter().filter(|p| archs.iter().any(|a| a.name() == p.arch)).map(Into::into).collect()
+            })
             .unwrap_or_default();
         let changes = pin_lines(&old, &pins);
         if !changes.is_empty() {

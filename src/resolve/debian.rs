@@ -65,7 +65,8 @@ pub fn pins(
         }
         if changes.is_empty() {
             wanted.releases = d.releases.clone();
-            let pins = lock.packages.iter().filter(|p| archs.iter().any(|a| a.name() == p.arch)).cloned().collect();
+            let pins =
+                lock.packages.iter().filter(|p| archs.iter().any(|a| a.name() == p.arch)).map(Into::into).collect();
             return Ok((wanted, pins));
         }
         if locked {
@@ -89,8 +90,9 @@ pub fn pins(
         let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
         let arch_pins = deb::resolve(&archive, spec, &layers, a, below).map_err(|e| located(recipe, e))?;
         for r in &archive.releases {
-            if !wanted.releases.contains(r) {
-                wanted.releases.push(r.clone());
+            let r: lock::LockedRelease = r.into();
+            if !wanted.releases.contains(&r) {
+                wanted.releases.push(r);
             }
         }
         drop(archive);

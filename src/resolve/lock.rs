@@ -72,25 +72,137 @@ pub struct Lock {
     pub apk_packages: Vec<LockedApk>,
 }
 
-/// `[[package]]`: one Debian package pinned for one architecture and layer (the resolver's
-/// pin is the record).
-pub type LockedPackage = crate::source::deb::Pin;
+/// `[[package]]`: one Debian package pinned for one architecture and layer.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedPackage {
+    pub arch: String,
+    pub layer: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub url: String,
+    pub sha256: String,
+    pub size: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_arch_same: bool,
+}
 
 /// `[[apk]]`: one Alpine package pinned for one architecture and layer.
-pub type LockedApk = crate::source::apk::Pin;
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedApk {
+    pub arch: String,
+    pub layer: String,
+    pub name: String,
+    pub version: String,
+    pub architecture: String,
+    pub repository: String,
+    pub checksum: String,
+    pub size: u64,
+    /// The index's `I:` (installed size), which bounds decompression.
+    #[serde(default)]
+    pub installed_size: u64,
+    pub url: String,
+    #[serde(default)]
+    pub sha256: String,
+}
 
 /// `[[debian.release]]`: a verified suite the packages were resolved from.
-pub type LockedRelease = crate::source::deb::ReleaseInfo;
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockedRelease {
+    pub suite: String,
+    pub mirror: String,
+    pub date: String,
+    pub signed_by: String,
+}
+
+impl From<&crate::source::deb::Pin> for LockedPackage {
+    fn from(p: &crate::source::deb::Pin) -> LockedPackage {
+        LockedPackage {
+            arch: p.arch.clone(),
+            layer: p.layer.clone(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            architecture: p.architecture.clone(),
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            multi_arch_same: p.multi_arch_same,
+        }
+    }
+}
+
+impl From<&LockedPackage> for crate::source::deb::Pin {
+    fn from(p: &LockedPackage) -> crate::source::deb::Pin {
+        crate::source::deb::Pin {
+            arch: p.arch.clone(),
+            layer: p.layer.clone(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            architecture: p.architecture.clone(),
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+            size: p.size,
+            multi_arch_same: p.multi_arch_same,
+        }
+    }
+}
+
+impl From<&crate::source::apk::Pin> for LockedApk {
+    fn from(p: &crate::source::apk::Pin) -> LockedApk {
+        LockedApk {
+            arch: p.arch.clone(),
+            layer: p.layer.clone(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            architecture: p.architecture.clone(),
+            repository: p.repository.clone(),
+            checksum: p.checksum.clone(),
+            size: p.size,
+            installed_size: p.installed_size,
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+        }
+    }
+}
+
+impl From<&LockedApk> for crate::source::apk::Pin {
+    fn from(p: &LockedApk) -> crate::source::apk::Pin {
+        crate::source::apk::Pin {
+            arch: p.arch.clone(),
+            layer: p.layer.clone(),
+            name: p.name.clone(),
+            version: p.version.clone(),
+            architecture: p.architecture.clone(),
+            repository: p.repository.clone(),
+            checksum: p.checksum.clone(),
+            size: p.size,
+            installed_size: p.installed_size,
+            url: p.url.clone(),
+            sha256: p.sha256.clone(),
+        }
+    }
+}
+
+impl From<&crate::source::deb::ReleaseInfo> for LockedRelease {
+    fn from(r: &crate::source::deb::ReleaseInfo) -> LockedRelease {
+        LockedRelease {
+            suite: r.suite.clone(),
+            mirror: r.mirror.clone(),
+            date: r.date.clone(),
+            signed_by: r.signed_by.clone(),
+        }
+    }
+}
 
 impl Lock {
     /// The Debian pins, as the resolver and installer take them.
     pub fn debian_pins(&self) -> Vec<crate::source::deb::Pin> {
-        self.packages.clone()
+        self.packages.iter().map(Into::into).collect()
     }
 
     /// The Alpine pins, as the resolver and installer take them.
     pub fn apk_pins(&self) -> Vec<crate::source::apk::Pin> {
-        self.apk_packages.clone()
+        self.apk_packages.iter().map(Into::into).collect()
     }
 }
 

@@ -207,8 +207,8 @@ fn wanted_lock(
             .map(|p| lock::LockedBaseImage::of(&p.reference, p.digest, p.platforms.iter().map(|(a, m)| (*a, *m))))
             .collect(),
         debian: resolved.debian.clone(),
-        packages: resolved.packages.clone(),
-        apk_packages: resolved.apk.clone(),
+        packages: resolved.packages.iter().map(Into::into).collect(),
+        apk_packages: resolved.apk.iter().map(Into::into).collect(),
     };
     wanted.downloads.sort();
     wanted.downloads.dedup();

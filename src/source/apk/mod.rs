@@ -299,9 +299,8 @@ pub fn read_package(bytes: &[u8], record: &Record, keys: &Keys, file: &str) -> R
     Ok(Package { pkginfo, scripts, data: data.1.clone() })
 }
 
-/// One package pinned for one architecture and layer, as the lock records it: its
-/// `[[apk]]` (fields in this order).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+/// One package pinned for one architecture and layer, as the lock records it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pin {
     pub arch: String,
     pub layer: String,
@@ -312,10 +311,8 @@ pub struct Pin {
     pub checksum: String,
     pub size: u64,
     /// The index's `I:` (installed size), which bounds decompression.
-    #[serde(default)]
     pub installed_size: u64,
     pub url: String,
-    #[serde(default)]
     pub sha256: String,
 }
 

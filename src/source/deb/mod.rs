@@ -26,9 +26,8 @@ use std::sync::{Arc, Mutex};
 
 pub const DEFAULT_KEYRING: &str = "/usr/share/keyrings/debian-archive-keyring.gpg";
 
-/// One package pinned for one architecture and layer: what the lock records, as its
-/// `[[package]]` (fields in this order).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+/// One package pinned for one architecture and layer: what the lock records.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Pin {
     pub arch: String,
     pub layer: String,
@@ -38,15 +37,14 @@ pub struct Pin {
     pub url: String,
     pub sha256: String,
     pub size: u64,
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub multi_arch_same: bool,
 }
 
 /// Someone told a set of resolved packages (see `resolve::Given::resolved_arch`).
 pub type Told<'a> = &'a (dyn Fn(&[Pin]) + Sync);
 
-/// A verified suite, as the lock records it (`[[debian.release]]`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+/// A verified suite, as the lock records it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReleaseInfo {
     pub suite: String,
     pub mirror: String,

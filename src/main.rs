@@ -34,14 +34,15 @@ fn main() -> ExitCode {
 /// resolver's, the index readers', the download and the pool threads each held their own).
 ///
 /// A fixed mmap threshold of 16 MiB: by default glibc raises the threshold to the size of
-/// each mapped block freed (up to 32 MiB), so once the first architecture's package vector
-/// (tens of MB) was freed, the next architectures' vectors grew by doubling inside the heap,
-/// and the blocks left behind were filled with small allocations that pinned the heap's top
-/// — base-files alone peaked at 62 MB for one architecture and 78 MB for four. Fixed, a
-/// vector past 16 MiB is mapped and given back whole: 62 / 70 MB, and the largest growth
-/// set 62 / 66 MB (four architectures ÷ one: 1.26 → 1.13 and 1.23 → 1.08), in the same
-/// time. Below 16 MiB, so as not to map every xz decoder's 8 MiB window afresh (a threshold
-/// of 256 KiB cost a two-architecture build 0.2 s of system time for page faults).
+/// each mapped block of up to 32 MiB that is freed (the first architecture's package vector,
+/// an xz decoder's 8 MiB window), so the next architectures' package vectors grew by doubling
+/// inside the heap, and the blocks they left behind were filled with small allocations that
+/// pinned the heap's top: base-files alone peaked at 61.6 MB of RSS for one architecture and
+/// 77.7 MB for four; the largest set of BENCH.md's growth table at 61.6 and 76.3–81.9 MB.
+/// Fixed, a vector past 16 MiB is mapped and given back whole: 61.6 / 69.8 MB and 61.6 / 66.5
+/// MB, in the same time. (A fixed threshold also keeps the trim threshold at its 128 KiB.)
+/// Not lower: at 256 KiB every xz decoder's window is mapped afresh, which cost a cold
+/// two-architecture build 0.1–0.3 s of system time in page faults.
 fn malloc_settings() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: called first thing in `main`, before any other thread exists; `mallopt` only

@@ -218,9 +218,10 @@ impl Tree {
         self.entries.insert(path, entry);
     }
 
-    /// Sets `path` to `entry` unless either is a directory: a later package's file or link
-    /// replaces an earlier one's, a directory stays what it was (dpkg keeps the first
-    /// package's directory), and a path not yet in the layer is added. One search of the tree.
+    /// Adds `entry` at a path not yet in the layer; at one it has, replaces what is there only
+    /// when neither is a directory: a later package's file or link replaces an earlier one's,
+    /// a directory stays what it was (dpkg keeps the first package's directory), and a
+    /// directory does not replace a file. One search of the tree.
     pub fn put_unless_dir(&mut self, path: ImagePath, entry: Entry) {
         use std::collections::btree_map::Entry as Slot;
         match self.entries.entry(path) {
@@ -315,7 +316,7 @@ impl View {
                     self.entries.remove(&p);
                 }
             }
-            // A path the view has already (the same layer applied again) keeps its key.
+            // A path the view has already keeps its key (no copy of the path).
             match self.entries.get_mut(path) {
                 Some(seen) => *seen = entry.clone(),
                 None => {

@@ -85,8 +85,12 @@ pub fn pins(
     // architectures there are, and `resolved_arch` puts the other core to work on the
     // packages already resolved while the next index is read.
     let mut pins = Vec::new();
+    let names: Vec<String> = layers.iter().flat_map(|(_, names)| names.iter().cloned()).collect();
+    let guess = resolved_arch.map(|told| deb::Guess { told, essential: spec.essential, names: &names });
     for &a in archs {
-        let archive = archives.open(store, spec, &[a], &recipe.loc.to_string()).map_err(|e| located(recipe, e))?;
+        let archive = archives
+            .open(store, spec, &[a], &recipe.loc.to_string(), guess.as_ref())
+            .map_err(|e| located(recipe, e))?;
         let below = installed.get(&a).map(Vec::as_slice).unwrap_or_default();
         let arch_pins = deb::resolve(&archive, spec, &layers, a, below).map_err(|e| located(recipe, e))?;
         for r in &archive.releases {

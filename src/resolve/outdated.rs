@@ -131,7 +131,7 @@ pub fn outdated(recipes: &[Recipe], store: &Store) -> Result<Outdated> {
             return Err(Error::Unlocked(r.name.clone()));
         };
         if let Some(spec) = deb_spec {
-            let archive = archives.open(store, spec, &r.archs, &r.loc.to_string())?;
+            let archive = archives.open(store, spec, &r.archs, &r.loc.to_string(), None)?;
             out.packages.extend(deb::newer(&archive, &l.debian_pins()).into_iter().map(|n| (r.name.clone(), n)));
         }
         if let Some(spec) = apk_spec {

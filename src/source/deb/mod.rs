@@ -43,6 +43,40 @@ pub struct Pin {
 /// Someone told a set of resolved packages (see `resolve::Given::resolved_arch`).
 pub type Told<'a> = &'a (dyn Fn(&[Pin]) + Sync);
 
+/// What a build will almost surely install, told while the first index is still being
+/// read: the main suite's `Essential: yes` packages (when the recipe asks for the Essential
+/// set) and the packages the recipe names. Reading that index keeps one core busy for the
+/// first half second of a cold build; fetching and unpacking these meanwhile keeps the
+/// other one busy. A guess is fetched like any download (its size and SHA256 come from the
+/// signed index and are checked as it arrives); one that resolution does not pick — a later
+/// suite has another version — costs a download and an unpack, and nothing else.
+pub struct Guess<'a> {
+    pub told: Told<'a>,
+    pub essential: bool,
+    pub names: &'a [String],
+}
+
+impl Guess<'_> {
+    fn wants(&self, p: &index::Package) -> bool {
+        (self.essential && p.essential) || self.names.contains(&p.name)
+    }
+}
+
+/// A guessed package as the fetch and unpack take it (it is in no layer yet).
+fn guessed(p: &index::Package, arch: Arch) -> Pin {
+    Pin {
+        arch: arch.name().to_string(),
+        layer: String::new(),
+        name: p.name.clone(),
+        version: p.version.to_string(),
+        architecture: p.arch.to_string(),
+        url: p.url(),
+        sha256: hex::encode(p.sha256),
+        size: p.size,
+        multi_arch_same: p.multi_arch_same,
+    }
+}
+
 /// A verified suite, as the lock records it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct ReleaseInfo {
@@ -134,13 +168,15 @@ pub struct Archives {
 
 impl Archives {
     /// The archive for `spec` and `archs`: the one this command opened, else opened now
-    /// ([`open`]); a recipe asking while another opens it waits for that one.
+    /// ([`open`], telling `guess` what it will likely want as the main suite's index is
+    /// read); a recipe asking while another opens it waits for that one.
     pub fn open(
         &self,
         store: &Store,
         spec: &crate::model::spec::DebianSpec,
         archs: &[Arch],
         origin: &str,
+        guess: Option<&Guess<'_>>,
     ) -> Result<Arc<Archive>, Error> {
         let key = (
             spec.suites.clone(),
@@ -157,7 +193,7 @@ impl Archives {
         if let Some(archive) = slot.as_ref().and_then(std::sync::Weak::upgrade) {
             return Ok(archive);
         }
-        let archive = Arc::new(open(store, spec, archs, origin, &self.verified)?);
+        let archive = Arc::new(open(store, spec, archs, origin, &self.verified, guess)?);
         *slot = Some(Arc::downgrade(&archive));
         if !self.release.load(std::sync::atomic::Ordering::Relaxed) {
             self.held.lock().unwrap_or_else(|e| e.into_inner()).push(archive.clone());
@@ -179,6 +215,7 @@ fn open(
     archs: &[Arch],
     origin: &str,
     verified: &Verified,
+    guess: Option<&Guess<'_>>,
 ) -> Result<Archive, Error> {
     let explicit =
         spec.mirror.clone().or_else(|| std::env::var("ASSEMBLE_DEBIAN_MIRROR").ok().filter(|m| !m.is_empty()));
@@ -230,7 +267,11 @@ fn open(
     let read: Vec<Result<Vec<index::Package>, Error>> = std::thread::scope(|s| {
         let jobs: Vec<_> = wanted
             .iter()
-            .map(|(_, arch, suite, mirror, path, d)| s.spawn(move || read_index(store, *arch, suite, mirror, path, d)))
+            .map(|(n, arch, suite, mirror, path, d)| {
+                // Guesses come from the main archive's first suite only.
+                let guess = guess.filter(|_| *n == 0 && archives[0].suites.first() == Some(suite));
+                s.spawn(move || read_index(store, *arch, suite, mirror, path, d, guess))
+            })
             .collect();
         jobs.into_iter().map(|j| j.join().expect("an index reader panicked")).collect()
     });
@@ -371,6 +412,7 @@ fn read_index(
     mirror: &str,
     path: &str,
     d: &Download,
+    guess: Option<&Guess<'_>>,
 ) -> Result<Vec<index::Package>, Error> {
     let ierr = |source| Error::Index { url: d.url.clone(), source };
     let f = fs_err::File::open(store.verify_blob(&d.sha256)?).map_err(ierr)?;
@@ -410,11 +452,23 @@ fn read_index(
             }
         });
         let mut out = Vec::new();
+        let mut guessed_here: Vec<Pin> = Vec::new();
         for chunk in rx {
+            let from = out.len();
             out.extend(control::borrowed(&chunk).filter_map(|fields| {
                 let get = |name: &str| fields.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| *v);
                 index::Package::from_fields(&get, arch.debian(), &suite, &mirror).ok()
             }));
+            if let Some(g) = guess {
+                guessed_here.extend(out[from..].iter().filter(|p| g.wants(p)).map(|p| guessed(p, arch)));
+                // A few at a time: each telling is a fetch of its own.
+                if guessed_here.len() >= 4 {
+                    (g.told)(&std::mem::take(&mut guessed_here));
+                }
+            }
+        }
+        if let Some(g) = guess.filter(|_| !guessed_here.is_empty()) {
+            (g.told)(&guessed_here);
         }
         cutter.join().expect("the index reader panicked").map_err(ierr)?;
         out.shrink_to_fit();
@@ -568,4 +622,43 @@ pub fn pin_changes(old: &[Pin], new: &[Pin]) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// While an index is read, the guess is told its `Essential: yes` packages and the ones
+    /// named, with the URL, SHA256 and size the index gives (what the fetch checks), and
+    /// nothing else; without Essential asked for, only the named ones.
+    #[test]
+    fn the_index_reader_tells_the_essential_and_named_packages() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("cache")).unwrap();
+        let entry = |name: &str, essential: bool, n: u8| {
+            format!(
+                "Package: {name}\nVersion: 1.{n}\nArchitecture: amd64\n{}Filename: pool/{name}.deb\nSize: {n}\nSHA256: {}\n\n",
+                if essential { "Essential: yes\n" } else { "" },
+                hex::encode([n; 32])
+            )
+        };
+        let text =
+            [entry("base-files", true, 1), entry("curl", false, 2), entry("less", false, 3), entry("bash", true, 4)]
+                .concat();
+        let (sha256, _) = store.put_bytes(text.as_bytes(), false).unwrap();
+        let d = Download { url: "http://m/dists/s/main/binary-amd64/Packages".into(), sha256, origin: String::new() };
+        for (essential, want) in [(true, vec!["base-files", "curl", "bash"]), (false, vec!["curl"])] {
+            let told: Mutex<Vec<Pin>> = Mutex::new(Vec::new());
+            let tell = |pins: &[Pin]| told.lock().unwrap().extend_from_slice(pins);
+            let names = vec!["curl".to_string(), "absent".to_string()];
+            let guess = Guess { told: &tell, essential, names: &names };
+            let read = read_index(&store, Arch::Amd64, "s", "http://m", "main/binary-amd64/Packages", &d, Some(&guess));
+            assert_eq!(read.unwrap().len(), 4);
+            let told = told.into_inner().unwrap();
+            assert_eq!(told.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), want);
+            let curl = told.iter().find(|p| p.name == "curl").unwrap();
+            assert_eq!((curl.url.as_str(), curl.size, curl.version.as_str()), ("http://m/pool/curl.deb", 2, "1.2"));
+            assert_eq!(curl.sha256, hex::encode([2u8; 32]));
+        }
+    }
 }

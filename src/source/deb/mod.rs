@@ -62,18 +62,20 @@ impl Guess<'_> {
     }
 }
 
-/// A guessed package as the fetch and unpack take it (it is in no layer yet).
-fn guessed(p: &index::Package, arch: Arch) -> Pin {
-    Pin {
-        arch: arch.name().to_string(),
-        layer: String::new(),
-        name: p.name.clone(),
-        version: p.version.to_string(),
-        architecture: p.arch.to_string(),
-        url: p.url(),
-        sha256: hex::encode(p.sha256),
-        size: p.size,
-        multi_arch_same: p.multi_arch_same,
+impl Pin {
+    /// An index entry pinned for `arch` and `layer` (a guess is in no layer yet).
+    fn of(p: &index::Package, arch: Arch, layer: &str) -> Pin {
+        Pin {
+            arch: arch.name().to_string(),
+            layer: layer.to_string(),
+            name: p.name.clone(),
+            version: p.version.to_string(),
+            architecture: p.arch.to_string(),
+            url: p.url(),
+            sha256: hex::encode(p.sha256),
+            size: p.size,
+            multi_arch_same: p.multi_arch_same,
+        }
     }
 }
 
@@ -460,7 +462,7 @@ fn read_index(
                 index::Package::from_fields(&get, arch.debian(), &suite, &mirror).ok()
             }));
             if let Some(g) = guess {
-                guessed_here.extend(out[from..].iter().filter(|p| g.wants(p)).map(|p| guessed(p, arch)));
+                guessed_here.extend(out[from..].iter().filter(|p| g.wants(p)).map(|p| Pin::of(p, arch, "")));
                 // A few at a time: each telling is a fetch of its own.
                 if guessed_here.len() >= 4 {
                     (g.told)(&std::mem::take(&mut guessed_here));
@@ -522,17 +524,7 @@ pub fn resolve(
                 .candidate(name)
                 .or_else(|| r.installed().into_iter().find(|p| &p.name == name))
                 .expect("chosen from the universe");
-            pins.push(Pin {
-                arch: arch.name().into(),
-                layer: layer.clone(),
-                name: p.name.clone(),
-                version: p.version.to_string(),
-                architecture: p.arch.to_string(),
-                url: p.url(),
-                sha256: hex::encode(p.sha256),
-                size: p.size,
-                multi_arch_same: p.multi_arch_same,
-            });
+            pins.push(Pin::of(p, arch, layer));
         }
         below = r.installed();
     }

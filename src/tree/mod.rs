@@ -316,13 +316,7 @@ impl View {
                     self.entries.remove(&p);
                 }
             }
-            // A path the view has already keeps its key (no copy of the path).
-            match self.entries.get_mut(path) {
-                Some(seen) => *seen = entry.clone(),
-                None => {
-                    self.entries.insert(path.clone(), entry.clone());
-                }
-            }
+            self.entries.insert(path.clone(), entry.clone());
         }
     }
 

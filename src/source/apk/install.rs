@@ -11,7 +11,7 @@ use crate::model::member::{Member, MemberKind as EntryKind};
 use crate::model::path::ImagePath;
 use crate::model::path::{BadName, clean_name};
 use crate::store::Store;
-use crate::tree::{Entry, Tree};
+use crate::tree::{Content, Entry, Tree};
 use sha1::Digest as _;
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -128,48 +128,40 @@ pub fn lay(store: &Store, pkgs: &[Pkg<'_>], tree: &mut Tree) -> Result<(), Error
         let origin: Arc<str> = Arc::from(format!("package `{}`", p.name));
         for e in &p.entries {
             let Some(path) = ImagePath::new(&e.member.path) else { continue };
-            match &e.member.kind {
-                EntryKind::Dir if tree.get(&path).is_some() => continue,
-                EntryKind::File { digest, .. } => {
-                    if let Some((j, d)) = owner.get(&e.member.path)
-                        && d != digest
-                    {
-                        let replaces = |a: &Pkg<'_>, b: &Pkg<'_>| {
-                            info(a.package, "replaces")
-                                .iter()
-                                .any(|r| r.split(['=', '<', '>', '~']).next() == Some(b.name))
-                        };
-                        if replaces(&pkgs[*j], p) {
-                            continue; // the earlier package replaces this one: its file stays
-                        }
-                        if !replaces(p, &pkgs[*j]) {
-                            return Err(Error::Format {
-                                file: format!("package `{}`", p.name),
-                                why: format!(
-                                    "`/{}` is also in `{}` with other content, and neither replaces the other",
-                                    e.member.path, pkgs[*j].name
-                                ),
-                            });
-                        }
+            if let EntryKind::File { digest, .. } = &e.member.kind {
+                if let Some((j, d)) = owner.get(&e.member.path)
+                    && d != digest
+                {
+                    let replaces = |a: &Pkg<'_>, b: &Pkg<'_>| {
+                        info(a.package, "replaces").iter().any(|r| r.split(['=', '<', '>', '~']).next() == Some(b.name))
+                    };
+                    if replaces(&pkgs[*j], p) {
+                        continue; // the earlier package replaces this one: its file stays
                     }
-                    owner.insert(e.member.path.clone(), (i, *digest));
+                    if !replaces(p, &pkgs[*j]) {
+                        return Err(Error::Format {
+                            file: format!("package `{}`", p.name),
+                            why: format!(
+                                "`/{}` is also in `{}` with other content, and neither replaces the other",
+                                e.member.path, pkgs[*j].name
+                            ),
+                        });
+                    }
                 }
-                _ => {}
+                owner.insert(e.member.path.clone(), (i, *digest));
             }
             let link = match &e.member.kind {
                 EntryKind::Hardlink(t) => ImagePath::new(t),
                 _ => None,
             };
-            let entry =
-                Entry::of_member(&e.member, |d| crate::tree::Content::Stored(store.blob_path(d)), link, origin.clone())
-                    .ok_or_else(|| Error::Format {
-                        file: format!("package `{}`", p.name),
-                        why: format!("`/{}` is a hard link whose target cannot be placed in the image", e.member.path),
-                    })?;
-            // A later package replaces an earlier one's file; a directory stays a directory.
-            if tree.get(&path).is_none_or(|old| !old.is_dir()) {
-                tree.put(path, entry);
-            }
+            let entry = Entry::of_member(&e.member, |d| Content::Stored(store.blob_path(d)), link, origin.clone())
+                .ok_or_else(|| Error::Format {
+                    file: format!("package `{}`", p.name),
+                    why: format!("`/{}` is a hard link whose target cannot be placed in the image", e.member.path),
+                })?;
+            // A later package replaces an earlier one's file; a directory stays a directory,
+            // and the first package's directory is kept.
+            tree.put_unless_dir(path, entry);
         }
     }
     Ok(())
@@ -398,4 +390,51 @@ pub fn busybox_links(view: &crate::tree::View, tree: &mut Tree) -> std::io::Resu
         let _ = tree.insert(ip, Entry::symlink(format!("/{binary}"), Arc::from("busybox applets")));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(path: &str, kind: EntryKind) -> ApkEntry {
+        ApkEntry { member: Member { path: path.into(), kind, mode: 0o755, uid: 0, gid: 0, mtime: 0 }, checksum: None }
+    }
+
+    fn file(path: &str, byte: u8) -> ApkEntry {
+        member(path, EntryKind::File { digest: Digest::of(&[byte]), size: 1 })
+    }
+
+    fn pkg<'a>(name: &'a str, package: &'a Package, entries: Vec<ApkEntry>) -> Pkg<'a> {
+        Pkg { name, version: "1", checksum: "", file_size: 0, package, entries }
+    }
+
+    /// Two packages at one path: a directory stays a directory (a later file there is
+    /// dropped) and does not replace an earlier file; a later file replaces an earlier
+    /// package's only when the content is equal or it `replaces` it; otherwise both are named.
+    #[test]
+    fn packages_at_one_path_keep_directories_and_need_replaces() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("cache")).unwrap();
+        let plain = Package { pkginfo: BTreeMap::new(), scripts: BTreeMap::new(), data: Vec::new() };
+        let replacing = Package {
+            pkginfo: BTreeMap::from([("replaces".into(), vec!["a".into()])]),
+            scripts: BTreeMap::new(),
+            data: Vec::new(),
+        };
+        let a = || pkg("a", &plain, vec![member("d", EntryKind::Dir), file("f", 1), file("g", 1)]);
+        let lay_with = |b: Pkg<'_>| {
+            let mut tree = Tree::default();
+            lay(&store, &[a(), b], &mut tree).map(|()| tree)
+        };
+        let at = |tree: &Tree, p: &str| tree.get(&ImagePath::new(p).unwrap()).unwrap().clone();
+        // A file over a directory, a directory over a file, an equal file: kept as `a` laid them.
+        let tree = lay_with(pkg("b", &plain, vec![file("d", 2), member("f", EntryKind::Dir), file("g", 1)])).unwrap();
+        assert!(at(&tree, "d").is_dir());
+        assert!(!at(&tree, "f").is_dir());
+        // Other content: refused unless the later package replaces the earlier.
+        let refused = lay_with(pkg("b", &plain, vec![file("g", 2)])).unwrap_err().to_string();
+        assert!(refused.contains("`/g` is also in `a`"), "{refused}");
+        let tree = lay_with(pkg("c", &replacing, vec![file("g", 2)])).unwrap();
+        assert!(matches!(at(&tree, "g").kind, crate::tree::Kind::File { digest, .. } if digest == Digest::of(&[2])));
+    }
 }

@@ -232,3 +232,29 @@ impl Universe {
         self.names().filter(|n| self.candidate(n).is_some_and(|c| c.essential)).map(str::to_string).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// An index entry whose relationship field holds a NUL byte is skipped, as any entry
+    /// apt could not read: kept raw with NUL between the fields, `Pre-Depends: a\0b` would
+    /// otherwise become `Pre-Depends: a` and `Depends: b`.
+    #[test]
+    fn an_index_entry_with_a_nul_in_a_relationship_field_is_skipped() {
+        let entry = |pre: &'static str| {
+            move |f: &str| match f {
+                "Package" => Some("p"),
+                "Version" => Some("1"),
+                "Filename" => Some("pool/p.deb"),
+                "SHA256" => Some("0000000000000000000000000000000000000000000000000000000000000000"),
+                "Pre-Depends" => Some(pre),
+                _ => None,
+            }
+        };
+        let read = |pre| super::Package::from_fields(&entry(pre), "amd64", &"s".into(), &"http://m".into());
+        let refused = read("a\0b").unwrap_err();
+        assert!(refused.contains("Pre-Depends") && refused.contains("NUL"), "{refused}");
+        let p = read("a").unwrap();
+        assert_eq!(p.relations().pre_depends.len(), 1);
+        assert!(p.relations().depends.is_empty());
+    }
+}

@@ -114,6 +114,10 @@ struct AtomText<'s> {
 
 /// Hands each alternative kept for `arch` to `each`, with the number of its group.
 fn each_atom<'s>(field: &'s str, arch: &str, mut each: impl FnMut(usize, AtomText<'s>)) -> Result<(), String> {
+    // No name or version holds one, and an index's fields are kept with NUL between them.
+    if field.contains('\0') {
+        return Err(format!("`{}` holds a NUL byte", field.escape_debug()));
+    }
     for (n, group) in field.split(',').enumerate() {
         let group = group.trim();
         if group.is_empty() {
@@ -195,7 +199,7 @@ mod tests {
     #[test]
     fn check_refuses_what_parse_refuses() {
         let good = ["libc6 (>= 2.34), a | b:any", "x [amd64], y [!amd64]", "", " , ", "v (<< 1:2.0-1~bpo12+1)"];
-        let bad = ["bad (>= )", "(>= 1)", "z (!! 1)", "w (>= 1", "u [amd64", "t (>= 1 2)"];
+        let bad = ["bad (>= )", "(>= 1)", "z (!! 1)", "w (>= 1", "u [amd64", "t (>= 1 2)", "a\0b"];
         for field in good {
             assert!(check(field, "amd64").is_ok() && parse(field, "amd64").is_ok(), "{field}");
         }

@@ -1,10 +1,10 @@
 //! Debian packages as a layer source: read the archives (each one's signed `InRelease` with
 //! its own keyring, `Packages` checked against it and read a chunk of paragraphs at a time;
 //! the main archive and the recipe's `sources`, see [`sources`]), resolve like apt (pin
-//! priority, then version; while the main suite's index is read, the packages the build will
-//! almost surely want are fetched on a [`Guess`]), fetch each `.deb` checked against its SHA256, unpack without
-//! running anything (a package's files into one pack blob, see [`unpack`]), and do natively
-//! what maintainer scripts would have done (see [`install`]).
+//! priority, then version; while the main suite's index is read, what the build will almost
+//! surely want is fetched on a [`Guess`]), fetch each `.deb` checked against its SHA256,
+//! unpack without running anything (a package's files into one pack blob, see [`unpack`]),
+//! and do natively what maintainer scripts would have done (see [`install`]).
 
 pub mod certs;
 pub mod control;

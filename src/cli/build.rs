@@ -137,6 +137,7 @@ fn build_one(
     {
         let _one = writing.lock().unwrap_or_else(|e| e.into_inner());
         sink::write(&built.image, &dest, archs.first().copied().filter(|_| archs.len() == 1), Some(&session.store))?;
+        tracing::debug!("`{}`: written", r.name);
     }
     pb.finish_and_clear();
     // A docker archive holds no index: what docker and podman show is the image ID, the

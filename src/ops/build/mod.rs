@@ -134,6 +134,7 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
 
     // Image: configs, manifests, the index; then record it in the lock.
     let mut image = image::form(recipe, store, epoch, &platforms, &packed, resolved.base.as_ref())?;
+    phase("image");
     wanted.images = vec![image::locked(recipe, &image)];
     wanted.images[0].inputs = Some(inputs(&plan_hash, &wanted));
     wanted.images[0].sources = sources;
@@ -141,6 +142,7 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
     // provenance; their digests are recorded beside the image's.
     let attestations = attest::make(recipe, &wanted, &image, &contents, epoch);
     attest::record(&attestations, &mut wanted.images[0]);
+    phase("attestations");
     if opts.attach {
         image.referrers = attest::referrers(&attestations, &image, epoch);
         // In the store beside the configs, for push and ship to send.
@@ -158,6 +160,7 @@ fn build_in_pool(session: &Session, recipe: &Recipe, opts: &Options) -> Result<B
         stale::check_outputs(existing, &wanted, full, &image.index.digest, &lock_path, older)?;
     }
     let lock_written = if opts.write_lock && !opts.locked && full { wanted.write(&lock_path)? } else { false };
+    phase("lock");
     session.remember(built_key(recipe, store, &archs, opts), &image);
     Ok(Built {
         image,

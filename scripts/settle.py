@@ -10,7 +10,7 @@ is a VM whose free memory is handed back to its host; memory freed by that delet
 backed, while runs that follow one another without deleting take fresh pages and their
 system time grows run by run (0.9, 1.8, 2.7 s). Its root is ext4 without a journal, which
 skips inodes freed in the last minute when creating files, so the delete costs the next run
-some kernel time too (6.4 % of its samples, 0.3 % with nothing deleted)."""
+some kernel time too (6.3 % of its samples, 0.3 % with nothing deleted)."""
 import os
 
 

@@ -136,8 +136,9 @@ fn build_one(
     pb.set_message(format!("writing {dest}"));
     {
         let _one = writing.lock().unwrap_or_else(|e| e.into_inner());
+        let started = std::time::Instant::now();
         sink::write(&built.image, &dest, archs.first().copied().filter(|_| archs.len() == 1), Some(&session.store))?;
-        tracing::debug!("`{}`: written", r.name);
+        tracing::debug!("`{}`: written to {dest} in {:.2?}", r.name, started.elapsed());
     }
     pb.finish_and_clear();
     // A docker archive holds no index: what docker and podman show is the image ID, the

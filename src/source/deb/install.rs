@@ -1,5 +1,7 @@
-//! Laying unpacked packages into a layer tree, and doing natively what their maintainer
-//! scripts would have done:
+//! Laying unpacked packages into a layer tree (a path two packages ship with other content
+//! goes to the one declaring `Replaces` on the other, whichever is laid first, as dpkg does;
+//! neither declaring it is an error; a directory stays a directory), and doing natively what
+//! their maintainer scripts would have done:
 //! - merged /usr: `/bin`, `/sbin`, `/lib*` are links into `/usr` and package paths below them
 //!   are placed under `/usr` (dpkg's file lists keep the packages' own paths, as on a
 //!   merged-/usr system installed by debootstrap);
@@ -105,14 +107,19 @@ pub fn lay_files(
             if let DebKind::File { digest, .. } = &e.kind {
                 if let Some((j, d)) = owner.get(&placed)
                     && d != digest
-                    && !replaces(p.deb, pkgs[*j].name)
-                    && !replaces(pkgs[*j].deb, p.name)
                 {
-                    return Err(Error::FileConflict {
-                        path: format!("/{}", e.path),
-                        a: pkgs[*j].name.into(),
-                        b: p.name.into(),
-                    });
+                    if replaces(pkgs[*j].deb, p.name) {
+                        // As dpkg: "replaced by files in installed package" — the earlier
+                        // package replaces this one, so its file stays.
+                        continue;
+                    }
+                    if !replaces(p.deb, pkgs[*j].name) {
+                        return Err(Error::FileConflict {
+                            path: format!("/{}", e.path),
+                            a: pkgs[*j].name.into(),
+                            b: p.name.into(),
+                        });
+                    }
                 }
                 owner.insert(placed, (i, *digest));
             }
@@ -123,8 +130,8 @@ pub fn lay_files(
             let content = |d: &Digest| p.deb.content(store, n).unwrap_or_else(|| Content::Stored(store.blob_path(d)));
             let entry = Entry::of_member(e, content, link, origin.clone())
                 .ok_or_else(|| Error::BadLink { package: p.name.into(), path: format!("/{}", e.path) })?;
-            // A later package replaces an earlier one's file (Replaces was checked above); a
-            // directory stays a directory, and dpkg keeps the first package's directory.
+            // A later package replaces an earlier one's file when it declares so (checked
+            // above); a directory stays a directory, and dpkg keeps the first package's directory.
             tree.put_unless_dir(path, entry);
         }
     }
@@ -441,6 +448,44 @@ mod tests {
                 "/usr/share/man/man1/mawk.1.gz".to_string()
             )]
         );
+    }
+
+    /// Two packages shipping one path with other content: the one that declares `Replaces`
+    /// keeps it, whichever is laid first (dpkg leaves a file "replaced by files in installed
+    /// package" alone); without `Replaces` either way, both are named.
+    #[test]
+    fn the_package_that_replaces_keeps_the_file_whichever_comes_first() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store::open(&t.path().join("cache")).unwrap();
+        let deb = |name: &str, replaces: &str, byte: u8| {
+            let mut d = Deb::default();
+            let field = if replaces.is_empty() { String::new() } else { format!("Replaces: {replaces}\n") };
+            d.control.insert("control".into(), format!("Package: {name}\n{field}").into_bytes());
+            let kind = DebKind::File { digest: Digest::of(&[byte]), size: 1 };
+            d.entries.push(crate::source::deb::unpack::Member {
+                path: "usr/share/f".into(),
+                kind,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime: 0,
+            });
+            d
+        };
+        let pkg = |name: &'static str, deb| Pkg { name, arch: "amd64", multi_arch_same: false, deb };
+        let kept = |first: Pkg<'_>, second: Pkg<'_>| -> Result<Digest, Error> {
+            let mut tree = Tree::default();
+            lay_files(&store, &[first, second], &mut tree, false, false)?;
+            match &tree.get(&ImagePath::new("usr/share/f").unwrap()).unwrap().kind {
+                Kind::File { digest, .. } => Ok(*digest),
+                other => panic!("{other:?}"),
+            }
+        };
+        let (a, b_replacing, plain) = (deb("a", "", 1), deb("b", "a (<< 2)", 2), deb("c", "", 3));
+        assert_eq!(kept(pkg("a", &a), pkg("b", &b_replacing)).unwrap(), Digest::of(&[2]));
+        assert_eq!(kept(pkg("b", &b_replacing), pkg("a", &a)).unwrap(), Digest::of(&[2]));
+        let refused = kept(pkg("a", &a), pkg("c", &plain)).unwrap_err().to_string();
+        assert!(refused.contains("`a` and `c` both ship `/usr/share/f`"), "{refused}");
     }
 
     #[test]
